@@ -1,0 +1,159 @@
+//! `precis` — the native command line: generate text, inspect a GGUF.
+
+use clap::{Parser, Subcommand};
+use precis::chat::Message;
+use precis::gguf::Gguf;
+use precis::sampling::SamplerConfig;
+use precis::{Engine, GenerateOptions, Overrides};
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "precis", version, about = "Private transcript summarizer: quantized llama-family models on your machine")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate text from a prompt, streaming tokens to stdout and speed to stderr.
+    Generate {
+        #[arg(long, default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf")]
+        model: String,
+        #[arg(long)]
+        prompt: String,
+        /// Send the prompt as-is instead of wrapping it in the model's chat template.
+        #[arg(long)]
+        raw: bool,
+        #[arg(long, default_value_t = 256)]
+        max_tokens: usize,
+        /// 0 = greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 40)]
+        top_k: usize,
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f32,
+        #[arg(long, default_value_t = 1.0)]
+        repeat_penalty: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Sliding-window size W when the GGUF lacks `llama.attention.sliding_window`
+        /// (Mistral 7B v0.1 needs 4096).
+        #[arg(long)]
+        window: Option<usize>,
+        /// Stop when this text appears (repeatable).
+        #[arg(long)]
+        stop: Vec<String>,
+        #[arg(long, default_value_t = 8192)]
+        ctx: usize,
+        #[arg(long, default_value_t = 512)]
+        chunk: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the prompt's token ids to stderr.
+        #[arg(long)]
+        show_tokens: bool,
+    },
+    /// Print architecture, sizes, quantization mix and tokenizer of a GGUF file.
+    Info { file: String },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.cmd {
+        Cmd::Info { file } => info(&file),
+        Cmd::Generate { model, prompt, raw, max_tokens, temperature, top_k, top_p, repeat_penalty, seed, window, stop, ctx, chunk, threads, show_tokens } => {
+            if let Some(t) = threads {
+                rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
+            }
+            let t0 = precis::clock::now();
+            let engine = Engine::load_file(&model, &Overrides { sliding_window: window })?;
+            eprintln!("loaded {} in {:.2}s", model, precis::clock::now() - t0);
+            let ids = if raw { engine.tokenizer.encode(&prompt, true, true) } else { engine.chat_tokens(&[Message::new("user", &prompt)])? };
+            if show_tokens {
+                eprintln!("prompt tokens: {ids:?}");
+            }
+            let opts = GenerateOptions {
+                max_tokens,
+                sampler: SamplerConfig { temperature, top_k, top_p, repeat_penalty, repeat_last_n: 64, seed },
+                stop,
+                chunk,
+                n_ctx: ctx,
+            };
+            let mut stdout = std::io::stdout();
+            let g = engine.generate(&ids, &opts, &mut |s| {
+                let _ = stdout.write_all(s.as_bytes());
+                let _ = stdout.flush();
+                true
+            })?;
+            println!();
+            let s = &g.stats;
+            eprintln!(
+                "prefill: {} tokens in {:.3}s ({:.1} tok/s) | decode: {} tokens in {:.3}s ({:.1} tok/s) | stop: {:?}",
+                s.prompt_tokens,
+                s.prefill_s,
+                s.prefill_tps(),
+                s.generated_tokens,
+                s.decode_s,
+                s.decode_tps(),
+                g.stop
+            );
+            Ok(())
+        }
+    }
+}
+
+fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let bytes_src = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
+    let size = bytes_src.metadata()?.len();
+    let mut prefix = vec![];
+    use std::io::Read;
+    bytes_src.take(size.min(64 << 20)).read_to_end(&mut prefix)?;
+    let g = Gguf::parse(&prefix, size).map_err(|e| format!("{file}: {e}"))?;
+    let hp = precis::Hparams::from_gguf(&g, &Overrides::default()).map_err(|e| format!("{file}: {e}"))?;
+    let s = |k: &str| g.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
+    println!("file:          {file} ({:.1} MiB, GGUF v{})", size as f64 / 1048576.0, g.version);
+    println!("name:          {}", s("general.name"));
+    println!("architecture:  {}{}", hp.arch, if hp.is_moe() { format!(" (MoE: {} experts, top-{})", hp.n_expert, hp.n_expert_used) } else { String::new() });
+    println!("layers:        {}", hp.n_layer);
+    println!("embedding:     {}   ffn: {}", hp.n_embd, hp.n_ff);
+    println!("heads:         {} query / {} kv (head dim {}, rope dims {}, base {})", hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base);
+    println!("context:       {} (trained)", hp.n_ctx_train);
+    println!("sliding window:{}", hp.sliding_window.map_or(" none (full causal; use --window for Mistral 7B v0.1)".into(), |w| format!(" {w}")));
+    println!("vocabulary:    {}", hp.n_vocab);
+    let params: u64 = g.tensors.iter().map(|t| t.n_elements()).sum();
+    let bytes: u64 = g.tensors.iter().map(|t| t.n_bytes()).sum();
+    println!("parameters:    {:.1} M in {} tensors, {:.1} MiB of weights", params as f64 / 1e6, g.tensors.len(), bytes as f64 / 1048576.0);
+    let mut mix: std::collections::BTreeMap<&str, (usize, u64)> = Default::default();
+    for t in &g.tensors {
+        let e = mix.entry(t.ty.name()).or_default();
+        e.0 += 1;
+        e.1 += t.n_bytes();
+    }
+    let mix: Vec<String> = mix.iter().map(|(k, (n, b))| format!("{k} x{n} ({:.1} MiB)", *b as f64 / 1048576.0)).collect();
+    println!("quant mix:     {}", mix.join(", "));
+    let tk = precis::tokenizer::Tokenizer::from_gguf(&g).map_err(|e| format!("{file}: {e}"))?;
+    println!(
+        "tokenizer:     {} (pre: {}), {} tokens, bos {:?} eos {:?}, add_bos {}",
+        tk.model_name,
+        tk.pre,
+        tk.vocab_size(),
+        tk.bos.and_then(|b| tk.token_text(b)),
+        tk.eos.and_then(|b| tk.token_text(b)),
+        tk.add_bos
+    );
+    println!("chat template: {}", if g.get("tokenizer.chat_template").is_some() { "from GGUF" } else { "none (Mistral [INST] fallback)" });
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! A loaded model (weights + tokenizer + chat template) and the generation loop:
+//! chunked prefill, then one token at a time until EOS, a stop string or the limit.
+
+use crate::cache::KvCache;
+use crate::chat::{ChatTemplate, Message};
+use crate::gguf::{Gguf, GgufError};
+use crate::hparams::{Hparams, Overrides};
+use crate::model::{Logits, Model, ModelError};
+use crate::sampling::{Sampler, SamplerConfig};
+use crate::tokenizer::{StreamDecoder, Tokenizer};
+use crate::weights::{ByteSource, LoadError, ModelSpec};
+
+pub struct Engine {
+    pub file: String,
+    pub model: Model,
+    pub tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    /// End-of-generation ids: EOS plus the chat end-of-turn tokens the vocabulary has.
+    pub eog: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    pub sampler: SamplerConfig,
+    pub stop: Vec<String>,
+    /// Prefill chunk (capped at the sliding window).
+    pub chunk: usize,
+    /// Context for dense-attention models (sliding-window models use W slots).
+    pub n_ctx: usize,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions { max_tokens: 256, sampler: SamplerConfig::default(), stop: vec![], chunk: 512, n_ctx: 8192 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Eos,
+    StopString,
+    MaxTokens,
+    ContextFull,
+    Aborted,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    pub prefill_s: f64,
+    pub decode_s: f64,
+}
+
+impl Stats {
+    pub fn prefill_tps(&self) -> f64 {
+        self.prompt_tokens as f64 / self.prefill_s.max(1e-9)
+    }
+    /// Decode rate over the tokens produced after the first (which prefill yields).
+    pub fn decode_tps(&self) -> f64 {
+        self.generated_tokens.saturating_sub(1) as f64 / self.decode_s.max(1e-9)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub stop: StopReason,
+    pub stats: Stats,
+}
+
+impl Engine {
+    /// Parses the header from `src`, resolves and loads every tensor.
+    pub fn load(src: &mut dyn ByteSource, file: &str, ov: &Overrides) -> Result<Self, LoadError> {
+        let gguf = read_header(src, file)?;
+        let hp = Hparams::from_gguf(&gguf, ov).map_err(|e| LoadError::Hparams { file: file.into(), source: e })?;
+        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| LoadError::Tokenizer { file: file.into(), source: e })?;
+        let spec = ModelSpec::resolve(&gguf, &hp, file)?;
+        let model = Model::load(src, file, &spec, hp)?;
+        Ok(Self::assemble(file, &gguf, model, tokenizer))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_file(path: &str, ov: &Overrides) -> Result<Self, LoadError> {
+        let mut f = std::fs::File::open(path).map_err(|e| LoadError::Io { file: path.into(), source: e })?;
+        Self::load(&mut f, path, ov)
+    }
+
+    fn assemble(file: &str, gguf: &Gguf, model: Model, tokenizer: Tokenizer) -> Self {
+        let text = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or("").to_string();
+        let template = ChatTemplate::new(
+            gguf.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(str::to_string),
+            &text(tokenizer.bos),
+            &text(tokenizer.eos),
+        );
+        let mut eog: Vec<u32> = tokenizer.eos.into_iter().collect();
+        for t in ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>"] {
+            if let Some(id) = tokenizer.token_id(t).filter(|&id| tokenizer.is_control(id)) {
+                if !eog.contains(&id) {
+                    eog.push(id);
+                }
+            }
+        }
+        Engine { file: file.into(), model, tokenizer, template, eog }
+    }
+
+    /// Renders a chat and tokenizes it (specials parsed; BOS added unless the
+    /// template already wrote it).
+    pub fn chat_tokens(&self, messages: &[Message]) -> Result<Vec<u32>, crate::chat::ChatError> {
+        let text = self.template.render(messages, true)?;
+        let bos_text = self.tokenizer.bos.and_then(|b| self.tokenizer.token_text(b)).unwrap_or("\u{0}");
+        let add_special = !text.starts_with(bos_text);
+        Ok(self.tokenizer.encode(&text, add_special, true))
+    }
+
+    pub fn new_cache(&self, opts: &GenerateOptions) -> KvCache {
+        self.model.new_cache(opts.n_ctx.min(self.model.hp.n_ctx_train).max(1))
+    }
+
+    /// Generates a continuation of `prompt`, calling `on_text` with each complete
+    /// piece of text; `on_text` returning false aborts.
+    pub fn generate(&self, prompt: &[u32], opts: &GenerateOptions, on_text: &mut dyn FnMut(&str) -> bool) -> Result<Generation, ModelError> {
+        let mut cache = self.new_cache(opts);
+        let mut sampler = Sampler::new(opts.sampler.clone());
+        let mut history = prompt.to_vec();
+        let mut stats = Stats { prompt_tokens: prompt.len(), ..Default::default() };
+        let mut out = StopText::new(&opts.stop);
+        let mut dec = StreamDecoder::default();
+        let mut tokens = vec![];
+
+        let t0 = crate::clock::now();
+        let mut logits = self.model.prefill(prompt, &mut cache, opts.chunk)?;
+        stats.prefill_s = crate::clock::now() - t0;
+        let t1 = crate::clock::now();
+        let stop = loop {
+            if tokens.len() >= opts.max_tokens {
+                break StopReason::MaxTokens;
+            }
+            let next = sampler.sample(&mut logits, &history);
+            if self.eog.contains(&next) {
+                break StopReason::Eos;
+            }
+            tokens.push(next);
+            history.push(next);
+            stats.generated_tokens += 1;
+            let piece = dec.push(&self.tokenizer.token_bytes(next));
+            let (emit, hit) = out.push(&piece);
+            if !emit.is_empty() && !on_text(&emit) {
+                break StopReason::Aborted;
+            }
+            if hit {
+                break StopReason::StopString;
+            }
+            if !cache.rolling && cache.pos + 1 > cache.capacity {
+                break StopReason::ContextFull;
+            }
+            logits = self.model.forward(&[next], &mut cache, Logits::Last)?;
+        };
+        stats.decode_s = crate::clock::now() - t1;
+        if stop != StopReason::StopString {
+            let (emit, _) = out.push(&dec.finish());
+            let rest = emit + &out.flush();
+            if !rest.is_empty() {
+                on_text(&rest);
+            }
+        }
+        Ok(Generation { text: out.text, tokens, stop, stats })
+    }
+}
+
+fn read_header(src: &mut dyn ByteSource, file: &str) -> Result<Gguf, LoadError> {
+    let size = src.len();
+    let mut want = (1u64 << 20).min(size);
+    loop {
+        let prefix = src.read_range(0..want).map_err(|e| LoadError::Io { file: file.into(), source: e })?;
+        match Gguf::parse(&prefix, size) {
+            Err(GgufError::NeedMore { .. }) if want < size => want = (want * 4).min(size),
+            r => return r.map_err(|e| LoadError::Gguf { file: file.into(), source: e }),
+        }
+    }
+}
+
+/// Accumulates output text, holding back any tail that could begin a stop string.
+struct StopText {
+    stops: Vec<String>,
+    text: String,
+    emitted: usize,
+}
+
+impl StopText {
+    fn new(stops: &[String]) -> Self {
+        StopText { stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(), text: String::new(), emitted: 0 }
+    }
+
+    /// Appends `piece`; returns the text safe to show now and whether a stop string
+    /// completed (the text is then cut before it).
+    fn push(&mut self, piece: &str) -> (String, bool) {
+        self.text.push_str(piece);
+        let search_from = self.emitted.saturating_sub(self.stops.iter().map(|s| s.len()).max().unwrap_or(0));
+        let search_from = (0..=search_from).rev().find(|&i| self.text.is_char_boundary(i)).unwrap_or(0);
+        if let Some(at) = self.stops.iter().filter_map(|s| self.text[search_from..].find(s.as_str()).map(|i| i + search_from)).min() {
+            self.text.truncate(at);
+            let emit = self.text[self.emitted.min(at)..].to_string();
+            self.emitted = at;
+            return (emit, true);
+        }
+        let mut safe = self.text.len();
+        for s in &self.stops {
+            for k in (1..s.len()).rev() {
+                if s.is_char_boundary(k) && self.text.ends_with(&s[..k]) {
+                    safe = safe.min(self.text.len() - k);
+                    break;
+                }
+            }
+        }
+        let safe = safe.max(self.emitted);
+        let emit = self.text[self.emitted..safe].to_string();
+        self.emitted = safe;
+        (emit, false)
+    }
+
+    fn flush(&mut self) -> String {
+        let s = self.text[self.emitted..].to_string();
+        self.emitted = self.text.len();
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StopText;
+
+    #[test]
+    fn stop_strings_are_cut_and_never_half_shown() {
+        let mut s = StopText::new(&["</end>".to_string()]);
+        assert_eq!(s.push("hello </"), ("hello ".to_string(), false));
+        assert_eq!(s.push("en"), (String::new(), false));
+        assert_eq!(s.push("d> tail"), (String::new(), true));
+        assert_eq!(s.text, "hello ");
+        let mut s = StopText::new(&["</end>".to_string()]);
+        assert_eq!(s.push("a </x"), ("a ".to_string(), false));
+        assert_eq!(s.push("y"), ("</xy".to_string(), false));
+        assert_eq!(s.flush(), "");
+    }
+}

@@ -1,0 +1,372 @@
+//! GGUF container: header, metadata and tensor infos — never tensor data.
+//!
+//! Layout per the GGUF spec (ggml `docs/gguf.md`, versions 2 and 3):
+//! `magic "GGUF" | version u32 | tensor_count u64 | kv_count u64 | kv* | tensor_info* | pad | data`.
+//! All integers are little-endian; strings are `u64 length + UTF-8 bytes`.
+//!
+//! The parser works on a *prefix* of the file plus the file's total size, so the
+//! browser can fetch the first megabyte with `File.slice` / an HTTP range request and
+//! ask for more only when [`GgufError::NeedMore`] says so. Tensor bytes are located by
+//! [`TensorInfo::range`] and read by whoever owns the byte source.
+
+use crate::quant::GgmlType;
+use std::collections::BTreeMap;
+
+const MAGIC: &[u8; 4] = b"GGUF";
+const DEFAULT_ALIGNMENT: u64 = 32;
+/// Sanity caps: larger values mean a corrupt or hostile file, not a real model
+/// (Mixtral 8x7B merged has ~1k tensors and ~40 metadata keys).
+const MAX_TENSORS: u64 = 1 << 20;
+const MAX_KV: u64 = 1 << 16;
+const MAX_DIMS: u32 = 4;
+const MAX_NESTING: usize = 4;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum GgufError {
+    #[error("need more bytes: parsing stopped at offset {at}, have {have} bytes of the file")]
+    NeedMore { at: u64, have: u64 },
+    #[error("file ends at byte {size} but field `{field}` at offset {offset} needs {need} more bytes (truncated file?)")]
+    Truncated { offset: u64, field: String, need: u64, size: u64 },
+    #[error("not a GGUF file: magic at offset 0 is {found:02x?}, expected \"GGUF\"")]
+    BadMagic { found: [u8; 4] },
+    #[error("unsupported GGUF version {version} at offset 4 (supported: 2, 3)")]
+    BadVersion { version: u32 },
+    #[error("field `{field}` at offset {offset}: value {value} exceeds the limit {limit}")]
+    TooLarge { offset: u64, field: String, value: u64, limit: u64 },
+    #[error("field `{field}` at offset {offset}: unknown metadata value type {ty}")]
+    BadValueType { offset: u64, field: String, ty: u32 },
+    #[error("field `{field}` at offset {offset}: string is not valid UTF-8")]
+    BadUtf8 { offset: u64, field: String },
+    #[error("tensor `{tensor}` (info at offset {offset}): unknown or unsupported ggml type {ty}")]
+    UnknownType { offset: u64, tensor: String, ty: u32 },
+    #[error("tensor `{tensor}` (info at offset {offset}): {problem}")]
+    BadTensor { offset: u64, tensor: String, problem: String },
+    #[error("metadata key `{key}` at offset {offset} appears twice")]
+    DuplicateKey { offset: u64, key: String },
+}
+
+/// A metadata value, typed as the file stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    U8(u8),
+    I8(i8),
+    U16(u16),
+    I16(i16),
+    U32(u32),
+    I32(i32),
+    U64(u64),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    String(String),
+    Array(Vec<Value>),
+}
+
+impl Value {
+    /// Integer view, accepting any integer width (writers disagree on widths).
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Value::U8(v) => Some(v as u64),
+            Value::U16(v) => Some(v as u64),
+            Value::U32(v) => Some(v as u64),
+            Value::U64(v) => Some(v),
+            Value::I8(v) if v >= 0 => Some(v as u64),
+            Value::I16(v) if v >= 0 => Some(v as u64),
+            Value::I32(v) if v >= 0 => Some(v as u64),
+            Value::I64(v) if v >= 0 => Some(v as u64),
+            _ => None,
+        }
+    }
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::F32(v) => Some(v as f64),
+            Value::F64(v) => Some(v),
+            _ => self.as_u64().map(|v| v as f64),
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_bool(&self) -> Option<bool> {
+        match *self {
+            Value::Bool(b) => Some(b),
+            _ => self.as_u64().map(|v| v != 0),
+        }
+    }
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+    fn type_name(&self) -> &'static str {
+        match self {
+            Value::U8(_) => "u8",
+            Value::I8(_) => "i8",
+            Value::U16(_) => "u16",
+            Value::I16(_) => "i16",
+            Value::U32(_) => "u32",
+            Value::I32(_) => "i32",
+            Value::U64(_) => "u64",
+            Value::I64(_) => "i64",
+            Value::F32(_) => "f32",
+            Value::F64(_) => "f64",
+            Value::Bool(_) => "bool",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+        }
+    }
+}
+
+/// One metadata entry and where it sits in the file (for error messages).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub offset: u64,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// ggml order: `dims[0]` is the contiguous (input) dimension.
+    pub dims: Vec<u64>,
+    pub ty: GgmlType,
+    /// Absolute byte offset of the tensor data in the file.
+    pub offset: u64,
+    /// Offset of this tensor's info record, for error messages.
+    pub info_offset: u64,
+}
+
+impl TensorInfo {
+    pub fn n_elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+    pub fn n_bytes(&self) -> u64 {
+        self.ty.row_bytes(self.n_elements() as usize) as u64
+    }
+    /// Byte range of the data in the file.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        self.offset..self.offset + self.n_bytes()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Gguf {
+    pub version: u32,
+    pub metadata: BTreeMap<String, Entry>,
+    pub tensors: Vec<TensorInfo>,
+    pub data_offset: u64,
+    pub file_size: u64,
+}
+
+impl Gguf {
+    /// Parses the header from `prefix` (the first bytes of a file of `file_size` bytes).
+    /// Returns [`GgufError::NeedMore`] when the prefix is too short but the file is not.
+    pub fn parse(prefix: &[u8], file_size: u64) -> Result<Gguf, GgufError> {
+        let mut r = Reader { buf: prefix, pos: 0, file_size };
+        let magic: [u8; 4] = r.bytes(4, "magic")?.try_into().unwrap();
+        if &magic != MAGIC {
+            return Err(GgufError::BadMagic { found: magic });
+        }
+        let version = r.u32("version")?;
+        if !(2..=3).contains(&version) {
+            return Err(GgufError::BadVersion { version });
+        }
+        let n_tensors = r.count("tensor_count", MAX_TENSORS)?;
+        let n_kv = r.count("metadata_kv_count", MAX_KV)?;
+
+        let mut metadata = BTreeMap::new();
+        for _ in 0..n_kv {
+            let offset = r.pos as u64;
+            let key = r.string("metadata key")?;
+            let ty = r.u32(&key)?;
+            let value = r.value(ty, &key, 0)?;
+            if metadata.insert(key.clone(), Entry { offset, value }).is_some() {
+                return Err(GgufError::DuplicateKey { offset, key });
+            }
+        }
+
+        let alignment = match metadata.get("general.alignment") {
+            Some(e) => match e.value.as_u64() {
+                Some(a) if a > 0 && a.is_power_of_two() && a <= 1 << 20 => a,
+                _ => {
+                    return Err(GgufError::BadTensor {
+                        offset: e.offset,
+                        tensor: "general.alignment".into(),
+                        problem: format!("alignment {:?} is not a power of two", e.value),
+                    })
+                }
+            },
+            None => DEFAULT_ALIGNMENT,
+        };
+
+        let mut infos = Vec::with_capacity(n_tensors.min(4096) as usize);
+        for _ in 0..n_tensors {
+            let info_offset = r.pos as u64;
+            let name = r.string("tensor name")?;
+            let n_dims = r.u32(&format!("{name}.n_dims"))?;
+            if n_dims == 0 || n_dims > MAX_DIMS {
+                return Err(GgufError::BadTensor {
+                    offset: info_offset,
+                    tensor: name,
+                    problem: format!("n_dims {n_dims} is outside 1..={MAX_DIMS}"),
+                });
+            }
+            let mut dims = Vec::with_capacity(n_dims as usize);
+            for d in 0..n_dims {
+                dims.push(r.u64(&format!("{name}.dims[{d}]"))?);
+            }
+            let ty_raw = r.u32(&format!("{name}.type"))?;
+            let rel = r.u64(&format!("{name}.offset"))?;
+            let ty = GgmlType::from_u32(ty_raw).ok_or_else(|| GgufError::UnknownType {
+                offset: info_offset,
+                tensor: name.clone(),
+                ty: ty_raw,
+            })?;
+            infos.push((name, dims, ty, rel, info_offset));
+        }
+        let data_offset = (r.pos as u64).div_ceil(alignment) * alignment;
+
+        let mut tensors = Vec::with_capacity(infos.len());
+        for (name, dims, ty, rel, info_offset) in infos {
+            let bad = |problem: String| GgufError::BadTensor {
+                offset: info_offset,
+                tensor: name.clone(),
+                problem,
+            };
+            let n: u64 = dims
+                .iter()
+                .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+                .filter(|&n| n > 0 && n < 1 << 40)
+                .ok_or_else(|| bad(format!("dims {dims:?} give no sane element count")))?;
+            if dims[0] % ty.block_size() as u64 != 0 {
+                return Err(bad(format!(
+                    "row length {} is not a multiple of the {:?} block size {}",
+                    dims[0],
+                    ty,
+                    ty.block_size()
+                )));
+            }
+            if rel % alignment != 0 {
+                return Err(bad(format!("data offset {rel} is not aligned to {alignment}")));
+            }
+            let bytes = ty.row_bytes(n as usize) as u64;
+            let start = data_offset.checked_add(rel).ok_or_else(|| bad("offset overflows".into()))?;
+            if start.saturating_add(bytes) > file_size {
+                return Err(bad(format!(
+                    "data [{start}, {}) runs past the end of the file ({file_size} bytes)",
+                    start.saturating_add(bytes)
+                )));
+            }
+            tensors.push(TensorInfo { name, dims, ty, offset: start, info_offset });
+        }
+        Ok(Gguf { version, metadata, tensors, data_offset, file_size })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.metadata.get(key).map(|e| &e.value)
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// Describes a metadata value's type for error messages.
+    pub fn describe(&self, key: &str) -> String {
+        match self.metadata.get(key) {
+            Some(e) => format!("{} at offset {}", e.value.type_name(), e.offset),
+            None => "missing".into(),
+        }
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    file_size: u64,
+}
+
+impl Reader<'_> {
+    fn bytes(&mut self, n: u64, field: &str) -> Result<&[u8], GgufError> {
+        let end = self.pos as u64 + n;
+        if end > self.file_size {
+            return Err(GgufError::Truncated {
+                offset: self.pos as u64,
+                field: field.to_string(),
+                need: n,
+                size: self.file_size,
+            });
+        }
+        if end > self.buf.len() as u64 {
+            return Err(GgufError::NeedMore { at: self.pos as u64, have: self.buf.len() as u64 });
+        }
+        let s = &self.buf[self.pos..end as usize];
+        self.pos = end as usize;
+        Ok(s)
+    }
+    fn arr<const N: usize>(&mut self, field: &str) -> Result<[u8; N], GgufError> {
+        Ok(self.bytes(N as u64, field)?.try_into().unwrap())
+    }
+    fn u32(&mut self, field: &str) -> Result<u32, GgufError> {
+        Ok(u32::from_le_bytes(self.arr(field)?))
+    }
+    fn u64(&mut self, field: &str) -> Result<u64, GgufError> {
+        Ok(u64::from_le_bytes(self.arr(field)?))
+    }
+    fn count(&mut self, field: &str, limit: u64) -> Result<u64, GgufError> {
+        let offset = self.pos as u64;
+        let value = self.u64(field)?;
+        if value > limit {
+            return Err(GgufError::TooLarge { offset, field: field.into(), value, limit });
+        }
+        Ok(value)
+    }
+    fn string(&mut self, field: &str) -> Result<String, GgufError> {
+        let offset = self.pos as u64;
+        let len = self.u64(field)?;
+        // A length past the end of the file is corrupt: refuse before allocating.
+        let left = self.file_size.saturating_sub(self.pos as u64);
+        if len > left {
+            return Err(GgufError::TooLarge { offset, field: format!("{field} (string length)"), value: len, limit: left });
+        }
+        let b = self.bytes(len, field)?;
+        String::from_utf8(b.to_vec()).map_err(|_| GgufError::BadUtf8 { offset, field: field.into() })
+    }
+    fn value(&mut self, ty: u32, key: &str, depth: usize) -> Result<Value, GgufError> {
+        Ok(match ty {
+            0 => Value::U8(self.arr::<1>(key)?[0]),
+            1 => Value::I8(self.arr::<1>(key)?[0] as i8),
+            2 => Value::U16(u16::from_le_bytes(self.arr(key)?)),
+            3 => Value::I16(i16::from_le_bytes(self.arr(key)?)),
+            4 => Value::U32(self.u32(key)?),
+            5 => Value::I32(i32::from_le_bytes(self.arr(key)?)),
+            6 => Value::F32(f32::from_le_bytes(self.arr(key)?)),
+            7 => Value::Bool(self.arr::<1>(key)?[0] != 0),
+            8 => Value::String(self.string(key)?),
+            9 if depth < MAX_NESTING => {
+                let elem_ty = self.u32(key)?;
+                let offset = self.pos as u64;
+                let n = self.u64(key)?;
+                // Every element takes at least one byte, so a count beyond the rest of
+                // the file is corrupt: refuse it before reserving memory for it.
+                let left = self.file_size.saturating_sub(self.pos as u64);
+                if n > left {
+                    return Err(GgufError::TooLarge { offset, field: format!("{key} (array length)"), value: n, limit: left });
+                }
+                let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
+                for _ in 0..n {
+                    items.push(self.value(elem_ty, key, depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            10 => Value::U64(self.u64(key)?),
+            11 => Value::I64(i64::from_le_bytes(self.arr(key)?)),
+            12 => Value::F64(f64::from_le_bytes(self.arr(key)?)),
+            _ => return Err(GgufError::BadValueType { offset: self.pos as u64 - 4, field: key.into(), ty }),
+        })
+    }
+}

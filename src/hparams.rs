@@ -1,0 +1,142 @@
+//! Hyperparameters from `llama.*` GGUF metadata (llama.cpp's `LLM_KV_*` key names).
+
+use crate::gguf::Gguf;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum HparamsError {
+    #[error("unsupported architecture `{arch}` (general.architecture); Precis runs llama-architecture models (Llama, Mistral, Mixtral, SmolLM)")]
+    Architecture { arch: String },
+    #[error("metadata key `{key}` is {found}; expected {expected}")]
+    Key { key: String, found: String, expected: &'static str },
+    #[error("inconsistent hyperparameters: {0}")]
+    Inconsistent(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hparams {
+    pub arch: String,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub n_ff: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    /// Rotated dimensions per head (`rope.dimension_count`), usually `head_dim`.
+    pub n_rot: usize,
+    pub rope_base: f32,
+    pub rms_eps: f32,
+    pub n_ctx_train: usize,
+    pub n_vocab: usize,
+    /// 0 for dense models.
+    pub n_expert: usize,
+    pub n_expert_used: usize,
+    /// Attention window W: a query at position p sees keys p-W+1..=p. `None` = full causal.
+    pub sliding_window: Option<usize>,
+}
+
+/// Values the caller may force (CLI flags / API options).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Mistral 7B v0.1 GGUFs lack `llama.attention.sliding_window` but need W = 4096.
+    pub sliding_window: Option<usize>,
+}
+
+impl Hparams {
+    pub fn from_gguf(g: &Gguf, ov: &Overrides) -> Result<Self, HparamsError> {
+        let arch = g.get("general.architecture").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        if !matches!(arch.as_str(), "llama" | "mistral") {
+            return Err(HparamsError::Architecture { arch: if arch.is_empty() { "(missing)".into() } else { arch } });
+        }
+        let key = |k: &str| format!("{arch}.{k}");
+        let int = |k: &str| -> Result<Option<usize>, HparamsError> {
+            match g.get(&key(k)) {
+                None => Ok(None),
+                Some(v) => v.as_u64().map(|v| Some(v as usize)).ok_or_else(|| HparamsError::Key {
+                    key: key(k),
+                    found: g.describe(&key(k)),
+                    expected: "an unsigned integer",
+                }),
+            }
+        };
+        let need = |k: &str| -> Result<usize, HparamsError> {
+            int(k)?.filter(|&v| v > 0).ok_or_else(|| HparamsError::Key {
+                key: key(k),
+                found: g.describe(&key(k)),
+                expected: "a positive integer",
+            })
+        };
+        let float = |k: &str, default: f32| -> Result<f32, HparamsError> {
+            match g.get(&key(k)) {
+                None => Ok(default),
+                Some(v) => v.as_f64().map(|v| v as f32).filter(|v| v.is_finite() && *v > 0.0).ok_or_else(|| {
+                    HparamsError::Key { key: key(k), found: g.describe(&key(k)), expected: "a positive number" }
+                }),
+            }
+        };
+
+        let n_embd = need("embedding_length")?;
+        let n_head = need("attention.head_count")?;
+        let n_head_kv = int("attention.head_count_kv")?.unwrap_or(n_head);
+        let head_dim = int("attention.key_length")?.unwrap_or(n_embd / n_head);
+        let n_vocab = match int("vocab_size")? {
+            Some(v) => v,
+            None => g.tensor("token_embd.weight").map(|t| t.dims.get(1).copied().unwrap_or(0) as usize).unwrap_or(0),
+        };
+        let hp = Hparams {
+            n_layer: need("block_count")?,
+            n_embd,
+            n_ff: need("feed_forward_length")?,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_rot: int("rope.dimension_count")?.unwrap_or(head_dim),
+            rope_base: float("rope.freq_base", 10_000.0)?,
+            rms_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
+            n_ctx_train: int("context_length")?.unwrap_or(4096),
+            n_vocab,
+            n_expert: int("expert_count")?.unwrap_or(0),
+            n_expert_used: int("expert_used_count")?.unwrap_or(0),
+            sliding_window: ov.sliding_window.or(int("attention.sliding_window")?).filter(|&w| w > 0),
+            arch,
+        };
+        hp.check()?;
+        Ok(hp)
+    }
+
+    fn check(&self) -> Result<(), HparamsError> {
+        let bad = |m: String| Err(HparamsError::Inconsistent(m));
+        if self.n_head_kv == 0 || self.n_head % self.n_head_kv != 0 {
+            return bad(format!("head_count {} is not a multiple of head_count_kv {}", self.n_head, self.n_head_kv));
+        }
+        if self.n_rot > self.head_dim || self.n_rot % 2 != 0 {
+            return bad(format!("rope.dimension_count {} must be even and <= head dim {}", self.n_rot, self.head_dim));
+        }
+        if self.n_vocab == 0 {
+            return bad("vocabulary size is 0".into());
+        }
+        if self.n_expert > 0 && (self.n_expert_used == 0 || self.n_expert_used > self.n_expert) {
+            return bad(format!("expert_used_count {} must be in 1..={}", self.n_expert_used, self.n_expert));
+        }
+        if self.n_layer > 1024 || self.n_embd > 1 << 16 || self.n_ff > 1 << 18 || self.n_expert > 256 {
+            return bad(format!(
+                "sizes out of range: {} layers, embedding {}, ffn {}, {} experts",
+                self.n_layer, self.n_embd, self.n_ff, self.n_expert
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_moe(&self) -> bool {
+        self.n_expert > 0
+    }
+    /// Query heads per KV head.
+    pub fn gqa_group(&self) -> usize {
+        self.n_head / self.n_head_kv
+    }
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+}

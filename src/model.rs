@@ -1,0 +1,214 @@
+//! The llama-architecture transformer on the CPU (Llama, Mistral, Mixtral, SmolLM).
+
+use crate::attention::{attention, AttnShape};
+use crate::cache::KvCache;
+use crate::ffn::SwiGlu;
+use crate::gguf::TensorInfo;
+use crate::hparams::Hparams;
+use crate::linear::Linear;
+use crate::moe::Moe;
+use crate::ops::{add_assign, rms_norm};
+use crate::quant::dequantize_vec;
+use crate::rope::Rope;
+use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, LoadError, ModelSpec};
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ModelError {
+    #[error("token id {id} is outside the vocabulary of {n_vocab}")]
+    BadToken { id: u32, n_vocab: usize },
+    #[error("context is full: position {pos} + {n} tokens exceeds the {n_ctx}-token context of this dense-attention model")]
+    ContextFull { pos: usize, n: usize, n_ctx: usize },
+    #[error("compute error: {0}")]
+    Compute(String),
+    #[error("empty input: forward needs at least one token")]
+    Empty,
+}
+
+impl From<candle_core::Error> for ModelError {
+    fn from(e: candle_core::Error) -> Self {
+        ModelError::Compute(e.to_string())
+    }
+}
+
+pub enum Ffn {
+    Dense(SwiGlu),
+    Moe(Moe),
+}
+
+pub struct Layer {
+    pub attn_norm: Vec<f32>,
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub ffn_norm: Vec<f32>,
+    pub ffn: Ffn,
+}
+
+/// The token table stays quantized; rows are dequantized on lookup.
+pub struct Embedding {
+    pub info: TensorInfo,
+    pub bytes: Vec<u8>,
+}
+
+impl Embedding {
+    pub fn rows(&self, ids: &[u32]) -> Vec<f32> {
+        let d = self.info.dims[0] as usize;
+        let rb = self.info.ty.row_bytes(d);
+        let mut out = vec![0f32; ids.len() * d];
+        for (o, &id) in out.chunks_exact_mut(d).zip(ids) {
+            crate::quant::dequantize(self.info.ty, &self.bytes[id as usize * rb..][..rb], o);
+        }
+        out
+    }
+}
+
+/// Which logits `forward` returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    Last,
+    All,
+}
+
+pub struct Model {
+    pub hp: Hparams,
+    pub embd: Embedding,
+    pub layers: Vec<Layer>,
+    pub output_norm: Vec<f32>,
+    pub output: Linear,
+    pub rope: Rope,
+}
+
+impl Model {
+    /// Runs `tokens` (positions `cache.pos..`) through the model and stores their K/V.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, which: Logits) -> Result<Vec<f32>, ModelError> {
+        self.check_input(tokens, cache)?;
+        let hp = &self.hp;
+        let shape = AttnShape { n_head: hp.n_head, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, window: hp.sliding_window };
+        let mut x = self.embd.rows(tokens); //                        1. token embeddings
+        for (l, layer) in self.layers.iter().enumerate() {
+            let h = rms_norm(&x, &layer.attn_norm, hp.rms_eps); //    2. pre-attention RMSNorm
+            let mut q = layer.q.forward(&h)?; //                      3. Q/K/V projections
+            let mut k = layer.k.forward(&h)?;
+            let v = layer.v.forward(&h)?;
+            self.rope.apply(&mut q, hp.n_head, cache.pos); //         4. rotary positions
+            self.rope.apply(&mut k, hp.n_head_kv, cache.pos);
+            let a = attention(&shape, &q, &k, &v, cache, l); //       5. windowed GQA over cache + chunk
+            cache.store(l, &k, &v); //                                6. rolling-buffer write (slot = pos mod W)
+            add_assign(&mut x, &layer.o.forward(&a)?); //             7. output projection + residual
+            let h = rms_norm(&x, &layer.ffn_norm, hp.rms_eps); //     8. pre-FFN RMSNorm
+            let f = match &layer.ffn {
+                Ffn::Dense(mlp) => mlp.forward(&h)?, //               9. SwiGLU, or
+                Ffn::Moe(moe) => moe.forward(&h)?, //                    top-k experts
+            };
+            add_assign(&mut x, &f); //                               10. residual
+        }
+        cache.advance(tokens.len());
+        if which == Logits::Last {
+            x.drain(..(tokens.len() - 1) * hp.n_embd);
+        }
+        let h = rms_norm(&x, &self.output_norm, hp.rms_eps); //      11. final RMSNorm
+        Ok(self.output.forward(&h)?) //                              12. vocabulary head
+    }
+
+    /// Prefill in chunks of at most `chunk` tokens (capped at the sliding window), so
+    /// attention scratch stays O(chunk · (W + chunk)). Returns the last token's logits.
+    pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache, chunk: usize) -> Result<Vec<f32>, ModelError> {
+        let chunk = chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX));
+        let mut logits = Err(ModelError::Empty);
+        for c in tokens.chunks(chunk) {
+            logits = self.forward(c, cache, Logits::Last);
+            logits.as_ref().map_err(|e| e.clone())?;
+        }
+        logits
+    }
+
+    /// A KV cache sized for this model: W slots for a sliding-window model, else
+    /// `n_ctx` slots (grown on demand, so short inputs stay small).
+    pub fn new_cache(&self, n_ctx: usize) -> KvCache {
+        let hp = &self.hp;
+        match hp.sliding_window {
+            Some(w) => KvCache::new(hp.n_layer, hp.kv_dim(), w, true),
+            None => KvCache::new(hp.n_layer, hp.kv_dim(), n_ctx, false),
+        }
+    }
+
+    fn check_input(&self, tokens: &[u32], cache: &KvCache) -> Result<(), ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::Empty);
+        }
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= self.hp.n_vocab) {
+            return Err(ModelError::BadToken { id, n_vocab: self.hp.n_vocab });
+        }
+        if !cache.rolling && cache.pos + tokens.len() > cache.capacity {
+            return Err(ModelError::ContextFull { pos: cache.pos, n: tokens.len(), n_ctx: cache.capacity });
+        }
+        Ok(())
+    }
+
+    /// Loads every tensor of `spec` from `src` and builds the CPU model.
+    pub fn load(src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams) -> Result<Self, LoadError> {
+        let mut layers = Vec::with_capacity(spec.layers.len());
+        for ls in &spec.layers {
+            let ffn = match &ls.ffn {
+                FfnSpec::Dense { gate, up, down } => Ffn::Dense(SwiGlu {
+                    gate: linear(src, gate, 0, 1, file)?,
+                    up: linear(src, up, 0, 1, file)?,
+                    down: linear(src, down, 0, 1, file)?,
+                }),
+                FfnSpec::Moe { router, experts } => {
+                    let ne = hp.n_expert;
+                    let experts = (0..ne)
+                        .map(|e| {
+                            let ([g, u, d], e, n) = match experts {
+                                Experts::PerExpert(es) => ([&es[e][0], &es[e][1], &es[e][2]], 0, 1),
+                                Experts::Merged { gate, up, down } => ([gate, up, down], e, ne),
+                            };
+                            Ok(SwiGlu { gate: linear(src, g, e, n, file)?, up: linear(src, u, e, n, file)?, down: linear(src, d, e, n, file)? })
+                        })
+                        .collect::<Result<Vec<_>, LoadError>>()?;
+                    Ffn::Moe(Moe { router: linear(src, router, 0, 1, file)?, experts, k: hp.n_expert_used })
+                }
+            };
+            layers.push(Layer {
+                attn_norm: vector(src, &ls.attn_norm, file)?,
+                q: linear(src, &ls.q, 0, 1, file)?,
+                k: linear(src, &ls.k, 0, 1, file)?,
+                v: linear(src, &ls.v, 0, 1, file)?,
+                o: linear(src, &ls.o, 0, 1, file)?,
+                ffn_norm: vector(src, &ls.ffn_norm, file)?,
+                ffn,
+            });
+        }
+        let embd_bytes = read_tensor(src, &spec.token_embd, file)?;
+        let output = match &spec.output {
+            Some(t) => linear(src, t, 0, 1, file)?,
+            None => Linear::new(spec.token_embd.ty, &embd_bytes, hp.n_embd, hp.n_vocab)
+                .map_err(|e| LoadError::Tensor { file: file.into(), name: spec.token_embd.name.clone(), message: e.to_string() })?,
+        };
+        Ok(Model {
+            rope: Rope::new(hp.head_dim, hp.n_rot, hp.rope_base),
+            embd: Embedding { info: spec.token_embd.clone(), bytes: embd_bytes },
+            output_norm: vector(src, &spec.output_norm, file)?,
+            output,
+            layers,
+            hp,
+        })
+    }
+}
+
+fn vector(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Result<Vec<f32>, LoadError> {
+    let b = read_tensor(src, t, file)?;
+    Ok(dequantize_vec(t.ty, &b, t.n_elements() as usize))
+}
+
+/// Reads part `e` of `n` equal slices along the slowest dimension of `t` (a merged
+/// `[n_in, n_out, n_expert]` expert tensor; `n = 1` for a plain matrix).
+fn linear(src: &mut dyn ByteSource, t: &TensorInfo, e: usize, n: usize, file: &str) -> Result<Linear, LoadError> {
+    let (n_in, n_out) = (t.dims[0] as usize, t.dims[1] as usize);
+    let per = t.n_bytes() / n as u64;
+    let start = t.offset + per * e as u64;
+    let name = if n > 1 { format!("{}[expert {e}]", t.name) } else { t.name.clone() };
+    let b = src.read_range(start..start + per).map_err(|er| LoadError::Io { file: file.into(), source: er })?;
+    Linear::new(t.ty, &b, n_in, n_out).map_err(|er| LoadError::Tensor { file: file.into(), name, message: er.to_string() })
+}

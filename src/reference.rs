@@ -1,0 +1,195 @@
+//! The slow twin of the forward pass: every weight dequantized to f32 by
+//! [`crate::quant`], a full-sequence pass with an explicit causal + window mask, no
+//! cache, no chunking, naive loops. It shares no compute code with the fast path
+//! (candle matmuls, rolling cache, chunked attention) or the GPU shaders, so each of
+//! them is tested against it.
+
+use crate::gguf::TensorInfo;
+use crate::hparams::Hparams;
+use crate::quant::dequantize_vec;
+use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, LoadError, ModelSpec};
+
+/// A dense f32 matrix, `rows` outputs of `cols` inputs (GGUF dims [cols, rows]).
+pub struct Mat {
+    pub w: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Mat {
+    fn mul(&self, x: &[f32]) -> Vec<f32> {
+        (0..self.rows).map(|r| self.w[r * self.cols..][..self.cols].iter().zip(x).map(|(a, b)| (*a as f64) * (*b as f64)).sum::<f64>() as f32).collect()
+    }
+}
+
+pub struct RefExpert {
+    pub gate: Mat,
+    pub up: Mat,
+    pub down: Mat,
+}
+
+pub struct RefLayer {
+    pub attn_norm: Vec<f32>,
+    pub q: Mat,
+    pub k: Mat,
+    pub v: Mat,
+    pub o: Mat,
+    pub ffn_norm: Vec<f32>,
+    pub router: Option<Mat>,
+    pub experts: Vec<RefExpert>,
+}
+
+pub struct RefModel {
+    pub hp: Hparams,
+    pub embd: Mat,
+    pub layers: Vec<RefLayer>,
+    pub output_norm: Vec<f32>,
+    pub output: Mat,
+}
+
+fn load_mat(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Result<Mat, LoadError> {
+    let b = read_tensor(src, t, file)?;
+    let n = t.n_elements() as usize;
+    Ok(Mat { w: dequantize_vec(t.ty, &b, n), cols: t.dims[0] as usize, rows: n / t.dims[0] as usize })
+}
+
+/// Splits a merged `[in, out, n_expert]` matrix into per-expert matrices.
+fn split(m: Mat, n: usize) -> Vec<Mat> {
+    let rows = m.rows / n;
+    m.w.chunks_exact(rows * m.cols).map(|c| Mat { w: c.to_vec(), rows, cols: m.cols }).collect()
+}
+
+impl RefModel {
+    pub fn load(src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams) -> Result<Self, LoadError> {
+        let mut layers = vec![];
+        for ls in &spec.layers {
+            let vecf = |m: Mat| m.w;
+            let (router, experts) = match &ls.ffn {
+                FfnSpec::Dense { gate, up, down } => {
+                    (None, vec![RefExpert { gate: load_mat(src, gate, file)?, up: load_mat(src, up, file)?, down: load_mat(src, down, file)? }])
+                }
+                FfnSpec::Moe { router, experts } => {
+                    let r = load_mat(src, router, file)?;
+                    let ex = match experts {
+                        Experts::Merged { gate, up, down } => {
+                            let ne = hp.n_expert;
+                            let (g, u, d) = (split(load_mat(src, gate, file)?, ne), split(load_mat(src, up, file)?, ne), split(load_mat(src, down, file)?, ne));
+                            g.into_iter().zip(u).zip(d).map(|((gate, up), down)| RefExpert { gate, up, down }).collect()
+                        }
+                        Experts::PerExpert(es) => es
+                            .iter()
+                            .map(|[g, u, d]| Ok(RefExpert { gate: load_mat(src, g, file)?, up: load_mat(src, u, file)?, down: load_mat(src, d, file)? }))
+                            .collect::<Result<Vec<_>, LoadError>>()?,
+                    };
+                    (Some(r), ex)
+                }
+            };
+            layers.push(RefLayer {
+                attn_norm: vecf(load_mat(src, &ls.attn_norm, file)?),
+                q: load_mat(src, &ls.q, file)?,
+                k: load_mat(src, &ls.k, file)?,
+                v: load_mat(src, &ls.v, file)?,
+                o: load_mat(src, &ls.o, file)?,
+                ffn_norm: vecf(load_mat(src, &ls.ffn_norm, file)?),
+                router,
+                experts,
+            });
+        }
+        let embd = load_mat(src, &spec.token_embd, file)?;
+        let output = match &spec.output {
+            Some(t) => load_mat(src, t, file)?,
+            None => Mat { w: embd.w.clone(), rows: embd.rows, cols: embd.cols },
+        };
+        Ok(RefModel { output_norm: load_mat(src, &spec.output_norm, file)?.w, embd, layers, output, hp })
+    }
+
+    fn norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+        let ms = x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len() as f64;
+        let s = 1.0 / (ms + eps as f64).sqrt();
+        x.iter().zip(w).map(|(v, g)| (*v as f64 * s) as f32 * g).collect()
+    }
+
+    fn rope(&self, x: &mut [f32], pos: usize) {
+        let (hd, nr) = (self.hp.head_dim, self.hp.n_rot);
+        for head in x.chunks_exact_mut(hd) {
+            for i in 0..nr / 2 {
+                let theta = pos as f64 * (self.hp.rope_base as f64).powf(-2.0 * i as f64 / nr as f64);
+                let (s, c) = theta.sin_cos();
+                let (a, b) = (head[2 * i] as f64, head[2 * i + 1] as f64);
+                head[2 * i] = (a * c - b * s) as f32;
+                head[2 * i + 1] = (a * s + b * c) as f32;
+            }
+        }
+    }
+
+    fn swiglu(e: &RefExpert, h: &[f32]) -> Vec<f32> {
+        let g = e.gate.mul(h);
+        let u = e.up.mul(h);
+        let a: Vec<f32> = g.iter().zip(&u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
+        e.down.mul(&a)
+    }
+
+    /// Logits for every position of `tokens`, row-major `[n, vocab]`.
+    pub fn forward_all(&self, tokens: &[u32]) -> Vec<f32> {
+        let hp = &self.hp;
+        let (d, hd, n) = (hp.n_embd, hp.head_dim, tokens.len());
+        let mut xs: Vec<Vec<f32>> = tokens.iter().map(|&t| self.embd.w[t as usize * d..][..d].to_vec()).collect();
+        for layer in &self.layers {
+            let mut qs = vec![];
+            let mut ks = vec![];
+            let mut vs = vec![];
+            for (p, x) in xs.iter().enumerate() {
+                let h = Self::norm(x, &layer.attn_norm, hp.rms_eps);
+                let (mut q, mut k) = (layer.q.mul(&h), layer.k.mul(&h));
+                self.rope(&mut q, p);
+                self.rope(&mut k, p);
+                qs.push(q);
+                ks.push(k);
+                vs.push(layer.v.mul(&h));
+            }
+            for p in 0..n {
+                let mut att = vec![0f32; hp.n_head * hd];
+                for h in 0..hp.n_head {
+                    let kvh = h / hp.gqa_group();
+                    let visible: Vec<usize> = (0..=p).filter(|&j| hp.sliding_window.is_none_or(|w| p - j < w)).collect();
+                    let scores: Vec<f64> = visible
+                        .iter()
+                        .map(|&j| (0..hd).map(|i| qs[p][h * hd + i] as f64 * ks[j][kvh * hd + i] as f64).sum::<f64>() / (hd as f64).sqrt())
+                        .collect();
+                    let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = scores.iter().map(|s| (s - m).exp()).sum();
+                    for (&j, s) in visible.iter().zip(&scores) {
+                        let w = (s - m).exp() / z;
+                        for i in 0..hd {
+                            att[h * hd + i] += (w * vs[j][kvh * hd + i] as f64) as f32;
+                        }
+                    }
+                }
+                let o = layer.o.mul(&att);
+                xs[p].iter_mut().zip(&o).for_each(|(x, o)| *x += o);
+                let h = Self::norm(&xs[p], &layer.ffn_norm, hp.rms_eps);
+                let f = match &layer.router {
+                    None => Self::swiglu(&layer.experts[0], &h),
+                    Some(r) => {
+                        let logits = r.mul(&h);
+                        let mut order: Vec<usize> = (0..logits.len()).collect();
+                        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+                        let top = &order[..hp.n_expert_used];
+                        let m = logits[top[0]];
+                        let z: f32 = top.iter().map(|&e| (logits[e] - m).exp()).sum();
+                        let mut acc = vec![0f32; d];
+                        for &e in top {
+                            let w = (logits[e] - m).exp() / z;
+                            for (a, y) in acc.iter_mut().zip(Self::swiglu(&layer.experts[e], &h)) {
+                                *a += w * y;
+                            }
+                        }
+                        acc
+                    }
+                };
+                xs[p].iter_mut().zip(&f).for_each(|(x, f)| *x += f);
+            }
+        }
+        xs.iter().flat_map(|x| self.output.mul(&Self::norm(x, &self.output_norm, hp.rms_eps))).collect()
+    }
+}
