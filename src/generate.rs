@@ -28,11 +28,13 @@ pub struct GenerateOptions {
     pub chunk: usize,
     /// Context for dense-attention models (sliding-window models use W slots).
     pub n_ctx: usize,
+    /// Keep going past end-of-generation tokens (benchmarks).
+    pub ignore_eos: bool,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_tokens: 256, sampler: SamplerConfig::default(), stop: vec![], chunk: 512, n_ctx: 8192 }
+        GenerateOptions { max_tokens: 256, sampler: SamplerConfig::default(), stop: vec![], chunk: 512, n_ctx: 8192, ignore_eos: false }
     }
 }
 
@@ -139,7 +141,7 @@ impl Engine {
                 break StopReason::MaxTokens;
             }
             let next = sampler.sample(&mut logits, &history);
-            if self.eog.contains(&next) {
+            if !opts.ignore_eos && self.eog.contains(&next) {
                 break StopReason::Eos;
             }
             tokens.push(next);

@@ -8,7 +8,7 @@ use crate::hparams::Hparams;
 use crate::linear::Linear;
 use crate::moe::Moe;
 use crate::ops::{add_assign, rms_norm};
-use crate::quant::dequantize_vec;
+use crate::quant::{dequantize_vec, GgmlType};
 use crate::rope::Rope;
 use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, LoadError, ModelSpec};
 
@@ -61,6 +61,15 @@ impl Embedding {
         }
         out
     }
+}
+
+/// How matrices are held on the CPU.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Weights {
+    /// As the file stores them (the product).
+    Quantized,
+    /// Expanded to f32 (exact matmuls, 4-8x the memory; for tests).
+    Dequantized,
 }
 
 /// Which logits `forward` returns.
@@ -148,6 +157,13 @@ impl Model {
 
     /// Loads every tensor of `spec` from `src` and builds the CPU model.
     pub fn load(src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams) -> Result<Self, LoadError> {
+        Self::load_with(src, file, spec, hp, Weights::Quantized)
+    }
+
+    /// As [`Model::load`]; `Weights::Dequantized` expands every matrix to f32 so the
+    /// matmuls are exact — tests use it to pin the rest of the forward pass tightly.
+    pub fn load_with(src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams, w: Weights) -> Result<Self, LoadError> {
+        let linear = |src: &mut dyn ByteSource, t: &TensorInfo, e: usize, n: usize, file: &str| linear(src, t, e, n, file, w);
         let mut layers = Vec::with_capacity(spec.layers.len());
         for ls in &spec.layers {
             let ffn = match &ls.ffn {
@@ -183,7 +199,7 @@ impl Model {
         let embd_bytes = read_tensor(src, &spec.token_embd, file)?;
         let output = match &spec.output {
             Some(t) => linear(src, t, 0, 1, file)?,
-            None => Linear::new(spec.token_embd.ty, &embd_bytes, hp.n_embd, hp.n_vocab)
+            None => new_linear(spec.token_embd.ty, &embd_bytes, hp.n_embd, hp.n_vocab, w)
                 .map_err(|e| LoadError::Tensor { file: file.into(), name: spec.token_embd.name.clone(), message: e.to_string() })?,
         };
         Ok(Model {
@@ -204,11 +220,21 @@ fn vector(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Result<Vec<f3
 
 /// Reads part `e` of `n` equal slices along the slowest dimension of `t` (a merged
 /// `[n_in, n_out, n_expert]` expert tensor; `n = 1` for a plain matrix).
-fn linear(src: &mut dyn ByteSource, t: &TensorInfo, e: usize, n: usize, file: &str) -> Result<Linear, LoadError> {
+fn linear(src: &mut dyn ByteSource, t: &TensorInfo, e: usize, n: usize, file: &str, w: Weights) -> Result<Linear, LoadError> {
     let (n_in, n_out) = (t.dims[0] as usize, t.dims[1] as usize);
     let per = t.n_bytes() / n as u64;
     let start = t.offset + per * e as u64;
     let name = if n > 1 { format!("{}[expert {e}]", t.name) } else { t.name.clone() };
     let b = src.read_range(start..start + per).map_err(|er| LoadError::Io { file: file.into(), source: er })?;
-    Linear::new(t.ty, &b, n_in, n_out).map_err(|er| LoadError::Tensor { file: file.into(), name, message: er.to_string() })
+    new_linear(t.ty, &b, n_in, n_out, w).map_err(|er| LoadError::Tensor { file: file.into(), name, message: er.to_string() })
+}
+
+fn new_linear(ty: GgmlType, b: &[u8], n_in: usize, n_out: usize, w: Weights) -> candle_core::Result<Linear> {
+    match w {
+        Weights::Quantized => Linear::new(ty, b, n_in, n_out),
+        Weights::Dequantized => {
+            let f: Vec<u8> = dequantize_vec(ty, b, n_in * n_out).iter().flat_map(|v| v.to_le_bytes()).collect();
+            Linear::new(GgmlType::F32, &f, n_in, n_out)
+        }
+    }
 }

@@ -21,8 +21,20 @@ enum Cmd {
     Generate {
         #[arg(long, default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf")]
         model: String,
+        #[arg(long, required_unless_present = "prompt_file")]
+        prompt: Option<String>,
+        /// Read the prompt from a file instead.
         #[arg(long)]
-        prompt: String,
+        prompt_file: Option<String>,
+        /// Keep only the first N prompt tokens (benchmarks).
+        #[arg(long)]
+        prompt_tokens: Option<usize>,
+        /// Generate past end-of-generation tokens (benchmarks).
+        #[arg(long)]
+        ignore_eos: bool,
+        /// Print the run's figures as one JSON line on stderr.
+        #[arg(long)]
+        stats_json: bool,
         /// Send the prompt as-is instead of wrapping it in the model's chat template.
         #[arg(long)]
         raw: bool,
@@ -74,14 +86,25 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.cmd {
         Cmd::Info { file } => info(&file),
-        Cmd::Generate { model, prompt, raw, max_tokens, temperature, top_k, top_p, repeat_penalty, seed, window, stop, ctx, chunk, threads, show_tokens } => {
+        Cmd::Generate { model, prompt, prompt_file, prompt_tokens, ignore_eos, stats_json, raw, max_tokens, temperature, top_k, top_p, repeat_penalty, seed, window, stop, ctx, chunk, threads, show_tokens } => {
             if let Some(t) = threads {
                 rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
             }
             let t0 = precis::clock::now();
             let engine = Engine::load_file(&model, &Overrides { sliding_window: window })?;
             eprintln!("loaded {} in {:.2}s", model, precis::clock::now() - t0);
-            let ids = if raw { engine.tokenizer.encode(&prompt, true, true) } else { engine.chat_tokens(&[Message::new("user", &prompt)])? };
+            let prompt = match (prompt, prompt_file) {
+                (Some(p), _) => p,
+                (None, Some(f)) => std::fs::read_to_string(&f).map_err(|e| format!("{f}: {e}"))?,
+                (None, None) => return Err("give --prompt or --prompt-file".into()),
+            };
+            let mut ids = if raw { engine.tokenizer.encode(&prompt, true, true) } else { engine.chat_tokens(&[Message::new("user", &prompt)])? };
+            if let Some(n) = prompt_tokens {
+                if ids.len() < n {
+                    return Err(format!("prompt has {} tokens, fewer than --prompt-tokens {n}", ids.len()).into());
+                }
+                ids.truncate(n);
+            }
             if show_tokens {
                 eprintln!("prompt tokens: {ids:?}");
             }
@@ -91,6 +114,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 stop,
                 chunk,
                 n_ctx: ctx,
+                ignore_eos,
             };
             let mut stdout = std::io::stdout();
             let g = engine.generate(&ids, &opts, &mut |s| {
@@ -110,6 +134,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 s.decode_tps(),
                 g.stop
             );
+            if stats_json {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"engine": "precis", "backend": "cpu", "threads": rayon::current_num_threads(),
+                        "prompt_tokens": s.prompt_tokens, "generated_tokens": s.generated_tokens,
+                        "prefill_tok_s": s.prefill_tps(), "decode_tok_s": s.decode_tps()})
+                );
+            }
             Ok(())
         }
     }

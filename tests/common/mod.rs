@@ -1,0 +1,92 @@
+//! Test helpers: a minimal GGUF writer for hand-made corrupt files, and fixture paths.
+#![allow(dead_code)]
+
+pub fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn shared(path: &str) -> String {
+    format!("{}/../shared/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn default_model() -> String {
+    format!("{}/models/SmolLM2-135M-Instruct.Q4_1.gguf", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub enum Kv {
+    U32(u32),
+    F32(f32),
+    Str(String),
+    StrArr(Vec<String>),
+}
+
+/// Writes GGUF v3 bytes: metadata, tensor infos (name, dims, ggml type) and zeroed data.
+pub struct GgufWriter {
+    pub kv: Vec<(String, Kv)>,
+    pub tensors: Vec<(String, Vec<u64>, u32, usize)>, // name, dims, type, byte size
+}
+
+impl GgufWriter {
+    pub fn new() -> Self {
+        GgufWriter { kv: vec![], tensors: vec![] }
+    }
+    pub fn kv(mut self, k: &str, v: Kv) -> Self {
+        self.kv.push((k.into(), v));
+        self
+    }
+    pub fn tensor(mut self, name: &str, dims: &[u64], ty: u32, bytes: usize) -> Self {
+        self.tensors.push((name.into(), dims.to_vec(), ty, bytes));
+        self
+    }
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend((self.tensors.len() as u64).to_le_bytes());
+        b.extend((self.kv.len() as u64).to_le_bytes());
+        let s = |b: &mut Vec<u8>, s: &str| {
+            b.extend((s.len() as u64).to_le_bytes());
+            b.extend(s.as_bytes());
+        };
+        for (k, v) in &self.kv {
+            s(&mut b, k);
+            match v {
+                Kv::U32(x) => {
+                    b.extend(4u32.to_le_bytes());
+                    b.extend(x.to_le_bytes());
+                }
+                Kv::F32(x) => {
+                    b.extend(6u32.to_le_bytes());
+                    b.extend(x.to_le_bytes());
+                }
+                Kv::Str(x) => {
+                    b.extend(8u32.to_le_bytes());
+                    s(&mut b, x);
+                }
+                Kv::StrArr(xs) => {
+                    b.extend(9u32.to_le_bytes());
+                    b.extend(8u32.to_le_bytes());
+                    b.extend((xs.len() as u64).to_le_bytes());
+                    for x in xs {
+                        s(&mut b, x);
+                    }
+                }
+            }
+        }
+        let mut off = 0u64;
+        for (name, dims, ty, size) in &self.tensors {
+            s(&mut b, name);
+            b.extend((dims.len() as u32).to_le_bytes());
+            for d in dims {
+                b.extend(d.to_le_bytes());
+            }
+            b.extend(ty.to_le_bytes());
+            b.extend(off.to_le_bytes());
+            off += (*size as u64).div_ceil(32) * 32;
+        }
+        while b.len() % 32 != 0 {
+            b.push(0);
+        }
+        b.resize(b.len() + off as usize, 0);
+        b
+    }
+}

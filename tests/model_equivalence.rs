@@ -1,0 +1,151 @@
+//! The CPU forward pass against an independent NumPy reference (tiny random models the
+//! project generates), against its plain-Rust slow twin, and against itself:
+//! token-by-token decoding = one full prefill = chunked prefill, past the sliding
+//! window and through the MoE path.
+
+mod common;
+use common::fixture;
+use precis::gguf::Gguf;
+use precis::model::{Logits, Model, Weights};
+use precis::reference::RefModel;
+use precis::weights::ModelSpec;
+use precis::{Hparams, Overrides};
+
+/// Cache/chunking changes only the f32 summation order of attention.
+const TOL_SAME_MATH: f32 = 2e-4;
+/// Fast path with exact (dequantized) weights, and the slow twin, vs NumPy float64.
+const TOL_REFERENCE: f32 = 2e-3;
+/// Quantized fast path vs NumPy: the matmuls round activations to 8 bits (ggml's Q8
+/// dot-product partners); bound on the mean |diff| relative to the logits' spread.
+const TOL_QUANT_MEAN: f32 = 0.1;
+
+struct Loaded {
+    model: Model,
+    exact: Model,
+    reference: RefModel,
+    tokens: Vec<u32>,
+    numpy_logits: Vec<f32>,
+}
+
+fn tiny(name: &str) -> Loaded {
+    let bytes = std::fs::read(fixture(&format!("{name}.gguf"))).unwrap();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    let spec = ModelSpec::resolve(&g, &hp, name).unwrap();
+    let mut src: &[u8] = &bytes;
+    let model = Model::load(&mut src, name, &spec, hp.clone()).unwrap();
+    let exact = Model::load_with(&mut &bytes[..], name, &spec, hp.clone(), Weights::Dequantized).unwrap();
+    let mut src: &[u8] = &bytes;
+    let reference = RefModel::load(&mut src, name, &spec, hp).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("tiny-models.json")).unwrap()).unwrap();
+    let m = &meta["models"][name];
+    let tokens: Vec<u32> = m["tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let raw = std::fs::read(fixture(m["ref"].as_str().unwrap())).unwrap();
+    let numpy_logits = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    Loaded { model, exact, reference, tokens, numpy_logits }
+}
+
+/// Max |a-b| over rows, relative to the reference's standard deviation; names the
+/// first element that breaks `tol`.
+fn compare(what: &str, got: &[f32], want: &[f32], vocab: usize, tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let mean = want.iter().sum::<f32>() / want.len() as f32;
+    let std = (want.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / want.len() as f32).sqrt();
+    let mut worst = (0f32, 0usize);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let d = (g - w).abs() / std;
+        assert!(d <= tol, "{what}: first bad index {i} (position {}, token {}): got {g}, want {w}, |diff|/std {d:.2e} > {tol:.0e}", i / vocab, i % vocab);
+        if d > worst.0 {
+            worst = (d, i);
+        }
+    }
+    eprintln!("{what}: max |diff|/std = {:.2e} at index {}", worst.0, worst.1);
+}
+
+fn mean_rel(got: &[f32], want: &[f32]) -> f32 {
+    let mean = want.iter().sum::<f32>() / want.len() as f32;
+    let std = (want.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / want.len() as f32).sqrt();
+    got.iter().zip(want).map(|(g, w)| (g - w).abs()).sum::<f32>() / got.len() as f32 / std
+}
+
+fn argmax_agreement(got: &[f32], want: &[f32], vocab: usize) -> f32 {
+    let am = |r: &[f32]| precis::sampling::argmax(r);
+    let rows = got.len() / vocab;
+    (0..rows).filter(|&r| am(&got[r * vocab..][..vocab]) == am(&want[r * vocab..][..vocab])).count() as f32 / rows as f32
+}
+
+fn run_all(m: &Model, tokens: &[u32]) -> Vec<f32> {
+    let mut cache = m.new_cache(tokens.len());
+    m.forward(tokens, &mut cache, Logits::All).unwrap()
+}
+
+fn run_steps(m: &Model, tokens: &[u32], chunk: usize) -> Vec<f32> {
+    let mut cache = m.new_cache(tokens.len());
+    tokens.chunks(chunk).flat_map(|c| m.forward(c, &mut cache, Logits::All).unwrap()).collect()
+}
+
+fn check_model(name: &str) {
+    let t = tiny(name);
+    let v = t.model.hp.n_vocab;
+    let full = run_all(&t.model, &t.tokens);
+
+    let slow = t.reference.forward_all(&t.tokens);
+    compare(&format!("{name}: slow twin vs NumPy"), &slow, &t.numpy_logits, v, TOL_REFERENCE);
+    compare(&format!("{name}: fast path (exact weights) vs NumPy"), &run_all(&t.exact, &t.tokens), &t.numpy_logits, v, TOL_REFERENCE);
+    let mad = mean_rel(&full, &t.numpy_logits);
+    assert!(mad < TOL_QUANT_MEAN, "{name}: quantized fast path vs NumPy: mean |diff|/std {mad}");
+    let agree = argmax_agreement(&full, &t.numpy_logits, v);
+    assert!(agree >= 0.9, "{name}: argmax agrees on only {:.0}% of positions", agree * 100.0);
+
+    compare(&format!("{name}: token-by-token vs full prefill"), &run_steps(&t.model, &t.tokens, 1), &full, v, TOL_SAME_MATH);
+    let w = t.model.hp.sliding_window.unwrap_or(8);
+    for chunk in [3, w, w + 5] {
+        compare(&format!("{name}: chunks of {chunk} vs full prefill"), &run_steps(&t.model, &t.tokens, chunk), &full, v, TOL_SAME_MATH);
+    }
+    // `prefill` (chunks capped at W) must give the last row of the full pass.
+    let mut cache = t.model.new_cache(t.tokens.len());
+    let last = t.model.prefill(&t.tokens, &mut cache, 512).unwrap();
+    compare(&format!("{name}: prefill() last logits"), &last, &full[full.len() - v..], v, TOL_SAME_MATH);
+}
+
+#[test]
+fn tiny_mistral_sliding_window() {
+    let t = tiny("tiny-mistral");
+    let w = t.model.hp.sliding_window.expect("tiny-mistral has a sliding window");
+    assert!(t.tokens.len() > 4 * w, "the test sequence must run well past W");
+    // The window must matter: the same model with full attention differs past W.
+    let mut dense = tiny("tiny-mistral");
+    dense.model.hp.sliding_window = None;
+    let (a, b) = (run_all(&t.model, &t.tokens), run_all(&dense.model, &t.tokens));
+    let v = t.model.hp.n_vocab;
+    assert_eq!(a[..w * v], b[..w * v], "positions before W see the same keys");
+    let diff = a[w * v..].iter().zip(&b[w * v..]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(diff > 0.1, "window had no effect past W (max diff {diff})");
+    check_model("tiny-mistral");
+}
+
+#[test]
+fn tiny_mixtral_merged_experts() {
+    check_model("tiny-mixtral");
+}
+
+#[test]
+fn tiny_mixtral_legacy_experts_equal_merged() {
+    check_model("tiny-mixtral-legacy");
+    let (a, b) = (tiny("tiny-mixtral"), tiny("tiny-mixtral-legacy"));
+    assert_eq!(run_all(&a.model, &a.tokens), run_all(&b.model, &b.tokens), "same expert bytes, same logits");
+}
+
+#[test]
+fn rolling_cache_stays_at_w_slots() {
+    let t = tiny("tiny-mistral");
+    let w = t.model.hp.sliding_window.unwrap();
+    let mut cache = t.model.new_cache(4096);
+    for c in t.tokens.chunks(w) {
+        t.model.forward(c, &mut cache, Logits::Last).unwrap();
+    }
+    let per_layer = w * t.model.hp.kv_dim();
+    for l in &cache.layers {
+        assert_eq!(l.k.len(), per_layer, "K cache holds exactly W rows");
+    }
+}
