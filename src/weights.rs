@@ -111,6 +111,12 @@ impl ModelSpec {
         let mut layers = Vec::with_capacity(hp.n_layer);
         for l in 0..hp.n_layer {
             let n = |s: &str| format!("blk.{l}.{s}.weight");
+            let attn_norm = get(n("attn_norm"), &[d])?;
+            let q = get(n("attn_q"), &[d, hp.q_dim()])?;
+            let k = get(n("attn_k"), &[d, hp.kv_dim()])?;
+            let v = get(n("attn_v"), &[d, hp.kv_dim()])?;
+            let o = get(n("attn_output"), &[hp.q_dim(), d])?;
+            let ffn_norm = get(n("ffn_norm"), &[d])?;
             let ffn = if hp.is_moe() {
                 let ne = hp.n_expert;
                 let experts = if g.tensor(&n("ffn_gate_exps")).is_some() {
@@ -136,15 +142,7 @@ impl ModelSpec {
             } else {
                 FfnSpec::Dense { gate: get(n("ffn_gate"), &[d, ff])?, up: get(n("ffn_up"), &[d, ff])?, down: get(n("ffn_down"), &[ff, d])? }
             };
-            layers.push(LayerSpec {
-                attn_norm: get(n("attn_norm"), &[d])?,
-                q: get(n("attn_q"), &[d, hp.q_dim()])?,
-                k: get(n("attn_k"), &[d, hp.kv_dim()])?,
-                v: get(n("attn_v"), &[d, hp.kv_dim()])?,
-                o: get(n("attn_output"), &[hp.q_dim(), d])?,
-                ffn_norm: get(n("ffn_norm"), &[d])?,
-                ffn,
-            });
+            layers.push(LayerSpec { attn_norm, q, k, v, o, ffn_norm, ffn });
         }
         Ok(ModelSpec {
             token_embd: get("token_embd.weight".into(), &[d, nv])?,

@@ -144,3 +144,34 @@ fn random_mutations_never_panic() {
         assert!(r.is_ok(), "iteration {iter} panicked");
     }
 }
+
+#[test]
+fn sliding_window_from_metadata_or_override() {
+    use precis::Hparams;
+    let base = || {
+        GgufWriter::new()
+            .kv("general.architecture", Kv::Str("llama".into()))
+            .kv("llama.block_count", Kv::U32(32))
+            .kv("llama.embedding_length", Kv::U32(4096))
+            .kv("llama.feed_forward_length", Kv::U32(14336))
+            .kv("llama.attention.head_count", Kv::U32(32))
+            .kv("llama.attention.head_count_kv", Kv::U32(8))
+            .kv("llama.vocab_size", Kv::U32(32000))
+    };
+    let b = base().bytes();
+    let g = parse(&b).unwrap();
+    let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    assert_eq!((hp.sliding_window, hp.head_dim, hp.gqa_group(), hp.rope_base), (None, 128, 4, 10000.0));
+    // Mistral 7B v0.1 GGUFs lack the key: the caller supplies W = 4096.
+    let hp = Hparams::from_gguf(&g, &Overrides { sliding_window: Some(4096) }).unwrap();
+    assert_eq!(hp.sliding_window, Some(4096));
+    let b = base().kv("llama.attention.sliding_window", Kv::U32(4096)).kv("llama.expert_count", Kv::U32(8)).kv("llama.expert_used_count", Kv::U32(2)).bytes();
+    let hp = Hparams::from_gguf(&parse(&b).unwrap(), &Overrides::default()).unwrap();
+    assert_eq!((hp.sliding_window, hp.n_expert, hp.n_expert_used), (Some(4096), 8, 2));
+    let b = base().kv("llama.expert_count", Kv::U32(8)).kv("llama.expert_used_count", Kv::U32(9)).bytes();
+    let e = Hparams::from_gguf(&parse(&b).unwrap(), &Overrides::default()).unwrap_err().to_string();
+    assert!(e.contains("expert_used_count 9"), "{e}");
+    let b = base().kv("llama.rope.freq_base", Kv::Str("fast".into())).bytes();
+    let e = Hparams::from_gguf(&parse(&b).unwrap(), &Overrides::default()).unwrap_err().to_string();
+    assert!(e.contains("llama.rope.freq_base") && e.contains("string at offset"), "{e}");
+}

@@ -18,6 +18,8 @@ pub enum Kv {
     F32(f32),
     Str(String),
     StrArr(Vec<String>),
+    F32Arr(Vec<f32>),
+    I32Arr(Vec<i32>),
 }
 
 /// Writes GGUF v3 bytes: metadata, tensor infos (name, dims, ggml type) and zeroed data.
@@ -61,6 +63,18 @@ impl GgufWriter {
                 Kv::Str(x) => {
                     b.extend(8u32.to_le_bytes());
                     s(&mut b, x);
+                }
+                Kv::F32Arr(xs) => {
+                    b.extend(9u32.to_le_bytes());
+                    b.extend(6u32.to_le_bytes());
+                    b.extend((xs.len() as u64).to_le_bytes());
+                    xs.iter().for_each(|x| b.extend(x.to_le_bytes()));
+                }
+                Kv::I32Arr(xs) => {
+                    b.extend(9u32.to_le_bytes());
+                    b.extend(5u32.to_le_bytes());
+                    b.extend((xs.len() as u64).to_le_bytes());
+                    xs.iter().for_each(|x| b.extend(x.to_le_bytes()));
                 }
                 Kv::StrArr(xs) => {
                     b.extend(9u32.to_le_bytes());
