@@ -20,6 +20,10 @@ const MAX_TENSORS: u64 = 1 << 20;
 const MAX_KV: u64 = 1 << 16;
 const MAX_DIMS: u32 = 4;
 const MAX_NESTING: usize = 4;
+/// Longest string / array a real model has (a 256k-token vocabulary, a long chat
+/// template). Past the end of the file but under this, the file is truncated; over
+/// it, the field itself is corrupt.
+const MAX_PLAUSIBLE_LEN: u64 = 1 << 26;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum GgufError {
@@ -325,14 +329,22 @@ impl Reader<'_> {
         }
         Ok(value)
     }
+    /// A length must fit in the rest of the file — checked before allocating for it.
+    fn check_len(&self, offset: u64, len: u64, field: &str) -> Result<(), GgufError> {
+        let left = self.file_size.saturating_sub(self.pos as u64);
+        if len > MAX_PLAUSIBLE_LEN {
+            return Err(GgufError::TooLarge { offset, field: field.into(), value: len, limit: left.min(MAX_PLAUSIBLE_LEN) });
+        }
+        if len > left {
+            return Err(GgufError::Truncated { offset: self.pos as u64, field: field.into(), need: len, size: self.file_size });
+        }
+        Ok(())
+    }
+
     fn string(&mut self, field: &str) -> Result<String, GgufError> {
         let offset = self.pos as u64;
         let len = self.u64(field)?;
-        // A length past the end of the file is corrupt: refuse before allocating.
-        let left = self.file_size.saturating_sub(self.pos as u64);
-        if len > left {
-            return Err(GgufError::TooLarge { offset, field: format!("{field} (string length)"), value: len, limit: left });
-        }
+        self.check_len(offset, len, &format!("{field} (string length)"))?;
         let b = self.bytes(len, field)?;
         String::from_utf8(b.to_vec()).map_err(|_| GgufError::BadUtf8 { offset, field: field.into() })
     }
@@ -351,12 +363,8 @@ impl Reader<'_> {
                 let elem_ty = self.u32(key)?;
                 let offset = self.pos as u64;
                 let n = self.u64(key)?;
-                // Every element takes at least one byte, so a count beyond the rest of
-                // the file is corrupt: refuse it before reserving memory for it.
-                let left = self.file_size.saturating_sub(self.pos as u64);
-                if n > left {
-                    return Err(GgufError::TooLarge { offset, field: format!("{key} (array length)"), value: n, limit: left });
-                }
+                // Every element takes at least one byte.
+                self.check_len(offset, n, &format!("{key} (array length)"))?;
                 let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
                 for _ in 0..n {
                     items.push(self.value(elem_ty, key, depth + 1)?);

@@ -124,7 +124,7 @@ fn random_mutations_never_panic() {
         let header_end = parse(orig).unwrap().data_offset as usize;
         let mut b = orig.clone();
         for _ in 0..1 + rnd(4) {
-            let at = rnd(header_end);
+            let at = rnd(header_end.min(b.len()));
             match rnd(4) {
                 0 => b[at] ^= 1 << rnd(8),
                 1 => b[at] = [0, 0xFF, 0x7F, 0x80][rnd(4)],
