@@ -45,7 +45,10 @@ fuzz:
 fixtures:
 	python3 -m pip install -q -r tests/fixtures/requirements.txt
 	python3 tests/fixtures/gen_tiny.py
-	cd tests/fixtures/llamacpp && npm ci --ignore-scripts && cd ../../.. && node tests/fixtures/llamacpp/gen.mjs
+	cd tests/fixtures/llamacpp && npm install --ignore-scripts --no-audit --no-fund
+	node tests/fixtures/llamacpp/dump_mistral_vocab.mjs > /tmp/mistral-vocab.json
+	python3 tests/fixtures/llamacpp/make_mistral_vocab.py /tmp/mistral-vocab.json
+	node tests/fixtures/llamacpp/gen.mjs
 
 clean:
 	$(CARGO) clean
