@@ -5,8 +5,6 @@
 
 use crate::cache::KvCache;
 use crate::ops::{axpy, dot, softmax};
-#[cfg(not(target_arch = "wasm32"))]
-use rayon::prelude::*;
 
 pub struct AttnShape {
     pub n_head: usize,
@@ -57,9 +55,6 @@ pub fn attention(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache
         }
     };
 
-    #[cfg(not(target_arch = "wasm32"))]
-    out.par_chunks_mut(hd).enumerate().for_each(|(idx, o)| one(idx, o));
-    #[cfg(target_arch = "wasm32")]
-    out.chunks_mut(hd).enumerate().for_each(|(idx, o)| one(idx, o));
+    crate::kernels::pool::for_each_chunk_mut(&mut out, hd, &|idx, o| one(idx, o));
     out
 }

@@ -1,18 +1,20 @@
 //! SwiGLU feed-forward: `down(silu(gate·x) ⊙ up·x)`.
 
-use crate::linear::Linear;
+use crate::kernels::KernelError;
+use crate::linear::{Linear, Projections};
 use crate::ops::silu;
 
 pub struct SwiGlu {
-    pub gate: Linear,
-    pub up: Linear,
+    /// gate and up, in that order.
+    pub gate_up: Projections,
     pub down: Linear,
 }
 
 impl SwiGlu {
-    pub fn forward(&self, x: &[f32]) -> candle_core::Result<Vec<f32>> {
-        let mut g = self.gate.forward(x)?;
-        let u = self.up.forward(x)?;
+    pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, KernelError> {
+        let mut gu = self.gate_up.forward(x)?;
+        let u = gu.pop().expect("up");
+        let mut g = gu.pop().expect("gate");
         for (g, u) in g.iter_mut().zip(&u) {
             *g = silu(*g) * u;
         }

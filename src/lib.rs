@@ -9,6 +9,7 @@ pub mod ffn;
 pub mod generate;
 pub mod gguf;
 pub mod hparams;
+pub mod kernels;
 pub mod linear;
 pub mod model;
 pub mod moe;
@@ -17,6 +18,7 @@ pub mod quant;
 pub mod reference;
 pub mod rope;
 pub mod sampling;
+pub mod transcript;
 pub mod tokenizer;
 pub mod weights;
 #[cfg(target_arch = "wasm32")]

@@ -1,51 +1,68 @@
-//! Quantized `y = W·x` on the CPU through candle's ggml kernels (activations are
-//! quantized to the weight type's dot-product partner, Q8_0/Q8_1/Q8_K, as in ggml).
+//! Quantized `y = W·x` on the CPU: a named wrapper over [`crate::kernels::QMatrix`].
 
+use crate::kernels::{KernelError, QMatrix};
 use crate::quant::GgmlType;
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
-use candle_core::{Device, Tensor};
 
 pub struct Linear {
-    mm: QMatMul,
+    m: QMatrix,
     pub n_in: usize,
     pub n_out: usize,
     pub ty: GgmlType,
 }
 
-fn candle_dtype(ty: GgmlType) -> GgmlDType {
-    match ty {
-        GgmlType::F32 => GgmlDType::F32,
-        GgmlType::F16 => GgmlDType::F16,
-        GgmlType::BF16 => GgmlDType::BF16,
-        GgmlType::Q4_0 => GgmlDType::Q4_0,
-        GgmlType::Q4_1 => GgmlDType::Q4_1,
-        GgmlType::Q8_0 => GgmlDType::Q8_0,
-        GgmlType::Q4K => GgmlDType::Q4K,
-        GgmlType::Q5K => GgmlDType::Q5K,
-        GgmlType::Q6K => GgmlDType::Q6K,
-    }
-}
-
 impl Linear {
     /// `bytes` hold `n_out` rows of `n_in` elements of type `ty`, as GGUF stores them.
-    pub fn new(ty: GgmlType, bytes: &[u8], n_in: usize, n_out: usize) -> candle_core::Result<Self> {
-        if bytes.len() != ty.row_bytes(n_in) * n_out {
-            candle_core::bail!("{} bytes for a {n_out}x{n_in} {} matrix", bytes.len(), ty.name());
-        }
-        let qt = qtensor_from_ggml(candle_dtype(ty), bytes, vec![n_out, n_in], &Device::Cpu)?;
-        Ok(Linear { mm: QMatMul::from_qtensor(qt)?, n_in, n_out, ty })
+    pub fn new(ty: GgmlType, bytes: &[u8], n_in: usize, n_out: usize) -> Result<Self, KernelError> {
+        Ok(Linear { m: QMatrix::new(ty, bytes, n_in, n_out)?, n_in, n_out, ty })
     }
 
     /// `x`: `n` rows of `n_in`; returns `n` rows of `n_out`.
-    pub fn forward(&self, x: &[f32]) -> candle_core::Result<Vec<f32>> {
-        let n = x.len() / self.n_in;
-        let xt = Tensor::from_slice(x, (n, self.n_in), &Device::Cpu)?;
-        candle_core::Module::forward(&self.mm, &xt)?.flatten_all()?.to_vec1::<f32>()
+    pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, KernelError> {
+        self.m.matmul(x)
+    }
+
+    pub fn weight_bytes(&self) -> usize {
+        self.m.weight_bytes()
     }
 }
 
-impl candle_core::Module for Linear {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        candle_core::Module::forward(&self.mm, xs)
+/// Projections that read the same input (Q/K/V, gate/up): stacked into one matrix when
+/// their types match, so the input is quantized once and the work is one parallel
+/// pass instead of several small ones; kept apart otherwise (Mistral Q4_K_M mixes
+/// Q4_K and Q6_K).
+pub enum Projections {
+    Stacked { m: Linear, widths: Vec<usize> },
+    Separate(Vec<Linear>),
+}
+
+impl Projections {
+    /// `parts`: (type, bytes, n_out) of matrices sharing `n_in`.
+    pub fn new(parts: Vec<(GgmlType, Vec<u8>, usize)>, n_in: usize) -> Result<Self, KernelError> {
+        if parts.windows(2).all(|p| p[0].0 == p[1].0) {
+            let widths: Vec<usize> = parts.iter().map(|p| p.2).collect();
+            let bytes: Vec<u8> = parts.iter().flat_map(|p| p.1.iter().copied()).collect();
+            Ok(Projections::Stacked { m: Linear::new(parts[0].0, &bytes, n_in, widths.iter().sum())?, widths })
+        } else {
+            Ok(Projections::Separate(parts.into_iter().map(|(ty, b, n_out)| Linear::new(ty, &b, n_in, n_out)).collect::<Result<_, _>>()?))
+        }
+    }
+
+    /// One output per projection, each `n` rows of its width.
+    pub fn forward(&self, x: &[f32]) -> Result<Vec<Vec<f32>>, KernelError> {
+        match self {
+            Projections::Separate(ms) => ms.iter().map(|m| m.forward(x)).collect(),
+            Projections::Stacked { m, widths } => {
+                let y = m.forward(x)?;
+                let mut outs: Vec<Vec<f32>> = widths.iter().map(|w| Vec::with_capacity(w * y.len() / m.n_out)).collect();
+                for row in y.chunks_exact(m.n_out) {
+                    let mut at = 0;
+                    for (o, w) in outs.iter_mut().zip(widths) {
+                        o.extend_from_slice(&row[at..at + w]);
+                        at += w;
+                    }
+                }
+                Ok(outs)
+            }
+        }
     }
 }

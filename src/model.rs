@@ -5,7 +5,8 @@ use crate::cache::KvCache;
 use crate::ffn::SwiGlu;
 use crate::gguf::TensorInfo;
 use crate::hparams::Hparams;
-use crate::linear::Linear;
+use crate::kernels::KernelError;
+use crate::linear::{Linear, Projections};
 use crate::moe::Moe;
 use crate::ops::{add_assign, rms_norm};
 use crate::quant::{dequantize_vec, GgmlType};
@@ -24,8 +25,8 @@ pub enum ModelError {
     Empty,
 }
 
-impl From<candle_core::Error> for ModelError {
-    fn from(e: candle_core::Error) -> Self {
+impl From<crate::kernels::KernelError> for ModelError {
+    fn from(e: crate::kernels::KernelError) -> Self {
         ModelError::Compute(e.to_string())
     }
 }
@@ -37,9 +38,8 @@ pub enum Ffn {
 
 pub struct Layer {
     pub attn_norm: Vec<f32>,
-    pub q: Linear,
-    pub k: Linear,
-    pub v: Linear,
+    /// Q, K, V in that order.
+    pub qkv: Projections,
     pub o: Linear,
     pub ffn_norm: Vec<f32>,
     pub ffn: Ffn,
@@ -97,9 +97,7 @@ impl Model {
         let mut x = self.embd.rows(tokens); //                        1. token embeddings
         for (l, layer) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &layer.attn_norm, hp.rms_eps); //    2. pre-attention RMSNorm
-            let mut q = layer.q.forward(&h)?; //                      3. Q/K/V projections
-            let mut k = layer.k.forward(&h)?;
-            let v = layer.v.forward(&h)?;
+            let [mut q, mut k, v]: [Vec<f32>; 3] = layer.qkv.forward(&h)?.try_into().expect("3"); // 3. Q/K/V
             self.rope.apply(&mut q, hp.n_head, cache.pos); //         4. rotary positions
             self.rope.apply(&mut k, hp.n_head_kv, cache.pos);
             let a = attention(&shape, &q, &k, &v, cache, l); //       5. windowed GQA over cache + chunk
@@ -163,49 +161,43 @@ impl Model {
     /// As [`Model::load`]; `Weights::Dequantized` expands every matrix to f32 so the
     /// matmuls are exact — tests use it to pin the rest of the forward pass tightly.
     pub fn load_with(src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams, w: Weights) -> Result<Self, LoadError> {
-        let linear = |src: &mut dyn ByteSource, t: &TensorInfo, e: usize, n: usize, file: &str| linear(src, t, e, n, file, w);
+        let mut r = Reader { src, file, w };
         let mut layers = Vec::with_capacity(spec.layers.len());
         for ls in &spec.layers {
             let ffn = match &ls.ffn {
-                FfnSpec::Dense { gate, up, down } => Ffn::Dense(SwiGlu {
-                    gate: linear(src, gate, 0, 1, file)?,
-                    up: linear(src, up, 0, 1, file)?,
-                    down: linear(src, down, 0, 1, file)?,
-                }),
+                FfnSpec::Dense { gate, up, down } => Ffn::Dense(r.swiglu([gate, up, down], 0, 1, &hp)?),
                 FfnSpec::Moe { router, experts } => {
                     let ne = hp.n_expert;
                     let experts = (0..ne)
-                        .map(|e| {
-                            let ([g, u, d], e, n) = match experts {
-                                Experts::PerExpert(es) => ([&es[e][0], &es[e][1], &es[e][2]], 0, 1),
-                                Experts::Merged { gate, up, down } => ([gate, up, down], e, ne),
-                            };
-                            Ok(SwiGlu { gate: linear(src, g, e, n, file)?, up: linear(src, u, e, n, file)?, down: linear(src, d, e, n, file)? })
+                        .map(|e| match experts {
+                            Experts::PerExpert(es) => r.swiglu([&es[e][0], &es[e][1], &es[e][2]], 0, 1, &hp),
+                            Experts::Merged { gate, up, down } => r.swiglu([gate, up, down], e, ne, &hp),
                         })
                         .collect::<Result<Vec<_>, LoadError>>()?;
-                    Ffn::Moe(Moe { router: linear(src, router, 0, 1, file)?, experts, k: hp.n_expert_used })
+                    Ffn::Moe(Moe { router: r.linear(router, hp.n_embd)?, experts, k: hp.n_expert_used })
                 }
             };
+            let parts = vec![r.part(&ls.q, 0, 1)?, r.part(&ls.k, 0, 1)?, r.part(&ls.v, 0, 1)?];
             layers.push(Layer {
-                attn_norm: vector(src, &ls.attn_norm, file)?,
-                q: linear(src, &ls.q, 0, 1, file)?,
-                k: linear(src, &ls.k, 0, 1, file)?,
-                v: linear(src, &ls.v, 0, 1, file)?,
-                o: linear(src, &ls.o, 0, 1, file)?,
-                ffn_norm: vector(src, &ls.ffn_norm, file)?,
+                attn_norm: r.vector(&ls.attn_norm)?,
+                qkv: Projections::new(parts, hp.n_embd).map_err(|e| r.err(&ls.q, e))?,
+                o: r.linear(&ls.o, hp.q_dim())?,
+                ffn_norm: r.vector(&ls.ffn_norm)?,
                 ffn,
             });
         }
-        let embd_bytes = read_tensor(src, &spec.token_embd, file)?;
+        let embd_bytes = read_tensor(r.src, &spec.token_embd, file)?;
         let output = match &spec.output {
-            Some(t) => linear(src, t, 0, 1, file)?,
-            None => new_linear(spec.token_embd.ty, &embd_bytes, hp.n_embd, hp.n_vocab, w)
-                .map_err(|e| LoadError::Tensor { file: file.into(), name: spec.token_embd.name.clone(), message: e.to_string() })?,
+            Some(t) => r.linear(t, hp.n_embd)?,
+            None => {
+                let (ty, b, n_out) = widen(spec.token_embd.ty, embd_bytes.clone(), hp.n_vocab, hp.n_embd, w);
+                Linear::new(ty, &b, hp.n_embd, n_out).map_err(|e| r.err(&spec.token_embd, e))?
+            }
         };
         Ok(Model {
             rope: Rope::new(hp.head_dim, hp.n_rot, hp.rope_base),
             embd: Embedding { info: spec.token_embd.clone(), bytes: embd_bytes },
-            output_norm: vector(src, &spec.output_norm, file)?,
+            output_norm: r.vector(&spec.output_norm)?,
             output,
             layers,
             hp,
@@ -213,28 +205,51 @@ impl Model {
     }
 }
 
-fn vector(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Result<Vec<f32>, LoadError> {
-    let b = read_tensor(src, t, file)?;
-    Ok(dequantize_vec(t.ty, &b, t.n_elements() as usize))
+/// Reads tensors for [`Model::load_with`], naming file and tensor in every error.
+struct Reader<'a> {
+    src: &'a mut dyn ByteSource,
+    file: &'a str,
+    w: Weights,
 }
 
-/// Reads part `e` of `n` equal slices along the slowest dimension of `t` (a merged
-/// `[n_in, n_out, n_expert]` expert tensor; `n = 1` for a plain matrix).
-fn linear(src: &mut dyn ByteSource, t: &TensorInfo, e: usize, n: usize, file: &str, w: Weights) -> Result<Linear, LoadError> {
-    let (n_in, n_out) = (t.dims[0] as usize, t.dims[1] as usize);
-    let per = t.n_bytes() / n as u64;
-    let start = t.offset + per * e as u64;
-    let name = if n > 1 { format!("{}[expert {e}]", t.name) } else { t.name.clone() };
-    let b = src.read_range(start..start + per).map_err(|er| LoadError::Io { file: file.into(), source: er })?;
-    new_linear(t.ty, &b, n_in, n_out, w).map_err(|er| LoadError::Tensor { file: file.into(), name, message: er.to_string() })
-}
+impl Reader<'_> {
+    fn err(&self, t: &TensorInfo, e: KernelError) -> LoadError {
+        LoadError::Tensor { file: self.file.into(), name: t.name.clone(), message: e.to_string() }
+    }
 
-fn new_linear(ty: GgmlType, b: &[u8], n_in: usize, n_out: usize, w: Weights) -> candle_core::Result<Linear> {
-    match w {
-        Weights::Quantized => Linear::new(ty, b, n_in, n_out),
-        Weights::Dequantized => {
-            let f: Vec<u8> = dequantize_vec(ty, b, n_in * n_out).iter().flat_map(|v| v.to_le_bytes()).collect();
-            Linear::new(GgmlType::F32, &f, n_in, n_out)
+    fn vector(&mut self, t: &TensorInfo) -> Result<Vec<f32>, LoadError> {
+        let b = read_tensor(self.src, t, self.file)?;
+        Ok(dequantize_vec(t.ty, &b, t.n_elements() as usize))
+    }
+
+    /// Part `e` of `n` equal slices along the slowest dimension of `t` (a merged
+    /// `[n_in, n_out, n_expert]` expert tensor; `n = 1` for a plain matrix), as
+    /// (type, bytes, rows) — widened to f32 for `Weights::Dequantized`.
+    fn part(&mut self, t: &TensorInfo, e: usize, n: usize) -> Result<(GgmlType, Vec<u8>, usize), LoadError> {
+        let per = t.n_bytes() / n as u64;
+        let start = t.offset + per * e as u64;
+        let b = self.src.read_range(start..start + per).map_err(|er| LoadError::Io { file: self.file.into(), source: er })?;
+        if b.len() as u64 != per {
+            return Err(LoadError::ShortRead { file: self.file.into(), name: t.name.clone(), offset: start, got: b.len(), want: per as usize });
         }
+        Ok(widen(t.ty, b, t.dims[1] as usize, t.dims[0] as usize, self.w))
+    }
+
+    fn linear(&mut self, t: &TensorInfo, n_in: usize) -> Result<Linear, LoadError> {
+        let (ty, b, n_out) = self.part(t, 0, 1)?;
+        Linear::new(ty, &b, n_in, n_out).map_err(|e| self.err(t, e))
+    }
+
+    fn swiglu(&mut self, [g, u, d]: [&TensorInfo; 3], e: usize, n: usize, hp: &Hparams) -> Result<SwiGlu, LoadError> {
+        let gate_up = Projections::new(vec![self.part(g, e, n)?, self.part(u, e, n)?], hp.n_embd).map_err(|er| self.err(g, er))?;
+        let (ty, b, n_out) = self.part(d, e, n)?;
+        Ok(SwiGlu { gate_up, down: Linear::new(ty, &b, hp.n_ff, n_out).map_err(|er| self.err(d, er))? })
+    }
+}
+
+fn widen(ty: GgmlType, b: Vec<u8>, n_out: usize, n_in: usize, w: Weights) -> (GgmlType, Vec<u8>, usize) {
+    match w {
+        Weights::Quantized => (ty, b, n_out),
+        Weights::Dequantized => (GgmlType::F32, dequantize_vec(ty, &b, n_in * n_out).iter().flat_map(|v| v.to_le_bytes()).collect(), n_out),
     }
 }

@@ -25,7 +25,7 @@ pub fn route(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
 }
 
 impl Moe {
-    pub fn forward(&self, x: &[f32]) -> candle_core::Result<Vec<f32>> {
+    pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, crate::kernels::KernelError> {
         let d = self.router.n_in;
         let n = x.len() / d;
         let logits = self.router.forward(x)?;

@@ -88,7 +88,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Cmd::Info { file } => info(&file),
         Cmd::Generate { model, prompt, prompt_file, prompt_tokens, ignore_eos, stats_json, raw, max_tokens, temperature, top_k, top_p, repeat_penalty, seed, window, stop, ctx, chunk, threads, show_tokens } => {
             if let Some(t) = threads {
-                rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
+                precis::kernels::pool::init(t);
             }
             let t0 = precis::clock::now();
             let engine = Engine::load_file(&model, &Overrides { sliding_window: window })?;
@@ -137,7 +137,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if stats_json {
                 eprintln!(
                     "{}",
-                    serde_json::json!({"engine": "precis", "backend": "cpu", "threads": rayon::current_num_threads(),
+                    serde_json::json!({"engine": "precis", "backend": "cpu", "threads": precis::kernels::pool::global().threads(),
                         "prompt_tokens": s.prompt_tokens, "generated_tokens": s.generated_tokens,
                         "prefill_tok_s": s.prefill_tps(), "decode_tok_s": s.decode_tps()})
                 );

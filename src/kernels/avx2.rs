@@ -1,0 +1,189 @@
+//! AVX2+FMA dot products for the hot weight types, several activation rows per pass so
+//! each weight block is unpacked once and reused from registers (prefill), the same
+//! code with one row for decode. Same math as `scalar.rs`, which tests hold them to.
+//! Core trick: `maddubs` multiplies unsigned weight codes by signed 8-bit activations
+//! and adds pairs to i16 (no overflow: 63·127·2 < 2^15), `madd` with ones widens to i32.
+
+#![allow(clippy::missing_safety_doc)]
+use super::q8::BlockQ8;
+use super::scalar::scale_min_k4;
+use std::arch::x86_64::*;
+
+/// Block scales are f16; the F16C instruction converts one inline (the `half` crate's
+/// runtime dispatch costs a call per block).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16_at(b: &[u8], i: usize) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([b[i], b[i + 1]]) as i32)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
+
+/// 16 packed bytes → 32 nibbles: low nibbles in lanes 0..16, high in 16..32 (the
+/// element order of Q4_0/Q4_1 blocks).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn nibbles16(p: *const u8) -> __m256i {
+    let q = _mm_loadu_si128(p as *const __m128i);
+    let m = _mm_set1_epi8(0x0F);
+    _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m))
+}
+
+/// Σ u·x as 8 i32 lanes → f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn udot(u: __m256i, x: &BlockQ8) -> __m256i {
+    let xv = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
+    _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), _mm256_set1_epi16(1))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q4_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    // Two accumulator chains (even/odd blocks) hide the FMA latency at R = 1.
+    let mut acc = [[_mm256_setzero_ps(); R]; 2];
+    let mut off = [[0f32; R]; 2];
+    for (i, b) in w.chunks_exact(18).enumerate() {
+        let d = f16_at(b, 0);
+        let n = nibbles16(b.as_ptr().add(2));
+        for r in 0..R {
+            let xb = x[r].get_unchecked(i);
+            let p = _mm256_cvtepi32_ps(udot(n, xb));
+            acc[i & 1][r] = _mm256_fmadd_ps(p, _mm256_set1_ps(d * xb.d), acc[i & 1][r]);
+            off[i & 1][r] += d * xb.s;
+        }
+    }
+    std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])) - 8.0 * (off[0][r] + off[1][r]))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q4_1<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [[_mm256_setzero_ps(); R]; 2];
+    let mut off = [[0f32; R]; 2];
+    for (i, b) in w.chunks_exact(20).enumerate() {
+        let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+        let n = nibbles16(b.as_ptr().add(4));
+        for r in 0..R {
+            let xb = x[r].get_unchecked(i);
+            let p = _mm256_cvtepi32_ps(udot(n, xb));
+            acc[i & 1][r] = _mm256_fmadd_ps(p, _mm256_set1_ps(d * xb.d), acc[i & 1][r]);
+            off[i & 1][r] += m * xb.s;
+        }
+    }
+    std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])) + off[0][r] + off[1][r])
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q8_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [[_mm256_setzero_ps(); R]; 2];
+    for (i, b) in w.chunks_exact(34).enumerate() {
+        let d = f16_at(b, 0);
+        let wv = _mm256_loadu_si256(b.as_ptr().add(2) as *const __m256i);
+        // maddubs needs an unsigned operand: |w| times x carrying w's sign.
+        let aw = _mm256_sign_epi8(wv, wv);
+        for r in 0..R {
+            let xb = x[r].get_unchecked(i);
+            let xv = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv)), _mm256_set1_epi16(1));
+            acc[i & 1][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xb.d), acc[i & 1][r]);
+        }
+    }
+    std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])))
+}
+
+/// Q4_K and Q5_K share the sub-block structure: 8 sub-blocks of 32 with 6-bit
+/// (scale, min); `codes(c)` yields the two sub-blocks of chunk c as 32 unsigned codes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_kq<const R: usize>(w: &[u8], bb: usize, x: [&[BlockQ8]; R], codes: impl Fn(&[u8], usize) -> (__m256i, __m256i)) -> [f32; R] {
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut off = [0f32; R];
+    for (sb, b) in w.chunks_exact(bb).enumerate() {
+        let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+        for c in 0..4 {
+            let (lo, hi) = codes(b, c);
+            for (j, n) in [(2 * c, lo), (2 * c + 1, hi)] {
+                let (sc, m) = scale_min_k4(j, &b[4..16]);
+                for r in 0..R {
+                    let xb = x[r].get_unchecked(sb * 8 + j);
+                    let p = _mm256_cvtepi32_ps(udot(n, xb));
+                    acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(d * sc as f32 * xb.d), acc[r]);
+                    off[r] += dmin * m as f32 * xb.s;
+                }
+            }
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]) - off[r])
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q4k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    dot_kq(w, 144, x, |b, c| {
+        let q = _mm256_loadu_si256(b.as_ptr().add(16 + 32 * c) as *const __m256i);
+        let m = _mm256_set1_epi8(0x0F);
+        (_mm256_and_si256(q, m), _mm256_and_si256(_mm256_srli_epi16(q, 4), m))
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q5k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    dot_kq(w, 176, x, |b, c| {
+        let q = _mm256_loadu_si256(b.as_ptr().add(48 + 32 * c) as *const __m256i);
+        let qh = _mm256_loadu_si256(b.as_ptr().add(16) as *const __m256i);
+        let m = _mm256_set1_epi8(0x0F);
+        let one = _mm256_set1_epi8(1);
+        // Fifth bit: bit 2c of qh for the low-nibble sub-block, 2c+1 for the high one.
+        let bit = |k: i32| {
+            let s = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(k));
+            _mm256_slli_epi16(_mm256_and_si256(s, one), 4)
+        };
+        (_mm256_or_si256(_mm256_and_si256(q, m), bit(2 * c as i32)), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m), bit(2 * c as i32 + 1)))
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q6k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [_mm256_setzero_ps(); R];
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m2 = _mm256_set1_epi8(3);
+    let ones8 = _mm256_set1_epi8(1);
+    let ones16 = _mm256_set1_epi16(1);
+    for (sb, b) in w.chunks_exact(210).enumerate() {
+        let d = f16_at(b, 208);
+        for h in 0..2 {
+            let ql0 = _mm256_loadu_si256(b.as_ptr().add(64 * h) as *const __m256i);
+            let ql1 = _mm256_loadu_si256(b.as_ptr().add(64 * h + 32) as *const __m256i);
+            let qh = _mm256_loadu_si256(b.as_ptr().add(128 + 32 * h) as *const __m256i);
+            for k in 0..4 {
+                let lo = match k {
+                    0 => _mm256_and_si256(ql0, m4),
+                    1 => _mm256_and_si256(ql1, m4),
+                    2 => _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                    _ => _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                };
+                let hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k as i32)), m2);
+                let n = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+                let (sa, sbb) = (b[192 + 8 * h + 2 * k] as i8 as f32, b[192 + 8 * h + 2 * k + 1] as i8 as f32);
+                for r in 0..R {
+                    let xb = x[r].get_unchecked(sb * 8 + 4 * h + k);
+                    let xv = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
+                    // Σ (n − 32)·x per 16-lane half: i32 lanes 0..4 are elements
+                    // 0..16 (scale sa), lanes 4..8 elements 16..32 (scale sb).
+                    let nx = _mm256_madd_epi16(_mm256_maddubs_epi16(n, xv), ones16);
+                    let sx = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), ones16);
+                    let v = _mm256_sub_epi32(nx, _mm256_slli_epi32(sx, 5));
+                    let s = d * xb.d;
+                    let scale = _mm256_setr_ps(s * sa, s * sa, s * sa, s * sa, s * sbb, s * sbb, s * sbb, s * sbb);
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), scale, acc[r]);
+                }
+            }
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]))
+}

@@ -1,0 +1,289 @@
+//! CPU matrix products `y = W·x` with W in its GGUF quantized form.
+//!
+//! Activations are quantized once per row to [`q8::BlockQ8`]; each weight row is then
+//! dotted against a tile of up to [`TILE`] activation rows while its blocks sit in
+//! registers, so prefill reads the weights once per tile instead of once per token.
+//! Work is split over output rows (rayon natively, sequential in wasm32). Float
+//! weights (F32/F16/BF16) are widened to f32 at load and use a plain f32 dot.
+
+pub mod pool;
+pub mod q8;
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+
+use crate::quant::{dequantize_vec, GgmlType};
+use q8::{quantize_row, BlockQ8};
+
+/// Activation rows per pass over a weight row.
+pub const TILE: usize = 4;
+
+enum Data {
+    Quant(Vec<u8>),
+    Float(Vec<f32>),
+}
+
+/// A weight matrix of `n_out` rows by `n_in` columns, ready for [`QMatrix::matmul`].
+pub struct QMatrix {
+    pub ty: GgmlType,
+    pub n_in: usize,
+    pub n_out: usize,
+    data: Data,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum KernelError {
+    #[error("{got} bytes for a {n_out}x{n_in} {ty} matrix (expected {want})")]
+    Size { got: usize, want: usize, n_in: usize, n_out: usize, ty: &'static str },
+    #[error("input of {len} values is not a whole number of {n_in}-wide rows")]
+    Input { len: usize, n_in: usize },
+}
+
+impl QMatrix {
+    pub fn new(ty: GgmlType, bytes: &[u8], n_in: usize, n_out: usize) -> Result<Self, KernelError> {
+        let want = ty.row_bytes(n_in) * n_out;
+        if bytes.len() != want || n_in % ty.block_size() != 0 {
+            return Err(KernelError::Size { got: bytes.len(), want, n_in, n_out, ty: ty.name() });
+        }
+        let data = match ty {
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => Data::Float(dequantize_vec(ty, bytes, n_in * n_out)),
+            _ => Data::Quant(bytes.to_vec()),
+        };
+        Ok(QMatrix { ty, n_in, n_out, data })
+    }
+
+    /// Bytes of weights one matrix-vector product reads.
+    pub fn weight_bytes(&self) -> usize {
+        match &self.data {
+            Data::Quant(b) => b.len(),
+            Data::Float(f) => f.len() * 4,
+        }
+    }
+
+    /// `x`: n rows of `n_in`; returns n rows of `n_out`.
+    pub fn matmul(&self, x: &[f32]) -> Result<Vec<f32>, KernelError> {
+        if x.len() % self.n_in != 0 {
+            return Err(KernelError::Input { len: x.len(), n_in: self.n_in });
+        }
+        let n = x.len() / self.n_in;
+        let xq = match &self.data {
+            Data::Quant(_) => {
+                let nb = self.n_in / 32;
+                let mut q = vec![BlockQ8::ZERO; n * nb];
+                for (row, out) in x.chunks_exact(self.n_in).zip(q.chunks_exact_mut(nb)) {
+                    quantize_row(row, out);
+                }
+                q
+            }
+            Data::Float(_) => vec![],
+        };
+        let mut out = vec![0f32; n * self.n_out];
+        // Many tokens (prefill): each task takes a tile of tokens against the whole
+        // matrix (it stays in L2) and writes whole output rows. Few tokens (decode):
+        // tasks split the output rows and write their slice in place.
+        if n >= TILE * threads() {
+            pool::for_each_chunk_mut(&mut out, TILE * self.n_out, &|k, o| self.block(&xq, x, k * TILE..(k * TILE + TILE).min(n), 0..self.n_out, o));
+        } else {
+            // A few pieces per thread so a late-starting worker does not stall the step.
+            let chunk = self.n_out.div_ceil(threads() * 4).max(16);
+            // [row][token] order; for one token that is already `out`'s layout.
+            let mut tmp = if n == 1 { vec![] } else { vec![0f32; n * self.n_out] };
+            let target = if n == 1 { &mut out } else { &mut tmp };
+            pool::for_each_chunk_mut(target, chunk * n, &|c, o| {
+                let rows = c * chunk..((c + 1) * chunk).min(self.n_out);
+                self.block_t(&xq, x, n, rows, o)
+            });
+            for (o, vals) in tmp.chunks_exact(n).enumerate() {
+                for (t, v) in vals.iter().enumerate() {
+                    out[t * self.n_out + o] = *v;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tokens `toks` × rows `rows` into `out` laid out [token][row of all n_out].
+    fn block(&self, xq: &[BlockQ8], x: &[f32], toks: std::ops::Range<usize>, rows: std::ops::Range<usize>, out: &mut [f32]) {
+        let n_out = self.n_out;
+        match &self.data {
+            Data::Quant(w) => {
+                let (rb, nb) = (self.ty.row_bytes(self.n_in), self.n_in / 32);
+                let xrow = |t: usize| &xq[t * nb..(t + 1) * nb];
+                let t0 = toks.start;
+                for o in rows {
+                    let wr = &w[o * rb..(o + 1) * rb];
+                    if toks.len() == TILE {
+                        let v = dot_rows::<TILE>(self.ty, wr, std::array::from_fn(|k| xrow(t0 + k)));
+                        for k in 0..TILE {
+                            out[k * n_out + o] = v[k];
+                        }
+                    } else {
+                        for t in toks.clone() {
+                            out[(t - t0) * n_out + o] = dot_rows::<1>(self.ty, wr, [xrow(t)])[0];
+                        }
+                    }
+                }
+            }
+            Data::Float(w) => {
+                for o in rows {
+                    for t in toks.clone() {
+                        out[(t - toks.start) * n_out + o] = crate::ops::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// All `n` tokens × rows `rows` into `out` laid out [row - rows.start][token].
+    fn block_t(&self, xq: &[BlockQ8], x: &[f32], n: usize, rows: std::ops::Range<usize>, out: &mut [f32]) {
+        let r0 = rows.start;
+        for o in rows {
+            for t in 0..n {
+                out[(o - r0) * n + t] = match &self.data {
+                    Data::Quant(w) => {
+                        let (rb, nb) = (self.ty.row_bytes(self.n_in), self.n_in / 32);
+                        dot_rows::<1>(self.ty, &w[o * rb..(o + 1) * rb], [&xq[t * nb..(t + 1) * nb]])[0]
+                    }
+                    Data::Float(w) => crate::ops::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]),
+                };
+            }
+        }
+    }
+}
+
+fn threads() -> usize {
+    pool::global().threads()
+}
+
+/// One weight row against R activation rows, by the fastest path available.
+#[inline]
+pub fn dot_rows<const R: usize>(ty: GgmlType, w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked above); slices are whole blocks.
+        unsafe {
+            return match ty {
+                GgmlType::Q4_0 => avx2::dot_q4_0::<R>(w, x),
+                GgmlType::Q4_1 => avx2::dot_q4_1::<R>(w, x),
+                GgmlType::Q8_0 => avx2::dot_q8_0::<R>(w, x),
+                GgmlType::Q4K => avx2::dot_q4k::<R>(w, x),
+                GgmlType::Q5K => avx2::dot_q5k::<R>(w, x),
+                GgmlType::Q6K => avx2::dot_q6k::<R>(w, x),
+                _ => std::array::from_fn(|r| dot_scalar(ty, w, x[r])),
+            };
+        }
+    }
+    std::array::from_fn(|r| dot_scalar(ty, w, x[r]))
+}
+
+pub fn dot_scalar(ty: GgmlType, w: &[u8], x: &[BlockQ8]) -> f32 {
+    match ty {
+        GgmlType::Q4_0 => scalar::dot_q4_0(w, x),
+        GgmlType::Q4_1 => scalar::dot_q4_1(w, x),
+        GgmlType::Q8_0 => scalar::dot_q8_0(w, x),
+        GgmlType::Q4K => scalar::dot_q4k(w, x),
+        GgmlType::Q5K => scalar::dot_q5k(w, x),
+        GgmlType::Q6K => scalar::dot_q6k(w, x),
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => unreachable!("float weights use the f32 path"),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") && std::env::var_os("PRECIS_NO_SIMD").is_none()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::random_blocks;
+
+    /// Tolerance on |got − want| relative to Σ|w·x| of the row: 8-bit activations
+    /// carry ~0.4% relative rounding per element; float weights are exact up to f32.
+    fn tol(ty: GgmlType) -> f64 {
+        match ty {
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1e-5,
+            _ => 1e-2,
+        }
+    }
+
+    const TYPES: [GgmlType; 9] =
+        [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
+
+    fn random_x(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 20_000) as f32 / 10_000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matmul_matches_dequantized_reference() {
+        for ty in TYPES {
+            let n_in = if ty.block_size() == 256 { 512 } else { 96 };
+            for (n_out, n_tok) in [(1, 1), (37, 3), (70, 7), (129, 33)] {
+                let w = random_blocks(ty, n_in * n_out, 11 + n_out as u64);
+                let x = random_x(n_in * n_tok, 5 + n_tok as u64);
+                let m = QMatrix::new(ty, &w, n_in, n_out).unwrap();
+                let got = m.matmul(&x).unwrap();
+                let wf = dequantize_vec(ty, &w, n_in * n_out);
+                for t in 0..n_tok {
+                    for o in 0..n_out {
+                        let (wr, xr) = (&wf[o * n_in..][..n_in], &x[t * n_in..][..n_in]);
+                        let want: f64 = wr.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+                        let scale: f64 = wr.iter().zip(xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum::<f64>().max(1e-12);
+                        let g = got[t * n_out + o] as f64;
+                        assert!(
+                            (g - want).abs() / scale <= tol(ty),
+                            "{}: {n_out}x{n_in}, {n_tok} rows: first bad index (row {t}, col {o}): got {g}, want {want}, rel {:.2e} > {:.0e}",
+                            ty.name(),
+                            (g - want).abs() / scale,
+                            tol(ty)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn simd_equals_scalar() {
+        for ty in &TYPES[3..] {
+            let ty = *ty;
+            let n_in = 512;
+            let w = random_blocks(ty, n_in * 3, 99);
+            let rows: Vec<Vec<BlockQ8>> = (0..TILE)
+                .map(|k| {
+                    let mut q = vec![BlockQ8::ZERO; n_in / 32];
+                    quantize_row(&random_x(n_in, 40 + k as u64), &mut q);
+                    q
+                })
+                .collect();
+            let rb = ty.row_bytes(n_in);
+            for o in 0..3 {
+                let wr = &w[o * rb..(o + 1) * rb];
+                let fast = dot_rows::<TILE>(ty, wr, std::array::from_fn(|k| rows[k].as_slice()));
+                for k in 0..TILE {
+                    let slow = dot_scalar(ty, wr, &rows[k]);
+                    assert!((fast[k] - slow).abs() <= 1e-4 * slow.abs().max(1.0), "{}: row {o}, x {k}: simd {} scalar {slow}", ty.name(), fast[k]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_sizes_are_errors() {
+        assert!(matches!(QMatrix::new(GgmlType::Q4_1, &[0; 19], 32, 1), Err(KernelError::Size { .. })));
+        let m = QMatrix::new(GgmlType::Q8_0, &[0; 34], 32, 1).unwrap();
+        assert_eq!(m.matmul(&[0.0; 33]), Err(KernelError::Input { len: 33, n_in: 32 }));
+    }
+}

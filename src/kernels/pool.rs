@@ -1,0 +1,163 @@
+//! A fork-join pool for the matmuls of a decode step: ~150 products of 10–100 µs
+//! each per token, back to back. Workers spin for a while between jobs (as ggml's
+//! threadpool does) instead of parking at once, so a job starts in well under a
+//! microsecond; after ~1 ms idle they park on a condvar and cost nothing. The caller
+//! takes part in every job, so `threads` = 1 means no worker at all.
+
+use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+/// One job: `f(i)` for every `i < n`, indices handed out by `next`.
+struct Job {
+    f: *const (dyn Fn(usize) + Sync),
+    n: usize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+}
+
+struct Shared {
+    /// Bumped for every job; workers run a job when they see a new value.
+    epoch: AtomicUsize,
+    /// Pointer to the current `Job` on the caller's stack (0 when none).
+    job: AtomicUsize,
+    /// Workers currently inside a job; the caller waits for 0 before returning so no
+    /// worker still reads the `Job` after it is gone.
+    inside: AtomicUsize,
+    sleep: Mutex<()>,
+    wake: Condvar,
+}
+
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: usize,
+    /// Serializes callers: one job at a time.
+    busy: Mutex<()>,
+}
+
+const SPIN_ROUNDS: usize = 200_000;
+
+impl Pool {
+    pub fn new(threads: usize) -> Pool {
+        let shared = Arc::new(Shared { epoch: AtomicUsize::new(0), job: AtomicUsize::new(0), inside: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new() });
+        let workers = threads.saturating_sub(1);
+        for _ in 0..workers {
+            let s = shared.clone();
+            std::thread::spawn(move || worker(&s));
+        }
+        Pool { shared, workers, busy: Mutex::new(()) }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.workers + 1
+    }
+
+    /// Runs `f(0..n)` across the pool and the calling thread; returns when all are done.
+    pub fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+        if self.workers == 0 || n <= 1 {
+            (0..n).for_each(f);
+            return;
+        }
+        let _guard = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the job and `f` outlive every worker's use of them: we wait below
+        // until all indices are done and no worker is inside the job.
+        let f: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
+        let job = Job { f, n, next: AtomicUsize::new(0), done: AtomicUsize::new(0) };
+        let s = &self.shared;
+        s.job.store(&job as *const Job as usize, Release);
+        s.epoch.fetch_add(1, AcqRel);
+        {
+            let _l = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
+            s.wake.notify_all();
+        }
+        run_job(&job);
+        while job.done.load(Acquire) < n {
+            std::hint::spin_loop();
+        }
+        s.job.store(0, Release);
+        while s.inside.load(Acquire) > 0 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn run_job(job: &Job) {
+    loop {
+        let i = job.next.fetch_add(1, AcqRel);
+        if i >= job.n {
+            return;
+        }
+        // SAFETY: `f` is alive while the job is published (see `Pool::run`).
+        unsafe { (*job.f)(i) };
+        job.done.fetch_add(1, AcqRel);
+    }
+}
+
+fn worker(s: &Shared) {
+    let mut seen = s.epoch.load(Acquire);
+    loop {
+        let mut spins = 0;
+        while s.epoch.load(Acquire) == seen {
+            if spins < SPIN_ROUNDS {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                let l = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
+                if s.epoch.load(Acquire) == seen {
+                    drop(s.wake.wait(l));
+                }
+            }
+        }
+        seen = s.epoch.load(Acquire);
+        s.inside.fetch_add(1, AcqRel);
+        let p = s.job.load(Acquire);
+        if p != 0 {
+            // SAFETY: a non-zero pointer is a live job until `inside` drops to 0.
+            run_job(unsafe { &*(p as *const Job) });
+        }
+        s.inside.fetch_sub(1, AcqRel);
+    }
+}
+
+static POOL: OnceLock<Pool> = OnceLock::new();
+
+/// Sets the number of threads (caller included) before first use; false if the pool
+/// already exists.
+pub fn init(threads: usize) -> bool {
+    POOL.set(Pool::new(threads.max(1))).is_ok()
+}
+
+pub fn global() -> &'static Pool {
+    POOL.get_or_init(|| Pool::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_index_runs_exactly_once() {
+        let p = Pool::new(3);
+        for n in [0, 1, 2, 7, 1000] {
+            let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            p.run(n, &|i| {
+                hits[i].fetch_add(1, Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Relaxed) == 1), "n = {n}");
+        }
+    }
+}
+
+/// `f(i, chunk_i)` for the consecutive `chunk`-sized pieces of `out`, in parallel.
+pub fn for_each_chunk_mut(out: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    struct Base(*mut f32);
+    // SAFETY: each index gets a disjoint piece of `out`, which outlives the job.
+    unsafe impl Sync for Base {}
+    let (len, chunk) = (out.len(), chunk.max(1));
+    let base = Base(out.as_mut_ptr());
+    let base = &base;
+    global().run(len.div_ceil(chunk), &|i| {
+        let start = i * chunk;
+        let piece = unsafe { std::slice::from_raw_parts_mut(base.0.add(start), chunk.min(len - start)) };
+        f(i, piece)
+    });
+}
