@@ -14,7 +14,7 @@ run: build model
 	  --prompt "In two sentences, what is a sliding-window attention cache?"
 
 test: setup model build
-	$(CARGO) test --release --all-targets
+	$(CARGO) test --release
 	@echo "wasm32 build: ok (target/$(WASM_TARGET)/release/precis.wasm)"
 
 setup:
