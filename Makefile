@@ -14,8 +14,9 @@ run: build model
 	  --prompt "In two sentences, what is a sliding-window attention cache?"
 
 test: setup model build
-	$(CARGO) test --release
+	@set -o pipefail; $(CARGO) test --release --lib --bins --tests 2>&1 | tee target/test.log
 	@echo "wasm32 build: ok (target/$(WASM_TARGET)/release/precis.wasm)"
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
