@@ -80,6 +80,34 @@ fn decode_step_by_step_equals_prefill() {
     assert!(d < TOL_SAME_MATH, "first worst index {i}: |diff|/std {d}");
 }
 
+/// Teacher forcing: llama.cpp's greedy tokens fed through our model. Where the two
+/// engines' 8-bit activation rounding differs, a near-tie may order differently, so
+/// llama.cpp's pick must be our argmax or within this many logits of it (measured:
+/// 91/96 exact, the others 0.007-0.29 below; the logits' spread is ~3).
+const NEAR_TIE: f32 = 0.5;
+
+#[test]
+fn llama_cpp_greedy_choices_are_ours_under_teacher_forcing() {
+    let e = engine();
+    let fx = json("greedy-smollm2.json");
+    let prompt = ids(&fx["prompt_ids"]);
+    let want = ids(&fx["generated_ids"]);
+    let all: Vec<u32> = prompt.iter().chain(&want[..want.len() - 1]).copied().collect();
+    let logits = e.model.forward(&all, &mut e.model.new_cache(1024), Logits::All).unwrap();
+    let v = e.model.hp.n_vocab;
+    let (mut exact, mut worst) = (0, 0f32);
+    for (i, &tok) in want.iter().enumerate() {
+        let row = &logits[(prompt.len() - 1 + i) * v..][..v];
+        let top = precis::sampling::argmax(row);
+        let gap = row[top as usize] - row[tok as usize];
+        assert!(gap <= NEAR_TIE, "position {i}: llama.cpp chose {tok} at {gap} below our argmax {top}");
+        exact += (top == tok) as usize;
+        worst = worst.max(gap);
+    }
+    eprintln!("teacher-forced: our argmax = llama.cpp's at {exact}/{} positions; largest gap {worst}", want.len());
+    assert!(exact * 10 >= want.len() * 9, "argmax agrees at only {exact}/{}", want.len());
+}
+
 #[test]
 fn greedy_matches_llama_cpp() {
     let e = engine();
@@ -92,5 +120,9 @@ fn greedy_matches_llama_cpp() {
     let opts = GenerateOptions { max_tokens: want.len(), ignore_eos: true, ..Default::default() };
     let g = e.generate(&prompt, &opts, &mut |_| true).unwrap();
     let same = g.tokens.iter().zip(&want).take_while(|(a, b)| a == b).count();
-    assert!(same >= 32.min(want.len()), "greedy tokens agree for {same} tokens: got {:?}\nwant {:?}", g.tokens, want);
+    assert!(want.len() >= 64, "fixture has {} tokens", want.len());
+    // Free-running, the first near-tie (token 16: llama.cpp's pick is 0.19 logits
+    // below ours, see the teacher-forced test) sends the two texts apart.
+    assert!(same >= 16, "greedy tokens agree for only {same} tokens: got {:?}\nwant {:?}", g.tokens, want);
+    eprintln!("greedy agreement with llama.cpp: {same} of {} tokens", want.len());
 }
