@@ -77,6 +77,11 @@ impl Engine {
     /// Parses the header from `src`, resolves and loads every tensor.
     pub fn load(src: &mut dyn ByteSource, file: &str, ov: &Overrides) -> Result<Self, LoadError> {
         let gguf = read_header(src, file)?;
+        Self::from_header(gguf, src, file, ov)
+    }
+
+    /// Builds the engine for a parsed header, reading tensors from `src`.
+    pub fn from_header(gguf: Gguf, src: &mut dyn ByteSource, file: &str, ov: &Overrides) -> Result<Self, LoadError> {
         let hp = Hparams::from_gguf(&gguf, ov).map_err(|e| LoadError::Hparams { file: file.into(), source: e })?;
         let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| LoadError::Tokenizer { file: file.into(), source: e })?;
         let spec = ModelSpec::resolve(&gguf, &hp, file)?;
@@ -169,6 +174,53 @@ impl Engine {
             }
         }
         Ok(Generation { text: out.text, tokens, stop, stats })
+    }
+}
+
+/// Loading driven by the caller, for byte ranges that arrive asynchronously: offer a
+/// prefix until the header parses, fetch the listed ranges in any order, then finish.
+pub struct Loader {
+    file: String,
+    overrides: Overrides,
+    gguf: Option<Gguf>,
+    spec: Option<ModelSpec>,
+    store: crate::weights::RangeStore,
+}
+
+impl Loader {
+    pub fn new(file: &str, size: u64, overrides: Overrides) -> Self {
+        Loader { file: file.into(), overrides, gguf: None, spec: None, store: crate::weights::RangeStore::new(size) }
+    }
+
+    /// Offers the file's first bytes. `Ok(None)`: header parsed and checked;
+    /// `Ok(Some(n))`: offer at least `n` bytes.
+    pub fn header(&mut self, prefix: &[u8]) -> Result<Option<u64>, LoadError> {
+        let size = self.store.len();
+        let g = match Gguf::parse(prefix, size) {
+            Err(GgufError::NeedMore { .. }) => return Ok(Some((prefix.len() as u64 * 4).clamp(1 << 20, size))),
+            r => r.map_err(|e| LoadError::Gguf { file: self.file.clone(), source: e })?,
+        };
+        let hp = Hparams::from_gguf(&g, &self.overrides).map_err(|e| LoadError::Hparams { file: self.file.clone(), source: e })?;
+        self.spec = Some(ModelSpec::resolve(&g, &hp, &self.file)?);
+        self.gguf = Some(g);
+        Ok(None)
+    }
+
+    /// The byte ranges still to fetch, one per tensor, in file order.
+    pub fn ranges(&self) -> Vec<std::ops::Range<u64>> {
+        self.spec.as_ref().map(|s| s.tensors().iter().map(|t| t.range()).collect()).unwrap_or_default()
+    }
+
+    pub fn add(&mut self, offset: u64, bytes: Vec<u8>) {
+        self.store.add(offset, bytes);
+    }
+
+    pub fn finish(mut self) -> Result<Engine, LoadError> {
+        let g = self.gguf.take().ok_or_else(|| LoadError::Io {
+            file: self.file.clone(),
+            source: std::io::Error::other("finish() before the header was parsed"),
+        })?;
+        Engine::from_header(g, &mut self.store, &self.file, &self.overrides)
     }
 }
 

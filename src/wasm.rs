@@ -10,6 +10,43 @@ pub struct WasmEngine {
     engine: Engine,
 }
 
+/// Loads a model from byte ranges the page fetches itself (`File.slice`, HTTP range
+/// requests): `header(prefix)` until it returns 0, then `ranges()`, `add()` each,
+/// `finish()`.
+#[wasm_bindgen]
+pub struct WasmLoader {
+    inner: Option<crate::generate::Loader>,
+}
+
+#[wasm_bindgen]
+impl WasmLoader {
+    #[wasm_bindgen(constructor)]
+    pub fn new(name: &str, size: f64, window: Option<usize>) -> WasmLoader {
+        WasmLoader { inner: Some(crate::generate::Loader::new(name, size as u64, Overrides { sliding_window: window })) }
+    }
+
+    /// 0 when the header is parsed; otherwise how many leading bytes to offer next.
+    pub fn header(&mut self, prefix: &[u8]) -> Result<f64, JsError> {
+        let l = self.inner.as_mut().ok_or_else(|| JsError::new("loader already finished"))?;
+        Ok(l.header(prefix).map_err(|e| JsError::new(&e.to_string()))?.unwrap_or(0) as f64)
+    }
+
+    /// Flattened `[start, end, start, end, …]` byte ranges to fetch.
+    pub fn ranges(&self) -> Vec<f64> {
+        self.inner.as_ref().map(|l| l.ranges().iter().flat_map(|r| [r.start as f64, r.end as f64]).collect()).unwrap_or_default()
+    }
+
+    pub fn add(&mut self, offset: f64, bytes: Vec<u8>) -> Result<(), JsError> {
+        self.inner.as_mut().ok_or_else(|| JsError::new("loader already finished"))?.add(offset as u64, bytes);
+        Ok(())
+    }
+
+    pub fn finish(&mut self) -> Result<WasmEngine, JsError> {
+        let l = self.inner.take().ok_or_else(|| JsError::new("loader already finished"))?;
+        Ok(WasmEngine { engine: l.finish().map_err(|e| JsError::new(&e.to_string()))? })
+    }
+}
+
 #[wasm_bindgen]
 impl WasmEngine {
     /// Loads a GGUF held in memory (the CPU path). `window` overrides the sliding window.

@@ -190,3 +190,39 @@ pub fn read_tensor(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Resu
     }
     Ok(bytes)
 }
+
+/// Tensor bytes delivered piecemeal (the browser fetches each range with `File.slice`
+/// or an HTTP range request and hands it over). Serves `read_range` for ranges inside
+/// what was added; an exact match is moved out, so each tensor is held once.
+#[derive(Default)]
+pub struct RangeStore {
+    size: u64,
+    chunks: std::collections::BTreeMap<u64, Vec<u8>>,
+}
+
+impl RangeStore {
+    pub fn new(size: u64) -> Self {
+        RangeStore { size, chunks: Default::default() }
+    }
+    pub fn add(&mut self, offset: u64, bytes: Vec<u8>) {
+        self.chunks.insert(offset, bytes);
+    }
+    pub fn held_bytes(&self) -> usize {
+        self.chunks.values().map(|c| c.len()).sum()
+    }
+}
+
+impl ByteSource for RangeStore {
+    fn len(&self) -> u64 {
+        self.size
+    }
+    fn read_range(&mut self, r: Range<u64>) -> std::io::Result<Vec<u8>> {
+        if self.chunks.get(&r.start).is_some_and(|c| c.len() as u64 == r.end - r.start) {
+            return Ok(self.chunks.remove(&r.start).unwrap());
+        }
+        match self.chunks.range(..=r.start).next_back() {
+            Some((&at, c)) if at + c.len() as u64 >= r.end => Ok(c[(r.start - at) as usize..(r.end - at) as usize].to_vec()),
+            _ => Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("bytes {}..{} were not supplied", r.start, r.end))),
+        }
+    }
+}

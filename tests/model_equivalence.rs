@@ -149,3 +149,35 @@ fn rolling_cache_stays_at_w_slots() {
         assert_eq!(l.k.len(), per_layer, "K cache holds exactly W rows");
     }
 }
+
+#[test]
+fn loading_from_ranges_supplied_out_of_order() {
+    use precis::generate::Loader;
+    use precis::{Engine, Overrides};
+    let bytes = std::fs::read(fixture("tiny-mixtral.gguf")).unwrap();
+    let mut l = Loader::new("tiny-mixtral.gguf", bytes.len() as u64, Overrides::default());
+    // Offer growing prefixes the way the browser would.
+    let mut want = 64u64;
+    while let Some(n) = l.header(&bytes[..want as usize]).unwrap() {
+        assert!(n > want);
+        want = n.min(bytes.len() as u64);
+    }
+    let mut ranges = l.ranges();
+    let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    assert!(total < bytes.len() as u64, "only tensor bytes are requested");
+    ranges.reverse();
+    for r in ranges {
+        l.add(r.start, bytes[r.start as usize..r.end as usize].to_vec());
+    }
+    let streamed = l.finish().unwrap();
+    let direct = Engine::load(&mut &bytes[..], "tiny-mixtral.gguf", &Overrides::default()).unwrap();
+    let toks = [1u32, 300, 301, 5, 17];
+    let a = streamed.model.forward(&toks, &mut streamed.model.new_cache(16), Logits::All).unwrap();
+    let b = direct.model.forward(&toks, &mut direct.model.new_cache(16), Logits::All).unwrap();
+    assert_eq!(a, b);
+    // A range never supplied is an error naming it, not a panic.
+    let mut l = Loader::new("x.gguf", bytes.len() as u64, Overrides::default());
+    assert_eq!(l.header(&bytes).unwrap(), None);
+    let e = l.finish().err().unwrap().to_string();
+    assert!(e.contains("were not supplied"), "{e}");
+}
