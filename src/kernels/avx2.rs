@@ -36,6 +36,35 @@ unsafe fn nibbles16(p: *const u8) -> __m256i {
     _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m))
 }
 
+/// How far ahead to prefetch the weight stream: decode reads each weight once, from
+/// DRAM, and the hardware prefetcher alone leaves the loads stalled.
+const PREFETCH: usize = 768;
+
+/// Runs `step(block, index, acc, off)` over `w`'s blocks of `bb` bytes, alternating
+/// two accumulator sets so consecutive FMAs are independent; unrolled by hand so
+/// the accumulators stay in registers.
+#[inline(always)]
+unsafe fn pairs<const R: usize>(w: &[u8], bb: usize, mut step: impl FnMut(&[u8], usize, &mut [__m256; R], &mut [f32; R])) -> ([__m256; R], [f32; R]) {
+    let (mut a0, mut a1) = ([_mm256_setzero_ps(); R], [_mm256_setzero_ps(); R]);
+    let (mut o0, mut o1) = ([0f32; R], [0f32; R]);
+    let mut it = w.chunks_exact(2 * bb);
+    let mut i = 0;
+    for b2 in it.by_ref() {
+        _mm_prefetch::<_MM_HINT_T0>(b2.as_ptr().wrapping_add(PREFETCH) as *const i8);
+        step(&b2[..bb], i, &mut a0, &mut o0);
+        step(&b2[bb..], i + 1, &mut a1, &mut o1);
+        i += 2;
+    }
+    if !it.remainder().is_empty() {
+        step(it.remainder(), i, &mut a0, &mut o0);
+    }
+    for r in 0..R {
+        a0[r] = _mm256_add_ps(a0[r], a1[r]);
+        o0[r] += o1[r];
+    }
+    (a0, o0)
+}
+
 /// Σ u·x as 8 i32 lanes → f32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -46,43 +75,35 @@ unsafe fn udot(u: __m256i, x: &BlockQ8) -> __m256i {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q4_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
-    // Two accumulator chains (even/odd blocks) hide the FMA latency at R = 1.
-    let mut acc = [[_mm256_setzero_ps(); R]; 2];
-    let mut off = [[0f32; R]; 2];
-    for (i, b) in w.chunks_exact(18).enumerate() {
+    let (acc, off) = pairs::<R>(w, 18, |b, i, acc, off| {
         let d = f16_at(b, 0);
         let n = nibbles16(b.as_ptr().add(2));
         for r in 0..R {
             let xb = x[r].get_unchecked(i);
-            let p = _mm256_cvtepi32_ps(udot(n, xb));
-            acc[i & 1][r] = _mm256_fmadd_ps(p, _mm256_set1_ps(d * xb.d), acc[i & 1][r]);
-            off[i & 1][r] += d * xb.s;
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(n, xb)), _mm256_set1_ps(d * xb.d), acc[r]);
+            off[r] += d * xb.s;
         }
-    }
-    std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])) - 8.0 * (off[0][r] + off[1][r]))
+    });
+    std::array::from_fn(|r| hsum(acc[r]) - 8.0 * off[r])
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q4_1<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
-    let mut acc = [[_mm256_setzero_ps(); R]; 2];
-    let mut off = [[0f32; R]; 2];
-    for (i, b) in w.chunks_exact(20).enumerate() {
+    let (acc, off) = pairs::<R>(w, 20, |b, i, acc, off| {
         let (d, m) = (f16_at(b, 0), f16_at(b, 2));
         let n = nibbles16(b.as_ptr().add(4));
         for r in 0..R {
             let xb = x[r].get_unchecked(i);
-            let p = _mm256_cvtepi32_ps(udot(n, xb));
-            acc[i & 1][r] = _mm256_fmadd_ps(p, _mm256_set1_ps(d * xb.d), acc[i & 1][r]);
-            off[i & 1][r] += m * xb.s;
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(n, xb)), _mm256_set1_ps(d * xb.d), acc[r]);
+            off[r] += m * xb.s;
         }
-    }
-    std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])) + off[0][r] + off[1][r])
+    });
+    std::array::from_fn(|r| hsum(acc[r]) + off[r])
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_q8_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
-    let mut acc = [[_mm256_setzero_ps(); R]; 2];
-    for (i, b) in w.chunks_exact(34).enumerate() {
+    let (acc, _) = pairs::<R>(w, 34, |b, i, acc, _| {
         let d = f16_at(b, 0);
         let wv = _mm256_loadu_si256(b.as_ptr().add(2) as *const __m256i);
         // maddubs needs an unsigned operand: |w| times x carrying w's sign.
@@ -91,10 +112,10 @@ pub unsafe fn dot_q8_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R]
             let xb = x[r].get_unchecked(i);
             let xv = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
             let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv)), _mm256_set1_epi16(1));
-            acc[i & 1][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xb.d), acc[i & 1][r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xb.d), acc[r]);
         }
-    }
-    std::array::from_fn(|r| hsum(_mm256_add_ps(acc[0][r], acc[1][r])))
+    });
+    std::array::from_fn(|r| hsum(acc[r]))
 }
 
 /// Q4_K and Q5_K share the sub-block structure: 8 sub-blocks of 32 with 6-bit

@@ -126,8 +126,12 @@ pub fn init(threads: usize) -> bool {
     POOL.set(Pool::new(threads.max(1))).is_ok()
 }
 
+/// The process-wide pool: `PRECIS_THREADS` or all cores, unless [`init`] ran first.
 pub fn global() -> &'static Pool {
-    POOL.get_or_init(|| Pool::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
+    POOL.get_or_init(|| {
+        let env = std::env::var("PRECIS_THREADS").ok().and_then(|v| v.parse().ok());
+        Pool::new(env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1))
+    })
 }
 
 #[cfg(test)]
