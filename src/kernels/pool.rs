@@ -1,7 +1,7 @@
 //! A fork-join pool for the matmuls of a decode step: ~150 products of 10–100 µs
-//! each per token, back to back. Workers spin for a while between jobs (as ggml's
+//! each per token, back to back. Workers spin briefly between jobs (as ggml's
 //! threadpool does) instead of parking at once, so a job starts in well under a
-//! microsecond; after ~1 ms idle they park on a condvar and cost nothing. The caller
+//! microsecond; then they yield, then park on a condvar and cost nothing. The caller
 //! takes part in every job, so `threads` = 1 means no worker at all.
 
 use std::sync::atomic::{AtomicUsize, Ordering::*};
@@ -34,7 +34,24 @@ pub struct Pool {
     busy: Mutex<()>,
 }
 
-const SPIN_ROUNDS: usize = 200_000;
+/// Idle workers spin this many rounds (tens of µs: the gap between two products of a
+/// decode step), then keep checking while yielding the core (so a busy machine is
+/// not made busier), then park.
+const SPIN_ROUNDS: usize = 20_000;
+const YIELD_ROUNDS: usize = 2_000;
+
+/// Waits for `done()` the same way: spin briefly, then yield.
+fn wait_until(done: impl Fn() -> bool) {
+    let mut spins = 0;
+    while !done() {
+        if spins < SPIN_ROUNDS {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
 
 impl Pool {
     pub fn new(threads: usize) -> Pool {
@@ -70,13 +87,9 @@ impl Pool {
             s.wake.notify_all();
         }
         run_job(&job);
-        while job.done.load(Acquire) < n {
-            std::hint::spin_loop();
-        }
+        wait_until(|| job.done.load(Acquire) >= n);
         s.job.store(0, Release);
-        while s.inside.load(Acquire) > 0 {
-            std::hint::spin_loop();
-        }
+        wait_until(|| s.inside.load(Acquire) == 0);
     }
 }
 
@@ -100,6 +113,9 @@ fn worker(s: &Shared) {
             if spins < SPIN_ROUNDS {
                 spins += 1;
                 std::hint::spin_loop();
+            } else if spins < SPIN_ROUNDS + YIELD_ROUNDS {
+                spins += 1;
+                std::thread::yield_now();
             } else {
                 let l = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
                 if s.epoch.load(Acquire) == seen {
