@@ -97,7 +97,7 @@ impl Model {
         let mut x = self.embd.rows(tokens); //                        1. token embeddings
         for (l, layer) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &layer.attn_norm, hp.rms_eps); //    2. pre-attention RMSNorm
-            let [mut q, mut k, v]: [Vec<f32>; 3] = layer.qkv.forward(&h)?.try_into().expect("3"); // 3. Q/K/V
+            let [mut q, mut k, v]: [Vec<f32>; 3] = layer.qkv.forward(&h)?.try_into().expect("three projections"); // 3. Q/K/V
             self.rope.apply(&mut q, hp.n_head, cache.pos); //         4. rotary positions
             self.rope.apply(&mut k, hp.n_head_kv, cache.pos);
             let a = attention(&shape, &q, &k, &v, cache, l); //       5. windowed GQA over cache + chunk
