@@ -9,7 +9,7 @@ THREADS=${THREADS:-$(nproc)}
 PROMPT=${PROMPT:-../shared/corpus/transcripts/dpo.txt}
 [ -f "$PROMPT" ] || PROMPT=README.md
 if [ ! -d bench/node_modules/node-llama-cpp ]; then
-  (cd bench && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
+  (cd bench && npm install --ignore-scripts --no-audit --no-fund >/dev/null)
 fi
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; threads=$THREADS" >&2
 ours=$(./target/release/precis generate --model "$MODEL" --raw --prompt-file "$PROMPT" --prompt-tokens 512 \

@@ -5,20 +5,27 @@
 //! and adds pairs to i16 (no overflow: 63·127·2 < 2^15), `madd` with ones widens to i32.
 
 #![allow(clippy::missing_safety_doc)]
-use super::q8::BlockQ8;
-use super::scalar::scale_min_k4;
-use std::arch::x86_64::*;
+
+/// The kernels, instantiated twice: plain AVX2 (`maddubs` + `madd`) and AVX-VNNI,
+/// whose `dpbusd` does both in one instruction. `target_feature` must be on every
+/// function for the intrinsics to inline, hence a macro rather than a generic.
+macro_rules! kernels {
+    ($module:ident, $features:literal, $vnni:literal) => {
+        pub mod $module {
+            use crate::kernels::q8::BlockQ8;
+            use crate::kernels::scalar::scale_min_k4;
+            use std::arch::x86_64::*;
 
 /// Block scales are f16; the F16C instruction converts one inline (the `half` crate's
 /// runtime dispatch costs a call per block).
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = $features)]
 unsafe fn f16_at(b: &[u8], i: usize) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([b[i], b[i + 1]]) as i32)))
 }
 
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = $features)]
 unsafe fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -29,7 +36,7 @@ unsafe fn hsum(v: __m256) -> f32 {
 /// 16 packed bytes → 32 nibbles: low nibbles in lanes 0..16, high in 16..32 (the
 /// element order of Q4_0/Q4_1 blocks).
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = $features)]
 unsafe fn nibbles16(p: *const u8) -> __m256i {
     let q = _mm_loadu_si128(p as *const __m128i);
     let m = _mm_set1_epi8(0x0F);
@@ -65,15 +72,25 @@ unsafe fn pairs<const R: usize>(w: &[u8], bb: usize, mut step: impl FnMut(&[u8],
     (a0, o0)
 }
 
-/// Σ u·x as 8 i32 lanes → f32.
+/// Σ u·v over each group of 4 bytes (u unsigned, v signed) as 8 i32 lanes.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn udot(u: __m256i, x: &BlockQ8) -> __m256i {
-    let xv = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
-    _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), _mm256_set1_epi16(1))
+#[target_feature(enable = $features)]
+unsafe fn udot_raw(u: __m256i, v: __m256i) -> __m256i {
+    if $vnni {
+        _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, v)
+    } else {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(u, v), _mm256_set1_epi16(1))
+    }
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
+/// Σ u·x as 8 i32 lanes.
+#[inline]
+#[target_feature(enable = $features)]
+unsafe fn udot(u: __m256i, x: &BlockQ8) -> __m256i {
+    udot_raw(u, _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i))
+}
+
+#[target_feature(enable = $features)]
 pub unsafe fn dot_q4_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     let (acc, off) = pairs::<R>(w, 18, |b, i, acc, off| {
         let d = f16_at(b, 0);
@@ -87,7 +104,7 @@ pub unsafe fn dot_q4_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R]
     std::array::from_fn(|r| hsum(acc[r]) - 8.0 * off[r])
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = $features)]
 pub unsafe fn dot_q4_1<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     let (acc, off) = pairs::<R>(w, 20, |b, i, acc, off| {
         let (d, m) = (f16_at(b, 0), f16_at(b, 2));
@@ -101,7 +118,7 @@ pub unsafe fn dot_q4_1<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R]
     std::array::from_fn(|r| hsum(acc[r]) + off[r])
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = $features)]
 pub unsafe fn dot_q8_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     let (acc, _) = pairs::<R>(w, 34, |b, i, acc, _| {
         let d = f16_at(b, 0);
@@ -111,7 +128,7 @@ pub unsafe fn dot_q8_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R]
         for r in 0..R {
             let xb = x[r].get_unchecked(i);
             let xv = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
-            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv)), _mm256_set1_epi16(1));
+            let p = udot_raw(aw, _mm256_sign_epi8(xv, wv));
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xb.d), acc[r]);
         }
     });
@@ -121,7 +138,7 @@ pub unsafe fn dot_q8_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R]
 /// Q4_K and Q5_K share the sub-block structure: 8 sub-blocks of 32 with 6-bit
 /// (scale, min); `codes(c)` yields the two sub-blocks of chunk c as 32 unsigned codes.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = $features)]
 unsafe fn dot_kq<const R: usize>(w: &[u8], bb: usize, x: [&[BlockQ8]; R], codes: impl Fn(&[u8], usize) -> (__m256i, __m256i)) -> [f32; R] {
     let mut acc = [_mm256_setzero_ps(); R];
     let mut off = [0f32; R];
@@ -143,7 +160,7 @@ unsafe fn dot_kq<const R: usize>(w: &[u8], bb: usize, x: [&[BlockQ8]; R], codes:
     std::array::from_fn(|r| hsum(acc[r]) - off[r])
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = $features)]
 pub unsafe fn dot_q4k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     dot_kq(w, 144, x, |b, c| {
         let q = _mm256_loadu_si256(b.as_ptr().add(16 + 32 * c) as *const __m256i);
@@ -152,7 +169,7 @@ pub unsafe fn dot_q4k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] 
     })
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = $features)]
 pub unsafe fn dot_q5k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     dot_kq(w, 176, x, |b, c| {
         let q = _mm256_loadu_si256(b.as_ptr().add(48 + 32 * c) as *const __m256i);
@@ -168,13 +185,12 @@ pub unsafe fn dot_q5k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] 
     })
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
+#[target_feature(enable = $features)]
 pub unsafe fn dot_q6k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     let mut acc = [_mm256_setzero_ps(); R];
     let m4 = _mm256_set1_epi8(0x0F);
     let m2 = _mm256_set1_epi8(3);
     let ones8 = _mm256_set1_epi8(1);
-    let ones16 = _mm256_set1_epi16(1);
     for (sb, b) in w.chunks_exact(210).enumerate() {
         let d = f16_at(b, 208);
         for h in 0..2 {
@@ -196,8 +212,8 @@ pub unsafe fn dot_q6k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] 
                     let xv = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
                     // Σ (n − 32)·x per 16-lane half: i32 lanes 0..4 are elements
                     // 0..16 (scale sa), lanes 4..8 elements 16..32 (scale sb).
-                    let nx = _mm256_madd_epi16(_mm256_maddubs_epi16(n, xv), ones16);
-                    let sx = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), ones16);
+                    let nx = udot_raw(n, xv);
+                    let sx = udot_raw(ones8, xv);
                     let v = _mm256_sub_epi32(nx, _mm256_slli_epi32(sx, 5));
                     let s = d * xb.d;
                     let scale = _mm256_setr_ps(s * sa, s * sa, s * sa, s * sa, s * sbb, s * sbb, s * sbb, s * sbb);
@@ -208,3 +224,9 @@ pub unsafe fn dot_q6k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] 
     }
     std::array::from_fn(|r| hsum(acc[r]))
 }
+        }
+    };
+}
+
+kernels!(plain, "avx2,fma,f16c", false);
+kernels!(vnni, "avx2,fma,f16c,avxvnni", true);

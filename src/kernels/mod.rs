@@ -159,18 +159,29 @@ fn threads() -> usize {
 #[inline]
 pub fn dot_rows<const R: usize>(ty: GgmlType, w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU has AVX2, FMA and F16C (checked above); slices are whole blocks.
-        unsafe {
-            return match ty {
-                GgmlType::Q4_0 => avx2::dot_q4_0::<R>(w, x),
-                GgmlType::Q4_1 => avx2::dot_q4_1::<R>(w, x),
-                GgmlType::Q8_0 => avx2::dot_q8_0::<R>(w, x),
-                GgmlType::Q4K => avx2::dot_q4k::<R>(w, x),
-                GgmlType::Q5K => avx2::dot_q5k::<R>(w, x),
-                GgmlType::Q6K => avx2::dot_q6k::<R>(w, x),
-                _ => std::array::from_fn(|r| dot_scalar(ty, w, x[r])),
-            };
+    {
+        macro_rules! dispatch {
+            ($m:path) => {{
+                use $m as k;
+                // SAFETY: the CPU has the module's features (checked by `simd()`);
+                // slices are whole blocks.
+                unsafe {
+                    return match ty {
+                        GgmlType::Q4_0 => k::dot_q4_0::<R>(w, x),
+                        GgmlType::Q4_1 => k::dot_q4_1::<R>(w, x),
+                        GgmlType::Q8_0 => k::dot_q8_0::<R>(w, x),
+                        GgmlType::Q4K => k::dot_q4k::<R>(w, x),
+                        GgmlType::Q5K => k::dot_q5k::<R>(w, x),
+                        GgmlType::Q6K => k::dot_q6k::<R>(w, x),
+                        _ => std::array::from_fn(|r| dot_scalar(ty, w, x[r])),
+                    };
+                }
+            }};
+        }
+        match simd() {
+            Simd::Vnni => dispatch!(avx2::vnni),
+            Simd::Avx2 => dispatch!(avx2::plain),
+            Simd::None => {}
         }
     }
     std::array::from_fn(|r| dot_scalar(ty, w, x[r]))
@@ -189,11 +200,30 @@ pub fn dot_scalar(ty: GgmlType, w: &[u8], x: &[BlockQ8]) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Simd {
+    None,
+    Avx2,
+    Vnni,
+}
+
+/// The best kernel set this CPU runs; `PRECIS_SIMD=avx2|none` forces a lower one.
+#[cfg(target_arch = "x86_64")]
+fn simd() -> Simd {
     use std::sync::OnceLock;
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") && std::env::var_os("PRECIS_NO_SIMD").is_none()
+    static S: OnceLock<Simd> = OnceLock::new();
+    *S.get_or_init(|| {
+        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
+        let best = match (avx2, is_x86_feature_detected!("avxvnni")) {
+            (true, true) => Simd::Vnni,
+            (true, false) => Simd::Avx2,
+            _ => Simd::None,
+        };
+        match std::env::var("PRECIS_SIMD").as_deref() {
+            Ok("none") => Simd::None,
+            Ok("avx2") if avx2 => Simd::Avx2,
+            _ => best,
+        }
     })
 }
 
