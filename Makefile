@@ -6,26 +6,33 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run test setup model build build-native build-wasm bench fuzz fixtures clean
+.PHONY: run test setup model build build-native build-wasm wasm-node bench fuzz fixtures clean
 
 run: build model
 	./target/release/precis info $(MODEL)
 	./target/release/precis generate --model $(MODEL) --max-tokens 96 \
 	  --prompt "In two sentences, what is a sliding-window attention cache?"
 
-test: setup model build
+test: setup model build wasm-node
 	@set -o pipefail; $(CARGO) test --release --lib --bins --tests 2>&1 | tee target/test.log
-	@echo "wasm32 build: ok (target/$(WASM_TARGET)/release/precis.wasm)"
-	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
+	@set -o pipefail; node tests/wasm/smoke.cjs 2>&1 | tee -a target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} /^wasm: [0-9]+ passed/ {p += $$2; f += $$4} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
+
+# wasm-bindgen's CLI must match the crate's version in Cargo.lock exactly.
+WASM_BINDGEN_VERSION := $(shell grep -A1 '^name = "wasm-bindgen"$$' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p')
 
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $(WASM_BINDGEN_VERSION)" || $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 
 model: $(MODEL)
 $(MODEL): models/fetch.sh
 	./models/fetch.sh
 
 build: build-native build-wasm
+# The wasm module with its JS glue for Node (tests/wasm/smoke.cjs).
+wasm-node: build-wasm
+	wasm-bindgen --target nodejs --out-dir target/wasm-node target/$(WASM_TARGET)/release/precis.wasm
 build-native:
 	$(CARGO) build --release
 build-wasm: setup

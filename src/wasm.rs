@@ -57,12 +57,13 @@ impl WasmEngine {
         Ok(WasmEngine { engine })
     }
 
-    /// Generates a chat reply to `prompt`; `on_text(piece)` receives text as it
+    /// Generates a chat reply to `prompt` (`seed`: a JS number, not a BigInt);
+    /// `on_text(piece)` receives text as it
     /// completes and may return `false` to stop. Returns `{text, prompt_tokens,
     /// generated_tokens, prefill_s, decode_s, stop}`.
-    pub fn chat(&self, prompt: &str, max_tokens: usize, temperature: f32, seed: u64, on_text: &js_sys::Function) -> Result<JsValue, JsError> {
+    pub fn chat(&self, prompt: &str, max_tokens: usize, temperature: f32, seed: f64, on_text: &js_sys::Function) -> Result<JsValue, JsError> {
         let ids = self.engine.chat_tokens(&[Message::new("user", prompt)]).map_err(|e| JsError::new(&e.to_string()))?;
-        let opts = GenerateOptions { max_tokens, sampler: SamplerConfig { temperature, seed, ..Default::default() }, ..Default::default() };
+        let opts = GenerateOptions { max_tokens, sampler: SamplerConfig { temperature, seed: seed as u64, ..Default::default() }, ..Default::default() };
         let g = self
             .engine
             .generate(&ids, &opts, &mut |s| on_text.call1(&JsValue::NULL, &JsValue::from_str(s)).map(|v| v.as_bool() != Some(false)).unwrap_or(false))
