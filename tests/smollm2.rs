@@ -126,3 +126,19 @@ fn greedy_matches_llama_cpp() {
     assert!(same >= 16, "greedy tokens agree for only {same} tokens: got {:?}\nwant {:?}", g.tokens, want);
     eprintln!("greedy agreement with llama.cpp: {same} of {} tokens", want.len());
 }
+
+#[test]
+fn greedy_matches_llama_cpp_on_the_short_prompt_past_end_of_turn() {
+    // The fixture's second prompt: llama.cpp kept generating past <|im_end|> (into a
+    // new chat turn), giving 64 greedy tokens to compare.
+    let e = engine();
+    let fx = json("greedy-smollm2.json");
+    let var = &fx["variants"][0];
+    let prompt = ids(&var["prompt_ids"]);
+    let want = ids(&var["generated_ids"]);
+    let opts = GenerateOptions { max_tokens: want.len(), ignore_eos: true, ..Default::default() };
+    let g = e.generate(&prompt, &opts, &mut |_| true).unwrap();
+    let same = g.tokens.iter().zip(&want).take_while(|(a, b)| a == b).count();
+    eprintln!("short prompt: greedy agreement with llama.cpp {same} of {} tokens", want.len());
+    assert!(same >= 32, "greedy tokens agree for only {same}: got {:?}\nwant {:?}", g.tokens, want);
+}
