@@ -130,10 +130,10 @@ pub struct StructuredSizes {
 impl StructuredSizes {
     pub fn for_length(l: Length) -> Self {
         StructuredSizes {
-            introduction: l.pick(240, 480, 800),
-            title: l.pick(48, 64, 80),
-            bullet: l.pick(140, 200, 260),
-            topic: l.pick(32, 40, 48),
+            introduction: l.pick(200, 480, 800),
+            title: l.pick(40, 64, 80),
+            bullet: l.pick(100, 200, 260),
+            topic: l.pick(24, 40, 48),
             word: 20,
         }
     }
@@ -158,7 +158,7 @@ impl NotesShape {
 
     /// Intermediate notes of a map step: no quotes, terse.
     pub fn condensed() -> Self {
-        NotesShape { max_points: 3, quotes: 0, title_chars: 50, sentence_chars: 180, quote_chars: 0 }
+        NotesShape { max_points: 2, quotes: 0, title_chars: 50, sentence_chars: 160, quote_chars: 0 }
     }
 }
 

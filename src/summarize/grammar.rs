@@ -18,7 +18,7 @@ pub struct GrammarSpec {
     /// The fields' combined maximum length in characters.
     pub content_chars: usize,
     /// Most tokens a field may take in closing mode before its closer is
-    /// allowed (1 for JSON strings; a sentence needs 8 characters first).
+    /// allowed (1 for JSON strings; a sentence needs 20 characters first).
     pub close_tokens: usize,
     /// Starts of tokens that end an open field.
     pub closers: Vec<Vec<u8>>,
@@ -209,14 +209,17 @@ pub fn notes(sections: &[NotesSection], shape: &NotesShape) -> GrammarSpec {
     let title = format!("[A-Z][\\p{{L}}\\p{{N}} ,:'&+\\-\\/]{{1,{}}}", shape.title_chars);
     g.push_str(&format!("TITLE: /{title}/\nTITLE_SP: /{title} /\n"));
     g.push_str(&format!("SENTENCE: {}\n", sentence(shape.sentence_chars)));
-    all.finish(g, 8, closers(&["\"", "\n", ".", "!", "?", "(", " ("]))
+    all.finish(g, 12, closers(&["\"", "\n", ".", "!", "?", "(", " ("]))
 }
+
+/// Shorter "sentences" are a small model giving up ("The run.").
+const MIN_SENTENCE_CHARS: usize = 20;
 
 /// One sentence on one line: starts with a non-space non-Markdown character,
 /// ends at `.`, `!` or `?` (a full stop followed by more text, as in "2.5",
 /// does not end it).
 fn sentence(max_chars: usize) -> String {
-    format!(r#"/[^\s#*\-.!?,;:]([^\n.!?]|[.!?][^\s])*[.!?]/ & /[^\n]{{8,{max_chars}}}/"#)
+    format!(r#"/[^\s#*\-.!?,;:]([^\n.!?]|[.!?][^\s])*[.!?]/ & /[^\n]{{{MIN_SENTENCE_CHARS},{max_chars}}}/"#)
 }
 
 /// The W3C-style plain formats.
@@ -232,12 +235,15 @@ pub fn text(format: super::Format, shape: &TextShape) -> GrammarSpec {
                 b.lit("\n");
             }
             let g = format!("start: {}\nSENTENCE: {}\n", b.seq.join(" "), sentence(shape.sentence_chars));
-            b.finish(g, 8, closers(&["\n", ".", "!", "?"]))
+            b.finish(g, 12, closers(&["\n", ".", "!", "?"]))
         }
         Format::Headline => {
             // 3..=n words on one line.
-            b.field("HEADLINE", 31 * n);
-            let g = format!("start: HEADLINE\nHEADLINE: /[^\\s#*\\-][^\\s]{{0,29}}( [^\\s]{{1,30}}){{2,{}}}/\n", n.max(3) - 1);
+            // Words of letters, digits and the signs of technical names.
+            b.field("HEADLINE", 21 * n);
+            let word = r#"[\p{L}\p{N}][\p{L}\p{N}'’\-+#.:,&\/]{0,19}"#;
+            let first = r#"[\p{Lu}\p{N}][\p{L}\p{N}'’\-+#.:,&\/]{0,19}"#;
+            let g = format!("start: HEADLINE\nHEADLINE: /{first}( {word}){{2,{}}}/\n", n.max(3) - 1);
             b.finish(g, 4, vec![])
         }
         _ => {
@@ -248,7 +254,7 @@ pub fn text(format: super::Format, shape: &TextShape) -> GrammarSpec {
                 rest = format!("(\" \" SENTENCE {rest})?");
             }
             let g = format!("start: SENTENCE {rest}\nSENTENCE: {}\n", sentence(shape.sentence_chars));
-            b.finish(g, 8, closers(&[".", "!", "?"]))
+            b.finish(g, 12, closers(&[".", "!", "?"]))
         }
     }
 }

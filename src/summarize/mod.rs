@@ -132,6 +132,9 @@ pub struct Summary {
     pub stats: SummaryStats,
     /// Notes only: what the verbatim check did to the quotes.
     pub quotes: QuoteReport,
+    /// After map-reduce to another format: the notes (with time ranges) the
+    /// summary was written from, last round.
+    pub map_notes: Option<String>,
 }
 
 /// An engine plus its token trie; build once per model, summarize many times.
@@ -150,6 +153,20 @@ impl Summarizer {
     pub fn new(engine: Engine) -> Result<Self, ConstrainError> {
         let space = TokenSpace::new(&engine.tokenizer, &engine.eog, engine.model.hp.n_vocab)?;
         Ok(Summarizer { engine, space })
+    }
+
+    /// `text` with every special-token spelling broken by a zero-width space, so
+    /// a transcript that contains `<|im_end|>` cannot end its turn and speak
+    /// as the system (chat prompts are tokenized with specials parsed).
+    fn defuse(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.engine.tokenizer.special_texts() {
+            if s.chars().count() > 1 && out.contains(s) {
+                let first = s.chars().next().map_or(0, char::len_utf8);
+                out = out.replace(s, &format!("{}\u{200B}{}", &s[..first], &s[first..]));
+            }
+        }
+        out
     }
 
     fn count(&self, text: &str) -> usize {
@@ -180,21 +197,21 @@ impl Summarizer {
             }
             f => (full.clone(), self.final_spec(f, opts)),
         };
-        let system = prompt::system(opts.format, &self.text_shape(opts), &notes_shape);
-        let direct_prompt = self.count(&direct_input) + self.count(&system) + 32;
+        let overhead = self.count(&prompt::system(opts.format)) + self.count(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
+        let direct_prompt = self.count(&direct_input) + overhead;
         if direct_prompt + self.sizes(&direct_spec).budget <= context {
             progress(&Progress::Plan { chunks: 0, prompt_tokens: direct_prompt, context });
             let text = match opts.format {
                 Format::Notes => self.notes_pass(&pieces, sections, &notes_shape, &full, opts, context, Pass::Final, &mut stats, &mut quotes, progress)?.0,
                 _ => self.final_pass(Source::Transcript, &full, opts, context, &mut stats, progress)?,
             };
-            return Ok(Summary { format: opts.format, text, stats, quotes });
+            return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: None });
         }
 
         // Map: chunks of transcript → notes with time ranges.
         let final_notes = opts.format == Format::Notes;
         let shape = if final_notes { notes_shape } else { NotesShape::condensed() };
-        let map_system = self.count(&prompt::system(Format::Notes, &self.text_shape(opts), &shape)) + 48;
+        let map_system = self.count(&prompt::system(Format::Notes)) + self.count(&prompt::task(Format::Notes, &self.text_shape(opts), &shape).unwrap_or_default()) + 48;
         let final_out = self.sizes(&self.final_spec(opts.format, opts)).budget;
         let mut units = pieces;
         for round in 1..=MAX_ROUNDS {
@@ -213,7 +230,7 @@ impl Summarizer {
                     // Enough sections overall for the notes' five, more for long chunks.
                     used.div_ceil(TOKENS_PER_SECTION).max(5usize.div_ceil(chunks.len()))
                 } else {
-                    used.div_ceil(2 * TOKENS_PER_SECTION).max(2)
+                    used.div_ceil(2 * TOKENS_PER_SECTION)
                 };
                 let pass = Pass::Chunk { round, index, of: chunks.len() };
                 let (md, sections) = self.notes_pass(chunk, k.clamp(1, max_sections), &shape, &full, opts, context, pass, &mut stats, &mut quotes, progress)?;
@@ -222,13 +239,13 @@ impl Summarizer {
             }
             let notes = notes_md.join("\n\n");
             if final_notes {
-                return Ok(Summary { format: opts.format, text: notes, stats, quotes });
+                return Ok(Summary { format: opts.format, text: notes, stats, quotes, map_notes: None });
             }
             // Reduce when the notes fit; otherwise condense the notes themselves.
-            let need = self.count(&notes) + self.count(&system) + 48;
+            let need = self.count(&notes) + overhead + 16;
             if need + final_out <= context {
                 let text = self.final_pass(Source::Notes, &notes, opts, context, &mut stats, progress)?;
-                return Ok(Summary { format: opts.format, text, stats, quotes });
+                return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: Some(notes) });
             }
             if round == MAX_ROUNDS || next_units.len() >= units.len() {
                 return Err(SummarizeError::NoProgress { tokens: self.count(&notes), budget: context.saturating_sub(final_out), rounds: round });
@@ -306,8 +323,8 @@ impl Summarizer {
         let parts = mapreduce::partition(pieces, k);
         let plan = notes_plan(&parts);
         let spec = grammar::notes(&plan, shape);
-        let system = prompt::system(Format::Notes, &self.text_shape(opts), shape);
-        let messages = prompt::messages(&system, &[], &prompt::user(Source::Transcript, &self.notes_input(&parts)));
+        let task = prompt::task(Format::Notes, &self.text_shape(opts), shape);
+        let messages = prompt::messages(&prompt::system(Format::Notes), &[], &prompt::user(Source::Transcript, &self.defuse(&self.notes_input(&parts)), task.as_deref()));
         let md = self.generate(&messages, &spec, Format::Notes, opts, context, pass, stats, progress)?;
         // Split at headers; each section's quotes are checked against its own text.
         let mut out = vec![];
@@ -330,10 +347,11 @@ impl Summarizer {
 
     /// The requested (non-notes) format from the transcript or from notes.
     fn final_pass(&self, source: Source, input: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress)) -> Result<String, SummarizeError> {
-        let system = prompt::system(opts.format, &self.text_shape(opts), &NotesShape::for_length(opts.length));
+        let system = prompt::system(opts.format);
+        let task = prompt::task(opts.format, &self.text_shape(opts), &NotesShape::for_length(opts.length));
         let spec = self.final_spec(opts.format, opts);
         let out = self.sizes(&spec).budget;
-        let user = prompt::user(source, input);
+        let user = prompt::user(source, &self.defuse(input), task.as_deref());
         // Worked examples are transcripts, so they only help a transcript input.
         let mut shots = vec![];
         if opts.format == Format::Structured && source == Source::Transcript {

@@ -185,6 +185,12 @@ impl Tokenizer {
         matches!(self.types.get(id as usize), Some(TokenType::Control))
     }
 
+    /// The texts that [`Tokenizer::encode`] turns into special tokens (control,
+    /// user-defined, unknown), longest first.
+    pub fn special_texts(&self) -> impl Iterator<Item = &str> {
+        self.specials.iter().map(|&id| self.tokens[id as usize].as_str())
+    }
+
     /// Tokenizes like llama.cpp's `llama_tokenize(text, add_special, parse_special)`.
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
