@@ -1,6 +1,6 @@
 //! The summarizer end to end on the default model (greedy, short lengths,
-//! transcript excerpts, no worked examples — to keep the suite quick on two
-//! cores): structured JSON validated by a real JSON-Schema validator for every
+//! whole corpus transcripts, no worked examples — to keep the suite within
+//! minutes on two cores): structured JSON validated by a real JSON-Schema validator for every
 //! corpus transcript, verbatim notes quotes, map-reduce on a transcript many
 //! times the budget, and a prompt injection that cannot break the JSON.
 
@@ -8,7 +8,7 @@ mod common;
 use common::{default_model, shared};
 use precis::summarize::structured::StructuredSummary;
 use precis::summarize::{Format, Length, Pass, Progress, SummarizeOptions, Summarizer};
-use precis::transcript::{find_verbatim, parse_transcript, Transcript};
+use precis::transcript::{find_verbatim, parse_transcript};
 use precis::{Engine, Overrides};
 use std::sync::OnceLock;
 
@@ -28,13 +28,6 @@ fn transcripts() -> Vec<(String, Vec<u8>)> {
     v.sort();
     assert_eq!(v.len(), 7, "the corpus has seven transcripts");
     v
-}
-
-/// The first `n` bytes of a transcript, cut at whitespace.
-fn excerpt(bytes: &[u8], n: usize) -> Transcript {
-    let text = String::from_utf8_lossy(bytes);
-    let cut = text.char_indices().map(|(i, _)| i).filter(|&i| i <= n && text[i..].starts_with(char::is_whitespace)).last().unwrap_or(text.len());
-    parse_transcript(text[..cut.min(text.len())].as_bytes()).unwrap()
 }
 
 fn quick(format: Format) -> SummarizeOptions {
@@ -60,7 +53,7 @@ fn structured_json_is_schema_valid_for_every_transcript() {
     let validator = schema();
     let mut failures = vec![];
     for (name, bytes) in transcripts() {
-        let t = excerpt(&bytes, 1500);
+        let t = parse_transcript(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         match summarizer().summarize(&t, &quick(Format::Structured), &mut |_| {}) {
             Ok(s) => {
                 let errs = schema_errors(&validator, &s.text);
@@ -91,7 +84,7 @@ fn notes_quotes_are_verbatim_for_every_transcript() {
     let mut failures = vec![];
     let mut quotes = 0;
     for (name, bytes) in transcripts() {
-        let t = excerpt(&bytes, 1500);
+        let t = parse_transcript(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let full = t.text();
         let s = match summarizer().summarize(&t, &quick(Format::Notes), &mut |_| {}) {
             Ok(s) => s,

@@ -52,7 +52,7 @@ pub fn task(format: Format, text: &TextShape, notes: &NotesShape) -> Option<Stri
         Format::KeyPoints => format!("List the {n} most important points of this video, most important first: one bullet each, one sentence per bullet."),
         Format::Tldr => format!("Write a TL;DR of this video in at most {sentences}: what it covers, plainly, for a reader in a hurry."),
         Format::Teaser => format!("Write a teaser for this video in at most {sentences}: make people want to watch it by highlighting its most intriguing content, without giving away the conclusion."),
-        Format::Headline => format!("Write a headline for this video: at most {n} words capturing its main point."),
+        Format::Headline => format!("Write a newspaper-style headline for this video, at most {n} words, and nothing else."),
     })
 }
 
