@@ -41,13 +41,16 @@ build-wasm: setup
 bench: build model
 	./bench/run.sh
 
-# Bounded fuzzing of the GGUF parser (cargo-fuzz; RUSTC_BOOTSTRAP lets the stable
+# Bounded fuzzing of the GGUF parser and the transcript parser (cargo-fuzz; RUSTC_BOOTSTRAP lets the stable
 # toolchain take the sanitizer flags cargo-fuzz passes).
 FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	mkdir -p fuzz/corpus/gguf_header && cp tests/fixtures/*.gguf fuzz/corpus/gguf_header/
+	mkdir -p fuzz/corpus/gguf_header fuzz/corpus/transcript
+	cp tests/fixtures/*.gguf fuzz/corpus/gguf_header/
+	cp ../shared/corpus/transcripts/*.txt fuzz/corpus/transcript/ 2>/dev/null || true
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run gguf_header -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run transcript -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536
 
 # Regenerates the committed fixtures (needs Python `gguf`/numpy and npm).
 fixtures:

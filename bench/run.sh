@@ -24,3 +24,10 @@ for r in (a, b):
     print(f"{r['engine']:<12}{r['prefill_tok_s']:>15.1f}{r['decode_tok_s']:>15.1f}")
 print(f"{'ratio':<12}{a['prefill_tok_s']/b['prefill_tok_s']:>15.2f}{a['decode_tok_s']/b['decode_tok_s']:>15.2f}")
 PY
+
+# Grammar-constrained decoding: what the llguidance token mask costs per step
+# next to a decode step (structured JSON, short length, one corpus transcript).
+echo >&2
+echo "constrained decoding (structured, short, $(basename "$PROMPT")):" >&2
+./target/release/precis summarize --model "$MODEL" --format structured --length short --shots 0 \
+  --threads "$THREADS" "$PROMPT" 2>&1 >/dev/null | tail -1

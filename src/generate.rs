@@ -45,6 +45,20 @@ pub enum StopReason {
     MaxTokens,
     ContextFull,
     Aborted,
+    /// The [`LogitsProcessor`] declared the output complete (e.g. a grammar's end).
+    Complete,
+}
+
+/// A per-step hook between the model and the sampler, for grammar-constrained
+/// decoding. Errors are the processor's own business: it ends generation by
+/// returning false from `process` and reports why through its own API.
+pub trait LogitsProcessor {
+    /// Restricts the next token in place (a forbidden token's logit becomes
+    /// -inf). Returning false ends generation: nothing more may follow.
+    fn process(&mut self, logits: &mut [f32]) -> bool;
+    /// Records the sampled token; returns the tokens that must follow it, which
+    /// are emitted and run through the model together in one batch.
+    fn accept(&mut self, token: u32) -> Vec<u32>;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -129,6 +143,18 @@ impl Engine {
     /// Generates a continuation of `prompt`, calling `on_text` with each complete
     /// piece of text; `on_text` returning false aborts.
     pub fn generate(&self, prompt: &[u32], opts: &GenerateOptions, on_text: &mut dyn FnMut(&str) -> bool) -> Result<Generation, ModelError> {
+        self.generate_with(prompt, opts, None, on_text)
+    }
+
+    /// As [`Engine::generate`], with `processor` consulted before every sampling
+    /// step (and told every sampled token).
+    pub fn generate_with(
+        &self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        mut processor: Option<&mut dyn LogitsProcessor>,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation, ModelError> {
         let mut cache = self.new_cache(opts);
         let mut sampler = Sampler::new(opts.sampler.clone());
         let mut history = prompt.to_vec();
@@ -141,29 +167,40 @@ impl Engine {
         let mut logits = self.model.prefill(prompt, &mut cache, opts.chunk)?;
         stats.prefill_s = crate::clock::now() - t0;
         let t1 = crate::clock::now();
-        let stop = loop {
+        let stop = 'gen: loop {
             if tokens.len() >= opts.max_tokens {
                 break StopReason::MaxTokens;
+            }
+            if let Some(p) = processor.as_deref_mut() {
+                if !p.process(&mut logits) {
+                    break StopReason::Complete;
+                }
             }
             let next = sampler.sample(&mut logits, &history);
             if !opts.ignore_eos && self.eog.contains(&next) {
                 break StopReason::Eos;
             }
-            tokens.push(next);
-            history.push(next);
-            stats.generated_tokens += 1;
-            let piece = dec.push(&self.tokenizer.token_bytes(next));
-            let (emit, hit) = out.push(&piece);
-            if !emit.is_empty() && !on_text(&emit) {
-                break StopReason::Aborted;
+            let mut step = vec![next];
+            if let Some(p) = processor.as_deref_mut() {
+                step.extend(p.accept(next));
             }
-            if hit {
-                break StopReason::StopString;
+            for &t in &step {
+                tokens.push(t);
+                history.push(t);
+                stats.generated_tokens += 1;
+                let piece = dec.push(&self.tokenizer.token_bytes(t));
+                let (emit, hit) = out.push(&piece);
+                if !emit.is_empty() && !on_text(&emit) {
+                    break 'gen StopReason::Aborted;
+                }
+                if hit {
+                    break 'gen StopReason::StopString;
+                }
             }
-            if !cache.rolling && cache.pos + 1 > cache.capacity {
+            if !cache.rolling && cache.pos + step.len() > cache.capacity {
                 break StopReason::ContextFull;
             }
-            logits = self.model.forward(&[next], &mut cache, Logits::Last)?;
+            logits = self.model.forward(&step, &mut cache, Logits::Last)?;
         };
         stats.decode_s = crate::clock::now() - t1;
         if stop != StopReason::StopString {

@@ -18,6 +18,7 @@ pub mod quant;
 pub mod reference;
 pub mod rope;
 pub mod sampling;
+pub mod summarize;
 pub mod transcript;
 pub mod tokenizer;
 pub mod weights;

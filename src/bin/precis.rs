@@ -1,4 +1,8 @@
-//! `precis` — the native command line: generate text, inspect a GGUF.
+//! `precis` — the native command line: summarize transcripts, generate text,
+//! inspect a GGUF.
+
+#[path = "precis/summarize.rs"]
+mod summarize;
 
 use clap::{Parser, Subcommand};
 use precis::chat::Message;
@@ -6,6 +10,7 @@ use precis::gguf::Gguf;
 use precis::sampling::SamplerConfig;
 use precis::{Engine, GenerateOptions, Overrides};
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -17,6 +22,46 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Summarize transcripts (plain text, SRT, WebVTT, YouTube copy): one file to
+    /// stdout, several files or a folder into OUT.
+    Summarize {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// structured | notes | key-points | tldr | teaser | headline
+        #[arg(long, default_value = "structured")]
+        format: precis::summarize::Format,
+        /// short | medium | long
+        #[arg(long, default_value = "medium")]
+        length: precis::summarize::Length,
+        #[arg(long, default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf")]
+        model: String,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: Backend,
+        /// Output folder (one file per input); required for several inputs.
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+        /// Token budget for prompt + answer (default: the model's context);
+        /// longer transcripts are summarized chunk by chunk.
+        #[arg(long)]
+        context: Option<usize>,
+        /// Worked examples to show the model (structured format), when they fit.
+        #[arg(long, default_value_t = 2)]
+        shots: usize,
+        /// 0 = greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        /// Penalty on the model repeating its own words (1.0 = none).
+        #[arg(long, default_value_t = 1.2)]
+        repeat_penalty: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Sliding-window size W when the GGUF lacks it (Mistral 7B v0.1: 4096).
+        #[arg(long)]
+        window: Option<usize>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Generate text from a prompt, streaming tokens to stdout and speed to stderr.
     Generate {
         #[arg(long, default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf")]
@@ -73,6 +118,11 @@ enum Cmd {
     Info { file: String },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Backend {
+    Cpu,
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,6 +136,18 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.cmd {
         Cmd::Info { file } => info(&file),
+        Cmd::Summarize { files, format, length, model, backend: Backend::Cpu, out, context, shots, temperature, repeat_penalty, seed, window, threads } => {
+            if let Some(t) = threads {
+                precis::kernels::pool::init(t);
+            }
+            let engine = Engine::load_file(&model, &Overrides { sliding_window: window })?;
+            let summarizer = precis::summarize::Summarizer::new(engine)?;
+            // The penalty goes to the summarizer, which spares the layout from it.
+            let sampler = SamplerConfig { temperature, seed, repeat_penalty: 1.0, ..SamplerConfig::default() };
+            let opts = precis::summarize::SummarizeOptions { format, length, context_tokens: context, max_shots: shots, sampler, repeat_penalty };
+            summarize::run(&summarizer, &files, out.as_deref(), &opts)?;
+            Ok(())
+        }
         Cmd::Generate { model, prompt, prompt_file, prompt_tokens, ignore_eos, stats_json, raw, max_tokens, temperature, top_k, top_p, repeat_penalty, seed, window, stop, ctx, chunk, threads, show_tokens } => {
             if let Some(t) = threads {
                 precis::kernels::pool::init(t);

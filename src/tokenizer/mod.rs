@@ -48,11 +48,13 @@ impl TokenType {
     }
 }
 
+#[derive(Clone)]
 enum Kind {
     Spm { scores: Vec<f32>, byte_tokens: Box<[Option<u32>; 256]>, add_space_prefix: bool },
     Bpe { tk: Box<tokenizers::Tokenizer>, byte_of_char: HashMap<char, u8> },
 }
 
+#[derive(Clone)]
 pub struct Tokenizer {
     kind: Kind,
     tokens: Vec<String>,
@@ -183,6 +185,12 @@ impl Tokenizer {
         matches!(self.types.get(id as usize), Some(TokenType::Control))
     }
 
+    /// The texts that [`Tokenizer::encode`] turns into special tokens (control,
+    /// user-defined, unknown), longest first.
+    pub fn special_texts(&self) -> impl Iterator<Item = &str> {
+        self.specials.iter().map(|&id| self.tokens[id as usize].as_str())
+    }
+
     /// Tokenizes like llama.cpp's `llama_tokenize(text, add_special, parse_special)`.
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
@@ -205,6 +213,15 @@ impl Tokenizer {
         if add_special && self.add_eos {
             out.extend(self.eos);
         }
+        out
+    }
+
+    /// Tokenizes text that continues earlier output: no specials and no
+    /// SentencePiece space prefix, so a grammar-forced continuation is split the
+    /// way the model itself would write it.
+    pub fn encode_continuation(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::with_capacity(text.len() / 3 + 1);
+        self.encode_text(text, false, &mut out);
         out
     }
 

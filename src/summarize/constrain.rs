@@ -1,0 +1,390 @@
+//! Grammar-constrained decoding with llguidance: the model's vocabulary as a
+//! token trie, a Lark grammar compiled into a per-step token mask, and the
+//! [`LogitsProcessor`] that applies the mask before sampling.
+//!
+//! The mask makes every output a sentence of the grammar whatever the model
+//! prefers (or a transcript tells it). Two more things make it *finish*:
+//! forced stretches of the grammar (JSON punctuation, fixed keys) are appended
+//! as whole tokens without sampling, and past a token budget the processor
+//! switches to closing mode, which steers towards the shortest way out.
+
+use crate::generate::LogitsProcessor;
+use crate::tokenizer::Tokenizer;
+use llguidance::api::TopLevelGrammar;
+use llguidance::earley::SlicedBiasComputer;
+use llguidance::toktrie::{InferenceCapabilities, TokEnv, TokRxInfo, TokTrie, TokenId, TokenizerEnv};
+use llguidance::{Constraint, ParserFactory};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConstrainError {
+    #[error("the tokenizer has no end-of-generation token, so a grammar could never end")]
+    NoEos,
+    #[error("cannot set up the token trie for llguidance: {0}")]
+    Setup(String),
+    #[error("grammar does not compile: {0}")]
+    Compile(String),
+    #[error("constraint failed after {tokens} tokens: {message}")]
+    Step { tokens: usize, message: String },
+}
+
+/// The vocabulary as llguidance sees it: each token's bytes, control tokens
+/// marked with 0xFF so no grammar text can ever match them.
+struct Vocab {
+    trie: TokTrie,
+    tokenizer: Tokenizer,
+}
+
+impl TokenizerEnv for Vocab {
+    fn tok_trie(&self) -> &TokTrie {
+        &self.trie
+    }
+
+    /// Forced grammar text is tokenized as the model's own tokenizer would
+    /// continue a text (llguidance only forces tokens through a canonical
+    /// tokenizer); bytes that are not UTF-8 fall back to the trie's greedy split.
+    fn tokenize_bytes(&self, s: &[u8]) -> Vec<TokenId> {
+        match std::str::from_utf8(s) {
+            Ok(text) => self.tokenizer.encode_continuation(text),
+            Err(_) => self.trie.greedy_tokenize(s),
+        }
+    }
+}
+
+/// Per-model state shared by every constraint: the token trie and the compiled
+/// tokenizer slices (built once; a few hundred ms for a 50k vocabulary).
+pub struct TokenSpace {
+    factory: ParserFactory,
+    n_vocab: usize,
+}
+
+impl TokenSpace {
+    /// `eog`: the ids that end a turn (the grammar's "end of output");
+    /// `n_vocab`: the width of the model's logits, which may exceed the
+    /// tokenizer's vocabulary (padding rows that must never be sampled).
+    pub fn new(tokenizer: &Tokenizer, eog: &[u32], n_vocab: usize) -> Result<Self, ConstrainError> {
+        let &eos = eog.first().ok_or(ConstrainError::NoEos)?;
+        let n = n_vocab.max(tokenizer.vocab_size());
+        let words: Vec<Vec<u8>> = (0..n as u32)
+            .map(|id| {
+                if tokenizer.is_control(id) || eog.contains(&id) {
+                    let mut w = vec![TokTrie::SPECIAL_TOKEN_MARKER];
+                    w.extend_from_slice(tokenizer.token_text(id).unwrap_or("").as_bytes());
+                    w
+                } else {
+                    tokenizer.token_bytes(id)
+                }
+            })
+            .collect();
+        let info = TokRxInfo {
+            vocab_size: n as u32,
+            tok_eos: eos,
+            tok_bos: tokenizer.bos,
+            tok_pad: None,
+            tok_unk: None,
+            tok_end_of_turn: None,
+        };
+        let trie = TokTrie::from(&info, &words).with_eos_tokens(eog);
+        let env: TokEnv = Arc::new(Vocab { trie, tokenizer: tokenizer.clone() });
+        // Forced tokens save a sampling step each; backtracking would need the KV
+        // cache rolled back, so it stays off (llguidance then re-tokenizes forced
+        // text on its own instead of healing the previous token).
+        let caps = InferenceCapabilities { ff_tokens: true, conditional_ff_tokens: false, backtrack: false, fork: false };
+        let mut factory = ParserFactory::new(&env, caps, &SlicedBiasComputer::general_slices()).map_err(|e| ConstrainError::Setup(e.to_string()))?;
+        factory.quiet();
+        Ok(TokenSpace { factory, n_vocab })
+    }
+
+    pub fn trie(&self) -> &TokTrie {
+        self.factory.tok_env().tok_trie()
+    }
+
+    /// Compiles a Lark grammar into a fresh constraint.
+    pub fn constrain(&self, lark: &str, budget: Budget) -> Result<GrammarConstraint, ConstrainError> {
+        // llguidance's message quotes the offending grammar lines.
+        let parser = self.factory.create_parser(TopLevelGrammar::from_lark(lark.to_string())).map_err(|e| ConstrainError::Compile(e.to_string()))?;
+        let trie = self.trie();
+        let closer_tokens = (0..trie.vocab_size() as u32).filter(|&t| budget.closers.iter().any(|c| trie.token(t).starts_with(c))).collect();
+        let mut penalized = vec![true; trie.vocab_size()];
+        for &t in &closer_tokens {
+            penalized[t as usize] = false;
+        }
+        Ok(GrammarConstraint {
+            constraint: Constraint::new(parser),
+            budget,
+            n_vocab: self.n_vocab,
+            closer_tokens,
+            penalized,
+            recent: std::collections::VecDeque::new(),
+            generated: 0,
+            error: None,
+            finished: false,
+            stats: MaskStats::default(),
+        })
+    }
+}
+
+/// How long the output may get, what closes a field, and how repetition of
+/// the model's own words is discouraged.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// Hard limit on generated tokens (forced ones included).
+    pub max_tokens: usize,
+    /// Tokens the grammar's fixed text takes, as it will be forced.
+    pub structure_tokens: usize,
+    /// Tokens the free fields need at least, closing each as soon as allowed.
+    pub field_reserve: usize,
+    /// Starts of tokens that end an open field (`"` in JSON, `\n` in
+    /// Markdown); in closing mode such a token is chosen whenever one is allowed.
+    pub closers: Vec<Vec<u8>>,
+    /// Penalty (llama.cpp's rule) on tokens the model itself sampled within
+    /// the last `repeat_window` sampled tokens; forced layout does not count and
+    /// closers are exempt, so ending a field is never discouraged.
+    pub repeat_penalty: f32,
+    pub repeat_window: usize,
+}
+
+impl Budget {
+    /// Whether the rest must now be written as briefly as the grammar allows:
+    /// what is left of the layout (by forced tokens so far) plus every field's
+    /// minimum would no longer fit otherwise.
+    fn must_close(&self, generated: usize, forced: usize) -> bool {
+        generated + self.structure_tokens.saturating_sub(forced) + self.field_reserve >= self.max_tokens
+    }
+}
+
+/// Time spent computing masks, for comparison with the model's decode step.
+#[derive(Debug, Clone, Default)]
+pub struct MaskStats {
+    /// Sampling steps that needed a mask.
+    pub steps: usize,
+    /// Seconds in `compute_mask` plus applying it to the logits.
+    pub mask_s: f64,
+    /// Seconds in `commit_token` (advancing the parser, finding forced tokens).
+    pub commit_s: f64,
+    /// Tokens appended without sampling because the grammar forced them.
+    pub forced_tokens: usize,
+    /// Whether closing mode was needed.
+    pub closed_early: bool,
+}
+
+pub struct GrammarConstraint {
+    constraint: Constraint,
+    budget: Budget,
+    n_vocab: usize,
+    /// Tokens that start with a closer (precomputed once per grammar).
+    closer_tokens: Vec<u32>,
+    /// Per token: subject to the repetition penalty (closers are not).
+    penalized: Vec<bool>,
+    /// The last sampled (not forced) tokens.
+    recent: std::collections::VecDeque<u32>,
+    generated: usize,
+    error: Option<String>,
+    finished: bool,
+    pub stats: MaskStats,
+}
+
+impl GrammarConstraint {
+    /// Why the constraint stopped generation early, if it did.
+    pub fn error(&self) -> Option<ConstrainError> {
+        self.error.as_ref().map(|m| ConstrainError::Step { tokens: self.generated, message: m.clone() })
+    }
+
+    /// Whether the grammar reached its end (the output is a complete sentence).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn fail(&mut self, message: String) -> bool {
+        self.error = Some(message);
+        false
+    }
+
+    fn penalize(&self, logits: &mut [f32]) {
+        let p = self.budget.repeat_penalty;
+        if p == 1.0 {
+            return;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for &t in &self.recent {
+            if seen.insert(t) && self.penalized.get(t as usize).copied().unwrap_or(false) {
+                if let Some(l) = logits.get_mut(t as usize) {
+                    *l = if *l > 0.0 { *l / p } else { *l * p };
+                }
+            }
+        }
+    }
+
+    /// Closing mode: when a token that closes the open field is allowed, only
+    /// such tokens stay allowed (the model picks among them); elsewhere the
+    /// model writes the least the grammar demands before a closer is possible.
+    fn close(&self, logits: &mut [f32]) {
+        let allowed = |t: &u32| (*t as usize) < logits.len() && logits[*t as usize].is_finite();
+        if !self.closer_tokens.iter().any(allowed) {
+            return;
+        }
+        let keep: Vec<(u32, f32)> = self.closer_tokens.iter().filter(|t| allowed(t)).map(|&t| (t, logits[t as usize])).collect();
+        logits.iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
+        for (t, l) in keep {
+            logits[t as usize] = l;
+        }
+    }
+}
+
+impl LogitsProcessor for GrammarConstraint {
+    fn process(&mut self, logits: &mut [f32]) -> bool {
+        if self.error.is_some() || self.finished {
+            return false;
+        }
+        let t0 = crate::clock::now();
+        let step = match self.constraint.compute_mask() {
+            Ok(r) => r.clone(),
+            Err(e) => return self.fail(e.to_string()),
+        };
+        if step.is_stop() {
+            self.finished = true;
+            self.stats.mask_s += crate::clock::now() - t0;
+            return false;
+        }
+        let Some(mask) = step.sample_mask.as_ref() else {
+            return self.fail("llguidance returned neither a mask nor a stop".into());
+        };
+        let n = logits.len().min(self.n_vocab);
+        self.penalize(logits);
+        // Words of 32 token bits; a clear bit (or a token past the mask) is forbidden.
+        let words = mask.as_slice();
+        for (w, chunk) in logits[..n].chunks_mut(32).enumerate() {
+            let bits = words.get(w).copied().unwrap_or(0);
+            if bits == u32::MAX {
+                continue;
+            }
+            for (b, l) in chunk.iter_mut().enumerate() {
+                if bits & (1 << b) == 0 {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
+        }
+        for l in &mut logits[n..] {
+            *l = f32::NEG_INFINITY;
+        }
+        let trie = self.constraint.tok_trie();
+        if self.budget.must_close(self.generated, self.stats.forced_tokens) {
+            self.stats.closed_early = true;
+            // An allowed end-of-output token means the grammar may end here: do.
+            if trie.eos_tokens().iter().any(|&t| (t as usize) < n && logits[t as usize].is_finite()) {
+                self.finished = true;
+                self.stats.mask_s += crate::clock::now() - t0;
+                return false;
+            }
+            self.close(logits);
+        }
+        if !logits.iter().any(|l| l.is_finite()) {
+            return self.fail("the grammar allows no token here".into());
+        }
+        self.stats.steps += 1;
+        self.stats.mask_s += crate::clock::now() - t0;
+        true
+    }
+
+    fn accept(&mut self, token: u32) -> Vec<u32> {
+        let t0 = crate::clock::now();
+        self.generated += 1;
+        self.recent.push_back(token);
+        if self.recent.len() > self.budget.repeat_window {
+            self.recent.pop_front();
+        }
+        let res = self.constraint.commit_token(Some(token));
+        self.stats.commit_s += crate::clock::now() - t0;
+        match res {
+            Ok(r) if r.backtrack > 0 => {
+                self.fail(format!("llguidance asked to backtrack {} tokens, which this engine does not do", r.backtrack));
+                vec![]
+            }
+            Ok(r) => {
+                // `ff_tokens` starts with the sampled token itself.
+                let forced: Vec<u32> = r.ff_tokens.into_iter().skip(1).collect();
+                self.generated += forced.len();
+                self.stats.forced_tokens += forced.len();
+                if r.stop {
+                    self.finished = true;
+                }
+                forced
+            }
+            Err(e) => {
+                self.fail(e.to_string());
+                vec![]
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A constraint over a hand-built vocabulary, stepped without a model.
+    fn tiny(words: &[&str], lark: &str) -> (TokTrie, GrammarConstraint) {
+        let mut w: Vec<Vec<u8>> = words.iter().map(|s| s.as_bytes().to_vec()).collect();
+        w.push(b"\xFF<eos>".to_vec());
+        let eos = w.len() as u32 - 1;
+        let info = TokRxInfo { vocab_size: w.len() as u32, tok_eos: eos, tok_bos: None, tok_pad: None, tok_unk: None, tok_end_of_turn: None };
+        let trie = TokTrie::from(&info, &w);
+        let env: TokEnv = Arc::new(llguidance::toktrie::ApproximateTokEnv::new(trie.clone()));
+        let mut factory = ParserFactory::new(&env, InferenceCapabilities::default(), &SlicedBiasComputer::general_slices()).unwrap();
+        factory.quiet();
+        let space = TokenSpace { factory, n_vocab: w.len() };
+        let budget = Budget { max_tokens: 1000, structure_tokens: 0, field_reserve: 0, closers: vec![b"\"".to_vec()], repeat_penalty: 1.0, repeat_window: 0 };
+        let c = space.constrain(lark, budget).unwrap();
+        (trie, c)
+    }
+
+    fn allowed(c: &mut GrammarConstraint, n: usize) -> Vec<usize> {
+        let mut logits = vec![0.0f32; n];
+        assert!(c.process(&mut logits));
+        (0..n).filter(|&i| logits[i].is_finite()).collect()
+    }
+
+    #[test]
+    fn invalid_continuations_are_masked_and_valid_ones_allowed() {
+        // Vocabulary: 0 `{"a":`, 1 `1`, 2 `2`, 3 `x`, 4 `}`, 5 `12`, 6 `"`, 7 <eos>.
+        let words = ["{\"a\":", "1", "2", "x", "}", "12", "\""];
+        let (_trie, mut c) = tiny(&words, r#"start: "{\"a\":" NUM "}"
+NUM: /[12]{1,2}/"#);
+        assert_eq!(allowed(&mut c, 8), vec![0], "only the object opener may start");
+        assert!(c.accept(0).is_empty());
+        let a = allowed(&mut c, 8);
+        assert!(a.contains(&1) && a.contains(&2) && a.contains(&5), "digits and `12` are valid: {a:?}");
+        assert!(!a.contains(&3) && !a.contains(&4) && !a.contains(&6) && !a.contains(&7), "`x`, an early `}}`, a quote and EOS are not: {a:?}");
+        c.accept(5);
+        assert_eq!(allowed(&mut c, 8), vec![4], "two digits used up: only `}}` remains");
+        c.accept(4);
+        let mut logits = vec![0.0f32; 8];
+        assert!(!c.process(&mut logits), "complete: generation must stop");
+        assert!(c.is_finished() && c.error().is_none());
+    }
+
+    #[test]
+    fn closing_mode_prefers_closers_once_allowed() {
+        // 0 `"`, 1 `ab`, 2 `abc`, 3 `"}`, 4 `}`, 5 `a"}`, 6 <eos>.
+        let words = ["\"", "ab", "abc", "\"}", "}", "a\"}"];
+        let (_trie, mut c) = tiny(&words, r#"start: "\"" TEXT "\"}"
+TEXT: /[abc]{1,50}/"#);
+        c.budget.max_tokens = 1;
+        c.closer_tokens = vec![3];
+        c.process(&mut vec![0.0; 7]);
+        c.accept(0);
+        // Over budget, but the field is still empty: no closer is allowed yet,
+        // so the model's own choice stands.
+        let mut logits = vec![0.0f32, 9.0, 8.0, 0.0, 0.0, 0.0, 0.0];
+        assert!(c.process(&mut logits));
+        assert!(logits[1].is_finite() && logits[2].is_finite() && logits[5].is_finite());
+        c.accept(1);
+        // Now a closer is allowed: only closers remain, however much the model
+        // would like to go on.
+        let mut logits = vec![0.0f32, 9.0, 9.0, 0.0, 0.0, 0.0, 0.0];
+        assert!(c.process(&mut logits));
+        let a: Vec<usize> = (0..7).filter(|&i| logits[i].is_finite()).collect();
+        assert_eq!(a, vec![3]);
+        assert!(c.stats.closed_early);
+    }
+}

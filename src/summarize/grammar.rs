@@ -1,0 +1,294 @@
+//! Lark grammars (llguidance's dialect) for every output format.
+//!
+//! Each grammar fixes the layout byte for byte and leaves the model only the
+//! words: string fields are bounded character classes, so a field can neither
+//! break the JSON or Markdown around it nor run on forever. Next to the grammar
+//! come its fixed text and field sizes, from which the caller sizes the answer
+//! budget and the reserve that closing mode needs.
+
+use super::formats::{NotesShape, StructuredSizes, TextShape};
+use super::structured::{BULLETS, GENERAL, GENERAL_TOPICS, SECTIONS, SECTION_TOPICS, TOPICS};
+
+pub struct GrammarSpec {
+    pub lark: String,
+    /// The fixed text between the fields, piece by piece as it gets forced.
+    pub layout: Vec<String>,
+    /// Free fields.
+    pub fields: usize,
+    /// The fields' combined maximum length in characters.
+    pub content_chars: usize,
+    /// Most tokens a field may take in closing mode before its closer is
+    /// allowed (1 for JSON strings; a sentence needs 8 characters first).
+    pub close_tokens: usize,
+    /// Starts of tokens that end an open field.
+    pub closers: Vec<Vec<u8>>,
+}
+
+fn closers(starts: &[&str]) -> Vec<Vec<u8>> {
+    starts.iter().map(|s| s.as_bytes().to_vec()).collect()
+}
+
+/// A Lark string literal (JSON string syntax).
+fn lit(s: &str) -> String {
+    serde_json::to_string(s).expect("strings always serialize")
+}
+
+/// JSON string content that needs no escaping: no quote, backslash or control
+/// character (so a field cut short at any character is still valid JSON).
+const JSON_CHAR: &str = r#"[^"\\\x00-\x1F\x7F\x{2028}\x{2029}]"#;
+/// As [`JSON_CHAR`], and not whitespace either: a field's first character.
+const JSON_START: &str = r#"[^\s"\\\x00-\x1F\x7F\x{2028}\x{2029}\x{FEFF}]"#;
+
+fn json_text(max_chars: usize) -> String {
+    format!("/{JSON_START}{JSON_CHAR}{{0,{}}}/", max_chars.saturating_sub(1))
+}
+
+/// The structured summary, laid out as [`super::structured::StructuredSummary::render`] writes it.
+pub fn structured(z: &StructuredSizes) -> GrammarSpec {
+    let mut b = Builder::default();
+    b.lit("{\n  \"introduction\": \"");
+    b.field("INTRO", z.introduction);
+    b.lit("\",\n  \"sections\": [\n");
+    for n in 1..=SECTIONS {
+        b.lit(&format!("    {{\n      \"title\": \"Section {n}: "));
+        b.field("TITLE", z.title);
+        b.lit("\",\n      \"content\": [\n");
+        for i in 0..BULLETS {
+            b.lit("        \"");
+            b.field("BULLET", z.bullet);
+            b.lit(if i + 1 < BULLETS { "\",\n" } else { "\"\n" });
+        }
+        b.lit("      ],\n      \"topics\": [\n");
+        for i in 0..SECTION_TOPICS {
+            b.lit("        \"");
+            b.field("TOPIC", z.topic);
+            b.lit(if i + 1 < SECTION_TOPICS { "\",\n" } else { "\"\n" });
+        }
+        b.lit(if n < SECTIONS { "      ]\n    },\n" } else { "      ]\n    }\n" });
+    }
+    b.lit("  ],\n  \"topics\": [\n");
+    for i in 0..TOPICS {
+        b.lit("    \"");
+        b.field("TAG", 2 * z.word + 1);
+        b.lit(if i + 1 < TOPICS { "\",\n" } else { "\"\n" });
+    }
+    b.lit("  ],\n  \"generalTopics\": [\n");
+    let longest = GENERAL_TOPICS.iter().map(|t| t.len()).max().unwrap_or(0);
+    for i in 0..GENERAL {
+        b.lit("    {\n      \"name\": \"");
+        b.field("NAME", longest);
+        b.lit("\",\n      \"complexity\": ");
+        b.field("COMPLEXITY", 4);
+        b.lit(if i + 1 < GENERAL { "\n    },\n" } else { "\n    }\n" });
+    }
+    b.lit("  ]\n}");
+
+    let mut g = format!("start: {}\n", b.seq.join(" "));
+    g.push_str(&format!("INTRO: {}\n", json_text(z.introduction)));
+    // The schema's title pattern is `^Section N(: .+)?$`; `.` excludes line
+    // terminators, which JSON_CHAR already leaves out.
+    g.push_str(&format!("TITLE: {}\n", json_text(z.title)));
+    g.push_str(&format!("BULLET: {}\n", json_text(z.bullet)));
+    // Topics are names, not sentences: letters and digits with the few signs
+    // technical names use (C++, C#, Node.js, TCP/IP, O(n), R&D).
+    g.push_str(&format!("TOPIC: /[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/\n", z.topic - 1));
+    // `^\S+( \S+)?$`: one or two words.
+    let word = format!(r#"[\p{{L}}\p{{N}}][\p{{L}}\p{{N}}\-+#.\/'&]{{0,{}}}"#, z.word - 1);
+    g.push_str(&format!("TAG: /{word}( {word})?/\n"));
+    g.push_str(&format!("NAME: {}\n", GENERAL_TOPICS.iter().map(|t| lit(t)).collect::<Vec<_>>().join(" | ")));
+    g.push_str("COMPLEXITY: /0\\.[0-9][0-9]|1\\.00/\n");
+    b.finish(g, 2, closers(&["\""]))
+}
+
+/// Collects a grammar's top-level sequence with its layout and field sizes.
+#[derive(Default)]
+struct Builder {
+    seq: Vec<String>,
+    layout: Vec<String>,
+    fields: usize,
+    content_chars: usize,
+}
+
+impl Builder {
+    fn lit(&mut self, s: &str) {
+        self.seq.push(lit(s));
+        self.layout.push(s.to_string());
+    }
+    /// A terminal or rule standing for a free field of at most `chars` characters.
+    fn field(&mut self, symbol: &str, chars: usize) {
+        self.seq.push(symbol.to_string());
+        self.fields += 1;
+        self.content_chars += chars;
+    }
+    fn finish(self, lark: String, close_tokens: usize, closers: Vec<Vec<u8>>) -> GrammarSpec {
+        GrammarSpec { lark, layout: self.layout, fields: self.fields, content_chars: self.content_chars, close_tokens, closers }
+    }
+}
+
+/// One section of the notes as planned: its time range (when known) and the
+/// transcript text its quotes must come from.
+#[derive(Debug, Clone)]
+pub struct NotesSection {
+    pub range: Option<String>,
+    pub text: String,
+}
+
+/// Shortest quote worth having, in characters; a part shorter than a few of
+/// these gets no quotes.
+pub const MIN_QUOTE_CHARS: usize = 24;
+
+/// Markdown notes: for each planned section a `### Title (m:ss - m:ss)` header,
+/// 2..=max numbered one-sentence points, then `Quotes:` with numbered quotes
+/// that the grammar only lets be word-aligned spans of that section's text.
+pub fn notes(sections: &[NotesSection], shape: &NotesShape) -> GrammarSpec {
+    let mut terminals = String::new();
+    let mut rules = String::new();
+    let mut all = Builder::default();
+    for (i, s) in sections.iter().enumerate() {
+        let mut b = Builder::default();
+        b.lit("### ");
+        match &s.range {
+            // The title terminal ends with the space before the time range, so the
+            // lexer knows the title is over when `(` comes.
+            Some(r) => {
+                b.field("TITLE_SP", shape.title_chars + 1);
+                b.lit(&format!("({r})\n"));
+            }
+            None => {
+                b.field("TITLE", shape.title_chars);
+                b.lit("\n");
+            }
+        }
+        // Points 3.. are optional, each only after the one before; all count
+        // towards the size, the optional ones' numbers too.
+        b.lit("1. ");
+        b.field("SENTENCE", shape.sentence_chars);
+        b.lit("\n2. ");
+        b.field("SENTENCE", shape.sentence_chars);
+        b.lit("\n");
+        if shape.max_points > 2 {
+            b.field("more_points", (shape.max_points - 2) * (shape.sentence_chars + 4));
+        }
+        let quotes = if s.text.chars().count() >= 3 * MIN_QUOTE_CHARS { shape.quotes } else { 0 };
+        if quotes > 0 {
+            b.lit("Quotes:\n");
+            for q in 1..=quotes {
+                b.lit(&format!("{q}. \""));
+                b.field(&format!("QUOTE_{i}"), shape.quote_chars);
+                b.lit("\"\n");
+            }
+            let span = serde_json::json!({ "substring_words": s.text }).to_string();
+            terminals.push_str(&format!(
+                "QUOTE_{i}: %regex {span} & /[^\\s\"][^\\n\"]{{{},{}}}[^\\s\"]/\n",
+                MIN_QUOTE_CHARS - 2,
+                shape.quote_chars.max(MIN_QUOTE_CHARS) - 2
+            ));
+        }
+        if i + 1 < sections.len() {
+            b.lit("\n");
+        }
+        rules.push_str(&format!("section_{i}: {}\n", b.seq.join(" ")));
+        all.seq.push(format!("section_{i}"));
+        all.layout.extend(b.layout);
+        all.fields += b.fields;
+        all.content_chars += b.content_chars;
+    }
+    let mut more = String::new();
+    for p in (3..=shape.max_points).rev() {
+        more = format!("{} SENTENCE \"\\n\" {more}", lit(&format!("{p}. ")));
+        more = format!("({more})?");
+    }
+    let mut g = format!("start: {}\n{rules}{terminals}", all.seq.join(" "));
+    if shape.max_points > 2 {
+        g.push_str(&format!("more_points: {more}\n"));
+    }
+    // A title is words: a Latin capital first (small models otherwise dodge
+    // into exotic capitals to number it anyway), then letters, digits and the signs of
+    // technical names — no dots (small models number headers "1.2.3" when let),
+    // no Markdown, no parentheses (the time range follows).
+    let title = format!("[A-Z][\\p{{L}}\\p{{N}} ,:'&+\\-\\/]{{1,{}}}", shape.title_chars);
+    g.push_str(&format!("TITLE: /{title}/\nTITLE_SP: /{title} /\n"));
+    g.push_str(&format!("SENTENCE: {}\n", sentence(shape.sentence_chars)));
+    all.finish(g, 12, closers(&["\"", "\n", ".", "!", "?", "(", " ("]))
+}
+
+/// Shorter "sentences" are a small model giving up ("The run."). Raising it
+/// to 20 made SmolLM2-135M pad the gap with letter soup instead of writing
+/// more words, so the floor stays low.
+const MIN_SENTENCE_CHARS: usize = 8;
+
+/// One sentence on one line: starts with a non-space non-Markdown character,
+/// ends at `.`, `!` or `?`. A full stop inside a number ("2.5") or before a
+/// lowercase letter ("node.js", "e.g.") does not end it; anything else after
+/// a stop would let a model that wants to stop early pad the minimum with
+/// "Compressing.7.1.D.H." (seen with SmolLM2-135M when `[.!?][^\s]` was allowed).
+fn sentence(max_chars: usize) -> String {
+    format!(r#"/[^\s#*\-.!?,;:]([^\n.!?]|[0-9]\.[0-9]|\.[a-z])*[.!?]/ & /[^\n]{{{MIN_SENTENCE_CHARS},{max_chars}}}/"#)
+}
+
+/// The W3C-style plain formats.
+pub fn text(format: super::Format, shape: &TextShape) -> GrammarSpec {
+    use super::Format;
+    let n = shape.count.max(1);
+    let mut b = Builder::default();
+    match format {
+        Format::KeyPoints => {
+            for _ in 0..n {
+                b.lit("- ");
+                b.field("SENTENCE", shape.sentence_chars);
+                b.lit("\n");
+            }
+            let g = format!("start: {}\nSENTENCE: {}\n", b.seq.join(" "), sentence(shape.sentence_chars));
+            b.finish(g, 12, closers(&["\n", ".", "!", "?"]))
+        }
+        Format::Headline => {
+            // 3..=n words on one line.
+            // Words of letters, digits and the signs of technical names.
+            b.field("HEADLINE", 21 * n);
+            let word = r#"[\p{L}\p{N}][\p{L}\p{N}'’\-+#.:,&\/]{0,19}"#;
+            let first = r#"[\p{Lu}\p{N}][\p{L}\p{N}'’\-+#.:,&\/]{0,19}"#;
+            let g = format!("start: HEADLINE\nHEADLINE: /{first}( {word}){{2,{}}}/\n", n.max(3) - 1);
+            b.finish(g, 4, vec![])
+        }
+        _ => {
+            // 1..=n sentences in one paragraph.
+            b.field("sentences", n * (shape.sentence_chars + 1));
+            let mut rest = String::new();
+            for _ in 1..n {
+                rest = format!("(\" \" SENTENCE {rest})?");
+            }
+            let g = format!("start: SENTENCE {rest}\nSENTENCE: {}\n", sentence(shape.sentence_chars));
+            b.finish(g, 12, closers(&[".", "!", "?"]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::formats::{Length, StructuredSizes};
+    use super::*;
+
+    #[test]
+    fn structured_layout_is_the_rendered_shape() {
+        let g = structured(&StructuredSizes::for_length(Length::Medium));
+        assert_eq!(g.fields, 1 + 5 * (1 + 4 + 3) + 5 + 3 * 2);
+        // The layout with "x" for every string field and 0.50 for complexities
+        // is a valid summary in exactly the rendered form.
+        let mut filled = String::new();
+        let mut complexities = 0;
+        for piece in &g.layout {
+            filled.push_str(piece);
+            if piece.ends_with("\"complexity\": ") {
+                filled.push_str("0.50");
+                complexities += 1;
+            } else if piece.ends_with("\"name\": \"") {
+                filled.push_str(GENERAL_TOPICS[0]);
+            } else if piece.ends_with('"') || piece.contains("\"title\"") {
+                filled.push('x');
+            }
+        }
+        assert_eq!(complexities, 3);
+        let s = crate::summarize::structured::StructuredSummary::parse(&filled).unwrap();
+        assert_eq!(s.render(), filled);
+    }
+}
