@@ -88,7 +88,12 @@ pub fn check_fits(src: &MatrixSource, limit: u64) -> Result<(), GpuError> {
 }
 
 pub async fn upload(ctx: &GpuContext, bytes_src: &mut dyn ByteSource, src: &MatrixSource<'_>) -> Result<GpuMatrix, GpuError> {
-    let limit = part_limit(ctx);
+    upload_limited(ctx, bytes_src, src, part_limit(ctx)).await
+}
+
+/// As [`upload`] with parts of at most `limit` bytes (tests force row splits with it).
+pub async fn upload_limited(ctx: &GpuContext, bytes_src: &mut dyn ByteSource, src: &MatrixSource<'_>, limit: u64) -> Result<GpuMatrix, GpuError> {
+    let limit = limit.min(part_limit(ctx));
     check_fits(src, limit)?;
     let rb = src.ty.row_bytes(src.n_in) as u64;
     let total_rows = src.n_out * src.n_expert;
