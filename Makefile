@@ -20,6 +20,10 @@ test: setup model build
 
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@# The GPU tests need a Vulkan driver; Mesa's lavapipe runs them on the CPU.
+	@ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mesa-vulkan-drivers; }
 
 model: $(MODEL)
 $(MODEL): models/fetch.sh
