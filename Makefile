@@ -33,7 +33,7 @@ build: build-native build-wasm
 build-native:
 	$(CARGO) build --release
 build-wasm: setup
-	$(CARGO) build --release --target $(WASM_TARGET) --lib --no-default-features
+	$(CARGO) build --release --target $(WASM_TARGET) --lib --no-default-features --features gpu
 
 bench: build model
 	./bench/run.sh

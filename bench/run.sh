@@ -28,8 +28,8 @@ PY
 # GPU rows (WebGPU via wgpu; natively Vulkan). On a machine without a GPU this runs
 # on lavapipe, a software rasterizer: those timings say nothing about real GPUs.
 # Shorter run by default because lavapipe is slow (GPU_PROMPT_TOKENS, GPU_GEN_TOKENS).
-GPU_PROMPT_TOKENS=${GPU_PROMPT_TOKENS:-64}
-GPU_GEN_TOKENS=${GPU_GEN_TOKENS:-16}
+GPU_PROMPT_TOKENS=${GPU_PROMPT_TOKENS:-32}
+GPU_GEN_TOKENS=${GPU_GEN_TOKENS:-8}
 if gpu=$(./target/release/precis generate --backend gpu --model "$MODEL" --raw --prompt-file "$PROMPT" \
   --prompt-tokens "$GPU_PROMPT_TOKENS" --max-tokens "$GPU_GEN_TOKENS" --ignore-eos --stats-json 2>&1 >/dev/null); then
   dev=$(echo "$gpu" | grep -m1 '^GPU:' || true)
