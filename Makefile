@@ -24,6 +24,10 @@ WASM_BINDGEN_VERSION := $(shell grep -A1 '^name = "wasm-bindgen"$$' Cargo.lock |
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $(WASM_BINDGEN_VERSION)" || $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+	@# The GPU tests need a Vulkan driver; Mesa's lavapipe runs them on the CPU.
+	@ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mesa-vulkan-drivers; }
 
 model: $(MODEL)
 $(MODEL): models/fetch.sh
@@ -36,7 +40,7 @@ wasm-node: build-wasm
 build-native:
 	$(CARGO) build --release
 build-wasm: setup
-	$(CARGO) build --release --target $(WASM_TARGET) --lib --no-default-features
+	$(CARGO) build --release --target $(WASM_TARGET) --lib --no-default-features --features gpu
 
 bench: build model
 	./bench/run.sh

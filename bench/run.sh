@@ -31,3 +31,23 @@ echo >&2
 echo "constrained decoding (structured, short, $(basename "$PROMPT")):" >&2
 ./target/release/precis summarize --model "$MODEL" --format structured --length short --shots 0 \
   --threads "$THREADS" "$PROMPT" 2>&1 >/dev/null | tail -1
+# GPU rows (WebGPU via wgpu; natively Vulkan). On a machine without a GPU this runs
+# on lavapipe, a software rasterizer: those timings say nothing about real GPUs.
+# Shorter run by default because lavapipe is slow (GPU_PROMPT_TOKENS, GPU_GEN_TOKENS).
+GPU_PROMPT_TOKENS=${GPU_PROMPT_TOKENS:-32}
+GPU_GEN_TOKENS=${GPU_GEN_TOKENS:-8}
+if gpu=$(./target/release/precis generate --backend gpu --model "$MODEL" --raw --prompt-file "$PROMPT" \
+  --prompt-tokens "$GPU_PROMPT_TOKENS" --max-tokens "$GPU_GEN_TOKENS" --ignore-eos --stats-json 2>&1 >/dev/null); then
+  dev=$(echo "$gpu" | grep -m1 '^GPU:' || true)
+  python3 - "$(echo "$gpu" | tail -1)" "$dev" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+print(f"\n{sys.argv[2]}")
+print(f"{'gpu':<12}{r['prefill_tok_s']:>15.1f}{r['decode_tok_s']:>15.1f}   "
+      f"(prompt {r['prompt_tokens']}, generated {r['generated_tokens']})")
+print(f"host memory peak (VmHWM, CPU weights + GPU upload): {r['host_peak_kib'] / 1024:.0f} MiB")
+print(f"weight bytes read per decoded token: {r['gpu_weight_bytes_per_token'] / 2**20:.1f} MiB")
+PY
+else
+  echo "gpu: failed: $(echo "$gpu" | tail -1)"
+fi

@@ -17,6 +17,59 @@ pub struct Engine {
     pub template: ChatTemplate,
     /// End-of-generation ids: EOS plus the chat end-of-turn tokens the vocabulary has.
     pub eog: Vec<u32>,
+    /// When set, generation runs on the GPU (see [`Engine::attach_gpu`]).
+    #[cfg(feature = "gpu")]
+    pub gpu: Option<crate::gpu::GpuModel>,
+}
+
+/// What a forward step hands the sampler: logits, or on the GPU's greedy fast path
+/// just the chosen id (the logits never leave the device).
+enum Next {
+    Logits(Vec<f32>),
+    // Only the native GPU path makes these (wasm32 has no blocking Engine GPU path yet).
+    #[cfg_attr(not(all(feature = "gpu", not(target_arch = "wasm32"))), allow(dead_code))]
+    Token(u32),
+}
+
+/// The model and its cache for one generation, on the CPU or the GPU.
+enum Run<'a> {
+    Cpu(&'a Model, KvCache),
+    /// `greedy`: sample on the GPU and read back only the token id.
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    Gpu(&'a crate::gpu::GpuModel, crate::gpu::GpuKvCache, bool),
+}
+
+impl Run<'_> {
+    fn prefill(&mut self, tokens: &[u32], chunk: usize) -> Result<Next, ModelError> {
+        match self {
+            Run::Cpu(m, c) => m.prefill(tokens, c, chunk).map(Next::Logits),
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Run::Gpu(m, c, greedy) => {
+                let r = if *greedy { crate::gpu::block_on(m.prefill_greedy(tokens, c, chunk)).map(Next::Token) } else { crate::gpu::block_on(m.prefill(tokens, c, chunk)).map(Next::Logits) };
+                r.map_err(|e| ModelError::Compute(e.to_string()))
+            }
+        }
+    }
+
+    fn forward(&mut self, tokens: &[u32]) -> Result<Next, ModelError> {
+        match self {
+            Run::Cpu(m, c) => m.forward(tokens, c, Logits::Last).map(Next::Logits),
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Run::Gpu(m, c, greedy) => {
+                let r = if *greedy { crate::gpu::block_on(m.forward_greedy(tokens, c)).map(Next::Token) } else { crate::gpu::block_on(m.forward(tokens, c, Logits::Last)).map(Next::Logits) };
+                r.map_err(|e| ModelError::Compute(e.to_string()))
+            }
+        }
+    }
+
+    /// Whether `n` more tokens would overflow a dense model's context.
+    fn full(&self, n: usize) -> bool {
+        match self {
+            Run::Cpu(_, c) => !c.rolling && c.pos + n > c.capacity,
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Run::Gpu(_, c, _) => !c.rolling && c.pos + n > c.capacity,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -124,7 +177,15 @@ impl Engine {
                 }
             }
         }
-        Engine { file: file.into(), model, tokenizer, template, eog }
+        Engine {
+            file: file.into(),
+            model,
+            tokenizer,
+            template,
+            eog,
+            #[cfg(feature = "gpu")]
+            gpu: None,
+        }
     }
 
     /// Renders a chat and tokenizes it (specials parsed; BOS added unless the
@@ -138,6 +199,33 @@ impl Engine {
 
     pub fn new_cache(&self, opts: &GenerateOptions) -> KvCache {
         self.model.new_cache(opts.n_ctx.min(self.model.hp.n_ctx_train).max(1))
+    }
+
+    /// Uploads the model's weights to the GPU (read again from `src`, streamed) so that
+    /// generation runs there. The CPU weights stay loaded (the tokenizer-only engine
+    /// that would avoid that is not done yet).
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    pub fn attach_gpu(&mut self, src: &mut dyn ByteSource) -> Result<(), crate::gpu::GpuError> {
+        use crate::gpu::{block_on, GpuContext, GpuError, GpuModel, Requirements};
+        let gguf = read_header(src, &self.file).map_err(|e| GpuError::Load(e.to_string()))?;
+        let spec = ModelSpec::resolve(&gguf, &self.model.hp, &self.file).map_err(|e| GpuError::Load(e.to_string()))?;
+        let ctx = block_on(GpuContext::new(&Requirements::default()))?;
+        self.gpu = Some(block_on(GpuModel::load(ctx, src, &self.file, &spec, self.model.hp.clone()))?);
+        Ok(())
+    }
+
+    fn start(&self, prompt: &[u32], opts: &GenerateOptions, processor: bool) -> Result<Run<'_>, ModelError> {
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        if let Some(g) = &self.gpu {
+            // A dense model's GPU cache holds only what this generation can reach.
+            let n_ctx = opts.n_ctx.min(self.model.hp.n_ctx_train).min(prompt.len() + opts.max_tokens + 1).max(1);
+            let cache = g.new_cache(n_ctx).map_err(|e| ModelError::Compute(e.to_string()))?;
+            let s = &opts.sampler;
+            let greedy = !processor && s.temperature <= 0.0 && s.repeat_penalty == 1.0;
+            return Ok(Run::Gpu(g, cache, greedy));
+        }
+        let _ = (prompt, processor);
+        Ok(Run::Cpu(&self.model, self.new_cache(opts)))
     }
 
     /// Generates a continuation of `prompt`, calling `on_text` with each complete
@@ -155,7 +243,7 @@ impl Engine {
         mut processor: Option<&mut dyn LogitsProcessor>,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generation, ModelError> {
-        let mut cache = self.new_cache(opts);
+        let mut run = self.start(prompt, opts, processor.is_some())?;
         let mut sampler = Sampler::new(opts.sampler.clone());
         let mut history = prompt.to_vec();
         let mut stats = Stats { prompt_tokens: prompt.len(), ..Default::default() };
@@ -164,19 +252,24 @@ impl Engine {
         let mut tokens = vec![];
 
         let t0 = crate::clock::now();
-        let mut logits = self.model.prefill(prompt, &mut cache, opts.chunk)?;
+        let mut next_in = run.prefill(prompt, opts.chunk)?;
         stats.prefill_s = crate::clock::now() - t0;
         let t1 = crate::clock::now();
         let stop = 'gen: loop {
             if tokens.len() >= opts.max_tokens {
                 break StopReason::MaxTokens;
             }
-            if let Some(p) = processor.as_deref_mut() {
-                if !p.process(&mut logits) {
-                    break StopReason::Complete;
+            let next = match &mut next_in {
+                Next::Token(t) => *t,
+                Next::Logits(logits) => {
+                    if let Some(p) = processor.as_deref_mut() {
+                        if !p.process(logits) {
+                            break StopReason::Complete;
+                        }
+                    }
+                    sampler.sample(logits, &history)
                 }
-            }
-            let next = sampler.sample(&mut logits, &history);
+            };
             if !opts.ignore_eos && self.eog.contains(&next) {
                 break StopReason::Eos;
             }
@@ -197,10 +290,10 @@ impl Engine {
                     break 'gen StopReason::StopString;
                 }
             }
-            if !cache.rolling && cache.pos + step.len() > cache.capacity {
+            if run.full(step.len()) {
                 break StopReason::ContextFull;
             }
-            logits = self.model.forward(&step, &mut cache, Logits::Last)?;
+            next_in = run.forward(&step)?;
         };
         stats.decode_s = crate::clock::now() - t1;
         if stop != StopReason::StopString {

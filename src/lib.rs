@@ -7,6 +7,8 @@ pub mod chat;
 pub mod clock;
 pub mod ffn;
 pub mod generate;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod gguf;
 pub mod hparams;
 pub mod kernels;

@@ -1,0 +1,302 @@
+//! One Rust function per WGSL shader (named as the file or its entry point): each
+//! checks shapes, then records its dispatch into a [`Recorder`]. Pipelines are built
+//! once per (shader, weight type, entry point) and cached.
+
+use super::context::{GpuContext, GpuError};
+use super::weights::GpuMatrix;
+use crate::quant::GgmlType;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+const BYTES: &str = include_str!("../../shaders/bytes.wgsl");
+const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+const EMBED: &str = include_str!("../../shaders/embed.wgsl");
+const RMS_NORM: &str = include_str!("../../shaders/rms_norm.wgsl");
+const ROPE: &str = include_str!("../../shaders/rope.wgsl");
+const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
+const ATTENTION: &str = include_str!("../../shaders/attention.wgsl");
+const MOE: &str = include_str!("../../shaders/moe.wgsl");
+const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
+
+/// Per-type block decoders, joined with a generic body (matmul, embed).
+pub fn dequant_source(ty: GgmlType) -> &'static str {
+    match ty {
+        GgmlType::F32 => include_str!("../../shaders/dequant_f32.wgsl"),
+        GgmlType::F16 => include_str!("../../shaders/dequant_f16.wgsl"),
+        GgmlType::BF16 => include_str!("../../shaders/dequant_bf16.wgsl"),
+        GgmlType::Q4_0 => include_str!("../../shaders/dequant_q4_0.wgsl"),
+        GgmlType::Q4_1 => include_str!("../../shaders/dequant_q4_1.wgsl"),
+        GgmlType::Q8_0 => include_str!("../../shaders/dequant_q8_0.wgsl"),
+        GgmlType::Q4K => include_str!("../../shaders/dequant_q4k.wgsl"),
+        GgmlType::Q5K => include_str!("../../shaders/dequant_q5k.wgsl"),
+        GgmlType::Q6K => include_str!("../../shaders/dequant_q6k.wgsl"),
+    }
+}
+
+/// Bytes per uniform slot: WebGPU's minUniformBufferOffsetAlignment is at most 256.
+const SLOT: u64 = 256;
+/// Dispatches one command buffer may hold (SmolLM2 needs ~450, Mixtral 8x7B ~700).
+pub const MAX_DISPATCHES: u64 = 4096;
+/// Tokens per pass over the weights in `matmul` (TT in matmul.wgsl).
+pub const MATMUL_TOKENS: usize = 8;
+
+/// An f32 (or u32) device buffer with its element count, for shape checks.
+pub struct Buf {
+    pub buffer: wgpu::Buffer,
+    pub len: usize,
+}
+
+pub struct Kernels {
+    pipelines: RefCell<HashMap<(String, &'static str), wgpu::ComputePipeline>>,
+    params: wgpu::Buffer,
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext) -> Self {
+        let params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel params"),
+            size: SLOT * MAX_DISPATCHES,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Kernels { pipelines: RefCell::new(HashMap::new()), params }
+    }
+
+    fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
+        let key = (name.to_string(), entry);
+        if let Some(p) = self.pipelines.borrow().get(&key) {
+            return p.clone();
+        }
+        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source().into()) });
+        let p = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(name),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        self.pipelines.borrow_mut().insert(key, p.clone());
+        p
+    }
+}
+
+/// Records the dispatches of one step into one command encoder; their parameters go
+/// into one uniform buffer written once before the single submit.
+pub struct Recorder<'a> {
+    pub ctx: &'a GpuContext,
+    pub k: &'a Kernels,
+    pub enc: wgpu::CommandEncoder,
+    params: Vec<u8>,
+}
+
+enum Bind<'b> {
+    Whole(&'b wgpu::Buffer),
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
+        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), params: vec![] }
+    }
+
+    /// Submits everything recorded, as one command buffer.
+    pub fn submit(self) -> Result<(), GpuError> {
+        if !self.params.is_empty() {
+            self.ctx.queue.write_buffer(&self.k.params, 0, &self.params);
+        }
+        self.ctx.queue.submit([self.enc.finish()]);
+        Ok(())
+    }
+
+    fn dispatch(&mut self, pipeline: &wgpu::ComputePipeline, params: &[u32], binds: &[(u32, Bind)], groups: (u32, u32, u32)) -> Result<(), GpuError> {
+        let slot = self.params.len() as u64;
+        if slot / SLOT >= MAX_DISPATCHES {
+            return Err(GpuError::Shape { kernel: "recorder", message: format!("more than {MAX_DISPATCHES} dispatches in one step") });
+        }
+        let mut p = bytemuck::cast_slice::<u32, u8>(params).to_vec();
+        p.resize(SLOT as usize, 0);
+        self.params.extend(p);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &self.k.params, offset: slot, size: std::num::NonZeroU64::new(SLOT) }),
+        }];
+        for (b, Bind::Whole(buf)) in binds {
+            entries.push(wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() });
+        }
+        let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
+        let mut pass = self.enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        Ok(())
+    }
+
+    /// Copies `n` floats between buffers (K/V rows into cache slots).
+    pub fn copy(&mut self, src: &Buf, src_off: usize, dst: &Buf, dst_off: usize, n: usize) -> Result<(), GpuError> {
+        if src_off + n > src.len || dst_off + n > dst.len {
+            return Err(GpuError::Shape { kernel: "copy", message: format!("{n} floats from {src_off} of {} to {dst_off} of {}", src.len, dst.len) });
+        }
+        self.enc.copy_buffer_to_buffer(&src.buffer, (src_off * 4) as u64, &dst.buffer, (dst_off * 4) as u64, (n * 4) as u64);
+        Ok(())
+    }
+}
+
+fn shape(kernel: &'static str, ok: bool, message: impl FnOnce() -> String) -> Result<(), GpuError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(GpuError::Shape { kernel, message: message() })
+    }
+}
+
+/// Workgroups for `n` items: x up to 65535 (WebGPU's per-dimension default), rest in y.
+fn spread(n: usize) -> (u32, u32) {
+    let n = n.max(1) as u32;
+    (n.min(65535), n.div_ceil(65535))
+}
+
+fn typed_source(ty: GgmlType, body: &str) -> String {
+    format!("{BYTES}\n{}\n{body}", dequant_source(ty))
+}
+
+/// `y[t, y_col0 + r] = W[r, :] · x[t, :n_in]` for the rows of every part of `w`
+/// (expert 0 of a stack), `n_tok` tokens; `x` rows are `x_stride`, `y` rows `y_stride`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, x_stride: usize, y: &Buf, y_stride: usize, y_col0: usize, n_tok: usize) -> Result<(), GpuError> {
+    shape("matmul", x_stride >= w.n_in && x.len >= n_tok * x_stride, || format!("x holds {} floats, need {n_tok} rows of {x_stride} >= n_in {}", x.len, w.n_in))?;
+    shape("matmul", y_col0 + w.n_out <= y_stride && y.len >= n_tok * y_stride, || format!("y holds {} floats, need {n_tok} rows of {y_stride} with columns {y_col0}..{}", y.len, y_col0 + w.n_out))?;
+    shape("matmul", w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
+    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main", || typed_source(w.ty, MATMUL));
+    for part in &w.parts {
+        let (gx, gy) = spread(part.rows);
+        let p = [w.n_in, part.rows, n_tok, w.row_bytes(), 0, y_col0 + part.row0, x_stride, y_stride, 1, 0, 0, 0].map(|v| v as u32);
+        rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, n_tok.div_ceil(MATMUL_TOKENS) as u32))?;
+    }
+    Ok(())
+}
+
+/// Expert matvec (ggml `mul_mat_id`): for each (token t, slot s) the expert
+/// `ids[t·k + s]` of the stacked matrix `w` multiplies x row t (or row t·k + s when
+/// `x_per_slot`), into y row t·k + s. The ids stay on the GPU.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_id(rec: &mut Recorder, w: &GpuMatrix, ids: &Buf, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
+    let x_rows = if x_per_slot { n_tok * k } else { n_tok };
+    shape("matmul_id", w.parts.len() == 1 && w.n_expert > 1, || format!("`{}` is not one stacked expert buffer", w.name))?;
+    shape("matmul_id", ids.len >= n_tok * k, || format!("ids holds {}, need {}", ids.len, n_tok * k))?;
+    shape("matmul_id", x.len >= x_rows * w.n_in, || format!("x holds {} floats, need {x_rows} rows of {}", x.len, w.n_in))?;
+    shape("matmul_id", y.len >= n_tok * k * w.n_out, || format!("y holds {} floats, need {} rows of {}", y.len, n_tok * k, w.n_out))?;
+    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_id", || typed_source(w.ty, MATMUL));
+    let (gx, gy) = spread(w.n_out);
+    let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, 0].map(|v| v as u32);
+    let part = &w.parts[0].buffer;
+    rec.dispatch(&pl, &p, &[(1, Bind::Whole(part)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (4, Bind::Whole(&ids.buffer))], (gx, gy, (n_tok * k) as u32))
+}
+
+/// Rows of the quantized table `w` for the token ids in `tok` into `y` [n_tok, n_in].
+pub fn embed(rec: &mut Recorder, w: &GpuMatrix, tok: &Buf, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
+    shape("embed", tok.len >= n_tok && y.len >= n_tok * w.n_in, || format!("{} ids, {} outputs for {n_tok} tokens of {}", tok.len, y.len, w.n_in))?;
+    let pl = rec.k.pipeline(rec.ctx, &format!("embed_{}", w.ty.name()), "main", || typed_source(w.ty, EMBED));
+    for part in &w.parts {
+        let p = [w.n_in, n_tok, w.row_bytes(), part.row0, part.rows, 0, 0, 0].map(|v| v as u32);
+        rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&tok.buffer)), (3, Bind::Whole(&y.buffer))], (n_tok as u32, 1, 1))?;
+    }
+    Ok(())
+}
+
+pub fn rms_norm(rec: &mut Recorder, x: &Buf, g: &Buf, y: &Buf, n: usize, rows: usize, eps: f32) -> Result<(), GpuError> {
+    shape("rms_norm", g.len >= n && x.len >= n * rows && y.len >= n * rows, || format!("x {} g {} y {} for {rows} rows of {n}", x.len, g.len, y.len))?;
+    let pl = rec.k.pipeline(rec.ctx, "rms_norm", "main", || RMS_NORM.to_string());
+    rec.dispatch(&pl, &[n as u32, rows as u32, eps.to_bits(), 0], &[(1, Bind::Whole(&x.buffer)), (2, Bind::Whole(&g.buffer)), (3, Bind::Whole(&y.buffer))], (rows as u32, 1, 1))
+}
+
+/// Rotates `x` [rows, n_heads·head_dim] in place, row r at position pos + r.
+#[allow(clippy::too_many_arguments)]
+pub fn rope(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: usize, head_dim: usize, pos: usize) -> Result<(), GpuError> {
+    let n_pairs = inv_freq.len;
+    shape("rope", x.len >= rows * n_heads * head_dim && 2 * n_pairs <= head_dim, || format!("x {} for {rows}x{n_heads}x{head_dim}, {n_pairs} pairs", x.len))?;
+    let pl = rec.k.pipeline(rec.ctx, "rope", "main", || ROPE.to_string());
+    let (gx, gy) = spread((rows * n_heads * n_pairs).div_ceil(64));
+    let p = [rows, n_heads, head_dim, n_pairs, pos, 0, 0, 0].map(|v| v as u32);
+    rec.dispatch(&pl, &p, &[(1, Bind::Whole(&x.buffer)), (2, Bind::Whole(&inv_freq.buffer))], (gx, gy, 1))
+}
+
+/// `a[..n] += b[..n]` (residual).
+pub fn add(rec: &mut Recorder, a: &Buf, b: &Buf, n: usize) -> Result<(), GpuError> {
+    shape("add", a.len >= n && b.len >= n, || format!("a {} b {} for {n}", a.len, b.len))?;
+    let pl = rec.k.pipeline(rec.ctx, "elementwise", "add", || ELEMENTWISE.to_string());
+    let (gx, gy) = spread(n.div_ceil(64));
+    rec.dispatch(&pl, &[n as u32, 0, 0, 0], &[(1, Bind::Whole(&a.buffer)), (2, Bind::Whole(&b.buffer))], (gx, gy, 1))
+}
+
+/// `g = silu(g) · u` over n floats, in place (a buffer may not be bound both
+/// read-only and read-write in one dispatch).
+pub fn swiglu(rec: &mut Recorder, g: &Buf, u: &Buf, n: usize) -> Result<(), GpuError> {
+    shape("swiglu", g.len >= n && u.len >= n, || format!("g {} u {} for {n}", g.len, u.len))?;
+    let pl = rec.k.pipeline(rec.ctx, "elementwise", "swiglu", || ELEMENTWISE.to_string());
+    let (gx, gy) = spread(n.div_ceil(64));
+    rec.dispatch(&pl, &[n as u32, 0, 0, 0], &[(1, Bind::Whole(&g.buffer)), (2, Bind::Whole(&u.buffer))], (gx, gy, 1))
+}
+
+/// Attention geometry for one chunk.
+pub struct AttnArgs {
+    pub n_tok: usize,
+    pub n_head: usize,
+    pub n_kv: usize,
+    pub head_dim: usize,
+    /// Position of the chunk's first token.
+    pub pos: usize,
+    pub capacity: usize,
+    /// 0 = full causal.
+    pub window: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn attention(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, out: &Buf) -> Result<(), GpuError> {
+    let (qd, kvd) = (a.n_head * a.head_dim, a.n_kv * a.head_dim);
+    shape("attention", a.head_dim <= 256 && a.n_kv > 0 && a.n_head % a.n_kv == 0, || format!("head_dim {} (max 256), {} heads over {} kv heads", a.head_dim, a.n_head, a.n_kv))?;
+    shape("attention", q.len >= a.n_tok * qd && out.len >= a.n_tok * qd && k.len >= a.n_tok * kvd && v.len >= a.n_tok * kvd, || format!("q {} k {} v {} out {} for {} tokens", q.len, k.len, v.len, out.len, a.n_tok))?;
+    shape("attention", ck.len >= a.capacity * kvd && cv.len >= a.capacity * kvd && a.capacity > 0, || format!("cache {} floats for {} slots of {kvd}", ck.len, a.capacity))?;
+    let pl = rec.k.pipeline(rec.ctx, "attention", "main", || ATTENTION.to_string());
+    let oldest = a.pos.saturating_sub(a.capacity);
+    let scale = 1.0 / (a.head_dim as f32).sqrt();
+    let p = [a.n_tok as u32, a.n_head as u32, a.n_kv as u32, a.head_dim as u32, a.pos as u32, a.capacity as u32, a.window as u32, oldest as u32, scale.to_bits(), 0, 0, 0];
+    let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
+    rec.dispatch(&pl, &p, &binds, (a.n_head as u32, a.n_tok as u32, 1))
+}
+
+/// Top-k experts per token and their renormalised weights, into `ids` and `wts`.
+pub fn moe_route(rec: &mut Recorder, logits: &Buf, ids: &Buf, wts: &Buf, n_tok: usize, n_expert: usize, k: usize) -> Result<(), GpuError> {
+    shape("moe_route", n_expert <= 32 && k >= 1 && k <= n_expert, || format!("{n_expert} experts (max 32), top {k}"))?;
+    shape("moe_route", logits.len >= n_tok * n_expert && ids.len >= n_tok * k && wts.len >= n_tok * k, || format!("logits {} ids {} wts {}", logits.len, ids.len, wts.len))?;
+    let pl = rec.k.pipeline(rec.ctx, "moe", "route", || MOE.to_string());
+    let p = [n_tok, n_expert, k, 0].map(|v| v as u32);
+    rec.dispatch(&pl, &p, &[(1, Bind::Whole(&logits.buffer)), (2, Bind::Whole(&ids.buffer)), (3, Bind::Whole(&wts.buffer))], (n_tok.div_ceil(64) as u32, 1, 1))
+}
+
+/// `y[t] = Σ_s wts[t, s] · down[t·k + s]`, rows of n.
+#[allow(clippy::too_many_arguments)]
+pub fn moe_combine(rec: &mut Recorder, wts: &Buf, down: &Buf, y: &Buf, n_tok: usize, k: usize, n: usize) -> Result<(), GpuError> {
+    shape("moe_combine", wts.len >= n_tok * k && down.len >= n_tok * k * n && y.len >= n_tok * n, || format!("wts {} down {} y {}", wts.len, down.len, y.len))?;
+    let pl = rec.k.pipeline(rec.ctx, "moe", "combine", || MOE.to_string());
+    let (gx, gy) = spread((n_tok * n).div_ceil(64));
+    let p = [n_tok, 0, k, n].map(|v| v as u32);
+    rec.dispatch(&pl, &p, &[(3, Bind::Whole(&wts.buffer)), (4, Bind::Whole(&down.buffer)), (5, Bind::Whole(&y.buffer))], (gx, gy, 1))
+}
+
+/// Index of the largest of `logits[row_off .. row_off + n]` into `out[0]`.
+pub fn argmax(rec: &mut Recorder, logits: &Buf, row_off: usize, n: usize, out: &Buf) -> Result<(), GpuError> {
+    shape("argmax", n > 0 && logits.len >= row_off + n && out.len >= 1, || format!("logits {} for {n} from {row_off}", logits.len))?;
+    let pl = rec.k.pipeline(rec.ctx, "sample", "argmax", || SAMPLE.to_string());
+    rec.dispatch(&pl, &[n as u32, row_off as u32, 0, 0], &[(1, Bind::Whole(&logits.buffer)), (2, Bind::Whole(&out.buffer))], (1, 1, 1))
+}
+
+/// A device buffer for `len` f32/u32 elements (storage, copy source and target).
+pub fn buf(ctx: &GpuContext, what: &str, len: usize) -> Buf {
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(what),
+        size: (len.max(1) * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    Buf { buffer, len }
+}

@@ -1,0 +1,22 @@
+//! The WebGPU engine (issue 3): quantized GGUF weights on the device in their own
+//! bytes, WGSL kernels (shaders/*.wgsl), a rolling KV cache on the GPU and greedy
+//! sampling on the GPU. Async throughout so the browser can await buffer mapping;
+//! natively [`block_on`] drives the futures.
+
+pub mod cache;
+pub mod context;
+pub mod kernels;
+pub mod model;
+pub mod sample;
+pub mod weights;
+
+pub use cache::GpuKvCache;
+pub use context::{GpuContext, GpuError, Requirements};
+pub use model::GpuModel;
+
+/// Runs a future to completion natively (wgpu's futures resolve once the device is
+/// polled, which `GpuContext::wait` does).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}

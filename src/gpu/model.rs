@@ -1,0 +1,346 @@
+//! The llama-architecture forward pass on the GPU, step for step as src/model.rs. A
+//! call records every dispatch into one command buffer with one submit; nothing is
+//! read back inside it (the caller reads the logits, or just the greedy token id).
+
+use super::cache::GpuKvCache;
+use super::context::{GpuContext, GpuError};
+use super::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder};
+use super::weights::{check_fits, part_limit, upload, upload_f32, GpuMatrix, MatrixSource};
+use crate::hparams::Hparams;
+use crate::model::Logits;
+use crate::quant::dequantize_vec;
+use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, ModelSpec};
+use std::cell::RefCell;
+
+pub enum GpuFfn {
+    Dense { gate: GpuMatrix, up: GpuMatrix, down: GpuMatrix },
+    /// Expert matrices stacked `n_expert` deep in one buffer each.
+    Moe { router: GpuMatrix, gate: GpuMatrix, up: GpuMatrix, down: GpuMatrix },
+}
+
+pub struct GpuLayer {
+    pub attn_norm: Buf,
+    pub q: GpuMatrix,
+    pub k: GpuMatrix,
+    pub v: GpuMatrix,
+    pub o: GpuMatrix,
+    pub ffn_norm: Buf,
+    pub ffn: GpuFfn,
+}
+
+pub struct GpuModel {
+    pub ctx: GpuContext,
+    pub kernels: Kernels,
+    pub hp: Hparams,
+    pub embd: GpuMatrix,
+    /// `None`: tied to `embd`.
+    pub output: Option<GpuMatrix>,
+    pub output_norm: Buf,
+    pub inv_freq: Buf,
+    pub layers: Vec<GpuLayer>,
+    /// Bytes of weights on the device.
+    pub weight_bytes: u64,
+    scratch: RefCell<Option<Scratch>>,
+}
+
+/// Activations for a chunk of `n` tokens (reused while `n` repeats, as in decode).
+struct Scratch {
+    n: usize,
+    rows: usize,
+    tok: Buf,
+    x: Buf,
+    h: Buf,
+    q: Buf,
+    k: Buf,
+    v: Buf,
+    att: Buf,
+    t: Buf,
+    g: Buf,
+    u: Buf,
+    last: Buf,
+    logits: Buf,
+    token: Buf,
+    readback: wgpu::Buffer,
+    moe: Option<[Buf; 6]>, // router logits, ids, weights, gate·k, up·k, down·k
+}
+
+impl GpuModel {
+    /// Uploads every tensor of `spec` from `src` tensor by tensor (host memory stays
+    /// bounded by the staging chunk). Every size is checked before anything is allocated.
+    pub async fn load(ctx: GpuContext, src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams) -> Result<Self, GpuError> {
+        let limit = part_limit(&ctx);
+        let plan = plan(spec);
+        for m in &plan {
+            check_fits(m, limit)?;
+        }
+        let weight_bytes: u64 = spec.total_bytes();
+        macro_rules! up {
+            ($s:expr, $src:expr) => {
+                upload(&ctx, $src, &$s).await?
+            };
+        }
+        let vector = |t: &crate::gguf::TensorInfo, src: &mut dyn ByteSource| -> Result<Vec<f32>, GpuError> {
+            let b = read_tensor(src, t, file).map_err(|e| GpuError::Load(e.to_string()))?;
+            Ok(dequantize_vec(t.ty, &b, t.n_elements() as usize))
+        };
+        let mut layers = Vec::with_capacity(spec.layers.len());
+        for ls in &spec.layers {
+            let ffn = match &ls.ffn {
+                FfnSpec::Dense { gate, up: u, down } => GpuFfn::Dense {
+                    gate: up!(MatrixSource::plain(gate), src),
+                    up: up!(MatrixSource::plain(u), src),
+                    down: up!(MatrixSource::plain(down), src),
+                },
+                FfnSpec::Moe { router, experts } => {
+                    let (g, u, d) = match experts {
+                        Experts::Merged { gate, up, down } => (MatrixSource::merged(gate), MatrixSource::merged(up), MatrixSource::merged(down)),
+                        Experts::PerExpert(es) => {
+                            let col = |i: usize| es.iter().map(|e| &e[i]).collect::<Vec<_>>();
+                            (MatrixSource::stacked(&col(0)), MatrixSource::stacked(&col(1)), MatrixSource::stacked(&col(2)))
+                        }
+                    };
+                    GpuFfn::Moe { router: up!(MatrixSource::plain(router), src), gate: up!(g, src), up: up!(u, src), down: up!(d, src) }
+                }
+            };
+            let attn_norm = vector(&ls.attn_norm, src)?;
+            let ffn_norm = vector(&ls.ffn_norm, src)?;
+            layers.push(GpuLayer {
+                attn_norm: fbuf(&ctx, "attn_norm", &attn_norm).await?,
+                q: up!(MatrixSource::plain(&ls.q), src),
+                k: up!(MatrixSource::plain(&ls.k), src),
+                v: up!(MatrixSource::plain(&ls.v), src),
+                o: up!(MatrixSource::plain(&ls.o), src),
+                ffn_norm: fbuf(&ctx, "ffn_norm", &ffn_norm).await?,
+                ffn,
+            });
+        }
+        let embd = up!(MatrixSource::plain(&spec.token_embd), src);
+        let output = match &spec.output {
+            Some(t) => Some(up!(MatrixSource::plain(t), src)),
+            None => None,
+        };
+        let on = vector(&spec.output_norm, src)?;
+        let output_norm = fbuf(&ctx, "output_norm", &on).await?;
+        // The same f32 frequencies as src/rope.rs, so GPU and CPU rotate identically.
+        let inv: Vec<f32> = (0..hp.n_rot / 2).map(|i| hp.rope_base.powf(-2.0 * i as f32 / hp.n_rot as f32)).collect();
+        let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
+        Ok(GpuModel { kernels: Kernels::new(&ctx), ctx, hp, embd, output, output_norm, inv_freq, layers, weight_bytes, scratch: RefCell::new(None) })
+    }
+
+    /// A GPU KV cache: W slots for a sliding-window model, else `n_ctx`.
+    pub fn new_cache(&self, n_ctx: usize) -> Result<GpuKvCache, GpuError> {
+        let hp = &self.hp;
+        match hp.sliding_window {
+            Some(w) => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), w, true),
+            None => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), n_ctx.max(1), false),
+        }
+    }
+
+    /// Runs `tokens` (positions `cache.pos..`) and returns logits (last row or all).
+    pub async fn forward(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits) -> Result<Vec<f32>, GpuError> {
+        let rows = self.run(tokens, cache, which, false)?;
+        let s = self.scratch.borrow();
+        let s = s.as_ref().expect("run allocates scratch");
+        let bytes = self.ctx.read_back(&s.logits.buffer, 0, (rows * self.hp.n_vocab * 4) as u64).await?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&bytes).to_vec())
+    }
+
+    /// Runs `tokens` and returns only the argmax of the last token's logits (4 bytes
+    /// read back; the argmax and the copy are in the same submit as the step).
+    pub async fn forward_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache) -> Result<u32, GpuError> {
+        self.run(tokens, cache, Logits::Last, true)?;
+        let s = self.scratch.borrow();
+        let s = s.as_ref().expect("run allocates scratch");
+        let b = self.ctx.map_read(&s.readback, 4).await?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Prefill in chunks of at most `chunk` tokens (capped at the window, as the CPU).
+    pub async fn prefill(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize) -> Result<Vec<f32>, GpuError> {
+        let chunk = chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX));
+        let mut last = vec![];
+        let n = tokens.chunks(chunk).count();
+        for (i, c) in tokens.chunks(chunk).enumerate() {
+            if i + 1 < n {
+                self.run(c, cache, Logits::Last, false)?;
+            } else {
+                last = self.forward(c, cache, Logits::Last).await?;
+            }
+        }
+        Ok(last)
+    }
+
+    /// As [`GpuModel::prefill`], returning the greedy next token only.
+    pub async fn prefill_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize) -> Result<u32, GpuError> {
+        let chunk = chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX));
+        let n = tokens.chunks(chunk).count();
+        for (i, c) in tokens.chunks(chunk).enumerate() {
+            if i + 1 < n {
+                self.run(c, cache, Logits::Last, false)?;
+            } else {
+                return self.forward_greedy(c, cache).await;
+            }
+        }
+        Err(GpuError::Shape { kernel: "prefill", message: "no tokens".into() })
+    }
+
+    fn check(&self, tokens: &[u32], cache: &GpuKvCache) -> Result<(), GpuError> {
+        let bad = |m: String| Err(GpuError::Shape { kernel: "forward", message: m });
+        if tokens.is_empty() {
+            return bad("forward needs at least one token".into());
+        }
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= self.hp.n_vocab) {
+            return bad(format!("token id {id} is outside the vocabulary of {}", self.hp.n_vocab));
+        }
+        if !cache.rolling && cache.pos + tokens.len() > cache.capacity {
+            return bad(format!("context is full: position {} + {} tokens exceeds {}", cache.pos, tokens.len(), cache.capacity));
+        }
+        if cache.rolling && tokens.len() > cache.capacity {
+            return bad(format!("chunk of {} tokens is longer than the window {}; use prefill", tokens.len(), cache.capacity));
+        }
+        Ok(())
+    }
+
+    /// Records and submits one forward pass; the logits stay in the scratch buffer.
+    fn run(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits, greedy: bool) -> Result<usize, GpuError> {
+        self.check(tokens, cache)?;
+        self.ctx.check_lost()?;
+        let hp = &self.hp;
+        let n = tokens.len();
+        let rows = if which == Logits::All { n } else { 1 };
+        let mut guard = self.scratch.borrow_mut();
+        if guard.as_ref().is_none_or(|s| s.n != n || s.rows != rows) {
+            *guard = Some(self.alloc(n, rows));
+        }
+        let s = guard.as_ref().expect("allocated above");
+        self.ctx.queue.write_buffer(&s.tok.buffer, 0, bytemuck::cast_slice(tokens));
+        let (d, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
+        let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0) };
+        let mut rec = Recorder::new(&self.ctx, &self.kernels);
+        let r = &mut rec;
+        kn::embed(r, &self.embd, &s.tok, &s.x, n)?; //                            1. token embeddings
+        for (l, ly) in self.layers.iter().enumerate() {
+            kn::rms_norm(r, &s.x, &ly.attn_norm, &s.h, d, n, hp.rms_eps)?; //      2. pre-attention RMSNorm
+            kn::matmul(r, &ly.q, &s.h, d, &s.q, qd, 0, n)?; //                     3. Q/K/V
+            kn::matmul(r, &ly.k, &s.h, d, &s.k, kvd, 0, n)?;
+            kn::matmul(r, &ly.v, &s.h, d, &s.v, kvd, 0, n)?;
+            kn::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?; // 4. rotary positions
+            kn::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos)?;
+            kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?; // 5. windowed GQA
+            cache.store(r, l, &s.k, &s.v, n)?; //                                  6. rolling-buffer write
+            kn::matmul(r, &ly.o, &s.att, qd, &s.t, d, 0, n)?; //                   7. output projection
+            kn::add(r, &s.x, &s.t, n * d)?; //                                        + residual
+            kn::rms_norm(r, &s.x, &ly.ffn_norm, &s.h, d, n, hp.rms_eps)?; //       8. pre-FFN RMSNorm
+            match &ly.ffn {
+                GpuFfn::Dense { gate, up, down } => {
+                    kn::matmul(r, gate, &s.h, d, &s.g, ff, 0, n)?; //              9. SwiGLU
+                    kn::matmul(r, up, &s.h, d, &s.u, ff, 0, n)?;
+                    kn::swiglu(r, &s.g, &s.u, n * ff)?;
+                    kn::matmul(r, down, &s.g, ff, &s.t, d, 0, n)?;
+                }
+                GpuFfn::Moe { router, gate, up, down } => {
+                    let [lg, ids, wts, ge, ue, de] = s.moe.as_ref().expect("MoE scratch");
+                    let k = hp.n_expert_used;
+                    kn::matmul(r, router, &s.h, d, lg, hp.n_expert, 0, n)?; //        or router,
+                    kn::moe_route(r, lg, ids, wts, n, hp.n_expert, k)?; //            top-k on the GPU,
+                    kn::matmul_id(r, gate, ids, k, &s.h, false, ge, n)?; //           chosen experts only
+                    kn::matmul_id(r, up, ids, k, &s.h, false, ue, n)?;
+                    kn::swiglu(r, ge, ue, n * k * ff)?;
+                    kn::matmul_id(r, down, ids, k, ge, true, de, n)?;
+                    kn::moe_combine(r, wts, de, &s.t, n, k, d)?;
+                }
+            }
+            kn::add(r, &s.x, &s.t, n * d)?; //                                    10. residual
+        }
+        let x_out = if rows == 1 && n > 1 {
+            r.copy(&s.x, (n - 1) * d, &s.last, 0, d)?;
+            &s.last
+        } else {
+            &s.x
+        };
+        kn::rms_norm(r, x_out, &self.output_norm, &s.h, d, rows, hp.rms_eps)?; //  11. final RMSNorm
+        let head = self.output.as_ref().unwrap_or(&self.embd);
+        kn::matmul(r, head, &s.h, d, &s.logits, hp.n_vocab, 0, rows)?; //         12. vocabulary head
+        if greedy {
+            super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?; // 13. argmax on the GPU
+            r.enc.copy_buffer_to_buffer(&s.token.buffer, 0, &s.readback, 0, 4);
+        }
+        // One command buffer, one submit for the whole step.
+        rec.submit()?;
+        cache.pos += n;
+        Ok(rows)
+    }
+
+    fn alloc(&self, n: usize, rows: usize) -> Scratch {
+        let hp = &self.hp;
+        let c = &self.ctx;
+        let (d, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
+        let k = hp.n_expert_used;
+        let moe = hp.is_moe().then(|| {
+            [buf(c, "router logits", n * hp.n_expert), buf(c, "expert ids", n * k), buf(c, "expert weights", n * k), buf(c, "expert gate", n * k * ff), buf(c, "expert up", n * k * ff), buf(c, "expert down", n * k * d)]
+        });
+        Scratch {
+            n,
+            rows,
+            tok: buf(c, "tokens", n),
+            x: buf(c, "x", n * d),
+            h: buf(c, "h", n * d),
+            q: buf(c, "q", n * qd),
+            k: buf(c, "k", n * kvd),
+            v: buf(c, "v", n * kvd),
+            att: buf(c, "attention", n * qd),
+            t: buf(c, "t", n * d),
+            g: buf(c, "gate", n * ff),
+            u: buf(c, "up", n * ff),
+            last: buf(c, "last row", d),
+            logits: buf(c, "logits", rows * hp.n_vocab),
+            token: buf(c, "token", 1),
+            readback: c.device.create_buffer(&wgpu::BufferDescriptor { label: Some("token readback"), size: 4, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false }),
+            moe,
+        }
+    }
+
+    /// Bytes of weights one decode step reads: every matrix once, except that a MoE
+    /// layer reads only k of its experts (the router picks them).
+    pub fn weight_bytes_per_token(&self) -> u64 {
+        let hp = &self.hp;
+        let mut b = 0u64;
+        for l in &self.layers {
+            b += l.q.bytes() + l.k.bytes() + l.v.bytes() + l.o.bytes() + (2 * hp.n_embd * 4) as u64;
+            b += match &l.ffn {
+                GpuFfn::Dense { gate, up, down } => gate.bytes() + up.bytes() + down.bytes(),
+                GpuFfn::Moe { router, gate, up, down } => router.bytes() + (gate.expert_bytes() + up.expert_bytes() + down.expert_bytes()) as u64 * hp.n_expert_used as u64,
+            };
+        }
+        let head = self.output.as_ref().unwrap_or(&self.embd);
+        b + head.bytes() + self.embd.row_bytes() as u64
+    }
+}
+
+async fn fbuf(ctx: &GpuContext, what: &str, v: &[f32]) -> Result<Buf, GpuError> {
+    Ok(Buf { buffer: upload_f32(ctx, what, v).await?, len: v.len() })
+}
+
+/// Every matrix the model will upload, for the size check before any allocation.
+fn plan(spec: &ModelSpec) -> Vec<MatrixSource<'_>> {
+    let mut v = vec![MatrixSource::plain(&spec.token_embd)];
+    v.extend(spec.output.as_ref().map(MatrixSource::plain));
+    for l in &spec.layers {
+        v.extend([&l.q, &l.k, &l.v, &l.o].map(MatrixSource::plain));
+        match &l.ffn {
+            FfnSpec::Dense { gate, up, down } => v.extend([gate, up, down].map(MatrixSource::plain)),
+            FfnSpec::Moe { router, experts } => {
+                v.push(MatrixSource::plain(router));
+                match experts {
+                    Experts::Merged { gate, up, down } => v.extend([gate, up, down].map(MatrixSource::merged)),
+                    Experts::PerExpert(es) => {
+                        for i in 0..3 {
+                            v.push(MatrixSource::stacked(&es.iter().map(|e| &e[i]).collect::<Vec<_>>()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    v
+}

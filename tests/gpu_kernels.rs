@@ -1,0 +1,284 @@
+//! Every WGSL kernel against its plain-Rust twin on seeded random input with awkward
+//! sizes (not multiples of the workgroup size or of the matmul token tile). Runs on
+//! whatever adapter wgpu finds — lavapipe in CI; no adapter is a failure, not a skip.
+#![cfg(feature = "gpu")]
+
+use precis::attention::{attention, AttnShape};
+use precis::cache::KvCache;
+use precis::gpu::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder};
+use precis::gpu::weights::{upload_limited, MatrixSource};
+use precis::gpu::{block_on, GpuContext, GpuError, Requirements};
+use precis::quant::{dequantize_vec, random_blocks, GgmlType};
+
+/// Products of exactly-dequantized weights in f32 against an f64 sum: bound on
+/// |gpu - cpu| relative to Σ|w·x| (the scale of the rounding error).
+const TOL_F32_DOT: f64 = 1e-5;
+/// Quantized types: GPU and CPU dequantizers may round `d·scale·q - dmin·m` differently.
+const TOL_QUANT_DOT: f64 = 2e-5;
+/// Elementwise ops with transcendental functions (exp, sin/cos, rsqrt) on the GPU.
+const TOL_ELEMENTWISE: f32 = 2e-5;
+/// Attention: softmax in a different order (online, per tile of 64 keys).
+const TOL_ATTENTION: f32 = 2e-5;
+
+fn ctx() -> GpuContext {
+    block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter is required (lavapipe in CI)")
+}
+
+fn rnd(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % 20001) as f32 / 10000.0 - 1.0
+        })
+        .collect()
+}
+
+fn up(c: &GpuContext, what: &str, v: &[f32]) -> Buf {
+    let b = buf(c, what, v.len());
+    c.queue.write_buffer(&b.buffer, 0, bytemuck::cast_slice(v));
+    b
+}
+
+fn up_u32(c: &GpuContext, what: &str, v: &[u32]) -> Buf {
+    let b = buf(c, what, v.len());
+    c.queue.write_buffer(&b.buffer, 0, bytemuck::cast_slice(v));
+    b
+}
+
+fn read(c: &GpuContext, b: &Buf) -> Vec<f32> {
+    let bytes = block_on(c.read_back(&b.buffer, 0, (b.len * 4) as u64)).unwrap();
+    bytemuck::cast_slice::<u8, f32>(&bytes).to_vec()
+}
+
+fn read_u32(c: &GpuContext, b: &Buf) -> Vec<u32> {
+    let bytes = block_on(c.read_back(&b.buffer, 0, (b.len * 4) as u64)).unwrap();
+    bytemuck::cast_slice::<u8, u32>(&bytes).to_vec()
+}
+
+fn run(c: &GpuContext, k: &Kernels, f: impl FnOnce(&mut Recorder) -> Result<(), GpuError>) {
+    let mut r = Recorder::new(c, k);
+    f(&mut r).unwrap();
+    r.submit().unwrap();
+}
+
+fn close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}: first bad index {i}: gpu {g}, cpu {w} (tol {tol:e})");
+    }
+}
+
+fn tol_for(ty: GgmlType) -> f64 {
+    match ty {
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => TOL_F32_DOT,
+        _ => TOL_QUANT_DOT,
+    }
+}
+
+/// `matmul` for `ty` with [n_out, n_in] weights on n_tok tokens, against
+/// dequantize-then-dot in f64; `limit` forces the matrix into several row parts.
+fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: usize, limit: u64) {
+    let k = Kernels::new(c);
+    let bytes = random_blocks(ty, n_in * n_out, 7 + n_in as u64);
+    let w = dequantize_vec(ty, &bytes, n_in * n_out);
+    let src = MatrixSource { name: "w", ty, n_in, n_out, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
+    let m = block_on(upload_limited(c, &mut &bytes[..], &src, limit)).unwrap();
+    let x = rnd(n_tok * n_in, 3);
+    let xb = up(c, "x", &x);
+    // Output columns start at 3 of a wider row, as the stacked Q/K/V outputs would.
+    let stride = n_out + 5;
+    let y = buf(c, "y", n_tok * stride);
+    run(c, &k, |r| kn::matmul(r, &m, &xb, n_in, &y, stride, 3, n_tok));
+    let got = read(c, &y);
+    for t in 0..n_tok {
+        for o in 0..n_out {
+            let (mut s, mut mag) = (0f64, 0f64);
+            for i in 0..n_in {
+                let p = w[o * n_in + i] as f64 * x[t * n_in + i] as f64;
+                s += p;
+                mag += p.abs();
+            }
+            let g = got[t * stride + 3 + o] as f64;
+            let tol = tol_for(ty) * mag.max(1e-3);
+            assert!((g - s).abs() <= tol, "matmul {} {n_out}x{n_in} x {n_tok} tokens ({} parts): first bad index token {t} row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
+        }
+    }
+}
+
+const QUANT: [GgmlType; 6] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
+
+#[test]
+fn matmul_every_type_decode_and_prefill() {
+    let c = ctx();
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16] {
+        check_matmul(&c, ty, 75, 67, 1, u64::MAX);
+        check_matmul(&c, ty, 75, 67, 11, u64::MAX);
+    }
+    for ty in QUANT {
+        let n_in = ty.block_size() * 3;
+        check_matmul(&c, ty, n_in, 67, 1, u64::MAX);
+        check_matmul(&c, ty, n_in, 130, 11, u64::MAX);
+    }
+}
+
+#[test]
+fn matmul_split_into_row_parts() {
+    let c = ctx();
+    // Q4_0 rows of 96 elements are 54 bytes (not a 4-byte multiple); 1000-byte parts
+    // hold 18 rows, so 67 rows take 4 parts with ragged byte tails.
+    check_matmul(&c, GgmlType::Q4_0, 96, 67, 9, 1000);
+    check_matmul(&c, GgmlType::Q6K, 256, 13, 2, 900);
+}
+
+#[test]
+fn embed_rows_every_type() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+        let (d, rows) = (ty.block_size().max(32) * 2, 37);
+        let bytes = random_blocks(ty, d * rows, 11);
+        let table = dequantize_vec(ty, &bytes, d * rows);
+        let src = MatrixSource { name: "embd", ty, n_in: d, n_out: rows, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
+        // Parts of ~10 rows so lookups cross parts.
+        let m = block_on(upload_limited(&c, &mut &bytes[..], &src, (ty.row_bytes(d) * 10) as u64)).unwrap();
+        let ids = [36u32, 0, 5, 19, 19, 10];
+        let tok = up_u32(&c, "tok", &ids);
+        let y = buf(&c, "y", ids.len() * d);
+        run(&c, &k, |r| kn::embed(r, &m, &tok, &y, ids.len()));
+        let want: Vec<f32> = ids.iter().flat_map(|&i| table[i as usize * d..][..d].to_vec()).collect();
+        close(&format!("embed {}", ty.name()), &read(&c, &y), &want, 0.0);
+    }
+}
+
+#[test]
+fn rms_norm_rope_swiglu_add() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    let (n, rows) = (93, 5);
+    let x = rnd(n * rows, 1);
+    let g = rnd(n, 2);
+    let (xb, gb, yb) = (up(&c, "x", &x), up(&c, "g", &g), buf(&c, "y", n * rows));
+    run(&c, &k, |r| kn::rms_norm(r, &xb, &gb, &yb, n, rows, 1e-5));
+    close("rms_norm", &read(&c, &yb), &precis::ops::rms_norm(&x, &g, 1e-5), TOL_ELEMENTWISE);
+
+    // RoPE with n_rot < head_dim (the tail of each head is left alone), 7 rows at pos 1000.
+    let (heads, hd, n_rot, pos) = (3, 12, 8, 1000);
+    let rope = precis::rope::Rope::new(hd, n_rot, 10000.0);
+    let mut want = rnd(7 * heads * hd, 4);
+    let qb = up(&c, "q", &want);
+    let inv: Vec<f32> = (0..n_rot / 2).map(|i| 10000f32.powf(-2.0 * i as f32 / n_rot as f32)).collect();
+    let ib = up(&c, "inv", &inv);
+    run(&c, &k, |r| kn::rope(r, &qb, &ib, 7, heads, hd, pos));
+    rope.apply(&mut want, heads, pos);
+    // Angles up to ~1000 rad: f32 sin/cos argument reduction differs by ~1e-4.
+    close("rope", &read(&c, &qb), &want, 3e-4);
+
+    let (a, b) = (rnd(1001, 5), rnd(1001, 6));
+    let (ab, bb) = (up(&c, "a", &a), up(&c, "b", &b));
+    run(&c, &k, |r| kn::swiglu(r, &ab, &bb, 1001));
+    let want: Vec<f32> = a.iter().zip(&b).map(|(&g, &u)| precis::ops::silu(g) * u).collect();
+    close("swiglu", &read(&c, &ab), &want, TOL_ELEMENTWISE);
+    run(&c, &k, |r| kn::add(r, &ab, &bb, 1001));
+    let want: Vec<f32> = want.iter().zip(&b).map(|(x, y)| x + y).collect();
+    close("add", &read(&c, &ab), &want, TOL_ELEMENTWISE);
+}
+
+/// GPU attention against src/attention.rs over a cache filled with random rows.
+fn check_attention(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, window: Option<usize>) {
+    let k = Kernels::new(c);
+    let (n_head, n_kv, hd) = (6, 2, 20);
+    let kvd = n_kv * hd;
+    let mut cache = KvCache::new(1, kvd, capacity, window.is_some());
+    cache.pos = pos;
+    cache.layers[0].k = rnd(capacity * kvd, 10 + pos as u64);
+    cache.layers[0].v = rnd(capacity * kvd, 20 + pos as u64);
+    let q = rnd(n_tok * n_head * hd, 30);
+    let kc = rnd(n_tok * kvd, 31);
+    let vc = rnd(n_tok * kvd, 32);
+    let shape = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
+    let want = attention(&shape, &q, &kc, &vc, &cache, 0);
+    let (qb, kb, vb) = (up(c, "q", &q), up(c, "k", &kc), up(c, "v", &vc));
+    let (ckb, cvb) = (up(c, "ck", &cache.layers[0].k), up(c, "cv", &cache.layers[0].v));
+    let out = buf(c, "out", n_tok * n_head * hd);
+    let a = AttnArgs { n_tok, n_head, n_kv, head_dim: hd, pos, capacity, window: window.unwrap_or(0) };
+    run(c, &k, |r| kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out));
+    close(&format!("attention n_tok {n_tok} pos {pos} capacity {capacity} window {window:?}"), &read(c, &out), &want, TOL_ATTENTION);
+}
+
+#[test]
+fn attention_decode_prefill_window_and_dense() {
+    let c = ctx();
+    check_attention(&c, 1, 0, 8, Some(8)); //      first token
+    check_attention(&c, 1, 29, 8, Some(8)); //     decode, cache wrapped
+    check_attention(&c, 5, 13, 8, Some(8)); //     chunk attends to cache + chunk
+    check_attention(&c, 8, 3, 8, Some(8)); //      chunk = W, partly filled cache
+    check_attention(&c, 7, 150, 150, None); //     dense, > 2 tiles of 64 keys
+}
+
+#[test]
+fn moe_route_matmul_id_and_combine() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    let (n_tok, ne, topk, n_in, n_out) = (5, 6, 2, 64, 37);
+    let mut logits = rnd(n_tok * ne, 40);
+    logits[3] = logits[1]; // a tie: the lower expert id must win, as the CPU's stable sort
+    let (lb, ids, wts) = (up(&c, "logits", &logits), buf(&c, "ids", n_tok * topk), buf(&c, "wts", n_tok * topk));
+    run(&c, &k, |r| kn::moe_route(r, &lb, &ids, &wts, n_tok, ne, topk));
+    let (gi, gw) = (read_u32(&c, &ids), read(&c, &wts));
+    for t in 0..n_tok {
+        let want = precis::moe::route(&logits[t * ne..][..ne], topk);
+        for (s, &(e, w)) in want.iter().enumerate() {
+            assert_eq!(gi[t * topk + s] as usize, e, "moe_route token {t} slot {s}: expert");
+            assert!((gw[t * topk + s] - w).abs() <= TOL_ELEMENTWISE, "moe_route token {t} slot {s}: weight {} vs {w}", gw[t * topk + s]);
+        }
+    }
+    // Stacked Q8_0 experts; each (token, slot) row multiplies by its expert.
+    let ty = GgmlType::Q8_0;
+    let bytes = random_blocks(ty, n_in * n_out * ne, 41);
+    let w = dequantize_vec(ty, &bytes, n_in * n_out * ne);
+    let src = MatrixSource { name: "exps", ty, n_in, n_out, n_expert: ne, ranges: vec![0..bytes.len() as u64] };
+    let m = block_on(upload_limited(&c, &mut &bytes[..], &src, u64::MAX)).unwrap();
+    let x = rnd(n_tok * n_in, 42);
+    let xb = up(&c, "x", &x);
+    let y = buf(&c, "y", n_tok * topk * n_out);
+    run(&c, &k, |r| kn::matmul_id(r, &m, &ids, topk, &xb, false, &y, n_tok));
+    let got = read(&c, &y);
+    for z in 0..n_tok * topk {
+        let e = gi[z] as usize;
+        for o in 0..n_out {
+            let row = &w[(e * n_out + o) * n_in..][..n_in];
+            let want: f32 = row.iter().zip(&x[(z / topk) * n_in..][..n_in]).map(|(a, b)| a * b).sum();
+            assert!((got[z * n_out + o] - want).abs() <= 1e-4 * (1.0 + want.abs()), "matmul_id row {z} out {o}: gpu {} cpu {want}", got[z * n_out + o]);
+        }
+    }
+    let out = buf(&c, "combined", n_tok * n_out);
+    run(&c, &k, |r| kn::moe_combine(r, &wts, &y, &out, n_tok, topk, n_out));
+    let want: Vec<f32> = (0..n_tok * n_out).map(|i| (0..topk).map(|s| gw[(i / n_out) * topk + s] * got[((i / n_out) * topk + s) * n_out + i % n_out]).sum()).collect();
+    close("moe_combine", &read(&c, &out), &want, TOL_ELEMENTWISE);
+}
+
+#[test]
+fn argmax_first_of_ties() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    let mut x = rnd(49_999, 50);
+    x[777] = 5.0;
+    x[40_001] = 5.0;
+    let (xb, out) = (up(&c, "x", &x), buf(&c, "out", 1));
+    run(&c, &k, |r| kn::argmax(r, &xb, 0, x.len(), &out));
+    assert_eq!(read_u32(&c, &out)[0], precis::sampling::argmax(&x));
+    assert_eq!(read_u32(&c, &out)[0], 777);
+}
+
+#[test]
+fn shape_errors_are_errors() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    let (a, b) = (buf(&c, "a", 10), buf(&c, "b", 5));
+    let mut r = Recorder::new(&c, &k);
+    let e = kn::add(&mut r, &a, &b, 10).unwrap_err();
+    assert!(e.to_string().contains("a 10 b 5 for 10"), "{e}");
+}

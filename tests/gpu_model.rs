@@ -1,0 +1,185 @@
+//! Whole-model logits, GPU against the CPU engine: tiny Mistral (decode past W = 8,
+//! chunked prefill), tiny Mixtral in both expert layouts, SmolLM2; GPU decode = GPU
+//! prefill; greedy SmolLM2 tokens equal to the CPU path; a missing limit is an error.
+//! No adapter is a failure, not a skip (CI runs lavapipe).
+#![cfg(feature = "gpu")]
+
+mod common;
+use common::{default_model, fixture};
+use precis::gguf::Gguf;
+use precis::gpu::{block_on, GpuContext, GpuError, GpuModel, Requirements};
+use precis::model::{Logits, Model};
+use precis::weights::ModelSpec;
+use precis::{Hparams, Overrides};
+
+/// GPU vs the CPU engine with the weights dequantized to f32 (`Weights::Dequantized`,
+/// exact matmuls): both multiply the same f32 weights by f32 activations, so only
+/// summation order differs. (Against the CPU's quantized path the gap is ~5% of the
+/// logits' spread: that path rounds activations to 8 bits, ggml's Q8 partners.)
+const TOL_GPU_VS_CPU: f32 = 2e-3;
+/// GPU against itself with another chunking: only f32 summation order changes.
+const TOL_SAME_MATH: f32 = 1e-4;
+
+struct Both {
+    /// The CPU engine as shipped (quantized products).
+    cpu: Model,
+    /// The CPU engine with f32 weights: what the GPU computes, up to summation order.
+    exact: Model,
+    gpu: GpuModel,
+}
+
+fn load(path: &str) -> Both {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    let spec = ModelSpec::resolve(&g, &hp, path).unwrap();
+    let cpu = Model::load(&mut &bytes[..], path, &spec, hp.clone()).unwrap();
+    let exact = Model::load_with(&mut &bytes[..], path, &spec, hp.clone(), precis::model::Weights::Dequantized).unwrap();
+    let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter is required (lavapipe in CI)");
+    let gpu = block_on(GpuModel::load(ctx, &mut &bytes[..], path, &spec, hp)).unwrap();
+    Both { cpu, exact, gpu }
+}
+
+fn tokens(n: usize, vocab: usize) -> Vec<u32> {
+    (0..n).map(|i| ((i * 7919 + 13) % vocab) as u32).collect()
+}
+
+/// Max |a - b| relative to the spread of `want`; names the first element over `tol`.
+fn compare(what: &str, got: &[f32], want: &[f32], vocab: usize, tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let mean = want.iter().sum::<f32>() / want.len() as f32;
+    let std = (want.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / want.len() as f32).sqrt();
+    let mut worst = 0f32;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let d = (g - w).abs() / std;
+        assert!(d <= tol, "{what}: first bad index {i} (row {}, token {}): gpu {g}, cpu {w}, |diff|/std {d:.2e} > {tol:.0e}", i / vocab, i % vocab);
+        worst = worst.max(d);
+    }
+    eprintln!("{what}: max |diff|/std = {worst:.2e}");
+}
+
+/// All-position logits on both engines (one chunk), then the GPU's decode and
+/// chunked prefill against its own one-chunk run.
+fn check_model(name: &str, path: &str, n: usize) {
+    let m = load(path);
+    let hp = &m.cpu.hp;
+    let v = hp.n_vocab;
+    let toks = tokens(n, v);
+    let w = hp.sliding_window.unwrap_or(usize::MAX);
+    // One forward per chunk of <= W tokens (the rolling cache's limit) with all logits.
+    let mut cpu_cache = m.exact.new_cache(n);
+    let mut gpu_cache = m.gpu.new_cache(n).unwrap();
+    let (mut cpu_all, mut gpu_all) = (vec![], vec![]);
+    for c in toks.chunks(w.min(n)) {
+        cpu_all.extend(m.exact.forward(c, &mut cpu_cache, Logits::All).unwrap());
+        gpu_all.extend(block_on(m.gpu.forward(c, &mut gpu_cache, Logits::All)).unwrap());
+    }
+    compare(&format!("{name}: GPU vs CPU, all positions"), &gpu_all, &cpu_all, v, TOL_GPU_VS_CPU);
+
+    // Token by token on the GPU = the chunked run above, past the window.
+    let mut cache = m.gpu.new_cache(n).unwrap();
+    let mut steps = vec![];
+    for &t in &toks {
+        steps.extend(block_on(m.gpu.forward(&[t], &mut cache, Logits::Last)).unwrap());
+    }
+    compare(&format!("{name}: GPU decode vs GPU prefill"), &steps, &gpu_all, v, TOL_SAME_MATH);
+
+    // Chunked prefill (3 tokens at a time) ends on the same last logits.
+    let mut cache = m.gpu.new_cache(n).unwrap();
+    let last = block_on(m.gpu.prefill(&toks, &mut cache, 3)).unwrap();
+    compare(&format!("{name}: GPU chunked prefill"), &last, &gpu_all[(n - 1) * v..], v, TOL_SAME_MATH);
+    // The greedy fast path reads back only the id: the argmax of those logits.
+    let mut cache = m.gpu.new_cache(n).unwrap();
+    let id = block_on(m.gpu.prefill_greedy(&toks, &mut cache, 5)).unwrap();
+    assert_eq!(id, precis::sampling::argmax(&last), "{name}: GPU greedy id vs argmax of GPU logits");
+}
+
+#[test]
+fn tiny_mistral_past_the_window() {
+    check_model("tiny-mistral", &fixture("tiny-mistral.gguf"), 21);
+}
+
+#[test]
+fn tiny_mixtral_merged_experts() {
+    check_model("tiny-mixtral", &fixture("tiny-mixtral.gguf"), 13);
+}
+
+#[test]
+fn tiny_mixtral_legacy_per_expert_tensors() {
+    check_model("tiny-mixtral-legacy", &fixture("tiny-mixtral-legacy.gguf"), 13);
+}
+
+#[test]
+fn smollm2_logits_match_cpu() {
+    let m = load(&default_model());
+    let v = m.cpu.hp.n_vocab;
+    let prompt = tokens(20, v);
+    let mut cc = m.exact.new_cache(128);
+    let mut gc = m.gpu.new_cache(128).unwrap();
+    let cpu_l = m.exact.forward(&prompt, &mut cc, Logits::All).unwrap();
+    let gpu_l = block_on(m.gpu.forward(&prompt, &mut gc, Logits::All)).unwrap();
+    compare("SmolLM2: GPU vs CPU, all positions", &gpu_l, &cpu_l, v, TOL_GPU_VS_CPU);
+}
+
+/// 64 greedy tokens through `Engine::generate` on the GPU (argmax on the device, only
+/// ids read back) against (a) the CPU engine with f32 weights — the same arithmetic,
+/// must be identical — and (b) the shipped quantized CPU engine, whose 8-bit
+/// activations may flip a near-tie: if they part, the quantized CPU's own margin
+/// between the two candidates at that step must be within its quantization noise
+/// (its max |logit diff| against the f32-weight engine at that step).
+#[test]
+fn smollm2_greedy_64_tokens_gpu_vs_cpu() {
+    let path = default_model();
+    let mut engine = precis::Engine::load_file(&path, &Overrides::default()).unwrap();
+    let prompt = engine.chat_tokens(&[precis::chat::Message::new("user", "In two sentences, what is a sliding-window attention cache?")]).unwrap();
+    let opts = precis::GenerateOptions { max_tokens: 64, ignore_eos: true, ..Default::default() };
+    engine.attach_gpu(&mut std::fs::File::open(&path).unwrap()).unwrap();
+    let gpu = engine.generate(&prompt, &opts, &mut |_| true).unwrap().tokens;
+    engine.gpu = None;
+    let cpu = engine.generate(&prompt, &opts, &mut |_| true).unwrap().tokens;
+    assert_eq!(gpu.len(), 64);
+
+    let bytes = std::fs::read(&path).unwrap();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let spec = ModelSpec::resolve(&g, &engine.model.hp, &path).unwrap();
+    let exact = Model::load_with(&mut &bytes[..], &path, &spec, engine.model.hp.clone(), precis::model::Weights::Dequantized).unwrap();
+    let mut cache = exact.new_cache(256);
+    let mut logits = exact.prefill(&prompt, &mut cache, 512).unwrap();
+    let mut exact_tok = vec![];
+    let mut exact_logits = vec![];
+    while exact_tok.len() < 64 {
+        let t = precis::sampling::argmax(&logits);
+        exact_tok.push(t);
+        exact_logits.push(logits.clone());
+        logits = exact.forward(&[t], &mut cache, Logits::Last).unwrap();
+    }
+    assert_eq!(gpu, exact_tok, "GPU greedy vs CPU with f32 weights");
+
+    match cpu.iter().zip(&gpu).position(|(a, b)| a != b) {
+        None => eprintln!("SmolLM2 greedy: GPU = quantized CPU for all 64 tokens"),
+        Some(i) => {
+            let mut qc = engine.model.new_cache(256);
+            let mut ctx = prompt.clone();
+            ctx.extend(&gpu[..i]);
+            let ql = engine.model.prefill(&ctx, &mut qc, 512).unwrap();
+            let margin = ql[cpu[i] as usize] - ql[gpu[i] as usize];
+            let noise = ql.iter().zip(&exact_logits[i]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            eprintln!("SmolLM2 greedy: quantized CPU parts from GPU at step {i}: margin {margin:.4}, quantization noise {noise:.4}");
+            assert!(margin <= noise, "step {i}: quantized CPU prefers {} over the GPU's {} by {margin}, more than its quantization noise {noise}", cpu[i], gpu[i]);
+        }
+    }
+}
+
+#[test]
+fn missing_limit_is_a_clear_error() {
+    let err = block_on(GpuContext::new(&Requirements { min_binding_bytes: u64::MAX / 2 })).err().expect("no adapter binds 2^63 bytes");
+    match &err {
+        GpuError::MissingLimit { name, need, have } => {
+            assert_eq!(*name, "maxStorageBufferBindingSize");
+            assert_eq!(*need, u64::MAX / 2);
+            assert!(have < need);
+        }
+        e => panic!("expected MissingLimit, got {e}"),
+    }
+    assert!(err.to_string().contains("maxStorageBufferBindingSize must be at least"), "{err}");
+}
