@@ -91,7 +91,9 @@ async function loadModel(source, label) {
   setModelButtons(false);
   let last = { t: 0, done: 0 }, speed = 0;
   try {
-    const r = await worker.request({ type: "load", source }, {
+    // The worker picks the engine; it reports what it actually runs on.
+    const backend = navigator.gpu ? "webgpu" : "cpu";
+    const r = await worker.request({ type: "load", source, backend }, {
       onProgress: (p) => {
         const dt = p.elapsed - last.t;
         if (dt > 0.25) {

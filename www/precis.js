@@ -119,13 +119,18 @@ export class Summarizer {
     const monitor = new EventTarget();
     options.monitor?.(monitor);
     const w = new PrecisWorker();
+    const request = { type: "load", source: modelSource(options.model), backend: options.backend };
     try {
-      const loaded = await w.request(
-        { type: "load", source: modelSource(options.model) },
-        { onProgress: (p) => monitor.dispatchEvent(new DownloadProgressEvent(p.done, p.total)) },
-      );
+      const loaded = await w.request(request, { onProgress: (p) => monitor.dispatchEvent(new DownloadProgressEvent(p.done, p.total)) });
       monitor.dispatchEvent(new DownloadProgressEvent(1, 1));
-      return new Summarizer(w, { ...options, type, length }, loaded);
+      const s = new Summarizer(w, { ...options, type, length }, loaded);
+      // A Stop without shared memory restarts the worker; load the model again
+      // (from the browser cache by then) before the next request.
+      w.onCrash = () => {
+        s.ready = w.request(request);
+        s.ready.catch(() => {});
+      };
+      return s;
     } catch (e) {
       w.terminate();
       throw e;
@@ -141,6 +146,7 @@ export class Summarizer {
     this.model = loaded.info;
     this.inputQuota = loaded.info.n_ctx_train;
     this.extra = options.extra ?? {};
+    this.ready = Promise.resolve();
   }
 
   options() {
@@ -148,6 +154,7 @@ export class Summarizer {
   }
 
   async measureInputUsage(text) {
+    await this.ready;
     return this.worker.request({ type: "count", text: String(text) });
   }
 
@@ -166,7 +173,12 @@ export class Summarizer {
     const w = this.worker;
     let finalPass = false;
     return new ReadableStream({
-      start: (controller) => {
+      start: async (controller) => {
+        try {
+          await this.ready;
+        } catch (e) {
+          return controller.error(e);
+        }
         const abort = () => {
           if (flag) Atomics.store(new Int32Array(flag), 0, 1);
           else w.restart("summarizing was stopped");

