@@ -157,7 +157,7 @@ async function load(msg) {
   const { id, source } = msg;
   const backendNote = pickBackend(msg.backend);
   const t0 = performance.now();
-  let origin = source.kind, bytes, name = source.name, cacheNote = null, cachePut = null;
+  let origin = source.kind, bytes, name = source.name, cacheNote = null, cachePut = null, keepAfter = null, cachedUrl = null;
   const progress = throttle((done, total) => post({ id, type: "progress", done, total, elapsed: (performance.now() - t0) / 1000 }), 100);
 
   if (source.kind === "file") {
@@ -167,9 +167,10 @@ async function load(msg) {
     if (source.keep) {
       const cache = await openCache();
       cacheNote = await quotaNote(file.size);
-      // A Response over a File streams from disk, so keeping a copy costs no memory.
+      // Kept only once it has loaded: a broken file must not be offered again.
+      // A Response over a File streams from disk, so the copy costs no memory.
       if (cache && !cacheNote) {
-        cachePut = cache.put(localKey(file.name), new Response(file, { headers: { "content-length": String(file.size), "x-precis-name": file.name } }));
+        keepAfter = () => cache.put(localKey(file.name), new Response(file, { headers: { "content-length": String(file.size), "x-precis-name": file.name } }));
       }
     }
   } else {
@@ -199,12 +200,25 @@ async function load(msg) {
         body = a;
         const headers = { "content-length": String(size), "content-type": "application/octet-stream", "x-precis-name": name };
         cachePut = cache.put(url, new Response(b, { headers }));
+        cachePut.catch(() => {});
+        cachedUrl = url;
       }
       bytes = new StreamBytes(body, size, (d) => progress(d, size));
     }
   }
 
-  const engine = await loadFrom(bytes, name);
+  let engine;
+  try {
+    engine = await loadFrom(bytes, name);
+  } catch (e) {
+    // A download that is not a usable model must not stay in the cache.
+    if (cachedUrl) {
+      await cachePut.catch(() => {});
+      await (await openCache()).delete(cachedUrl);
+    }
+    throw e;
+  }
+  if (keepAfter) cachePut = keepAfter();
   if (summarizer) summarizer.free();
   summarizer = new WasmSummarizer(engine);
   modelInfo = summarizer.info();

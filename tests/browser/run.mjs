@@ -321,7 +321,15 @@ try {
           const pieces = [];
           for await (const piece of s.summarizeStreaming(text)) pieces.push(piece);
           const tokens = await s.measureInputUsage(text);
-          const out = { whole, pieces, progress, tokens, backend: s.backend, quota: s.inputQuota };
+          // This page is not cross-origin isolated, so abort restarts the worker;
+          // the summarizer must reload its model and keep working.
+          const ac = new AbortController();
+          let aborted = "";
+          try {
+            for await (const piece of s.summarizeStreaming(text, { signal: ac.signal })) ac.abort();
+          } catch (e) { aborted = e.message; }
+          const again = await s.summarize(text);
+          const out = { whole, pieces, progress, tokens, backend: s.backend, quota: s.inputQuota, aborted, again, isolated: crossOriginIsolated };
           s.destroy();
           return out;
         };
@@ -336,6 +344,8 @@ try {
     assert(r.pieces.length > 1 && r.pieces.join("") === r.whole, "stream pieces add up to the same (greedy) headline");
     assert(r.progress.at(-1) === 1, "download progress reaches 1");
     assert(r.tokens > 50 && r.backend === "cpu" && r.quota > 0, JSON.stringify({ tokens: r.tokens, backend: r.backend, quota: r.quota }));
+    assert(!r.isolated && /stopped/.test(r.aborted), `abort without shared memory: ${r.aborted}`);
+    assert(r.again === r.whole, "after the restart the same headline again");
     w2.check();
     await c.close();
   });
