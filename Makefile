@@ -27,17 +27,18 @@ test: setup model build wasm-node web setup-browser
 test-browser: web setup-browser
 	node tests/browser/run.mjs
 
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # wasm-bindgen's CLI must match the crate's version in Cargo.lock exactly.
 WASM_BINDGEN_VERSION := $(shell grep -A1 '^name = "wasm-bindgen"$$' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p')
 
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $(WASM_BINDGEN_VERSION)" || $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
-
-# Chromium from Debian for the browser tests, and the pinned npm packages that drive it.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-setup-browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+
+# Chromium from Debian (installed by `setup`) drives the browser tests through
+# the npm packages pinned in tests/browser/package-lock.json.
+setup-browser: setup
 	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 
 model: $(MODEL)
