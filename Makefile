@@ -6,7 +6,7 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run demo web test test-browser setup setup-browser model build build-native build-wasm wasm-node bench fuzz fixtures clean
+.PHONY: run demo web wasm-web test test-browser setup setup-browser model build build-native build-wasm wasm-node bench fuzz fixtures clean
 
 PORT ?= 8080
 run: web
@@ -53,8 +53,20 @@ wasm-node: build-wasm
 # pinned in package.json; skipped with a note when npm cannot provide it), the
 # page, and the default model linked beside it. Every path in it is relative.
 DIST := www/dist
+WASM_OUT := target/$(WASM_TARGET)/release/precis.wasm
 web: build-wasm model
-	wasm-bindgen --target web --out-dir target/wasm-web target/$(WASM_TARGET)/release/precis.wasm
+	@# wasm-opt takes minutes on two busy cores: rerun only when cargo relinked the module.
+	@if [ target/wasm-web/precis_bg.wasm -nt $(WASM_OUT) ]; then echo "target/wasm-web is up to date"; \
+	else $(MAKE) --no-print-directory wasm-web; fi
+	rm -rf $(DIST) && mkdir -p $(DIST)/pkg $(DIST)/models
+	cp www/index.html www/app.js www/precis.js www/worker.js www/style.css $(DIST)/
+	cp target/wasm-web/precis.js target/wasm-web/precis_bg.wasm $(DIST)/pkg/
+	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
+	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
+	@echo "web app assembled in $(DIST) ($$(du -shL $(DIST) | cut -f1))"
+
+wasm-web:
+	wasm-bindgen --target web --out-dir target/wasm-web $(WASM_OUT)
 	@[ -x node_modules/.bin/wasm-opt ] || npm ci --no-audit --no-fund || true
 	@if [ -x node_modules/.bin/wasm-opt ]; then \
 	  node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
@@ -62,12 +74,6 @@ web: build-wasm model
 	    target/wasm-web/precis_bg.wasm -o target/wasm-web/precis_bg.opt.wasm && \
 	  mv target/wasm-web/precis_bg.opt.wasm target/wasm-web/precis_bg.wasm && echo "wasm-opt: done"; \
 	else echo "note: wasm-opt unavailable (npm install binaryen failed); serving the unoptimized wasm"; fi
-	rm -rf $(DIST) && mkdir -p $(DIST)/pkg $(DIST)/models
-	cp www/index.html www/app.js www/precis.js www/worker.js www/style.css $(DIST)/
-	cp target/wasm-web/precis.js target/wasm-web/precis_bg.wasm $(DIST)/pkg/
-	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
-	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
-	@echo "web app assembled in $(DIST) ($$(du -shL $(DIST) | cut -f1))"
 
 build-native:
 	$(CARGO) build --release
