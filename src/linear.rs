@@ -16,6 +16,11 @@ impl Linear {
         Ok(Linear { m: QMatrix::new(ty, bytes, n_in, n_out)?, n_in, n_out, ty })
     }
 
+    /// As [`Linear::new`], taking ownership of the bytes (no copy).
+    pub fn from_vec(ty: GgmlType, bytes: Vec<u8>, n_in: usize, n_out: usize) -> Result<Self, KernelError> {
+        Ok(Linear { m: QMatrix::from_vec(ty, bytes, n_in, n_out)?, n_in, n_out, ty })
+    }
+
     /// `x`: `n` rows of `n_in`; returns `n` rows of `n_out`.
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, KernelError> {
         self.m.matmul(x)
@@ -40,10 +45,14 @@ impl Projections {
     pub fn new(parts: Vec<(GgmlType, Vec<u8>, usize)>, n_in: usize) -> Result<Self, KernelError> {
         if parts.windows(2).all(|p| p[0].0 == p[1].0) {
             let widths: Vec<usize> = parts.iter().map(|p| p.2).collect();
-            let bytes: Vec<u8> = parts.iter().flat_map(|p| p.1.iter().copied()).collect();
-            Ok(Projections::Stacked { m: Linear::new(parts[0].0, &bytes, n_in, widths.iter().sum())?, widths })
+            let ty = parts[0].0;
+            let mut bytes: Vec<u8> = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+            for p in parts {
+                bytes.extend_from_slice(&p.1);
+            }
+            Ok(Projections::Stacked { m: Linear::from_vec(ty, bytes, n_in, widths.iter().sum())?, widths })
         } else {
-            Ok(Projections::Separate(parts.into_iter().map(|(ty, b, n_out)| Linear::new(ty, &b, n_in, n_out)).collect::<Result<_, _>>()?))
+            Ok(Projections::Separate(parts.into_iter().map(|(ty, b, n_out)| Linear::from_vec(ty, b, n_in, n_out)).collect::<Result<_, _>>()?))
         }
     }
 

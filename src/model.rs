@@ -191,7 +191,7 @@ impl Model {
             Some(t) => r.linear(t, hp.n_embd)?,
             None => {
                 let (ty, b, n_out) = widen(spec.token_embd.ty, embd_bytes.clone(), hp.n_vocab, hp.n_embd, w);
-                Linear::new(ty, &b, hp.n_embd, n_out).map_err(|e| r.err(&spec.token_embd, e))?
+                Linear::from_vec(ty, b, hp.n_embd, n_out).map_err(|e| r.err(&spec.token_embd, e))?
             }
         };
         Ok(Model {
@@ -237,13 +237,13 @@ impl Reader<'_> {
 
     fn linear(&mut self, t: &TensorInfo, n_in: usize) -> Result<Linear, LoadError> {
         let (ty, b, n_out) = self.part(t, 0, 1)?;
-        Linear::new(ty, &b, n_in, n_out).map_err(|e| self.err(t, e))
+        Linear::from_vec(ty, b, n_in, n_out).map_err(|e| self.err(t, e))
     }
 
     fn swiglu(&mut self, [g, u, d]: [&TensorInfo; 3], e: usize, n: usize, hp: &Hparams) -> Result<SwiGlu, LoadError> {
         let gate_up = Projections::new(vec![self.part(g, e, n)?, self.part(u, e, n)?], hp.n_embd).map_err(|er| self.err(g, er))?;
         let (ty, b, n_out) = self.part(d, e, n)?;
-        Ok(SwiGlu { gate_up, down: Linear::new(ty, &b, hp.n_ff, n_out).map_err(|er| self.err(d, er))? })
+        Ok(SwiGlu { gate_up, down: Linear::from_vec(ty, b, hp.n_ff, n_out).map_err(|er| self.err(d, er))? })
     }
 }
 

@@ -1,9 +1,35 @@
 //! The wasm-bindgen boundary: the only place Rust errors become JS errors.
+//!
+//! The browser worker (`www/worker.js`) drives it: a [`WasmLoader`] is fed the
+//! GGUF's byte ranges as they arrive (each tensor's bytes are moved, not copied,
+//! into the model, so the weights never sit in wasm memory twice), the finished
+//! [`WasmEngine`] becomes a [`WasmSummarizer`], and `summarize` reports plan,
+//! pass and text events to a JS callback that can stop it by returning `false`.
 
 use crate::chat::Message;
 use crate::sampling::SamplerConfig;
+use crate::summarize::{Format, Length, Pass, Progress, SummarizeOptions, Summarizer};
+use crate::transcript::{parse_transcript, Transcript, TranscriptFormat};
 use crate::{Engine, GenerateOptions, Overrides};
 use wasm_bindgen::prelude::*;
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A plain JS object from key/value pairs (setting a property on a fresh object
+/// cannot fail, so errors are ignored).
+fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in pairs {
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o.into()
+}
+
+fn num(x: impl Into<f64>) -> JsValue {
+    JsValue::from_f64(x.into())
+}
 
 #[wasm_bindgen]
 pub struct WasmEngine {
@@ -28,7 +54,7 @@ impl WasmLoader {
     /// 0 when the header is parsed; otherwise how many leading bytes to offer next.
     pub fn header(&mut self, prefix: &[u8]) -> Result<f64, JsError> {
         let l = self.inner.as_mut().ok_or_else(|| JsError::new("loader already finished"))?;
-        Ok(l.header(prefix).map_err(|e| JsError::new(&e.to_string()))?.unwrap_or(0) as f64)
+        Ok(l.header(prefix).map_err(js_err)?.unwrap_or(0) as f64)
     }
 
     /// Flattened `[start, end, start, end, …]` byte ranges to fetch.
@@ -43,7 +69,7 @@ impl WasmLoader {
 
     pub fn finish(&mut self) -> Result<WasmEngine, JsError> {
         let l = self.inner.take().ok_or_else(|| JsError::new("loader already finished"))?;
-        Ok(WasmEngine { engine: l.finish().map_err(|e| JsError::new(&e.to_string()))? })
+        Ok(WasmEngine { engine: l.finish().map_err(js_err)? })
     }
 }
 
@@ -53,7 +79,7 @@ impl WasmEngine {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8], name: &str, window: Option<usize>) -> Result<WasmEngine, JsError> {
         let mut src: &[u8] = bytes;
-        let engine = Engine::load(&mut src, name, &Overrides { sliding_window: window }).map_err(|e| JsError::new(&e.to_string()))?;
+        let engine = Engine::load(&mut src, name, &Overrides { sliding_window: window }).map_err(js_err)?;
         Ok(WasmEngine { engine })
     }
 
@@ -62,25 +88,210 @@ impl WasmEngine {
     /// completes and may return `false` to stop. Returns `{text, prompt_tokens,
     /// generated_tokens, prefill_s, decode_s, stop}`.
     pub fn chat(&self, prompt: &str, max_tokens: usize, temperature: f32, seed: f64, on_text: &js_sys::Function) -> Result<JsValue, JsError> {
-        let ids = self.engine.chat_tokens(&[Message::new("user", prompt)]).map_err(|e| JsError::new(&e.to_string()))?;
+        let ids = self.engine.chat_tokens(&[Message::new("user", prompt)]).map_err(js_err)?;
         let opts = GenerateOptions { max_tokens, sampler: SamplerConfig { temperature, seed: seed as u64, ..Default::default() }, ..Default::default() };
         let g = self
             .engine
             .generate(&ids, &opts, &mut |s| on_text.call1(&JsValue::NULL, &JsValue::from_str(s)).map(|v| v.as_bool() != Some(false)).unwrap_or(false))
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        let o = js_sys::Object::new();
-        let set = |k: &str, v: JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ());
-        set("text", g.text.into()).and(set("prompt_tokens", (g.stats.prompt_tokens as f64).into()))
-            .and(set("generated_tokens", (g.stats.generated_tokens as f64).into()))
-            .and(set("prefill_s", g.stats.prefill_s.into()))
-            .and(set("decode_s", g.stats.decode_s.into()))
-            .and(set("stop", format!("{:?}", g.stop).into()))
-            .map_err(|_| JsError::new("cannot build the result object"))?;
-        Ok(o.into())
+            .map_err(js_err)?;
+        Ok(obj(&[
+            ("text", g.text.into()),
+            ("prompt_tokens", num(g.stats.prompt_tokens as f64)),
+            ("generated_tokens", num(g.stats.generated_tokens as f64)),
+            ("prefill_s", num(g.stats.prefill_s)),
+            ("decode_s", num(g.stats.decode_s)),
+            ("stop", format!("{:?}", g.stop).into()),
+        ]))
     }
 
     /// Token ids for `text` (specials parsed, BOS per the model's flag).
     pub fn tokenize(&self, text: &str) -> Vec<u32> {
         self.engine.tokenizer.encode(text, true, true)
+    }
+}
+
+/// Options from the page, as JSON: `{format, length, context_tokens, max_shots,
+/// temperature, seed, repeat_penalty}`, every field optional.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct JsOptions {
+    format: Option<String>,
+    length: Option<String>,
+    context_tokens: Option<usize>,
+    max_shots: Option<usize>,
+    temperature: Option<f32>,
+    seed: Option<f64>,
+    repeat_penalty: Option<f32>,
+}
+
+fn options(json: &str) -> Result<SummarizeOptions, JsError> {
+    let o: JsOptions = if json.trim().is_empty() { JsOptions::default() } else { serde_json::from_str(json).map_err(|e| JsError::new(&format!("bad summarize options: {e}")))? };
+    let mut s = SummarizeOptions::default();
+    if let Some(f) = o.format {
+        s.format = f.parse::<Format>().map_err(js_err)?;
+    }
+    if let Some(l) = o.length {
+        s.length = l.parse::<Length>().map_err(js_err)?;
+    }
+    s.context_tokens = o.context_tokens;
+    if let Some(n) = o.max_shots {
+        s.max_shots = n;
+    }
+    if let Some(t) = o.temperature {
+        s.sampler.temperature = t;
+    }
+    if let Some(seed) = o.seed {
+        s.sampler.seed = seed as u64;
+    }
+    if let Some(p) = o.repeat_penalty {
+        s.repeat_penalty = p;
+    }
+    Ok(s)
+}
+
+fn format_name(f: TranscriptFormat) -> &'static str {
+    match f {
+        TranscriptFormat::Plain => "plain",
+        TranscriptFormat::InlineTimestamps => "timestamped",
+        TranscriptFormat::Srt => "srt",
+        TranscriptFormat::WebVtt => "vtt",
+        TranscriptFormat::YouTube => "youtube",
+    }
+}
+
+fn transcript_info(t: &Transcript) -> Vec<(&'static str, JsValue)> {
+    vec![
+        ("format", format_name(t.format).into()),
+        ("segments", num(t.segments.len() as f64)),
+        ("chars", num(t.text().chars().count() as f64)),
+        ("has_timestamps", t.has_timestamps().into()),
+        ("duration", t.duration().map_or(JsValue::NULL, JsValue::from_f64)),
+    ]
+}
+
+/// Reads a transcript (plain text, SRT, WebVTT, YouTube copy, inline stamps) and
+/// describes it: `{format, segments, chars, has_timestamps, duration}`. Throws a
+/// message naming the problem (empty, too large, not UTF-8, binary).
+#[wasm_bindgen(js_name = parseTranscript)]
+pub fn parse_transcript_js(bytes: &[u8]) -> Result<JsValue, JsError> {
+    let t = parse_transcript(bytes).map_err(js_err)?;
+    Ok(obj(&transcript_info(&t)))
+}
+
+fn pass_obj(p: Pass) -> JsValue {
+    match p {
+        Pass::Chunk { round, index, of } => obj(&[("kind", "chunk".into()), ("round", num(round as f64)), ("index", num(index as f64)), ("of", num(of as f64))]),
+        Pass::Final => obj(&[("kind", "final".into())]),
+    }
+}
+
+/// A loaded model ready to summarize; build once, summarize many times.
+#[wasm_bindgen]
+pub struct WasmSummarizer {
+    inner: Summarizer,
+}
+
+#[wasm_bindgen]
+impl WasmSummarizer {
+    /// Takes over the engine (the JS `WasmEngine` is consumed).
+    #[wasm_bindgen(constructor)]
+    pub fn new(engine: WasmEngine) -> Result<WasmSummarizer, JsError> {
+        Ok(WasmSummarizer { inner: Summarizer::new(engine.engine).map_err(js_err)? })
+    }
+
+    /// `{file, arch, n_layer, n_embd, n_vocab, n_ctx_train, sliding_window}`.
+    pub fn info(&self) -> JsValue {
+        let e = &self.inner.engine;
+        let hp = &e.model.hp;
+        obj(&[
+            ("file", e.file.clone().into()),
+            ("arch", hp.arch.clone().into()),
+            ("n_layer", num(hp.n_layer as f64)),
+            ("n_embd", num(hp.n_embd as f64)),
+            ("n_vocab", num(hp.n_vocab as f64)),
+            ("n_ctx_train", num(hp.n_ctx_train as f64)),
+            ("sliding_window", hp.sliding_window.map_or(JsValue::NULL, |w| num(w as f64))),
+        ])
+    }
+
+    /// Tokens in `text` as the model sees it (no specials, no BOS).
+    #[wasm_bindgen(js_name = countTokens)]
+    pub fn count_tokens(&self, text: &str) -> f64 {
+        self.inner.engine.tokenizer.encode(text, false, false).len() as f64
+    }
+
+    /// The transcript described (as `parseTranscript`) plus the model's view of it:
+    /// `{tokens, prompt_tokens, answer_tokens, context, one_pass}`; `one_pass`
+    /// false means map-reduce.
+    pub fn plan(&self, bytes: &[u8], options_json: &str) -> Result<JsValue, JsError> {
+        let t = parse_transcript(bytes).map_err(js_err)?;
+        let p = self.inner.plan(&t, &options(options_json)?);
+        let mut pairs = transcript_info(&t);
+        pairs.extend([
+            ("tokens", num(p.transcript_tokens as f64)),
+            ("prompt_tokens", num(p.prompt_tokens as f64)),
+            ("answer_tokens", num(p.answer_tokens as f64)),
+            ("context", num(p.context as f64)),
+            ("one_pass", p.one_pass.into()),
+        ]);
+        Ok(obj(&pairs))
+    }
+
+    /// Summarizes the transcript in `bytes` with the options (JSON, see
+    /// `JsOptions`). `on_event(e)` gets `{type: "plan", chunks, prompt_tokens,
+    /// context}`, `{type: "start", pass}`, `{type: "text", pass, piece}` and
+    /// `{type: "finish", pass, tokens, seconds}`; returning `false` stops the
+    /// work with the error "summarizing was stopped". Returns `{format, text,
+    /// map_notes, stats: {passes, chunks, shots, prompt_tokens,
+    /// generated_tokens, prefill_s, decode_s}, quotes: {kept, repaired, dropped}}`.
+    pub fn summarize(&self, bytes: &[u8], options_json: &str, on_event: &js_sys::Function) -> Result<JsValue, JsError> {
+        let t = parse_transcript(bytes).map_err(js_err)?;
+        let opts = options(options_json)?;
+        // A throwing callback stops the work too; its exception is reported instead.
+        let mut thrown: Option<JsValue> = None;
+        let mut emit = |e: JsValue| match on_event.call1(&JsValue::NULL, &e) {
+            Ok(v) => v.as_bool() != Some(false),
+            Err(x) => {
+                thrown = Some(x);
+                false
+            }
+        };
+        let result = self.inner.summarize_until(&t, &opts, &mut |p| match p {
+            Progress::Plan { chunks, prompt_tokens, context } => emit(obj(&[
+                ("type", "plan".into()),
+                ("chunks", num(*chunks as f64)),
+                ("prompt_tokens", num(*prompt_tokens as f64)),
+                ("context", num(*context as f64)),
+            ])),
+            Progress::Started { pass } => emit(obj(&[("type", "start".into()), ("pass", pass_obj(*pass))])),
+            Progress::Text { pass, piece } => emit(obj(&[("type", "text".into()), ("pass", pass_obj(*pass)), ("piece", piece.as_str().into())])),
+            Progress::Finished { pass, tokens, seconds } => {
+                emit(obj(&[("type", "finish".into()), ("pass", pass_obj(*pass)), ("tokens", num(*tokens as f64)), ("seconds", num(*seconds))]))
+            }
+        });
+        if let Some(x) = thrown {
+            let msg = x.as_string().or_else(|| js_sys::Reflect::get(&x, &"message".into()).ok().and_then(|m| m.as_string())).unwrap_or_else(|| "the progress callback threw".into());
+            return Err(JsError::new(&format!("progress callback failed: {msg}")));
+        }
+        let s = result.map_err(js_err)?;
+        let st = &s.stats;
+        Ok(obj(&[
+            ("format", s.format.name().into()),
+            ("text", s.text.into()),
+            ("map_notes", s.map_notes.map_or(JsValue::NULL, JsValue::from)),
+            (
+                "stats",
+                obj(&[
+                    ("passes", num(st.passes as f64)),
+                    ("chunks", num(st.chunks as f64)),
+                    ("shots", num(st.shots as f64)),
+                    ("prompt_tokens", num(st.prompt_tokens as f64)),
+                    ("generated_tokens", num(st.generated_tokens as f64)),
+                    ("prefill_s", num(st.prefill_s)),
+                    ("decode_s", num(st.decode_s)),
+                ]),
+            ),
+            ("quotes", obj(&[("kept", num(s.quotes.kept as f64)), ("repaired", num(s.quotes.repaired as f64)), ("dropped", num(s.quotes.dropped as f64))])),
+        ]))
     }
 }

@@ -41,15 +41,28 @@ pub enum KernelError {
 
 impl QMatrix {
     pub fn new(ty: GgmlType, bytes: &[u8], n_in: usize, n_out: usize) -> Result<Self, KernelError> {
+        Self::check(ty, bytes, n_in, n_out)?;
+        Self::from_vec(ty, bytes.to_vec(), n_in, n_out)
+    }
+
+    /// As [`QMatrix::new`], keeping `bytes` itself for quantized types: loading
+    /// then never holds a tensor twice (in wasm the heap never shrinks, so a
+    /// copy per tensor would show up as a much larger peak).
+    pub fn from_vec(ty: GgmlType, bytes: Vec<u8>, n_in: usize, n_out: usize) -> Result<Self, KernelError> {
+        Self::check(ty, &bytes, n_in, n_out)?;
+        let data = match ty {
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => Data::Float(dequantize_vec(ty, &bytes, n_in * n_out)),
+            _ => Data::Quant(bytes),
+        };
+        Ok(QMatrix { ty, n_in, n_out, data })
+    }
+
+    fn check(ty: GgmlType, bytes: &[u8], n_in: usize, n_out: usize) -> Result<(), KernelError> {
         let want = ty.row_bytes(n_in) * n_out;
         if bytes.len() != want || n_in % ty.block_size() != 0 {
             return Err(KernelError::Size { got: bytes.len(), want, n_in, n_out, ty: ty.name() });
         }
-        let data = match ty {
-            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => Data::Float(dequantize_vec(ty, bytes, n_in * n_out)),
-            _ => Data::Quant(bytes.to_vec()),
-        };
-        Ok(QMatrix { ty, n_in, n_out, data })
+        Ok(())
     }
 
     /// Bytes of weights one matrix-vector product reads.

@@ -47,6 +47,8 @@ pub enum SummarizeError {
     Invalid(#[from] StructuredError),
     #[error("map-reduce: {tokens} tokens of notes still exceed the {budget}-token budget after {rounds} rounds")]
     NoProgress { tokens: usize, budget: usize, rounds: usize },
+    #[error("summarizing was stopped")]
+    Aborted,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +90,8 @@ pub enum Progress {
     Plan { chunks: usize, prompt_tokens: usize, context: usize },
     Started { pass: Pass },
     Finished { pass: Pass, tokens: usize, seconds: f64 },
+    /// Text of `pass` as it is generated (the web app streams it).
+    Text { pass: Pass, piece: String },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -179,6 +183,37 @@ impl Summarizer {
     }
 
     pub fn summarize(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Summary, SummarizeError> {
+        self.summarize_until(transcript, opts, &mut |p| {
+            progress(p);
+            true
+        })
+    }
+
+    /// Whether `transcript` fits one pass or will be map-reduced, by the same
+    /// arithmetic [`Summarizer::summarize_until`] uses (the web app warns before it starts).
+    pub fn plan(&self, transcript: &Transcript, opts: &SummarizeOptions) -> PassPlan {
+        let full = transcript.text();
+        let context = self.context(opts);
+        let transcript_tokens = self.count(&full);
+        let notes_shape = NotesShape::for_length(opts.length);
+        let (input, spec) = match opts.format {
+            Format::Notes => {
+                let sections = transcript_tokens.div_ceil(TOKENS_PER_SECTION).clamp(5, MAX_SECTIONS);
+                let pieces = mapreduce::pieces(&transcript.segments, (full.len() / (3 * sections)).clamp(20, 600));
+                let parts = mapreduce::partition(&pieces, sections);
+                (self.notes_input(&parts), grammar::notes(&notes_plan(&parts), &notes_shape))
+            }
+            f => (full.clone(), self.final_spec(f, opts)),
+        };
+        let overhead = self.count(&prompt::system(opts.format)) + self.count(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
+        let prompt_tokens = self.count(&input) + overhead;
+        let answer_tokens = self.sizes(&spec).budget;
+        PassPlan { transcript_tokens, prompt_tokens, answer_tokens, context, one_pass: prompt_tokens + answer_tokens <= context }
+    }
+
+    /// As [`Summarizer::summarize`], but `progress` returning false stops the work
+    /// ([`SummarizeError::Aborted`]); the browser's Stop button goes through here.
+    pub fn summarize_until(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
         let full = transcript.text();
         let context = self.context(opts);
         let mut stats = SummaryStats::default();
@@ -200,7 +235,9 @@ impl Summarizer {
         let overhead = self.count(&prompt::system(opts.format)) + self.count(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
         let direct_prompt = self.count(&direct_input) + overhead;
         if direct_prompt + self.sizes(&direct_spec).budget <= context {
-            progress(&Progress::Plan { chunks: 0, prompt_tokens: direct_prompt, context });
+            if !progress(&Progress::Plan { chunks: 0, prompt_tokens: direct_prompt, context }) {
+                return Err(SummarizeError::Aborted);
+            }
             let text = match opts.format {
                 Format::Notes => self.notes_pass(&pieces, sections, &notes_shape, &full, opts, context, Pass::Final, &mut stats, &mut quotes, progress)?.0,
                 _ => self.final_pass(Source::Transcript, &full, opts, context, &mut stats, progress)?,
@@ -220,7 +257,9 @@ impl Summarizer {
             let chunks = mapreduce::chunks(&units, chunk_tokens, (chunk_tokens / 10).min(200), &count);
             if round == 1 {
                 stats.chunks = chunks.len();
-                progress(&Progress::Plan { chunks: chunks.len(), prompt_tokens: total_tokens, context });
+                if !progress(&Progress::Plan { chunks: chunks.len(), prompt_tokens: total_tokens, context }) {
+                    return Err(SummarizeError::Aborted);
+                }
             }
             let mut notes_md = vec![];
             let mut next_units = vec![];
@@ -318,7 +357,7 @@ impl Summarizer {
         pass: Pass,
         stats: &mut SummaryStats,
         quotes: &mut QuoteReport,
-        progress: &mut dyn FnMut(&Progress),
+        progress: &mut dyn FnMut(&Progress) -> bool,
     ) -> Result<(String, Vec<Piece>), SummarizeError> {
         let parts = mapreduce::partition(pieces, k);
         let plan = notes_plan(&parts);
@@ -346,7 +385,7 @@ impl Summarizer {
     }
 
     /// The requested (non-notes) format from the transcript or from notes.
-    fn final_pass(&self, source: Source, input: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress)) -> Result<String, SummarizeError> {
+    fn final_pass(&self, source: Source, input: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<String, SummarizeError> {
         let system = prompt::system(opts.format);
         let task = prompt::task(opts.format, &self.text_shape(opts), &NotesShape::for_length(opts.length));
         let spec = self.final_spec(opts.format, opts);
@@ -386,7 +425,7 @@ impl Summarizer {
         context: usize,
         pass: Pass,
         stats: &mut SummaryStats,
-        progress: &mut dyn FnMut(&Progress),
+        progress: &mut dyn FnMut(&Progress) -> bool,
     ) -> Result<String, SummarizeError> {
         let prompt = self.engine.chat_tokens(messages)?;
         let sizes = self.sizes(spec);
@@ -406,8 +445,13 @@ impl Summarizer {
         };
         let mut constraint = self.space.constrain(&spec.lark, budget)?;
         let gen_opts = GenerateOptions { max_tokens, sampler: opts.sampler.clone(), stop: vec![], chunk: 512, n_ctx: context, ignore_eos: false };
-        progress(&Progress::Started { pass });
-        let g = self.engine.generate_with(&prompt, &gen_opts, Some(&mut constraint), &mut |_| true)?;
+        if !progress(&Progress::Started { pass }) {
+            return Err(SummarizeError::Aborted);
+        }
+        let g = self.engine.generate_with(&prompt, &gen_opts, Some(&mut constraint), &mut |piece| progress(&Progress::Text { pass, piece: piece.to_string() }))?;
+        if g.stop == StopReason::Aborted {
+            return Err(SummarizeError::Aborted);
+        }
         stats.add(&g, &constraint.stats);
         progress(&Progress::Finished { pass, tokens: g.stats.generated_tokens, seconds: g.stats.prefill_s + g.stats.decode_s });
         if let Some(e) = constraint.error() {
@@ -421,6 +465,19 @@ impl Summarizer {
         }
         Ok(g.text)
     }
+}
+
+/// What [`Summarizer::plan`] found.
+#[derive(Debug, Clone, Copy)]
+pub struct PassPlan {
+    pub transcript_tokens: usize,
+    /// Prompt of the one-pass attempt: instructions plus the transcript.
+    pub prompt_tokens: usize,
+    /// Token budget of the answer.
+    pub answer_tokens: usize,
+    pub context: usize,
+    /// False: the transcript will be summarized chunk by chunk (map-reduce).
+    pub one_pass: bool,
 }
 
 struct AnswerSizes {

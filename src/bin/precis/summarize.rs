@@ -150,7 +150,7 @@ fn report(bar: &ProgressBar, p: &Progress) {
         Progress::Plan { chunks: 0, prompt_tokens, .. } => bar.set_message(format!("{prompt_tokens} prompt tokens, one pass")),
         Progress::Plan { chunks, prompt_tokens, context } => bar.set_message(format!("{prompt_tokens} transcript tokens > {context}-token context: {chunks} chunks")),
         Progress::Started { pass } => bar.set_message(pass_label(*pass)),
-        Progress::Finished { .. } => {}
+        Progress::Finished { .. } | Progress::Text { .. } => {}
     }
 }
 

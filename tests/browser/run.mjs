@@ -1,0 +1,393 @@
+// Browser tests of the web app (www/dist, built by `make web`): the system
+// Chromium driven by playwright-core against `www/serve.py` on a free port.
+// Prints "browser: N passed, M failed" and exits non-zero on any failure.
+//
+// The summaries run on 2-core CI machines on the CPU wasm engine, so they use
+// a ~1500-character excerpt, length short and no worked examples (max_shots 0,
+// set through the page's `precisTestOptions` hook).
+import { chromium } from "playwright-core";
+import Ajv2020 from "ajv/dist/2020.js";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const dist = path.join(root, "www/dist");
+const modelPath = path.join(root, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+const corpus = path.resolve(root, "../shared/corpus");
+const outDir = path.join(root, "target/browser");
+fs.mkdirSync(outDir, { recursive: true });
+const T0 = Date.now();
+const SUMMARY_TIMEOUT = 8 * 60_000;
+
+const ARGS = [
+  "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan",
+  "--use-vulkan=swiftshader", "--use-webgpu-adapter=swiftshader", "--disable-background-networking",
+  "--disable-component-update", "--no-first-run",
+];
+// The CPU path: no navigator.gpu, as on a browser without WebGPU.
+const NO_GPU = "Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });";
+const TEST_OPTIONS = "window.precisTestOptions = { max_shots: 0 };";
+
+function excerpt(file, chars = 1500) {
+  const text = fs.readFileSync(path.join(corpus, "transcripts", file), "utf8");
+  const cut = text.slice(0, chars);
+  return cut.slice(0, cut.lastIndexOf(" ")); // whole words only
+}
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let passed = 0, failed = 0;
+const failures = [];
+async function test(name, fn) {
+  const t = Date.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failed++;
+    failures.push(name);
+    console.log(`FAIL ${name} (${((Date.now() - t) / 1000).toFixed(1)} s)\n     ${String(e.stack || e).split("\n").slice(0, 4).join("\n     ")}`);
+  }
+}
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+// Console errors and uncaught exceptions fail the test that caused them.
+function watch(page) {
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("worker", (w) => w.on("console", (m) => m.type() === "error" && errors.push(`worker console: ${m.text()}`)));
+  return {
+    errors,
+    check(allow = []) {
+      const bad = errors.filter((e) => !allow.some((a) => a.test(e)));
+      errors.length = 0;
+      assert(bad.length === 0, `console errors: ${bad.join(" | ")}`);
+    },
+  };
+}
+
+async function setTranscript(page, text) {
+  await page.evaluate((t) => {
+    const ta = document.getElementById("transcript");
+    ta.value = t;
+    ta.dispatchEvent(new Event("input", { bubbles: true }));
+  }, text);
+}
+
+async function waitModel(page, timeout = 120_000) {
+  await page.waitForFunction(() => {
+    const s = document.getElementById("model-status");
+    return s.dataset.loaded === "true" && !/Loading/.test(s.textContent) || !document.getElementById("model-error").hidden;
+  }, null, { timeout });
+  const err = await page.textContent("#model-error");
+  assert(await page.isHidden("#model-error"), `model failed to load: ${err}`);
+  return page.evaluate(() => ({ ...document.getElementById("model-status").dataset, text: document.getElementById("model-status").textContent }));
+}
+
+async function summarize(page) {
+  await page.click("#summarize");
+  await page.waitForFunction(() => !window.precis.state.running && document.getElementById("stop").disabled, null, { timeout: SUMMARY_TIMEOUT, polling: 500 });
+  const err = await page.evaluate(() => (document.getElementById("run-error").hidden ? "" : document.getElementById("run-error").textContent));
+  assert(!err, `summary failed: ${err}`);
+  return page.evaluate(() => window.precis.state.result);
+}
+
+const schema = JSON.parse(fs.readFileSync(path.join(corpus, "summary.schema.json"), "utf8"));
+const validate = new Ajv2020({ allErrors: true, strict: false }).compile(schema);
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}/`;
+const server = spawn("python3", [path.join(root, "www/serve.py"), dist, String(port), "-q"], { stdio: ["ignore", "pipe", "inherit"] });
+await new Promise((resolve, reject) => {
+  server.stdout.once("data", resolve);
+  server.once("exit", (c) => reject(new Error(`server exited with ${c}`)));
+});
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ARGS });
+const modelSize = fs.statSync(modelPath).size;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "precis-browser-"));
+const report = {};
+
+try {
+  // ---- Main flow on the CPU path. Service workers are blocked here so that
+  // page.route sees (and can refuse) every request, workers' included.
+  const ctx = await browser.newContext({ serviceWorkers: "block", viewport: { width: 1100, height: 900 } });
+  await ctx.addInitScript(NO_GPU);
+  await ctx.addInitScript(TEST_OPTIONS);
+  const page = await ctx.newPage();
+  const w = watch(page);
+  await page.goto(base);
+
+  await test("backend badge says CPU when WebGPU is absent", async () => {
+    await page.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+    assert((await page.getAttribute("#backend-badge", "data-backend")) === "cpu", "badge backend");
+    assert(/CPU/.test(await page.textContent("#backend-badge")), "badge text");
+  });
+
+  await test("default model loads; wasm heap stays below twice the file", async () => {
+    await page.click("#load-default");
+    const m = await waitModel(page);
+    assert(m.origin === "url", `origin ${m.origin}`);
+    const heap = Number(m.heap);
+    report.heapDefaultMiB = heap / 1048576;
+    report.modelMiB = modelSize / 1048576;
+    console.log(`     wasm heap after loading: ${report.heapDefaultMiB.toFixed(1)} MiB for a ${report.modelMiB.toFixed(1)} MiB model`);
+    // The heap holds the tensors (~file size), the tied output head's copy of
+    // token_embd, the tokenizer and the grammar's token trie; a whole second
+    // copy of the file on top of that would pass 2x.
+    assert(heap < 2 * modelSize, `heap ${heap} vs model ${modelSize}`);
+    w.check();
+  });
+
+  const text = excerpt("consistent-hashing.txt");
+  await test("transcript counts characters and tokens; no map-reduce warning for an excerpt", async () => {
+    await setTranscript(page, text);
+    await page.waitForFunction(() => / tokens · /.test(document.getElementById("transcript-stats").textContent));
+    const stats = await page.textContent("#transcript-stats");
+    assert(stats.includes(`${text.length.toLocaleString("en-US")} characters`), stats);
+    assert(await page.isHidden("#transcript-warning"), "unexpected map-reduce warning");
+  });
+
+  await test("structured summary passes summary.schema.json and renders as cards", async () => {
+    await page.selectOption("#format", "structured");
+    await page.selectOption("#length", "short");
+    const t = Date.now();
+    const r = await summarize(page);
+    report.structuredSeconds = (Date.now() - t) / 1000;
+    report.structuredTokens = r.stats.generated_tokens;
+    console.log(`     ${r.stats.generated_tokens} tokens in ${report.structuredSeconds.toFixed(1)} s; prompt ${r.stats.prompt_tokens} tokens`);
+    const data = JSON.parse(r.text);
+    const ok = validate(data);
+    fs.writeFileSync(path.join(outDir, "structured.json"), JSON.stringify(data, null, 2));
+    assert(ok, `schema: ${JSON.stringify(validate.errors).slice(0, 500)}`);
+    assert((await page.locator("#cards .card.section").count()) === 5, "five section cards");
+    assert((await page.locator("#cards .card.section li:not(.chip)").count()) === 20, "four bullets per section");
+    assert((await page.locator("#cards .complexity").count()) === 3, "three complexity bars");
+    assert((await page.textContent("#cards .card.intro p")) === data.introduction, "introduction as text");
+    await page.screenshot({ path: path.join(outDir, "structured.png"), fullPage: true });
+    w.check();
+  });
+
+  await test("raw JSON toggle and JSON/Markdown downloads", async () => {
+    await page.click("#toggle-raw");
+    assert(await page.isVisible("#raw"), "raw visible");
+    const raw = JSON.parse(await page.textContent("#raw"));
+    assert(raw.sections.length === 5, "raw JSON parses");
+    await page.click("#toggle-raw");
+    assert(await page.isVisible("#cards"), "cards back");
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#download-json")]);
+    const json = JSON.parse(fs.readFileSync(await dl.path(), "utf8"));
+    assert(validate(json), "downloaded JSON passes the schema");
+    const [md] = await Promise.all([page.waitForEvent("download"), page.click("#download-md")]);
+    const mdText = fs.readFileSync(await md.path(), "utf8");
+    assert(mdText.startsWith("# Summary") && (mdText.match(/^## Section \d/gm) || []).length === 5, "markdown has five sections");
+  });
+
+  await test("Stop ends a run mid-generation; transcript and last summary are kept", async () => {
+    const before = await page.evaluate(() => window.precis.state.result.text);
+    await page.selectOption("#format", "key-points");
+    await page.click("#summarize");
+    await page.waitForFunction(() => document.getElementById("live").textContent.length > 5, null, { timeout: 120_000 });
+    await page.click("#stop");
+    await page.waitForFunction(() => !window.precis.state.running, null, { timeout: 60_000 });
+    assert(/Stopped/.test(await page.textContent("#run-error")), await page.textContent("#run-error"));
+    assert((await page.inputValue("#transcript")) === text, "transcript kept");
+    assert((await page.evaluate(() => window.precis.state.result.text)) === before, "last result kept");
+    assert((await page.locator("#cards .card.section").count()) === 5, "cards still shown");
+    await page.selectOption("#format", "structured");
+    w.check();
+  });
+
+  await test("reload restores transcript and summary; cached model loads with the network for models refused", async () => {
+    let modelRequests = 0;
+    await ctx.route("**/*.gguf", (route) => {
+      modelRequests++;
+      return route.abort();
+    });
+    await page.reload();
+    const m = await waitModel(page);
+    assert(m.origin === "cache", `model came from ${m.origin}`);
+    assert(modelRequests === 0, `${modelRequests} model requests went out`);
+    assert((await page.inputValue("#transcript")) === text, "transcript restored");
+    assert((await page.locator("#cards .card.section").count()) === 5, "summary cards restored");
+    assert((await page.inputValue("#format")) === "structured", "format restored");
+    assert(/SmolLM2/.test(await page.textContent("#cached-models")), "cached model listed");
+    report.heapCacheMiB = Number(m.heap) / 1048576;
+    await ctx.unroute("**/*.gguf");
+    w.check();
+  });
+
+  await test("local GGUF file loads through the file input", async () => {
+    await page.setInputFiles("#model-file", modelPath);
+    const m = await waitModel(page);
+    assert(m.origin === "file", `origin ${m.origin}`);
+    assert(/from disk/.test(m.text), m.text);
+    w.check();
+  });
+
+  await test("non-GGUF file: clear message, previous model kept", async () => {
+    const bad = path.join(tmp, "notes.gguf");
+    fs.writeFileSync(bad, "these are not model weights\n".repeat(100));
+    await page.setInputFiles("#model-file", bad);
+    await page.waitForSelector("#model-error:not([hidden])");
+    const msg = await page.textContent("#model-error");
+    assert(/not a GGUF file/.test(msg), msg);
+    assert(/Still using/.test(await page.textContent("#model-status")), "previous model kept");
+    assert(await page.isEnabled("#summarize"), "still usable");
+    w.check();
+  });
+
+  await test("truncated GGUF: clear message", async () => {
+    const cut = path.join(tmp, "cut.gguf");
+    const fd = fs.openSync(modelPath, "r");
+    const buf = Buffer.alloc(20 << 20);
+    fs.readSync(fd, buf, 0, buf.length, 0);
+    fs.closeSync(fd);
+    fs.writeFileSync(cut, buf);
+    await page.setInputFiles("#model-file", cut);
+    await page.waitForFunction(() => /cut\.gguf/.test(document.getElementById("model-error").textContent));
+    const msg = await page.textContent("#model-error");
+    assert(/truncat|beyond|past|end of|exceed/i.test(msg), msg);
+    w.check();
+  });
+
+  await test("empty transcript: clear message, no run", async () => {
+    await setTranscript(page, "   \n ");
+    await page.click("#summarize");
+    const msg = await page.textContent("#run-error");
+    assert(/empty/i.test(msg), msg);
+    w.check();
+  });
+
+  await test("transcript over 5 MiB: clear message, page still usable", async () => {
+    const big = "word ".repeat(Math.ceil((5 * 1024 * 1024 + 1000) / 5));
+    await setTranscript(page, big);
+    await page.waitForSelector("#transcript-error:not([hidden])", { timeout: 60_000 });
+    const msg = await page.textContent("#transcript-error");
+    assert(/too large|limit/i.test(msg), msg);
+    await setTranscript(page, text);
+    await page.waitForFunction(() => / tokens · /.test(document.getElementById("transcript-stats").textContent) && document.getElementById("transcript-error").hidden, null, { timeout: 60_000 });
+    w.check();
+  });
+
+  await test("long transcript gets the map-reduce warning", async () => {
+    const long = fs.readFileSync(path.join(corpus, "transcripts/dpo.txt"), "utf8").repeat(4);
+    await setTranscript(page, long);
+    await page.waitForSelector("#transcript-warning:not([hidden])", { timeout: 60_000 });
+    assert(/map-reduce/.test(await page.textContent("#transcript-warning")), "warning text");
+    await setTranscript(page, text);
+    w.check();
+  });
+
+  await test("phone-sized layout: no horizontal scrolling", async () => {
+    await page.setViewportSize({ width: 375, height: 800 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    await page.screenshot({ path: path.join(outDir, "phone.png"), fullPage: false });
+    assert(overflow <= 0, `page is ${overflow}px wider than the screen`);
+    await page.setViewportSize({ width: 1100, height: 900 });
+  });
+  await ctx.close();
+
+  // ---- The JS module API from a page of its own (same origin, no app UI).
+  await test("Summarizer API from a separate page: summarize and summarizeStreaming agree", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    const w2 = watch(p);
+    await c.route(`${base}api-test.html`, (route) => route.fulfill({
+      contentType: "text/html",
+      body: `<!doctype html><meta charset="utf-8"><title>api</title><script type="module">
+        import { Summarizer } from "./precis.js";
+        window.run = async (text) => {
+          const progress = [];
+          const s = await Summarizer.create({ type: "headline", length: "short", extra: { max_shots: 0 },
+            monitor(m) { m.addEventListener("downloadprogress", (e) => progress.push(e.loaded)); } });
+          const whole = await s.summarize(text);
+          const pieces = [];
+          for await (const piece of s.summarizeStreaming(text)) pieces.push(piece);
+          const tokens = await s.measureInputUsage(text);
+          // This page is not cross-origin isolated, so abort restarts the worker;
+          // the summarizer must reload its model and keep working.
+          const ac = new AbortController();
+          let aborted = "";
+          try {
+            for await (const piece of s.summarizeStreaming(text, { signal: ac.signal })) ac.abort();
+          } catch (e) { aborted = e.message; }
+          const again = await s.summarize(text);
+          const out = { whole, pieces, progress, tokens, backend: s.backend, quota: s.inputQuota, aborted, again, isolated: crossOriginIsolated };
+          s.destroy();
+          return out;
+        };
+      </script>`,
+    }));
+    await p.goto(`${base}api-test.html`);
+    await p.waitForFunction(() => typeof window.run === "function");
+    const r = await p.evaluate((t) => window.run(t), text.slice(0, 800));
+    console.log(`     headline: ${JSON.stringify(r.whole)}`);
+    assert(r.whole.trim().length > 0, "empty headline");
+    assert(r.whole.trim().split(/\s+/).length <= 12, "a short headline has at most 12 words");
+    assert(r.pieces.length > 1 && r.pieces.join("") === r.whole, "stream pieces add up to the same (greedy) headline");
+    assert(r.progress.at(-1) === 1, "download progress reaches 1");
+    assert(r.tokens > 50 && r.backend === "cpu" && r.quota > 0, JSON.stringify({ tokens: r.tokens, backend: r.backend, quota: r.quota }));
+    assert(!r.isolated && /stopped/.test(r.aborted), `abort without shared memory: ${r.aborted}`);
+    assert(r.again === r.whole, "after the restart the same headline again");
+    w2.check();
+    await c.close();
+  });
+
+  // ---- Offline: with the service worker, a second visit needs no network.
+  await test("offline after the first visit (service worker + model cache)", async () => {
+    const c = await browser.newContext();
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    const w3 = watch(p);
+    await p.goto(base);
+    await p.click("#load-default");
+    await waitModel(p);
+    await p.evaluate(() => navigator.serviceWorker.ready);
+    await c.setOffline(true);
+    await p.reload();
+    const m = await waitModel(p);
+    assert(m.origin === "cache", `origin ${m.origin}`);
+    assert(await p.isVisible("#summarize"), "page rendered offline");
+    w3.check();
+    await c.close();
+  });
+
+  // ---- With WebGPU present the badge must still say CPU until the GPU engine exists.
+  await test("badge is honest when navigator.gpu exists", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    const p = await c.newPage();
+    await p.goto(base);
+    await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+    const hasGpu = await p.evaluate(() => !!navigator.gpu);
+    assert((await p.getAttribute("#backend-badge", "data-backend")) === "cpu", "badge backend");
+    console.log(`     navigator.gpu ${hasGpu ? "present" : "absent"} in this Chromium; badge: cpu`);
+    await c.close();
+  });
+} finally {
+  await browser.close();
+  server.kill();
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+const secs = (Date.now() - T0) / 1000;
+fs.writeFileSync(path.join(outDir, "report.json"), JSON.stringify({ ...report, seconds: secs, passed, failed, failures }, null, 2));
+console.log(`browser suite: ${secs.toFixed(0)} s; report in target/browser/report.json`);
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

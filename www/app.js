@@ -1,0 +1,511 @@
+// The page: model loading, transcript input, summary runs and their rendering.
+// All model work happens in the worker (precis.js → worker.js); model output is
+// only ever inserted as text, never parsed as HTML.
+import { PrecisWorker, DEFAULT_MODEL, abortFlag, cachedModels, deleteCachedModel } from "./precis.js";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  model: null, // {source, info, origin, backend}
+  modelSource: null, // what to reload after a worker restart
+  plan: null,
+  running: false,
+  abort: null,
+  result: null, // {format, length, text, stats, map_notes}
+};
+const worker = new PrecisWorker();
+window.precis = { state, worker }; // for the browser tests and the curious
+
+// ---- storage: IndexedDB, because a transcript can be megabytes (localStorage
+// holds about five).
+const db = new Promise((resolve, reject) => {
+  const req = indexedDB.open("precis", 1);
+  req.onupgradeneeded = () => req.result.createObjectStore("kv");
+  req.onsuccess = () => resolve(req.result);
+  req.onerror = () => reject(req.error);
+});
+async function kvGet(key) {
+  const d = await db;
+  return new Promise((resolve, reject) => {
+    const r = d.transaction("kv").objectStore("kv").get(key);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+async function kvSet(key, value) {
+  const d = await db;
+  return new Promise((resolve, reject) => {
+    const t = d.transaction("kv", "readwrite");
+    t.objectStore("kv").put(value, key);
+    t.oncomplete = () => resolve();
+    t.onerror = () => reject(t.error);
+  });
+}
+const save = (key, value) => kvSet(key, value).catch((e) => showError("run-error", `Could not save ${key} in this browser: ${e.message}`));
+
+// ---- small helpers
+function show(id, text) {
+  const el = $(id);
+  el.textContent = text || "";
+  el.hidden = !text;
+}
+const showError = show;
+const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
+function duration(s) {
+  if (!isFinite(s)) return "—";
+  return s < 60 ? `${Math.round(s)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+function debounce(fn, ms) {
+  let t;
+  return (...a) => {
+    clearTimeout(t);
+    t = setTimeout(() => fn(...a), ms);
+  };
+}
+
+// ---- backend badge
+async function initBackend() {
+  const hasGpu = !!navigator.gpu;
+  try {
+    const r = await worker.request({ type: "init" });
+    setBadge(r.backend, hasGpu);
+  } catch (e) {
+    $("backend-badge").textContent = "engine failed";
+    showError("model-error", `The engine could not start: ${e.message}`);
+  }
+}
+function setBadge(backend, hasGpu) {
+  const b = $("backend-badge");
+  b.textContent = backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
+  b.dataset.backend = backend;
+  b.title = backend === "cpu" && hasGpu ? "WebGPU is available in this browser, but Precis's GPU engine is not finished yet: running on the CPU." : `Running on: ${backend}`;
+}
+
+// ---- model loading
+async function loadModel(source, label) {
+  showError("model-error", "");
+  show("model-note", "");
+  $("model-status").textContent = `Loading ${label}…`;
+  $("model-progress-wrap").hidden = false;
+  $("model-progress").value = 0;
+  $("model-progress-text").textContent = "";
+  setModelButtons(false);
+  let last = { t: 0, done: 0 }, speed = 0;
+  try {
+    // The worker picks the engine; it reports what it actually runs on.
+    const backend = navigator.gpu ? "webgpu" : "cpu";
+    const r = await worker.request({ type: "load", source, backend }, {
+      onProgress: (p) => {
+        const dt = p.elapsed - last.t;
+        if (dt > 0.25) {
+          const inst = (p.done - last.done) / dt;
+          speed = speed ? 0.7 * speed + 0.3 * inst : inst;
+          last = { t: p.elapsed, done: p.done };
+        }
+        $("model-progress").value = p.total ? p.done / p.total : 0;
+        const pct = p.total ? ((100 * p.done) / p.total).toFixed(0) : "?";
+        const left = speed > 0 ? duration((p.total - p.done) / speed) : "—";
+        $("model-progress-text").textContent = `${mib(p.done)} of ${mib(p.total)} (${pct}%) · ${mib(speed)}/s · ${left} left`;
+      },
+    });
+    state.model = r;
+    state.modelSource = source;
+    const from = r.origin === "cache" ? "from this browser's cache" : r.origin === "file" ? "from disk" : "downloaded";
+    $("model-status").textContent = `Loaded ${r.name} (${r.info.arch}, ${r.info.n_layer} layers, context ${r.info.n_ctx_train}) ${from} in ${r.seconds.toFixed(1)} s.`;
+    $("model-status").dataset.loaded = "true";
+    $("model-status").dataset.origin = r.origin;
+    $("model-status").dataset.heap = String(r.heap);
+    show("model-note", r.note);
+    setBadge(r.backend, !!navigator.gpu);
+    const remembered = source.kind === "file" ? { kind: "url", url: new URL(`local-models/${encodeURIComponent(r.name)}`, location.href).href, name: r.name } : { kind: "url", url: source.url, name: r.name };
+    localStorage.setItem("precis.model", JSON.stringify(remembered));
+    $("model-progress-wrap").hidden = true;
+    refreshCached();
+    updatePlan();
+  } catch (e) {
+    $("model-status").textContent = state.model ? `Still using ${state.model.name}.` : "No model loaded.";
+    $("model-progress-wrap").hidden = true;
+    showError("model-error", `Could not load ${label}: ${e.message}`);
+    if (!state.model) delete $("model-status").dataset.loaded;
+  } finally {
+    setModelButtons(true);
+  }
+}
+
+function setModelButtons(on) {
+  for (const id of ["load-default", "load-url", "model-file"]) $(id).disabled = !on;
+  $("summarize").disabled = !on || !state.model || state.running;
+}
+
+$("load-default").addEventListener("click", () => loadModel({ kind: "url", url: DEFAULT_MODEL }, "the default model"));
+$("model-file").addEventListener("change", (e) => {
+  const f = e.target.files[0];
+  if (f) loadModel({ kind: "file", file: f, keep: true }, f.name);
+  e.target.value = "";
+});
+$("url-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const url = $("model-url").value.trim();
+  if (!url) return showError("model-error", "Type the address of a .gguf file first.");
+  let u;
+  try {
+    u = new URL(url, location.href);
+  } catch {
+    return showError("model-error", `"${url}" is not a valid URL.`);
+  }
+  if (u.protocol !== "https:" && u.origin !== location.origin) return showError("model-error", "Only https:// addresses (or this site) can be downloaded.");
+  loadModel({ kind: "url", url: u.href }, u.pathname.split("/").pop() || u.href);
+});
+
+// A worker restart (Stop without shared memory, or an engine crash) loses the
+// model; load it again from wherever it came from (usually the cache now).
+worker.onCrash = () => {
+  const src = state.modelSource;
+  state.model = null;
+  if (src) loadModel(src.kind === "file" ? { ...src, keep: false } : src, "the model again");
+  initBackend();
+};
+
+async function refreshCached() {
+  const list = $("cached-models");
+  list.replaceChildren();
+  let models = [];
+  try {
+    models = await cachedModels();
+  } catch (e) {
+    list.append(Object.assign(document.createElement("li"), { textContent: `The model cache cannot be read: ${e.message}` }));
+  }
+  if (!models.length) list.append(Object.assign(document.createElement("li"), { textContent: "None yet." }));
+  for (const m of models) {
+    const li = document.createElement("li");
+    li.append(Object.assign(document.createElement("span"), { textContent: `${m.name} — ${mib(m.size)} ` }));
+    const load = Object.assign(document.createElement("button"), { type: "button", textContent: "Load" });
+    load.addEventListener("click", () => loadModel({ kind: "url", url: m.url, name: m.name, offline: true }, m.name));
+    const del = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
+    del.setAttribute("aria-label", `Delete ${m.name} from this browser`);
+    del.addEventListener("click", async () => {
+      await deleteCachedModel(m.url);
+      refreshCached();
+    });
+    li.append(load, " ", del);
+    list.append(li);
+  }
+  if (navigator.storage?.estimate) {
+    const { usage = 0, quota = 0 } = await navigator.storage.estimate();
+    $("storage-estimate").textContent = `This site uses ${mib(usage)} of ${mib(quota)} the browser allows.`;
+  }
+}
+
+// ---- transcript
+const transcript = $("transcript");
+const persistTranscript = debounce(() => save("transcript", transcript.value), 300);
+transcript.addEventListener("input", () => {
+  persistTranscript();
+  updatePlan();
+});
+$("clear-transcript").addEventListener("click", () => {
+  transcript.value = "";
+  save("transcript", "");
+  updatePlan();
+});
+
+async function readTranscriptFile(file) {
+  if (!/\.(txt|srt|vtt)$/i.test(file.name) && !/^text\//.test(file.type)) {
+    return showError("transcript-error", `${file.name} is not a transcript: open a .txt, .srt or .vtt file.`);
+  }
+  if (file.size > 5 * 1024 * 1024) {
+    return showError("transcript-error", `${file.name} is ${mib(file.size)}; transcripts up to 5 MiB are accepted.`);
+  }
+  transcript.value = await file.text();
+  save("transcript", transcript.value);
+  updatePlan();
+}
+$("transcript-file").addEventListener("change", (e) => {
+  if (e.target.files[0]) readTranscriptFile(e.target.files[0]);
+  e.target.value = "";
+});
+for (const [el, handler] of [
+  [$("drop-zone"), (f) => readTranscriptFile(f)],
+  [$("model-panel"), (f) => loadModel({ kind: "file", file: f, keep: true }, f.name)],
+]) {
+  el.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    el.classList.add("dragging");
+  });
+  el.addEventListener("dragleave", () => el.classList.remove("dragging"));
+  el.addEventListener("drop", (e) => {
+    e.preventDefault();
+    el.classList.remove("dragging");
+    const f = e.dataTransfer.files[0];
+    if (f) handler(f);
+  });
+}
+
+function options() {
+  return { format: $("format").value, length: $("length").value, ...(window.precisTestOptions || {}) };
+}
+
+// Character and token counts, and whether the transcript will be cut into
+// chunks: the model's own tokenizer when a model is loaded, chars/4 before.
+const updatePlan = debounce(async () => {
+  const text = transcript.value;
+  showError("transcript-error", "");
+  show("transcript-warning", "");
+  state.plan = null;
+  if (!text.trim()) {
+    $("transcript-stats").textContent = "";
+    return;
+  }
+  const chars = text.length;
+  if (!state.model || state.running) {
+    $("transcript-stats").textContent = `${chars.toLocaleString()} characters · ≈${Math.round(chars / 4).toLocaleString()} tokens (estimate)`;
+    if (new Blob([text]).size > 5 * 1024 * 1024) showError("transcript-error", `The transcript is ${mib(new Blob([text]).size)}; the limit is 5 MiB. Shorten it.`);
+    return;
+  }
+  try {
+    const p = await worker.request({ type: "plan", text, options: options() });
+    if (text !== transcript.value) return;
+    state.plan = p;
+    $("transcript-stats").textContent = `${chars.toLocaleString()} characters · ${p.tokens.toLocaleString()} tokens · ${p.format}${p.duration ? ` · ${duration(p.duration)}` : ""}`;
+    if (!p.one_pass) {
+      show("transcript-warning", `This transcript (${p.tokens.toLocaleString()} tokens) does not fit the model's ${p.context}-token context with its answer: it will be summarized in chunks (map-reduce), which takes several passes and longer.`);
+    }
+  } catch (e) {
+    if (text === transcript.value) showError("transcript-error", `Transcript problem: ${e.message}`);
+  }
+}, 400);
+
+// ---- running
+$("summarize").addEventListener("click", run);
+$("stop").addEventListener("click", stop);
+for (const id of ["format", "length"]) {
+  $(id).addEventListener("change", () => {
+    localStorage.setItem(`precis.${id}`, $(id).value);
+    updatePlan();
+  });
+}
+
+async function run() {
+  const text = transcript.value;
+  showError("run-error", "");
+  if (!text.trim()) return showError("run-error", "The transcript is empty: paste or open one first.");
+  if (!state.model) return showError("run-error", "Load a model first.");
+  const opts = options();
+  state.running = true;
+  state.abort = abortFlag();
+  $("summarize").disabled = true;
+  $("stop").disabled = false;
+  $("run-progress-wrap").hidden = false;
+  $("run-progress").value = 0;
+  const live = $("live");
+  live.textContent = "";
+  live.hidden = false;
+  let passes = 1, done = 0, pieces = 0, passStart = performance.now(), label = "reading the transcript";
+  const status = () => {
+    const secs = (performance.now() - passStart) / 1000;
+    const rate = secs > 0 ? (pieces / secs).toFixed(1) : "—";
+    $("run-status").textContent = `${label} · ${rate} tok/s`;
+  };
+  const t0 = performance.now();
+  try {
+    const result = await worker.request(
+      { type: "summarize", text, options: opts, abort: state.abort },
+      {
+        onEvent: (ev) => {
+          if (ev.type === "plan") {
+            passes = ev.chunks ? ev.chunks + (opts.format === "notes" ? 0 : 1) : 1;
+          } else if (ev.type === "start") {
+            pieces = 0;
+            passStart = performance.now();
+            label = ev.pass.kind === "chunk" ? `chunk ${ev.pass.index + 1} of ${ev.pass.of}${ev.pass.round > 1 ? ` (round ${ev.pass.round})` : ""}` : passes > 1 ? "writing the summary from the notes" : "writing the summary";
+            if (ev.pass.kind === "chunk" || passes > 1) live.append(`\n— ${label} —\n`);
+            status();
+          } else if (ev.type === "text") {
+            pieces++;
+            live.append(ev.piece);
+            live.scrollTop = live.scrollHeight;
+            status();
+          } else if (ev.type === "finish") {
+            done++;
+            $("run-progress").value = Math.min(1, done / passes);
+            $("run-status").textContent = `${label}: ${ev.tokens} tokens in ${ev.seconds.toFixed(1)} s (${(ev.tokens / Math.max(ev.seconds, 1e-3)).toFixed(1)} tok/s)`;
+          }
+        },
+      },
+    );
+    state.result = { ...result, length: opts.length, seconds: (performance.now() - t0) / 1000, at: new Date().toISOString() };
+    save("result", state.result);
+    render(state.result);
+    live.hidden = true;
+    $("run-status").textContent = `Done in ${duration(state.result.seconds)}: ${result.stats.generated_tokens} tokens generated in ${result.stats.passes} pass${result.stats.passes > 1 ? "es" : ""} (${(result.stats.generated_tokens / Math.max(result.stats.decode_s + result.stats.prefill_s, 1e-3)).toFixed(1)} tok/s overall).`;
+    $("run-progress").value = 1;
+  } catch (e) {
+    const stopped = /stopped/.test(e.message);
+    showError("run-error", stopped ? "Stopped. The partial text stays below; the previous summary is kept." : `The summary failed: ${e.message}`);
+    if (state.result) render(state.result);
+  } finally {
+    state.running = false;
+    state.abort = null;
+    $("stop").disabled = true;
+    $("summarize").disabled = !state.model;
+    updatePlan();
+  }
+}
+
+function stop() {
+  if (!state.running) return;
+  $("stop").disabled = true;
+  if (state.abort) Atomics.store(new Int32Array(state.abort), 0, 1);
+  else worker.restart("summarizing was stopped");
+}
+
+// ---- rendering (textContent only)
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function render(result) {
+  $("result").hidden = false;
+  const cards = $("cards");
+  cards.replaceChildren();
+  const raw = $("raw");
+  $("result-meta").textContent = `${result.format}, ${result.length} · ${result.at ? new Date(result.at).toLocaleString() : ""}`;
+  let data = null;
+  if (result.format === "structured") {
+    try {
+      data = JSON.parse(result.text);
+    } catch (e) {
+      cards.append(el("p", "error", `The model's JSON does not parse (${e.message}); showing it raw.`));
+    }
+  }
+  raw.textContent = data ? JSON.stringify(data, null, 2) : result.text;
+  $("toggle-raw").hidden = !data;
+  $("download-json").hidden = false;
+  if (!data) {
+    cards.append(el("div", "card text-output", result.text));
+    raw.hidden = true;
+    return;
+  }
+  const intro = el("article", "card intro");
+  intro.append(el("h3", null, "Introduction"), el("p", null, data.introduction));
+  cards.append(intro);
+  for (const s of data.sections || []) {
+    const c = el("article", "card section");
+    c.append(el("h3", null, s.title));
+    const ul = el("ul");
+    for (const b of s.content || []) ul.append(el("li", null, b));
+    c.append(ul, chips(s.topics || []));
+    cards.append(c);
+  }
+  const topics = el("article", "card topics");
+  topics.append(el("h3", null, "Topics"), chips(data.topics || []));
+  cards.append(topics);
+  const general = el("article", "card general");
+  general.append(el("h3", null, "General topics"));
+  for (const g of data.generalTopics || []) {
+    const row = el("div", "complexity");
+    const pct = Math.round(Math.max(0, Math.min(1, Number(g.complexity) || 0)) * 100);
+    const bar = el("div", "bar");
+    bar.setAttribute("role", "meter");
+    bar.setAttribute("aria-valuemin", "0");
+    bar.setAttribute("aria-valuemax", "1");
+    bar.setAttribute("aria-valuenow", String(g.complexity));
+    bar.setAttribute("aria-label", `Complexity of ${g.name}`);
+    const fill = el("div", "fill");
+    fill.style.width = `${pct}%`;
+    bar.append(fill);
+    row.append(el("span", "name", g.name), bar, el("span", "value", Number(g.complexity).toFixed(2)));
+    general.append(row);
+  }
+  cards.append(general);
+  setRaw($("toggle-raw").getAttribute("aria-pressed") === "true");
+}
+
+function chips(list) {
+  const ul = el("ul", "chips");
+  for (const t of list) ul.append(el("li", "chip", t));
+  return ul;
+}
+
+function setRaw(on) {
+  $("toggle-raw").setAttribute("aria-pressed", String(on));
+  $("toggle-raw").textContent = on ? "Show cards" : "Show raw JSON";
+  $("raw").hidden = !on;
+  $("cards").hidden = on;
+}
+$("toggle-raw").addEventListener("click", () => setRaw($("toggle-raw").getAttribute("aria-pressed") !== "true"));
+
+function markdown(result) {
+  if (result.format !== "structured") return result.text;
+  let d;
+  try {
+    d = JSON.parse(result.text);
+  } catch {
+    return result.text;
+  }
+  const lines = ["# Summary", "", d.introduction, ""];
+  for (const s of d.sections) {
+    lines.push(`## ${s.title}`, "", ...s.content.map((c) => `- ${c}`), "", `Topics: ${s.topics.join(", ")}`, "");
+  }
+  lines.push("## Topics", "", d.topics.map((t) => `- ${t}`).join("\n"), "", "## General topics", "");
+  for (const g of d.generalTopics) lines.push(`- ${g.name}: ${Number(g.complexity).toFixed(2)}`);
+  return lines.join("\n") + "\n";
+}
+
+function download(name, type, text) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+$("copy").addEventListener("click", async () => {
+  const r = state.result;
+  if (!r) return;
+  try {
+    await navigator.clipboard.writeText(r.format === "structured" ? $("raw").textContent : r.text);
+    $("copy").textContent = "Copied";
+    setTimeout(() => ($("copy").textContent = "Copy"), 1500);
+  } catch (e) {
+    showError("run-error", `Copy failed (${e.message}); use Download instead.`);
+  }
+});
+$("download-json").addEventListener("click", () => {
+  const r = state.result;
+  if (!r) return;
+  const body = r.format === "structured" ? JSON.parse(r.text) : { format: r.format, length: r.length, text: r.text };
+  download(`summary-${r.format}.json`, "application/json", JSON.stringify(body, null, 2) + "\n");
+});
+$("download-md").addEventListener("click", () => state.result && download(`summary-${state.result.format}.md`, "text/markdown", markdown(state.result)));
+
+// ---- start
+async function start() {
+  for (const id of ["format", "length"]) {
+    const v = localStorage.getItem(`precis.${id}`);
+    if (v && [...$(id).options].some((o) => o.value === v)) $(id).value = v;
+  }
+  try {
+    const [t, r] = await Promise.all([kvGet("transcript"), kvGet("result")]);
+    if (t && !transcript.value) transcript.value = t;
+    if (r) {
+      state.result = r;
+      render(r);
+    }
+  } catch (e) {
+    showError("transcript-error", `Saved work could not be read: ${e.message}`);
+  }
+  updatePlan();
+  await initBackend();
+  refreshCached();
+  // Reopen the last model when this browser has it cached: no network needed.
+  const last = JSON.parse(localStorage.getItem("precis.model") || "null");
+  if (last && (await cachedModels()).some((m) => m.url === last.url)) {
+    loadModel({ kind: "url", url: last.url, name: last.name, offline: true }, last.name || "the last model");
+  }
+  if ("serviceWorker" in navigator && location.protocol !== "file:" && !window.precisNoServiceWorker) {
+    navigator.serviceWorker.register("sw.js").catch((e) => console.warn("offline support unavailable:", e.message));
+  }
+}
+start();

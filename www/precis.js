@@ -1,0 +1,228 @@
+// Precis as a JS module: a summarizer shaped like the W3C Summarizer API that
+// runs a GGUF model in a Web Worker on this machine. Usable from any page that
+// can load this file and its worker from the same origin:
+//
+//   import { Summarizer } from "./precis.js";
+//   const s = await Summarizer.create({ type: "tldr", length: "short",
+//     monitor(m) { m.addEventListener("downloadprogress", (e) => console.log(e.loaded)); } });
+//   console.log(await s.summarize(text));
+//   for await (const piece of s.summarizeStreaming(text)) show(piece);
+//
+// `type` takes the W3C types (key-points, tldr, teaser, headline) plus Precis's
+// own structured (JSON) and notes (Markdown); `format` is accepted as a synonym.
+
+export const MODEL_CACHE = "precis-models-v1";
+export const DEFAULT_MODEL = new URL("models/SmolLM2-135M-Instruct.Q4_1.gguf", import.meta.url).href;
+export const TYPES = ["structured", "notes", "key-points", "tldr", "teaser", "headline"];
+export const LENGTHS = ["short", "medium", "long"];
+
+// One worker and its request/response plumbing. The page uses this directly for
+// progress details the W3C shape has no room for.
+export class PrecisWorker {
+  constructor() {
+    this.nextId = 1;
+    this.pending = new Map();
+    this.onCrash = null;
+    this.start();
+  }
+
+  start() {
+    this.worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
+    this.worker.onmessage = ({ data }) => this.dispatch(data);
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      this.failAll(`the worker failed: ${e.message || "it could not start (is the site served over http(s)?)"}`);
+    };
+  }
+
+  dispatch(msg) {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    if (msg.type === "progress") p.onProgress?.(msg);
+    else if (msg.type === "events") for (const ev of msg.events) p.onEvent?.(ev);
+    else {
+      this.pending.delete(msg.id);
+      if (msg.type === "done") p.resolve(msg.value);
+      else {
+        const err = new Error(msg.message);
+        if (/worker will restart/.test(msg.message)) this.restart();
+        p.reject(err);
+      }
+    }
+  }
+
+  failAll(message) {
+    for (const p of this.pending.values()) p.reject(new Error(message));
+    this.pending.clear();
+  }
+
+  request(msg, { onProgress, onEvent, transfer } = {}) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress, onEvent });
+      this.worker.postMessage({ ...msg, id }, transfer || []);
+    });
+  }
+
+  // Stopping without shared memory means ending the worker: the wasm call it is
+  // in cannot be interrupted any other way. The caller reloads the model.
+  restart(reason = "stopped") {
+    this.worker.terminate();
+    this.failAll(reason);
+    this.start();
+    this.onCrash?.();
+  }
+
+  terminate() {
+    this.worker.terminate();
+    this.failAll("the summarizer was destroyed");
+  }
+}
+
+// A Stop that works mid-generation: the worker polls this flag from its token
+// callback. Needs SharedArrayBuffer, i.e. a cross-origin-isolated page
+// (COOP/COEP headers); without it `stop()` falls back to restarting the worker.
+export function abortFlag() {
+  if (typeof SharedArrayBuffer === "undefined" || !globalThis.crossOriginIsolated) return null;
+  return new SharedArrayBuffer(4);
+}
+
+class DownloadProgressEvent extends Event {
+  constructor(loaded, total) {
+    super("downloadprogress");
+    this.loaded = total ? loaded / total : 0;
+    this.bytes = loaded;
+    this.total = total;
+  }
+}
+
+function modelSource(model) {
+  if (model === undefined || model === null) return { kind: "url", url: DEFAULT_MODEL };
+  if (typeof model === "string" || model instanceof URL) return { kind: "url", url: new URL(model, location.href).href };
+  if (typeof Blob !== "undefined" && model instanceof Blob) {
+    const file = model instanceof File ? model : new File([model], "model.gguf");
+    return { kind: "file", file };
+  }
+  throw new TypeError("model must be a URL, a File or a Blob");
+}
+
+export class Summarizer {
+  static async availability() {
+    return typeof Worker === "undefined" || typeof WebAssembly === "undefined" ? "unavailable" : "downloadable";
+  }
+
+  static async create(options = {}) {
+    const type = options.type ?? options.format ?? "key-points";
+    const length = options.length ?? "short";
+    if (!TYPES.includes(type)) throw new TypeError(`unknown type "${type}"; expected one of ${TYPES.join(", ")}`);
+    if (!LENGTHS.includes(length)) throw new TypeError(`unknown length "${length}"; expected one of ${LENGTHS.join(", ")}`);
+    const monitor = new EventTarget();
+    options.monitor?.(monitor);
+    const w = new PrecisWorker();
+    const request = { type: "load", source: modelSource(options.model), backend: options.backend };
+    try {
+      const loaded = await w.request(request, { onProgress: (p) => monitor.dispatchEvent(new DownloadProgressEvent(p.done, p.total)) });
+      monitor.dispatchEvent(new DownloadProgressEvent(1, 1));
+      const s = new Summarizer(w, { ...options, type, length }, loaded);
+      // A Stop without shared memory restarts the worker; load the model again
+      // (from the browser cache by then) before the next request.
+      w.onCrash = () => {
+        s.ready = w.request(request);
+        s.ready.catch(() => {});
+      };
+      return s;
+    } catch (e) {
+      w.terminate();
+      throw e;
+    }
+  }
+
+  constructor(worker, options, loaded) {
+    this.worker = worker;
+    this.type = options.type;
+    this.length = options.length;
+    this.format = options.type === "structured" ? "json" : options.type === "tldr" || options.type === "teaser" || options.type === "headline" ? "plain-text" : "markdown";
+    this.backend = loaded.backend;
+    this.model = loaded.info;
+    this.inputQuota = loaded.info.n_ctx_train;
+    this.extra = options.extra ?? {};
+    this.ready = Promise.resolve();
+  }
+
+  options() {
+    return { format: this.type, length: this.length, ...this.extra };
+  }
+
+  async measureInputUsage(text) {
+    await this.ready;
+    return this.worker.request({ type: "count", text: String(text) });
+  }
+
+  // Resolves to the whole summary; rejects with the engine's message (bad
+  // transcript, stopped, …). `signal` aborts like the Stop button.
+  async summarize(text, { signal } = {}) {
+    let out = "";
+    for await (const piece of this.summarizeStreaming(text, { signal })) out += piece;
+    return out;
+  }
+
+  // A ReadableStream of text pieces of the final answer (map-reduce notes on
+  // the way there are not part of it; use PrecisWorker for those).
+  summarizeStreaming(text, { signal } = {}) {
+    const flag = abortFlag();
+    const w = this.worker;
+    let finalPass = false;
+    return new ReadableStream({
+      start: async (controller) => {
+        try {
+          await this.ready;
+        } catch (e) {
+          return controller.error(e);
+        }
+        const abort = () => {
+          if (flag) Atomics.store(new Int32Array(flag), 0, 1);
+          else w.restart("summarizing was stopped");
+        };
+        if (signal?.aborted) return controller.error(new DOMException("aborted", "AbortError"));
+        signal?.addEventListener("abort", abort, { once: true });
+        w.request(
+          { type: "summarize", text: String(text), options: this.options(), abort: flag },
+          {
+            onEvent: (ev) => {
+              if (ev.type === "start") finalPass = ev.pass.kind === "final";
+              if (ev.type === "text" && finalPass) controller.enqueue(ev.piece);
+            },
+          },
+        ).then(
+          () => controller.close(),
+          (e) => controller.error(e),
+        ).finally(() => signal?.removeEventListener("abort", abort));
+      },
+    });
+  }
+
+  destroy() {
+    this.worker.terminate();
+  }
+}
+
+// Cached models (Cache API), for the page's model list.
+export async function cachedModels() {
+  if (typeof caches === "undefined") return [];
+  const cache = await caches.open(MODEL_CACHE);
+  const out = [];
+  for (const req of await cache.keys()) {
+    const resp = await cache.match(req);
+    out.push({
+      url: req.url,
+      name: resp?.headers.get("x-precis-name") || decodeURIComponent(req.url.split("/").pop()),
+      size: Number(resp?.headers.get("content-length")) || 0,
+    });
+  }
+  return out;
+}
+
+export async function deleteCachedModel(url) {
+  if (typeof caches === "undefined") return false;
+  return (await caches.open(MODEL_CACHE)).delete(url);
+}
