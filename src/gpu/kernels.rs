@@ -5,7 +5,7 @@
 use super::context::{GpuContext, GpuError};
 use super::weights::GpuMatrix;
 use crate::quant::GgmlType;
-use std::cell::RefCell;
+use std::sync::Mutex;
 use std::collections::HashMap;
 
 const BYTES: &str = include_str!("../../shaders/bytes.wgsl");
@@ -47,7 +47,7 @@ pub struct Buf {
 }
 
 pub struct Kernels {
-    pipelines: RefCell<HashMap<(String, &'static str), wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<(String, &'static str), wgpu::ComputePipeline>>,
     params: wgpu::Buffer,
 }
 
@@ -59,12 +59,12 @@ impl Kernels {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Kernels { pipelines: RefCell::new(HashMap::new()), params }
+        Kernels { pipelines: Mutex::new(HashMap::new()), params }
     }
 
     fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
         let key = (name.to_string(), entry);
-        if let Some(p) = self.pipelines.borrow().get(&key) {
+        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return p.clone();
         }
         let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source().into()) });
@@ -76,7 +76,7 @@ impl Kernels {
             compilation_options: Default::default(),
             cache: None,
         });
-        self.pipelines.borrow_mut().insert(key, p.clone());
+        self.pipelines.lock().unwrap().insert(key, p.clone());
         p
     }
 }

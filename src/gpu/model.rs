@@ -10,7 +10,7 @@ use crate::hparams::Hparams;
 use crate::model::Logits;
 use crate::quant::dequantize_vec;
 use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, ModelSpec};
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 pub enum GpuFfn {
     Dense { gate: GpuMatrix, up: GpuMatrix, down: GpuMatrix },
@@ -40,7 +40,7 @@ pub struct GpuModel {
     pub layers: Vec<GpuLayer>,
     /// Bytes of weights on the device.
     pub weight_bytes: u64,
-    scratch: RefCell<Option<Scratch>>,
+    scratch: Mutex<Option<Scratch>>,
 }
 
 /// Activations for a chunk of `n` tokens (reused while `n` repeats, as in decode).
@@ -124,7 +124,7 @@ impl GpuModel {
         // The same f32 frequencies as src/rope.rs, so GPU and CPU rotate identically.
         let inv: Vec<f32> = (0..hp.n_rot / 2).map(|i| hp.rope_base.powf(-2.0 * i as f32 / hp.n_rot as f32)).collect();
         let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
-        Ok(GpuModel { kernels: Kernels::new(&ctx), ctx, hp, embd, output, output_norm, inv_freq, layers, weight_bytes, scratch: RefCell::new(None) })
+        Ok(GpuModel { kernels: Kernels::new(&ctx), ctx, hp, embd, output, output_norm, inv_freq, layers, weight_bytes, scratch: Mutex::new(None) })
     }
 
     /// A GPU KV cache: W slots for a sliding-window model, else `n_ctx`.
@@ -139,7 +139,7 @@ impl GpuModel {
     /// Runs `tokens` (positions `cache.pos..`) and returns logits (last row or all).
     pub async fn forward(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits) -> Result<Vec<f32>, GpuError> {
         let rows = self.run(tokens, cache, which, false)?;
-        let s = self.scratch.borrow();
+        let s = self.scratch.lock().unwrap();
         let s = s.as_ref().expect("run allocates scratch");
         let bytes = self.ctx.read_back(&s.logits.buffer, 0, (rows * self.hp.n_vocab * 4) as u64).await?;
         Ok(bytemuck::cast_slice::<u8, f32>(&bytes).to_vec())
@@ -149,7 +149,7 @@ impl GpuModel {
     /// read back; the argmax and the copy are in the same submit as the step).
     pub async fn forward_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache) -> Result<u32, GpuError> {
         self.run(tokens, cache, Logits::Last, true)?;
-        let s = self.scratch.borrow();
+        let s = self.scratch.lock().unwrap();
         let s = s.as_ref().expect("run allocates scratch");
         let b = self.ctx.map_read(&s.readback, 4).await?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -208,7 +208,7 @@ impl GpuModel {
         let hp = &self.hp;
         let n = tokens.len();
         let rows = if which == Logits::All { n } else { 1 };
-        let mut guard = self.scratch.borrow_mut();
+        let mut guard = self.scratch.lock().unwrap();
         if guard.as_ref().is_none_or(|s| s.n != n || s.rows != rows) {
             *guard = Some(self.alloc(n, rows));
         }
