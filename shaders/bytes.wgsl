@@ -14,3 +14,14 @@ fn scale_min_k4(j: u32, o: u32) -> vec2<f32> {
     let m = (byte_at(o + j + 4u) >> 4u) | ((byte_at(o + j) >> 6u) << 4u);
     return vec2<f32>(f32(sc), f32(m));
 }
+// Four bytes from any byte offset: one load when aligned, two otherwise (ggml blocks
+// of 18, 34 or 210 bytes leave later blocks unaligned), instead of four byte loads.
+// The second word exists: it holds byte o + 3, which is inside the tensor.
+fn word_at(o: u32) -> u32 {
+    let i = o >> 2u;
+    let sh = (o & 3u) * 8u;
+    if (sh == 0u) { return w[i]; }
+    return (w[i] >> sh) | (w[i + 1u] << (32u - sh));
+}
+// Byte k (0..4) of a word.
+fn byte_of(v: u32, k: u32) -> u32 { return (v >> (8u * k)) & 0xffu; }

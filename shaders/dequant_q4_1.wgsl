@@ -1,11 +1,13 @@
 // ggml block_q4_1 (20 B): f16 d, f16 m, 16 bytes of nibbles; x = d * q + m.
 fn dequant_sub(row: u32, s: u32, n: u32, out: ptr<function, array<f32, 32>>) {
     let b = row + s * 20u;
-    let d = f16_at(b);
-    let m = f16_at(b + 2u);
-    for (var j = 0u; j < 16u; j++) {
-        let q = byte_at(b + 4u + j);
-        (*out)[j] = f32(q & 15u) * d + m;
-        (*out)[j + 16u] = f32(q >> 4u) * d + m;
+    let dm = unpack2x16float(word_at(b));
+    for (var i = 0u; i < 4u; i++) {
+        let v = word_at(b + 4u + 4u * i);
+        for (var k = 0u; k < 4u; k++) {
+            let q = byte_of(v, k);
+            (*out)[4u * i + k] = f32(q & 15u) * dm.x + dm.y;
+            (*out)[16u + 4u * i + k] = f32(q >> 4u) * dm.x + dm.y;
+        }
     }
 }

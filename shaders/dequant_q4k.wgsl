@@ -4,14 +4,16 @@
 fn dequant_sub(row: u32, s: u32, n: u32, out: ptr<function, array<f32, 32>>) {
     let b = row + (s / 8u) * 144u;
     let sub = s % 8u;
-    let d = f16_at(b);
-    let dmin = f16_at(b + 2u);
+    let dd = unpack2x16float(word_at(b));
     let sm = scale_min_k4(sub, b + 4u);
-    let scale = d * sm.x;
-    let mn = dmin * sm.y;
+    let scale = dd.x * sm.x;
+    let mn = dd.y * sm.y;
     let q = b + 16u + 32u * (sub / 2u);
     let shift = 4u * (sub % 2u);
-    for (var l = 0u; l < 32u; l++) {
-        (*out)[l] = scale * f32((byte_at(q + l) >> shift) & 15u) - mn;
+    for (var i = 0u; i < 8u; i++) {
+        let v = word_at(q + 4u * i) >> shift;
+        for (var k = 0u; k < 4u; k++) {
+            (*out)[4u * i + k] = scale * f32((v >> (8u * k)) & 15u) - mn;
+        }
     }
 }

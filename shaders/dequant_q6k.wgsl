@@ -11,9 +11,16 @@ fn dequant_sub(row: u32, s: u32, n: u32, out: ptr<function, array<f32, 32>>) {
     let ql = b + 64u * half + 32u * (g & 1u);
     let qh = b + 128u + 32u * half;
     let sc = b + 192u + 8u * half + 2u * g;
+    let s0 = d * i8_of(byte_at(sc));
+    let s1 = d * i8_of(byte_at(sc + 1u));
     let shift = 4u * (g / 2u);
-    for (var l = 0u; l < 32u; l++) {
-        let q = ((byte_at(ql + l) >> shift) & 15u) | (((byte_at(qh + l) >> (2u * g)) & 3u) << 4u);
-        (*out)[l] = d * i8_of(byte_at(sc + l / 16u)) * (f32(q) - 32.0);
+    for (var i = 0u; i < 8u; i++) {
+        let lo = word_at(ql + 4u * i) >> shift;
+        let hi = word_at(qh + 4u * i) >> (2u * g);
+        let scale = select(s0, s1, i >= 4u);
+        for (var k = 0u; k < 4u; k++) {
+            let q = ((lo >> (8u * k)) & 15u) | (((hi >> (8u * k)) & 3u) << 4u);
+            (*out)[4u * i + k] = scale * (f32(q) - 32.0);
+        }
     }
 }

@@ -12,22 +12,27 @@ use crate::weights::{ByteSource, LoadError, ModelSpec};
 
 pub struct Engine {
     pub file: String,
-    pub model: Model,
+    pub hp: Hparams,
+    /// Where the weights live: host memory or the GPU, never both (a 7B model must
+    /// load in a browser whose wasm memory tops out at 4 GiB).
+    pub backend: Backend,
     pub tokenizer: Tokenizer,
     pub template: ChatTemplate,
     /// End-of-generation ids: EOS plus the chat end-of-turn tokens the vocabulary has.
     pub eog: Vec<u32>,
-    /// When set, generation runs on the GPU (see [`Engine::attach_gpu`]).
+}
+
+pub enum Backend {
+    Cpu(Model),
     #[cfg(feature = "gpu")]
-    pub gpu: Option<crate::gpu::GpuModel>,
+    Gpu(crate::gpu::GpuModel),
 }
 
 /// What a forward step hands the sampler: logits, or on the GPU's greedy fast path
 /// just the chosen id (the logits never leave the device).
 enum Next {
     Logits(Vec<f32>),
-    // Only the native GPU path makes these (wasm32 has no blocking Engine GPU path yet).
-    #[cfg_attr(not(all(feature = "gpu", not(target_arch = "wasm32"))), allow(dead_code))]
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     Token(u32),
 }
 
@@ -35,30 +40,33 @@ enum Next {
 enum Run<'a> {
     Cpu(&'a Model, KvCache),
     /// `greedy`: sample on the GPU and read back only the token id.
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    #[cfg(feature = "gpu")]
     Gpu(&'a crate::gpu::GpuModel, crate::gpu::GpuKvCache, bool),
 }
 
+#[cfg(feature = "gpu")]
+fn gpu_err(e: crate::gpu::GpuError) -> ModelError {
+    ModelError::Compute(e.to_string())
+}
+
 impl Run<'_> {
-    fn prefill(&mut self, tokens: &[u32], chunk: usize) -> Result<Next, ModelError> {
+    async fn prefill(&mut self, tokens: &[u32], chunk: usize) -> Result<Next, ModelError> {
         match self {
             Run::Cpu(m, c) => m.prefill(tokens, c, chunk).map(Next::Logits),
-            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Run::Gpu(m, c, greedy) => {
-                let r = if *greedy { crate::gpu::block_on(m.prefill_greedy(tokens, c, chunk)).map(Next::Token) } else { crate::gpu::block_on(m.prefill(tokens, c, chunk)).map(Next::Logits) };
-                r.map_err(|e| ModelError::Compute(e.to_string()))
-            }
+            #[cfg(feature = "gpu")]
+            Run::Gpu(m, c, true) => m.prefill_greedy(tokens, c, chunk).await.map(Next::Token).map_err(gpu_err),
+            #[cfg(feature = "gpu")]
+            Run::Gpu(m, c, false) => m.prefill(tokens, c, chunk).await.map(Next::Logits).map_err(gpu_err),
         }
     }
 
-    fn forward(&mut self, tokens: &[u32]) -> Result<Next, ModelError> {
+    async fn forward(&mut self, tokens: &[u32]) -> Result<Next, ModelError> {
         match self {
             Run::Cpu(m, c) => m.forward(tokens, c, Logits::Last).map(Next::Logits),
-            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-            Run::Gpu(m, c, greedy) => {
-                let r = if *greedy { crate::gpu::block_on(m.forward_greedy(tokens, c)).map(Next::Token) } else { crate::gpu::block_on(m.forward(tokens, c, Logits::Last)).map(Next::Logits) };
-                r.map_err(|e| ModelError::Compute(e.to_string()))
-            }
+            #[cfg(feature = "gpu")]
+            Run::Gpu(m, c, true) => m.forward_greedy(tokens, c).await.map(Next::Token).map_err(gpu_err),
+            #[cfg(feature = "gpu")]
+            Run::Gpu(m, c, false) => m.forward(tokens, c, Logits::Last).await.map(Next::Logits).map_err(gpu_err),
         }
     }
 
@@ -66,7 +74,7 @@ impl Run<'_> {
     fn full(&self, n: usize) -> bool {
         match self {
             Run::Cpu(_, c) => !c.rolling && c.pos + n > c.capacity,
-            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            #[cfg(feature = "gpu")]
             Run::Gpu(_, c, _) => !c.rolling && c.pos + n > c.capacity,
         }
     }
@@ -152,8 +160,48 @@ impl Engine {
         let hp = Hparams::from_gguf(&gguf, ov).map_err(|e| LoadError::Hparams { file: file.into(), source: e })?;
         let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| LoadError::Tokenizer { file: file.into(), source: e })?;
         let spec = ModelSpec::resolve(&gguf, &hp, file)?;
-        let model = Model::load(src, file, &spec, hp)?;
-        Ok(Self::assemble(file, &gguf, model, tokenizer))
+        let model = Model::load(src, file, &spec, hp.clone())?;
+        Ok(Self::assemble(file, &gguf, hp, Backend::Cpu(model), tokenizer))
+    }
+
+    /// Loads for the GPU only: the header and tokenizer into host memory, every tensor
+    /// streamed from `src` straight into device buffers (host memory stays bounded by
+    /// the upload slice, whatever the model's size).
+    #[cfg(feature = "gpu")]
+    pub async fn load_gpu(ctx: crate::gpu::GpuContext, src: &mut dyn ByteSource, file: &str, ov: &Overrides) -> Result<Self, LoadError> {
+        let gguf = read_header(src, file)?;
+        let hp = Hparams::from_gguf(&gguf, ov).map_err(|e| LoadError::Hparams { file: file.into(), source: e })?;
+        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| LoadError::Tokenizer { file: file.into(), source: e })?;
+        let spec = ModelSpec::resolve(&gguf, &hp, file)?;
+        let model = crate::gpu::GpuModel::load(ctx, src, file, &spec, hp.clone()).await.map_err(|e| LoadError::Gpu { file: file.into(), source: e })?;
+        Ok(Self::assemble(file, &gguf, hp, Backend::Gpu(model), tokenizer))
+    }
+
+    /// The CPU model, when the weights live in host memory.
+    pub fn cpu(&self) -> Option<&Model> {
+        match &self.backend {
+            Backend::Cpu(m) => Some(m),
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(_) => None,
+        }
+    }
+
+    /// The GPU model, when the weights live on the device.
+    #[cfg(feature = "gpu")]
+    pub fn gpu(&self) -> Option<&crate::gpu::GpuModel> {
+        match &self.backend {
+            Backend::Gpu(m) => Some(m),
+            Backend::Cpu(_) => None,
+        }
+    }
+
+    /// "cpu" or "gpu", for stats and the web app's badge.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Cpu(_) => "cpu",
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(_) => "gpu",
+        }
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -162,7 +210,7 @@ impl Engine {
         Self::load(&mut f, path, ov)
     }
 
-    fn assemble(file: &str, gguf: &Gguf, model: Model, tokenizer: Tokenizer) -> Self {
+    fn assemble(file: &str, gguf: &Gguf, hp: Hparams, backend: Backend, tokenizer: Tokenizer) -> Self {
         let text = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or("").to_string();
         let template = ChatTemplate::new(
             gguf.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(str::to_string),
@@ -177,15 +225,7 @@ impl Engine {
                 }
             }
         }
-        Engine {
-            file: file.into(),
-            model,
-            tokenizer,
-            template,
-            eog,
-            #[cfg(feature = "gpu")]
-            gpu: None,
-        }
+        Engine { file: file.into(), hp, backend, tokenizer, template, eog }
     }
 
     /// Renders a chat and tokenizes it (specials parsed; BOS added unless the
@@ -197,35 +237,25 @@ impl Engine {
         Ok(self.tokenizer.encode(&text, add_special, true))
     }
 
-    pub fn new_cache(&self, opts: &GenerateOptions) -> KvCache {
-        self.model.new_cache(opts.n_ctx.min(self.model.hp.n_ctx_train).max(1))
+    /// Context positions a generation may use: the option, capped by training.
+    fn n_ctx(&self, opts: &GenerateOptions) -> usize {
+        opts.n_ctx.min(self.hp.n_ctx_train).max(1)
     }
 
-    /// Uploads the model's weights to the GPU (read again from `src`, streamed) so that
-    /// generation runs there. The CPU weights stay loaded (the tokenizer-only engine
-    /// that would avoid that is not done yet).
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-    pub fn attach_gpu(&mut self, src: &mut dyn ByteSource) -> Result<(), crate::gpu::GpuError> {
-        use crate::gpu::{block_on, GpuContext, GpuError, GpuModel, Requirements};
-        let gguf = read_header(src, &self.file).map_err(|e| GpuError::Load(e.to_string()))?;
-        let spec = ModelSpec::resolve(&gguf, &self.model.hp, &self.file).map_err(|e| GpuError::Load(e.to_string()))?;
-        let ctx = block_on(GpuContext::new(&Requirements::default()))?;
-        self.gpu = Some(block_on(GpuModel::load(ctx, src, &self.file, &spec, self.model.hp.clone()))?);
-        Ok(())
-    }
-
+    #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
     fn start(&self, prompt: &[u32], opts: &GenerateOptions, processor: bool) -> Result<Run<'_>, ModelError> {
-        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-        if let Some(g) = &self.gpu {
-            // A dense model's GPU cache holds only what this generation can reach.
-            let n_ctx = opts.n_ctx.min(self.model.hp.n_ctx_train).min(prompt.len() + opts.max_tokens + 1).max(1);
-            let cache = g.new_cache(n_ctx).map_err(|e| ModelError::Compute(e.to_string()))?;
-            let s = &opts.sampler;
-            let greedy = !processor && s.temperature <= 0.0 && s.repeat_penalty == 1.0;
-            return Ok(Run::Gpu(g, cache, greedy));
+        match &self.backend {
+            Backend::Cpu(m) => Ok(Run::Cpu(m, m.new_cache(self.n_ctx(opts)))),
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(g) => {
+                // A dense model's GPU cache holds only what this generation can reach.
+                let n_ctx = self.n_ctx(opts).min(prompt.len() + opts.max_tokens + 1);
+                let cache = g.new_cache(n_ctx).map_err(gpu_err)?;
+                let s = &opts.sampler;
+                let greedy = !processor && s.temperature <= 0.0 && s.repeat_penalty == 1.0;
+                Ok(Run::Gpu(g, cache, greedy))
+            }
         }
-        let _ = (prompt, processor);
-        Ok(Run::Cpu(&self.model, self.new_cache(opts)))
     }
 
     /// Generates a continuation of `prompt`, calling `on_text` with each complete
@@ -235,8 +265,20 @@ impl Engine {
     }
 
     /// As [`Engine::generate`], with `processor` consulted before every sampling
-    /// step (and told every sampled token).
+    /// step (and told every sampled token). Blocks natively; in the browser only a CPU
+    /// engine may call it (the GPU's readbacks must be awaited: [`Engine::generate_async`]).
     pub fn generate_with(
+        &self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        processor: Option<&mut dyn LogitsProcessor>,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation, ModelError> {
+        crate::exec::block_on(self.generate_async(prompt, opts, processor, on_text)).unwrap_or_else(|| Err(ModelError::Compute("a GPU engine in the browser must be driven with generate_async".into())))
+    }
+
+    /// The generation loop. Its only awaits are GPU readbacks.
+    pub async fn generate_async(
         &self,
         prompt: &[u32],
         opts: &GenerateOptions,
@@ -252,7 +294,7 @@ impl Engine {
         let mut tokens = vec![];
 
         let t0 = crate::clock::now();
-        let mut next_in = run.prefill(prompt, opts.chunk)?;
+        let mut next_in = run.prefill(prompt, opts.chunk).await?;
         stats.prefill_s = crate::clock::now() - t0;
         let t1 = crate::clock::now();
         let stop = 'gen: loop {
@@ -293,7 +335,7 @@ impl Engine {
             if run.full(step.len()) {
                 break StopReason::ContextFull;
             }
-            next_in = run.forward(&step)?;
+            next_in = run.forward(&step).await?;
         };
         stats.decode_s = crate::clock::now() - t1;
         if stop != StopReason::StopString {

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod cache;
 pub mod chat;
 pub mod clock;
+pub mod exec;
 pub mod ffn;
 pub mod generate;
 #[cfg(feature = "gpu")]
@@ -27,5 +28,5 @@ pub mod weights;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use generate::{Engine, GenerateOptions, Generation, StopReason};
+pub use generate::{Backend, Engine, GenerateOptions, Generation, StopReason};
 pub use hparams::{Hparams, Overrides};

@@ -202,7 +202,7 @@ impl WasmSummarizer {
     /// `{file, arch, n_layer, n_embd, n_vocab, n_ctx_train, sliding_window}`.
     pub fn info(&self) -> JsValue {
         let e = &self.inner.engine;
-        let hp = &e.model.hp;
+        let hp = &e.hp;
         obj(&[
             ("file", e.file.clone().into()),
             ("arch", hp.arch.clone().into()),

@@ -25,6 +25,9 @@ pub enum LoadError {
     Io { file: String, source: std::io::Error },
     #[error("{file}: tensor `{name}`: {message}")]
     Tensor { file: String, name: String, message: String },
+    #[cfg(feature = "gpu")]
+    #[error("{file}: {source}")]
+    Gpu { file: String, source: crate::gpu::GpuError },
 }
 
 /// Random access to a model file's bytes. Natively a `File`; in the browser the CPU

@@ -131,6 +131,8 @@ fn matmul_split_into_row_parts() {
     // hold 18 rows, so 67 rows take 4 parts with ragged byte tails.
     check_matmul(&c, GgmlType::Q4_0, 96, 67, 9, 1000);
     check_matmul(&c, GgmlType::Q6K, 256, 13, 2, 900);
+    check_matmul(&c, GgmlType::Q6K, 256, 13, 1, 900);
+    check_matmul(&c, GgmlType::Q4_0, 96, 67, 1, 1000);
 }
 
 #[test]

@@ -130,19 +130,20 @@ fn smollm2_logits_match_cpu() {
 #[test]
 fn smollm2_greedy_64_tokens_gpu_vs_cpu() {
     let path = default_model();
-    let mut engine = precis::Engine::load_file(&path, &Overrides::default()).unwrap();
+    let engine = precis::Engine::load_file(&path, &Overrides::default()).unwrap();
+    let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter");
+    let gpu_engine = block_on(precis::Engine::load_gpu(ctx, &mut std::fs::File::open(&path).unwrap(), &path, &Overrides::default())).unwrap();
+    assert!(gpu_engine.cpu().is_none(), "a GPU engine keeps no CPU weights");
     let prompt = engine.chat_tokens(&[precis::chat::Message::new("user", "In two sentences, what is a sliding-window attention cache?")]).unwrap();
     let opts = precis::GenerateOptions { max_tokens: 64, ignore_eos: true, ..Default::default() };
-    engine.attach_gpu(&mut std::fs::File::open(&path).unwrap()).unwrap();
-    let gpu = engine.generate(&prompt, &opts, &mut |_| true).unwrap().tokens;
-    engine.gpu = None;
+    let gpu = gpu_engine.generate(&prompt, &opts, &mut |_| true).unwrap().tokens;
     let cpu = engine.generate(&prompt, &opts, &mut |_| true).unwrap().tokens;
     assert_eq!(gpu.len(), 64);
 
     let bytes = std::fs::read(&path).unwrap();
     let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
-    let spec = ModelSpec::resolve(&g, &engine.model.hp, &path).unwrap();
-    let exact = Model::load_with(&mut &bytes[..], &path, &spec, engine.model.hp.clone(), precis::model::Weights::Dequantized).unwrap();
+    let spec = ModelSpec::resolve(&g, &engine.hp, &path).unwrap();
+    let exact = Model::load_with(&mut &bytes[..], &path, &spec, engine.hp.clone(), precis::model::Weights::Dequantized).unwrap();
     let mut cache = exact.new_cache(256);
     let mut logits = exact.prefill(&prompt, &mut cache, 512).unwrap();
     let mut exact_tok = vec![];
@@ -158,10 +159,10 @@ fn smollm2_greedy_64_tokens_gpu_vs_cpu() {
     match cpu.iter().zip(&gpu).position(|(a, b)| a != b) {
         None => eprintln!("SmolLM2 greedy: GPU = quantized CPU for all 64 tokens"),
         Some(i) => {
-            let mut qc = engine.model.new_cache(256);
+            let mut qc = engine.cpu().unwrap().new_cache(256);
             let mut ctx = prompt.clone();
             ctx.extend(&gpu[..i]);
-            let ql = engine.model.prefill(&ctx, &mut qc, 512).unwrap();
+            let ql = engine.cpu().unwrap().prefill(&ctx, &mut qc, 512).unwrap();
             let margin = ql[cpu[i] as usize] - ql[gpu[i] as usize];
             let noise = ql.iter().zip(&exact_logits[i]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             eprintln!("SmolLM2 greedy: quantized CPU parts from GPU at step {i}: margin {margin:.4}, quantization noise {noise:.4}");
@@ -182,4 +183,38 @@ fn missing_limit_is_a_clear_error() {
         e => panic!("expected MissingLimit, got {e}"),
     }
     assert!(err.to_string().contains("maxStorageBufferBindingSize must be at least"), "{err}");
+}
+
+/// A byte source that records the largest single read: the GPU load must stream
+/// (header, then slices), never ask for a whole tensor of a big model at once.
+struct Counting<'a> {
+    bytes: &'a [u8],
+    largest: u64,
+    total: u64,
+}
+
+impl precis::weights::ByteSource for Counting<'_> {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+    fn read_range(&mut self, r: std::ops::Range<u64>) -> std::io::Result<Vec<u8>> {
+        self.largest = self.largest.max(r.end - r.start);
+        self.total += r.end - r.start;
+        (&self.bytes[..]).read_range(r)
+    }
+}
+
+/// Loading for the GPU reads every weight byte once, in slices no larger than the
+/// upload staging area (so host memory is bounded whatever the model's size).
+#[test]
+fn gpu_load_streams_in_bounded_slices() {
+    let path = default_model();
+    let bytes = std::fs::read(&path).unwrap();
+    let mut src = Counting { bytes: &bytes, largest: 0, total: 0 };
+    let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter");
+    let e = block_on(precis::Engine::load_gpu(ctx, &mut src, &path, &Overrides::default())).unwrap();
+    let weights = e.gpu().unwrap().weight_bytes;
+    eprintln!("GPU load: {} reads bytes total for {weights} weight bytes, largest read {} KiB", src.total, src.largest >> 10);
+    assert!(src.largest <= precis::gpu::weights::STAGING_BYTES.max(4 << 20), "largest read {} bytes exceeds the staging slice", src.largest);
+    assert!(src.total < weights + (8 << 20), "read {} bytes for {weights} bytes of weights: something was read twice", src.total);
 }

@@ -172,8 +172,8 @@ fn loading_from_ranges_supplied_out_of_order() {
     let streamed = l.finish().unwrap();
     let direct = Engine::load(&mut &bytes[..], "tiny-mixtral.gguf", &Overrides::default()).unwrap();
     let toks = [1u32, 300, 301, 5, 17];
-    let a = streamed.model.forward(&toks, &mut streamed.model.new_cache(16), Logits::All).unwrap();
-    let b = direct.model.forward(&toks, &mut direct.model.new_cache(16), Logits::All).unwrap();
+    let a = streamed.cpu().unwrap().forward(&toks, &mut streamed.cpu().unwrap().new_cache(16), Logits::All).unwrap();
+    let b = direct.cpu().unwrap().forward(&toks, &mut direct.cpu().unwrap().new_cache(16), Logits::All).unwrap();
     assert_eq!(a, b);
     // A range never supplied is an error naming it, not a panic.
     let mut l = Loader::new("x.gguf", bytes.len() as u64, Overrides::default());

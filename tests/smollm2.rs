@@ -57,7 +57,7 @@ fn fast_path_matches_slow_twin() {
     let (mx, _, i) = rel_err(&got, &slow);
     assert!(mx < TOL_EXACT_MAX, "exact weights: first worst index {i} (position {}, token {}): |diff|/std {mx}", i / v, i % v);
 
-    let fast = e.model.forward(&tokens, &mut e.model.new_cache(64), Logits::All).unwrap();
+    let fast = e.cpu().unwrap().forward(&tokens, &mut e.cpu().unwrap().new_cache(64), Logits::All).unwrap();
     let mut agree = 0;
     for p in 0..tokens.len() {
         let (a, b) = (&fast[p * v..][..v], &slow[p * v..][..v]);
@@ -72,10 +72,10 @@ fn fast_path_matches_slow_twin() {
 fn decode_step_by_step_equals_prefill() {
     let e = engine();
     let tokens = e.tokenizer.encode("Sliding windows, rolling buffers and chunked prefill.", false, false);
-    let mut c1 = e.model.new_cache(64);
-    let full = e.model.forward(&tokens, &mut c1, Logits::All).unwrap();
-    let mut c2 = e.model.new_cache(64);
-    let steps: Vec<f32> = tokens.iter().flat_map(|t| e.model.forward(&[*t], &mut c2, Logits::All).unwrap()).collect();
+    let mut c1 = e.cpu().unwrap().new_cache(64);
+    let full = e.cpu().unwrap().forward(&tokens, &mut c1, Logits::All).unwrap();
+    let mut c2 = e.cpu().unwrap().new_cache(64);
+    let steps: Vec<f32> = tokens.iter().flat_map(|t| e.cpu().unwrap().forward(&[*t], &mut c2, Logits::All).unwrap()).collect();
     let (d, _, i) = rel_err(&steps, &full);
     assert!(d < TOL_SAME_MATH, "first worst index {i}: |diff|/std {d}");
 }
@@ -93,8 +93,8 @@ fn llama_cpp_greedy_choices_are_ours_under_teacher_forcing() {
     let prompt = ids(&fx["prompt_ids"]);
     let want = ids(&fx["generated_ids"]);
     let all: Vec<u32> = prompt.iter().chain(&want[..want.len() - 1]).copied().collect();
-    let logits = e.model.forward(&all, &mut e.model.new_cache(1024), Logits::All).unwrap();
-    let v = e.model.hp.n_vocab;
+    let logits = e.cpu().unwrap().forward(&all, &mut e.cpu().unwrap().new_cache(1024), Logits::All).unwrap();
+    let v = e.hp.n_vocab;
     let (mut exact, mut worst) = (0, 0f32);
     for (i, &tok) in want.iter().enumerate() {
         let row = &logits[(prompt.len() - 1 + i) * v..][..v];

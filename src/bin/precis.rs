@@ -127,16 +127,23 @@ enum Backend {
     Gpu,
 }
 
-/// Moves generation onto the GPU when asked (weights streamed from the file again).
-fn use_backend(engine: &mut Engine, backend: Backend, model: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if backend == Backend::Gpu {
-        let t0 = precis::clock::now();
-        let mut f = std::fs::File::open(model).map_err(|e| format!("{model}: {e}"))?;
-        engine.attach_gpu(&mut f)?;
-        let g = engine.gpu.as_ref().expect("attached");
-        eprintln!("GPU: {} — {} MiB of weights uploaded in {:.2}s", g.ctx.adapter_name, g.weight_bytes >> 20, precis::clock::now() - t0);
-    }
-    Ok(())
+/// Loads `model` for `backend`: into host memory for the CPU, or streamed from the
+/// file straight into GPU buffers (the CPU copy is never made).
+fn load(model: &str, backend: Backend, ov: &Overrides) -> Result<Engine, Box<dyn std::error::Error>> {
+    let t0 = precis::clock::now();
+    let engine = match backend {
+        Backend::Cpu => Engine::load_file(model, ov)?,
+        Backend::Gpu => {
+            let mut f = std::fs::File::open(model).map_err(|e| format!("{model}: {e}"))?;
+            let ctx = precis::gpu::block_on(precis::gpu::GpuContext::new(&precis::gpu::Requirements::default()))?;
+            let engine = precis::gpu::block_on(Engine::load_gpu(ctx, &mut f, model, ov))?;
+            let g = engine.gpu().expect("loaded for the GPU");
+            eprintln!("GPU: {} — {} MiB of weights uploaded", g.ctx.adapter_name, g.weight_bytes >> 20);
+            engine
+        }
+    };
+    eprintln!("loaded {} in {:.2}s", model, precis::clock::now() - t0);
+    Ok(engine)
 }
 
 fn main() -> ExitCode {
@@ -156,8 +163,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if let Some(t) = threads {
                 precis::kernels::pool::init(t);
             }
-            let mut engine = Engine::load_file(&model, &Overrides { sliding_window: window })?;
-            use_backend(&mut engine, backend, &model)?;
+            let engine = load(&model, backend, &Overrides { sliding_window: window })?;
             let summarizer = precis::summarize::Summarizer::new(engine)?;
             // The penalty goes to the summarizer, which spares the layout from it.
             let sampler = SamplerConfig { temperature, seed, repeat_penalty: 1.0, ..SamplerConfig::default() };
@@ -169,10 +175,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if let Some(t) = threads {
                 precis::kernels::pool::init(t);
             }
-            let t0 = precis::clock::now();
-            let mut engine = Engine::load_file(&model, &Overrides { sliding_window: window })?;
-            eprintln!("loaded {} in {:.2}s", model, precis::clock::now() - t0);
-            use_backend(&mut engine, backend, &model)?;
+            let engine = load(&model, backend, &Overrides { sliding_window: window })?;
             let prompt = match (prompt, prompt_file) {
                 (Some(p), _) => p,
                 (None, Some(f)) => std::fs::read_to_string(&f).map_err(|e| format!("{f}: {e}"))?,
@@ -221,7 +224,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         "prompt_tokens": s.prompt_tokens, "generated_tokens": s.generated_tokens,
                         "prefill_tok_s": s.prefill_tps(), "decode_tok_s": s.decode_tps(),
                         "host_peak_kib": vm_hwm_kib(),
-                        "gpu_weight_bytes_per_token": engine.gpu.as_ref().map(|g| g.weight_bytes_per_token())})
+                        "gpu_weight_bytes_per_token": engine.gpu().map(|g| g.weight_bytes_per_token())})
                 );
             }
             Ok(())

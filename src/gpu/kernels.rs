@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 const BYTES: &str = include_str!("../../shaders/bytes.wgsl");
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+const MATVEC: &str = include_str!("../../shaders/matvec.wgsl");
 const EMBED: &str = include_str!("../../shaders/embed.wgsl");
 const RMS_NORM: &str = include_str!("../../shaders/rms_norm.wgsl");
 const ROPE: &str = include_str!("../../shaders/rope.wgsl");
@@ -166,11 +167,30 @@ pub fn matmul(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, x_stride: usize, y: &B
     shape("matmul", x_stride >= w.n_in && x.len >= n_tok * x_stride, || format!("x holds {} floats, need {n_tok} rows of {x_stride} >= n_in {}", x.len, w.n_in))?;
     shape("matmul", y_col0 + w.n_out <= y_stride && y.len >= n_tok * y_stride, || format!("y holds {} floats, need {n_tok} rows of {y_stride} with columns {y_col0}..{}", y.len, y_col0 + w.n_out))?;
     shape("matmul", w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
+    if n_tok == 1 {
+        return matvec(rec, w, x, y, y_col0);
+    }
     let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main", || typed_source(w.ty, MATMUL));
     for part in &w.parts {
         let (gx, gy) = spread(part.rows);
         let p = [w.n_in, part.rows, n_tok, w.row_bytes(), 0, y_col0 + part.row0, x_stride, y_stride, 1, 0, 0, 0].map(|v| v as u32);
         rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, n_tok.div_ceil(MATMUL_TOKENS) as u32))?;
+    }
+    Ok(())
+}
+
+/// Rows per workgroup in `matvec` (ROWS in matvec.wgsl).
+const MATVEC_ROWS: usize = 8;
+
+/// `y[y_col0 + r] = W[r, :] · x[:n_in]` for one token (decode). [`matmul`] sends
+/// single tokens here after checking the shapes.
+pub fn matvec(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf, y_col0: usize) -> Result<(), GpuError> {
+    shape("matvec", x.len >= w.n_in && y.len >= y_col0 + w.n_out, || format!("x holds {} floats for n_in {}, y {} for columns {y_col0}..{}", x.len, w.n_in, y.len, y_col0 + w.n_out))?;
+    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main", || typed_source(w.ty, MATVEC));
+    for part in &w.parts {
+        let (gx, gy) = spread(part.rows.div_ceil(MATVEC_ROWS));
+        let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, y_col0 + part.row0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
+        rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
     }
     Ok(())
 }

@@ -49,6 +49,8 @@ pub enum SummarizeError {
     NoProgress { tokens: usize, budget: usize, rounds: usize },
     #[error("summarizing was stopped")]
     Aborted,
+    #[error("a GPU engine in the browser must be driven with summarize_async")]
+    NeedsAsync,
 }
 
 #[derive(Debug, Clone)]
@@ -155,7 +157,7 @@ const MAX_ROUNDS: usize = 4;
 
 impl Summarizer {
     pub fn new(engine: Engine) -> Result<Self, ConstrainError> {
-        let space = TokenSpace::new(&engine.tokenizer, &engine.eog, engine.model.hp.n_vocab)?;
+        let space = TokenSpace::new(&engine.tokenizer, &engine.eog, engine.hp.n_vocab)?;
         Ok(Summarizer { engine, space })
     }
 
@@ -178,7 +180,7 @@ impl Summarizer {
     }
 
     fn context(&self, opts: &SummarizeOptions) -> usize {
-        let train = self.engine.model.hp.n_ctx_train;
+        let train = self.engine.hp.n_ctx_train;
         opts.context_tokens.map_or(train, |c| c.min(train))
     }
 
@@ -214,6 +216,12 @@ impl Summarizer {
     /// As [`Summarizer::summarize`], but `progress` returning false stops the work
     /// ([`SummarizeError::Aborted`]); the browser's Stop button goes through here.
     pub fn summarize_until(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
+        crate::exec::block_on(self.summarize_async(transcript, opts, progress)).unwrap_or(Err(SummarizeError::NeedsAsync))
+    }
+
+    /// The pipeline itself; its only awaits are the GPU's readbacks, so the browser
+    /// can run it on WebGPU (natively [`Summarizer::summarize_until`] blocks on it).
+    pub async fn summarize_async(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
         let full = transcript.text();
         let context = self.context(opts);
         let mut stats = SummaryStats::default();
@@ -239,8 +247,8 @@ impl Summarizer {
                 return Err(SummarizeError::Aborted);
             }
             let text = match opts.format {
-                Format::Notes => self.notes_pass(&pieces, sections, &notes_shape, &full, opts, context, Pass::Final, &mut stats, &mut quotes, progress)?.0,
-                _ => self.final_pass(Source::Transcript, &full, opts, context, &mut stats, progress)?,
+                Format::Notes => self.notes_pass(&pieces, sections, &notes_shape, &full, opts, context, Pass::Final, &mut stats, &mut quotes, progress).await?.0,
+                _ => self.final_pass(Source::Transcript, &full, opts, context, &mut stats, progress).await?,
             };
             return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: None });
         }
@@ -272,7 +280,7 @@ impl Summarizer {
                     used.div_ceil(2 * TOKENS_PER_SECTION)
                 };
                 let pass = Pass::Chunk { round, index, of: chunks.len() };
-                let (md, sections) = self.notes_pass(chunk, k.clamp(1, max_sections), &shape, &full, opts, context, pass, &mut stats, &mut quotes, progress)?;
+                let (md, sections) = self.notes_pass(chunk, k.clamp(1, max_sections), &shape, &full, opts, context, pass, &mut stats, &mut quotes, progress).await?;
                 notes_md.push(md);
                 next_units.extend(sections);
             }
@@ -283,7 +291,7 @@ impl Summarizer {
             // Reduce when the notes fit; otherwise condense the notes themselves.
             let need = self.count(&notes) + overhead + 16;
             if need + final_out <= context {
-                let text = self.final_pass(Source::Notes, &notes, opts, context, &mut stats, progress)?;
+                let text = self.final_pass(Source::Notes, &notes, opts, context, &mut stats, progress).await?;
                 return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: Some(notes) });
             }
             if round == MAX_ROUNDS || next_units.len() >= units.len() {
@@ -346,7 +354,7 @@ impl Summarizer {
     /// each section as a piece (its time span; title and points as text) for a
     /// further round of condensing.
     #[allow(clippy::too_many_arguments)]
-    fn notes_pass(
+    async fn notes_pass(
         &self,
         pieces: &[Piece],
         k: usize,
@@ -364,7 +372,7 @@ impl Summarizer {
         let spec = grammar::notes(&plan, shape);
         let task = prompt::task(Format::Notes, &self.text_shape(opts), shape);
         let messages = prompt::messages(&prompt::system(Format::Notes), &[], &prompt::user(Source::Transcript, &self.defuse(&self.notes_input(&parts)), task.as_deref()));
-        let md = self.generate(&messages, &spec, Format::Notes, opts, context, pass, stats, progress)?;
+        let md = self.generate(&messages, &spec, Format::Notes, opts, context, pass, stats, progress).await?;
         // Split at headers; each section's quotes are checked against its own text.
         let mut out = vec![];
         let mut units = vec![];
@@ -385,7 +393,7 @@ impl Summarizer {
     }
 
     /// The requested (non-notes) format from the transcript or from notes.
-    fn final_pass(&self, source: Source, input: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<String, SummarizeError> {
+    async fn final_pass(&self, source: Source, input: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<String, SummarizeError> {
         let system = prompt::system(opts.format);
         let task = prompt::task(opts.format, &self.text_shape(opts), &NotesShape::for_length(opts.length));
         let spec = self.final_spec(opts.format, opts);
@@ -405,7 +413,7 @@ impl Summarizer {
         }
         stats.shots = shots.len();
         let messages = prompt::messages(&system, &shots, &user);
-        let text = self.generate(&messages, &spec, opts.format, opts, context, Pass::Final, stats, progress)?;
+        let text = self.generate(&messages, &spec, opts.format, opts, context, Pass::Final, stats, progress).await?;
         if opts.format == Format::Structured {
             StructuredSummary::parse(&text)?;
         }
@@ -416,7 +424,7 @@ impl Summarizer {
     /// context is shorter); closing mode starts early enough that the rest of
     /// the layout and every field's minimum always fit.
     #[allow(clippy::too_many_arguments)]
-    fn generate(
+    async fn generate(
         &self,
         messages: &[crate::chat::Message],
         spec: &GrammarSpec,
@@ -448,7 +456,7 @@ impl Summarizer {
         if !progress(&Progress::Started { pass }) {
             return Err(SummarizeError::Aborted);
         }
-        let g = self.engine.generate_with(&prompt, &gen_opts, Some(&mut constraint), &mut |piece| progress(&Progress::Text { pass, piece: piece.to_string() }))?;
+        let g = self.engine.generate_async(&prompt, &gen_opts, Some(&mut constraint), &mut |piece| progress(&Progress::Text { pass, piece: piece.to_string() })).await?;
         if g.stop == StopReason::Aborted {
             return Err(SummarizeError::Aborted);
         }

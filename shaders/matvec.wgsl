@@ -1,0 +1,56 @@
+// y[out_row0 + r] = W[r, :] · x[:n_in] for ONE token (decode), the memory-bound case.
+// Joined after bytes.wgsl and one dequant_<type>.wgsl, which defines dequant_sub.
+//   p                 uniform Params (the layout of matmul.wgsl's; n_tok = 1)
+//   w: [part bytes / 4] u32    GGUF blocks as stored, rows of p.row_bytes from byte p.w_off
+//   x: [p.n_in] f32            the token's activations
+//   y: [>= out_row0 + n_out] f32
+// Workgroup of ROWS rows × LANES threads: a row's 32-element sub-blocks are dealt to its
+// lanes, so neighbouring lanes read neighbouring weight bytes; one barrier, then lane 0
+// adds its row's LANES partial sums. (matmul.wgsl's prefill layout spends a 64-thread
+// tree reduction and 8 token accumulators per row, which a single token wastes.)
+struct Params {
+    n_in: u32, n_out: u32, n_tok: u32, row_bytes: u32,
+    w_off: u32, out_row0: u32, x_stride: u32, y_stride: u32,
+    k: u32, expert_bytes: u32, x_per_slot: u32, pad: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+const LANES: u32 = 32u;
+const ROWS: u32 = 8u;
+var<workgroup> part: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let r = (wg.x + wg.y * nw.x) * ROWS + li / LANES;
+    let lane = li % LANES;
+    var acc = 0.0;
+    if (r < p.n_out) {
+        let row = p.w_off + r * p.row_bytes;
+        let n_sub = (p.n_in + 31u) / 32u;
+        var wv: array<f32, 32>;
+        for (var s = lane; s < n_sub; s += LANES) {
+            let n = min(32u, p.n_in - s * 32u);
+            dequant_sub(row, s, n, &wv);
+            let xo = s * 32u;
+            if (n == 32u) {
+                for (var j = 0u; j < 32u; j += 4u) {
+                    acc += dot(vec4<f32>(wv[j], wv[j + 1u], wv[j + 2u], wv[j + 3u]),
+                               vec4<f32>(x[xo + j], x[xo + j + 1u], x[xo + j + 2u], x[xo + j + 3u]));
+                }
+            } else {
+                for (var j = 0u; j < n; j++) { acc += wv[j] * x[xo + j]; }
+            }
+        }
+    }
+    part[li] = acc;
+    workgroupBarrier();
+    if (lane == 0u && r < p.n_out) {
+        var t = 0.0;
+        for (var i = 0u; i < LANES; i++) { t += part[li + i]; }
+        y[p.out_row0 + r] = t;
+    }
+}
