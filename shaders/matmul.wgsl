@@ -5,8 +5,10 @@
 //   x: [n_tok, p.x_stride] f32 activations (the first p.n_in of each row are used)
 //   y: [n_tok, p.y_stride] f32 output, columns out_row0 .. out_row0 + n_out
 //   ids: [n_tok * k] u32       (main_id only) expert chosen per (token, slot)
-// main: workgroup (row, tile of TT tokens): each weight sub-block is dequantized once
-// and used for TT tokens, so prefill reads the weights ceil(n_tok / TT) times.
+// main (prefill): workgroup of WG rows × TT tokens, one row per thread. The tokens'
+// activations come through workgroup memory in chunks of KC; each weight sub-block is
+// dequantized once and used for all TT tokens, so prefill reads the weights
+// ceil(n_tok / TT) times, and no cross-thread reduction is needed.
 // main_id: workgroup (row, token·k + slot), expert rows at p.w_off + id * p.expert_bytes.
 struct Params {
     n_in: u32, n_out: u32, n_tok: u32, row_bytes: u32,
@@ -21,7 +23,9 @@ struct Params {
 
 const WG: u32 = 64u;
 const TT: u32 = 8u;
-var<workgroup> red: array<array<f32, 8>, 64>;
+const KC: u32 = 256u;
+var<workgroup> red: array<f32, 64>;
+var<workgroup> xs: array<f32, 2048>; // TT * KC
 
 fn row_dot(row: u32, xrow: u32, li: u32) -> f32 {
     var wv: array<f32, 32>;
@@ -39,35 +43,41 @@ fn row_dot(row: u32, xrow: u32, li: u32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-    let r = wg.x + wg.y * nw.x;
-    if (r >= p.n_out) { return; }
+    let r = (wg.x + wg.y * nw.x) * WG + li;
     let t0 = wg.z * TT;
+    let nt = min(TT, p.n_tok - t0);
     let row = p.w_off + r * p.row_bytes;
     var acc: array<f32, 8>;
     var wv: array<f32, 32>;
-    let n_sub = (p.n_in + 31u) / 32u;
-    for (var s = li; s < n_sub; s += WG) {
-        let n = min(32u, p.n_in - s * 32u);
-        dequant_sub(row, s, n, &wv);
-        for (var t = 0u; t < TT; t++) {
-            if (t0 + t < p.n_tok) {
-                let xo = (t0 + t) * p.x_stride + s * 32u;
-                var a = 0.0;
-                for (var j = 0u; j < n; j++) { a += wv[j] * x[xo + j]; }
-                acc[t] += a;
-            }
+    for (var k0 = 0u; k0 < p.n_in; k0 += KC) {
+        for (var i = li; i < TT * KC; i += WG) {
+            let t = i / KC;
+            let k = k0 + i % KC;
+            var v = 0.0;
+            if (t < nt && k < p.n_in) { v = x[(t0 + t) * p.x_stride + k]; }
+            xs[i] = v;
         }
-    }
-    for (var t = 0u; t < TT; t++) { red[li][t] = acc[t]; }
-    workgroupBarrier();
-    for (var h = WG / 2u; h > 0u; h >>= 1u) {
-        if (li < h) {
-            for (var t = 0u; t < TT; t++) { red[li][t] += red[li + h][t]; }
+        workgroupBarrier();
+        if (r < p.n_out) {
+            let kn = min(KC, p.n_in - k0);
+            for (var s = 0u; s * 32u < kn; s++) {
+                let gs = k0 / 32u + s;
+                dequant_sub(row, gs, min(32u, p.n_in - gs * 32u), &wv);
+                for (var t = 0u; t < TT; t++) {
+                    let xo = t * KC + s * 32u;
+                    var a = 0.0;
+                    for (var j = 0u; j < 32u; j += 4u) {
+                        a += dot(vec4<f32>(wv[j], wv[j + 1u], wv[j + 2u], wv[j + 3u]),
+                                 vec4<f32>(xs[xo + j], xs[xo + j + 1u], xs[xo + j + 2u], xs[xo + j + 3u]));
+                    }
+                    acc[t] += a;
+                }
+            }
         }
         workgroupBarrier();
     }
-    if (li < TT && t0 + li < p.n_tok) {
-        y[(t0 + li) * p.y_stride + p.out_row0 + r] = red[0][li];
+    if (r < p.n_out) {
+        for (var t = 0u; t < nt; t++) { y[(t0 + t) * p.y_stride + p.out_row0 + r] = acc[t]; }
     }
 }
 
@@ -81,11 +91,11 @@ fn main_id(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: ve
     let row = p.w_off + e * p.expert_bytes + r * p.row_bytes;
     let xr = select(z / p.k, z, p.x_per_slot == 1u);
     let a = row_dot(row, xr * p.x_stride, li);
-    red[li][0] = a;
+    red[li] = a;
     workgroupBarrier();
     for (var h = WG / 2u; h > 0u; h >>= 1u) {
-        if (li < h) { red[li][0] += red[li + h][0]; }
+        if (li < h) { red[li] += red[li + h]; }
         workgroupBarrier();
     }
-    if (li == 0u) { y[z * p.y_stride + p.out_row0 + r] = red[0][0]; }
+    if (li == 0u) { y[z * p.y_stride + p.out_row0 + r] = red[0]; }
 }

@@ -40,6 +40,8 @@ const SLOT: u64 = 256;
 pub const MAX_DISPATCHES: u64 = 4096;
 /// Tokens per pass over the weights in `matmul` (TT in matmul.wgsl).
 pub const MATMUL_TOKENS: usize = 8;
+/// Rows per workgroup in `matmul`'s prefill entry (WG in matmul.wgsl).
+const MATMUL_ROWS: usize = 64;
 
 /// An f32 (or u32) device buffer with its element count, for shape checks.
 pub struct Buf {
@@ -172,7 +174,7 @@ pub fn matmul(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, x_stride: usize, y: &B
     }
     let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main", || typed_source(w.ty, MATMUL));
     for part in &w.parts {
-        let (gx, gy) = spread(part.rows);
+        let (gx, gy) = spread(part.rows.div_ceil(MATMUL_ROWS));
         let p = [w.n_in, part.rows, n_tok, w.row_bytes(), 0, y_col0 + part.row0, x_stride, y_stride, 1, 0, 0, 0].map(|v| v as u32);
         rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, n_tok.div_ceil(MATMUL_TOKENS) as u32))?;
     }
