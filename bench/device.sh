@@ -36,6 +36,10 @@ run() { # name, model, extra args
   /usr/bin/time -v $B/precis generate --backend gpu --model "$model" --raw --prompt-file $PROMPT \
     --stats-json "$@" 2>"$OUT/$name.err" >/dev/null
   grep -E "^GPU:|^loaded|^prefill|Maximum resident|^\{" "$OUT/$name.err"
+  if [ -n "${PROFILE:-}" ]; then # GPU time per kernel over a short run
+    PRECIS_GPU_PROFILE=1 $B/precis generate --backend gpu --model "$model" --raw --prompt-file $PROMPT \
+      --prompt-tokens 64 --max-tokens 16 --ignore-eos 2>&1 >/dev/null | sed -n '/^GPU time/,$p' | head -14
+  fi
 }
 
 if [[ $WHAT == *tests* ]]; then
@@ -49,8 +53,7 @@ if [[ $WHAT == *smol* ]]; then
   run smollm2-shape /tmp/smol.gguf --prompt-tokens 512 --max-tokens 256 --ignore-eos
 fi
 if [[ $WHAT == *m7* ]]; then
-  t=$(date +%s.%N); python3 bench/synth_gguf.py mistral-7b /tmp/m7.gguf >/dev/null
-  echo "wrote $(du -h /tmp/m7.gguf | cut -f1) in $(echo "$(date +%s.%N) - $t" | bc) s"
+  python3 bench/synth_gguf.py mistral-7b /tmp/m7.gguf
   run mistral-7b /tmp/m7.gguf --prompt-tokens 512 --max-tokens 128 --ignore-eos
 fi
 if [[ $WHAT == *mixtral* ]]; then

@@ -1,5 +1,6 @@
 // y[out_row0 + r] = W[r, :] · x[:n_in] for ONE token (decode), the memory-bound case.
-// Joined after bytes.wgsl and one dequant_<type>.wgsl, which defines dequant_sub.
+// Joined after bytes.wgsl, dequant_<type>.wgsl and dot_<type>.wgsl (or dot_generic.wgsl),
+// which defines dot_sub: one 32-element sub-block times x, never expanded to memory.
 //   p                 uniform Params (the layout of matmul.wgsl's; n_tok = 1)
 //   w: [part bytes / 4] u32    GGUF blocks as stored, rows of p.row_bytes from byte p.w_off
 //   x: [p.n_in] f32            the token's activations
@@ -18,6 +19,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
+// Four activations from o (a multiple of 4 inside a sub-block of 32).
+fn x4(o: u32) -> vec4<f32> { return vec4<f32>(x[o], x[o + 1u], x[o + 2u], x[o + 3u]); }
+
 const LANES: u32 = 32u;
 const ROWS: u32 = 8u;
 var<workgroup> part: array<f32, 256>;
@@ -31,19 +35,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
     if (r < p.n_out) {
         let row = p.w_off + r * p.row_bytes;
         let n_sub = (p.n_in + 31u) / 32u;
-        var wv: array<f32, 32>;
         for (var s = lane; s < n_sub; s += LANES) {
-            let n = min(32u, p.n_in - s * 32u);
-            dequant_sub(row, s, n, &wv);
-            let xo = s * 32u;
-            if (n == 32u) {
-                for (var j = 0u; j < 32u; j += 4u) {
-                    acc += dot(vec4<f32>(wv[j], wv[j + 1u], wv[j + 2u], wv[j + 3u]),
-                               vec4<f32>(x[xo + j], x[xo + j + 1u], x[xo + j + 2u], x[xo + j + 3u]));
-                }
-            } else {
-                for (var j = 0u; j < n; j++) { acc += wv[j] * x[xo + j]; }
-            }
+            acc += dot_sub(row, s, min(32u, p.n_in - s * 32u), s * 32u);
         }
     }
     part[li] = acc;

@@ -217,6 +217,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 s.decode_tps(),
                 g.stop
             );
+            if let Some(p) = engine.gpu().and_then(|g| g.kernels.profile.as_ref()) {
+                eprint!("{}", p.report());
+            }
             if stats_json {
                 eprintln!(
                     "{}",

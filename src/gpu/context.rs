@@ -74,7 +74,10 @@ impl GpuContext {
         check_limit("maxStorageBuffersPerShaderStage", 7, have.max_storage_buffers_per_shader_stage as u64)?;
         check_limit("maxComputeWorkgroupSizeX", 256, have.max_compute_workgroup_size_x as u64)?;
         check_limit("maxComputeInvocationsPerWorkgroup", 256, have.max_compute_invocations_per_workgroup as u64)?;
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
+        let mut wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
+        if std::env::var_os("PRECIS_GPU_PROFILE").is_some() {
+            wanted |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         let features = adapter.features() & wanted;
         let mut desc = wgpu::DeviceDescriptor {
             label: Some("precis"),

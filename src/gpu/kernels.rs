@@ -34,6 +34,18 @@ pub fn dequant_source(ty: GgmlType) -> &'static str {
     }
 }
 
+/// Fused sub-block dot products for matvec, where a type has one (else the generic
+/// expand-then-dot).
+fn dot_source(ty: GgmlType) -> &'static str {
+    match ty {
+        GgmlType::Q4K => include_str!("../../shaders/dot_q4k.wgsl"),
+        GgmlType::Q6K => include_str!("../../shaders/dot_q6k.wgsl"),
+        GgmlType::Q4_1 => include_str!("../../shaders/dot_q4_1.wgsl"),
+        GgmlType::Q8_0 => include_str!("../../shaders/dot_q8_0.wgsl"),
+        _ => include_str!("../../shaders/dot_generic.wgsl"),
+    }
+}
+
 /// Bytes per uniform slot: WebGPU's minUniformBufferOffsetAlignment is at most 256.
 const SLOT: u64 = 256;
 /// Dispatches one command buffer may hold (SmolLM2 needs ~450, Mixtral 8x7B ~700).
@@ -49,9 +61,20 @@ pub struct Buf {
     pub len: usize,
 }
 
+/// A bind group is fixed by its pipeline, its uniform slot and its buffers; a decode
+/// step repeats the previous step's dispatches exactly, so after the first step every
+/// bind group comes from here instead of being created again (hundreds per token).
+type BindKey = (wgpu::ComputePipeline, u64, Vec<(u32, wgpu::Buffer)>);
+/// Bind groups kept before the cache is emptied (prefill chunks of many lengths would
+/// otherwise grow it without bound).
+const MAX_BIND_GROUPS: usize = 16384;
+
 pub struct Kernels {
     pipelines: Mutex<HashMap<(String, &'static str), wgpu::ComputePipeline>>,
+    binds: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
     params: wgpu::Buffer,
+    /// `PRECIS_GPU_PROFILE=1` and a device with timestamp queries: GPU time per kernel.
+    pub profile: Option<super::profile::Profiler>,
 }
 
 impl Kernels {
@@ -62,7 +85,7 @@ impl Kernels {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Kernels { pipelines: Mutex::new(HashMap::new()), params }
+        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), params, profile: super::profile::Profiler::from_env(ctx) }
     }
 
     fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
@@ -80,17 +103,25 @@ impl Kernels {
             cache: None,
         });
         self.pipelines.lock().unwrap().insert(key, p.clone());
+        if self.profile.is_some() {
+            PIPELINE_NAMES.lock().unwrap_or_else(|e| e.into_inner()).insert(p.clone(), format!("{name}:{entry}"));
+        }
         p
     }
 }
 
-/// Records the dispatches of one step into one command encoder; their parameters go
-/// into one uniform buffer written once before the single submit.
+/// Records the dispatches of one step into one command encoder, in one compute pass
+/// (left only for buffer copies); their parameters go into one uniform buffer written
+/// once before the single submit.
 pub struct Recorder<'a> {
     pub ctx: &'a GpuContext,
     pub k: &'a Kernels,
-    pub enc: wgpu::CommandEncoder,
+    enc: wgpu::CommandEncoder,
+    pass: Option<wgpu::ComputePass<'static>>,
     params: Vec<u8>,
+    /// Pipeline label of each dispatch, for the profiler.
+    labels: Vec<String>,
+    started: f64,
 }
 
 enum Bind<'b> {
@@ -99,15 +130,30 @@ enum Bind<'b> {
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
-        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), params: vec![] }
+        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), pass: None, params: vec![], labels: vec![], started: crate::clock::now() }
+    }
+
+    /// The encoder, outside any compute pass (for copies).
+    pub fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
+        self.pass = None;
+        &mut self.enc
     }
 
     /// Submits everything recorded, as one command buffer.
-    pub fn submit(self) -> Result<(), GpuError> {
+    pub fn submit(mut self) -> Result<(), GpuError> {
+        self.pass = None;
         if !self.params.is_empty() {
             self.ctx.queue.write_buffer(&self.k.params, 0, &self.params);
         }
+        if let Some(p) = &self.k.profile {
+            p.resolve(&mut self.enc, self.labels.len());
+        }
+        let t = crate::clock::now();
         self.ctx.queue.submit([self.enc.finish()]);
+        if let Some(p) = &self.k.profile {
+            p.add_host(t - self.started, crate::clock::now() - t);
+            p.collect(self.ctx, &self.labels)?;
+        }
         Ok(())
     }
 
@@ -119,15 +165,39 @@ impl<'a> Recorder<'a> {
         let mut p = bytemuck::cast_slice::<u32, u8>(params).to_vec();
         p.resize(SLOT as usize, 0);
         self.params.extend(p);
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &self.k.params, offset: slot, size: std::num::NonZeroU64::new(SLOT) }),
-        }];
-        for (b, Bind::Whole(buf)) in binds {
-            entries.push(wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() });
+        let key: BindKey = (pipeline.clone(), slot, binds.iter().map(|(b, Bind::Whole(buf))| (*b, (*buf).clone())).collect());
+        let bg = {
+            let mut cache = self.k.binds.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(bg) = cache.get(&key) {
+                bg.clone()
+            } else {
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &self.k.params, offset: slot, size: std::num::NonZeroU64::new(SLOT) }),
+                }];
+                for (b, Bind::Whole(buf)) in binds {
+                    entries.push(wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() });
+                }
+                let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
+                if cache.len() >= MAX_BIND_GROUPS {
+                    cache.clear();
+                }
+                cache.insert(key, bg.clone());
+                bg
+            }
+        };
+        if let Some(prof) = &self.k.profile {
+            // One pass per dispatch, timestamped at its start and end.
+            self.pass = None;
+            self.labels.push(pipeline_label(pipeline));
+            let mut pass = self.enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(prof.writes(self.labels.len() - 1)) });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+            return Ok(());
         }
-        let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
-        let mut pass = self.enc.begin_compute_pass(&Default::default());
+        let enc = &mut self.enc;
+        let pass = self.pass.get_or_insert_with(|| enc.begin_compute_pass(&Default::default()).forget_lifetime());
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(groups.0, groups.1, groups.2);
@@ -139,10 +209,17 @@ impl<'a> Recorder<'a> {
         if src_off + n > src.len || dst_off + n > dst.len {
             return Err(GpuError::Shape { kernel: "copy", message: format!("{n} floats from {src_off} of {} to {dst_off} of {}", src.len, dst.len) });
         }
-        self.enc.copy_buffer_to_buffer(&src.buffer, (src_off * 4) as u64, &dst.buffer, (dst_off * 4) as u64, (n * 4) as u64);
+        self.encoder().copy_buffer_to_buffer(&src.buffer, (src_off * 4) as u64, &dst.buffer, (dst_off * 4) as u64, (n * 4) as u64);
         Ok(())
     }
 }
+
+/// The name a pipeline was built under ("matvec_Q4_K", "attention", ...).
+fn pipeline_label(p: &wgpu::ComputePipeline) -> String {
+    PIPELINE_NAMES.lock().unwrap_or_else(|e| e.into_inner()).get(p).cloned().unwrap_or_else(|| "?".into())
+}
+
+static PIPELINE_NAMES: std::sync::LazyLock<Mutex<HashMap<wgpu::ComputePipeline, String>>> = std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn shape(kernel: &'static str, ok: bool, message: impl FnOnce() -> String) -> Result<(), GpuError> {
     if ok {
@@ -188,7 +265,7 @@ const MATVEC_ROWS: usize = 8;
 /// single tokens here after checking the shapes.
 pub fn matvec(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf, y_col0: usize) -> Result<(), GpuError> {
     shape("matvec", x.len >= w.n_in && y.len >= y_col0 + w.n_out, || format!("x holds {} floats for n_in {}, y {} for columns {y_col0}..{}", x.len, w.n_in, y.len, y_col0 + w.n_out))?;
-    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main", || typed_source(w.ty, MATVEC));
+    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main", || typed_source(w.ty, &format!("{}\n{MATVEC}", dot_source(w.ty))));
     for part in &w.parts {
         let (gx, gy) = spread(part.rows.div_ceil(MATVEC_ROWS));
         let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, y_col0 + part.row0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod context;
 pub mod kernels;
 pub mod model;
+pub mod profile;
 pub mod sample;
 pub mod weights;
 

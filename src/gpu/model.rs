@@ -263,7 +263,7 @@ impl GpuModel {
         kn::matmul(r, head, &s.h, d, &s.logits, hp.n_vocab, 0, rows)?; //         12. vocabulary head
         if greedy {
             super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?; // 13. argmax on the GPU
-            r.enc.copy_buffer_to_buffer(&s.token.buffer, 0, &s.readback, 0, 4);
+            r.encoder().copy_buffer_to_buffer(&s.token.buffer, 0, &s.readback, 0, 4);
         }
         // One command buffer, one submit for the whole step.
         rec.submit()?;
