@@ -1,8 +1,13 @@
-// Any type: expand sub-block `s` with its dequant_sub, then dot with x[xo .. xo + n].
-fn dot_sub(row: u32, s: u32, n: u32, xo: u32) -> f32 {
+// Any type: expand sub-block `s` with its dequant_sub and dot elements 4i .. 4i+4
+// (those below n) with x from xo. Eight times the decoding work of a fused dot4, so
+// only the rarer types (F32/F16/BF16 rows, Q5_K) come here.
+fn dot4(row: u32, s: u32, i: u32, xo: u32) -> f32 {
+    let n = min(32u, p.n_in - s * 32u);
     var wv: array<f32, 32>;
     dequant_sub(row, s, n, &wv);
     var acc = 0.0;
-    for (var j = 0u; j < n; j++) { acc += wv[j] * x[xo + j]; }
+    for (var k = 0u; k < 4u; k++) {
+        if (4u * i + k < n) { acc += wv[4u * i + k] * x[xo + k]; }
+    }
     return acc;
 }

@@ -1,17 +1,10 @@
-// Q4_1 block `s` dotted with x[xo .. xo + 32]: d·Σ q·x + m·Σ x. Layout: dequant_q4_1.wgsl.
-fn dot_sub(row: u32, s: u32, n: u32, xo: u32) -> f32 {
+// Elements 4i .. 4i+4 of Q4_1 block `s` dotted with x from xo: d·Σq·x + m·Σx. Elements
+// 0..16 are the low nibbles of the 16 bytes, 16..32 the high. Layout: dequant_q4_1.wgsl.
+fn dot4(row: u32, s: u32, i: u32, xo: u32) -> f32 {
     let b = row + s * 20u;
-    let dm = unpack2x16float(word_at(b));
-    var acc = 0.0;
-    var xs = 0.0;
-    for (var i = 0u; i < 4u; i++) {
-        let v = word_at(b + 4u + 4u * i);
-        let lo = vec4<f32>(f32(v & 15u), f32((v >> 8u) & 15u), f32((v >> 16u) & 15u), f32((v >> 24u) & 15u));
-        let hi = vec4<f32>(f32((v >> 4u) & 15u), f32((v >> 12u) & 15u), f32((v >> 20u) & 15u), f32(v >> 28u));
-        let xa = x4(xo + 4u * i);
-        let xb = x4(xo + 16u + 4u * i);
-        acc += dot(lo, xa) + dot(hi, xb);
-        xs += xa.x + xa.y + xa.z + xa.w + xb.x + xb.y + xb.z + xb.w;
-    }
-    return dm.x * acc + dm.y * xs;
+    let dm = unpack2x16float(w[b >> 2u]);
+    let v = w[(b + 4u + 4u * (i % 4u)) >> 2u] >> (4u * (i / 4u));
+    let qv = vec4<f32>(f32(v & 15u), f32((v >> 8u) & 15u), f32((v >> 16u) & 15u), f32((v >> 24u) & 15u));
+    let xv = x4(xo);
+    return dm.x * dot(qv, xv) + dm.y * (xv.x + xv.y + xv.z + xv.w);
 }

@@ -42,6 +42,7 @@ fn dot_source(ty: GgmlType) -> &'static str {
         GgmlType::Q6K => include_str!("../../shaders/dot_q6k.wgsl"),
         GgmlType::Q4_1 => include_str!("../../shaders/dot_q4_1.wgsl"),
         GgmlType::Q8_0 => include_str!("../../shaders/dot_q8_0.wgsl"),
+        GgmlType::Q4_0 => include_str!("../../shaders/dot_q4_0.wgsl"),
         _ => include_str!("../../shaders/dot_generic.wgsl"),
     }
 }
