@@ -38,7 +38,7 @@ run() { # name, model, extra args
   grep -E "^GPU:|^loaded|^prefill|Maximum resident|^\{" "$OUT/$name.err"
   if [ -n "${PROFILE:-}" ]; then # GPU time per kernel over a short run
     PRECIS_GPU_PROFILE=1 $B/precis generate --backend gpu --model "$model" --raw --prompt-file $PROMPT \
-      --prompt-tokens 64 --max-tokens 16 --ignore-eos 2>&1 >/dev/null | sed -n '/^GPU time/,$p' | head -14
+      --prompt-tokens 64 --max-tokens 16 --ignore-eos 2>&1 >/dev/null | sed -n '/^host per step/,$p' | head -16
   fi
 }
 

@@ -1,200 +1,316 @@
 #!/usr/bin/env python3
 """Random-weight GGUF files in the exact shapes, types and metadata of real models.
 
-For speed readings on a machine that cannot download the real weights (the lent GPU
-machine has no network): the bytes per token and the kernels run are those of the real
-model, the text is noise. Never read these files' output as model quality.
+What it is for: GPU speed readings on a machine that cannot download the real weights
+(the lent GPU machine has no network). Tensor names, shapes (GGUF ne order, innermost
+first), ggml block types and llama.* metadata are those of the real model, so the bytes
+read per token and the kernels run are the real ones. The weights are random bytes with
+sane scales: the text they produce is noise by construction. Never read anything from
+these files' output as model quality (perplexity, summaries, agreement with llama.cpp);
+only time and memory figures mean anything, and MoE routing is random, not learned.
 
-    python3 bench/synth_gguf.py mistral-7b|mixtral-8x7b|smollm2-shape OUT.gguf
-        [--vocab tests/fixtures/mistral-vocab.gguf] [--layers N]
+    python3 bench/synth_gguf.py PRESET OUT.gguf [--vocab tests/fixtures/mistral-vocab.gguf] [--layers N]
 
-Stdlib + numpy only. The tokenizer (Mistral's 32k SentencePiece vocabulary) is copied
-from a vocab-only GGUF. Layouts: GGUF v3 (ggml docs/gguf.md); blocks as ggml-common.h.
+PRESET: mistral-7b (Q4_K_M mix, ~4.4 GB), mixtral-8x7b (Q4_K_M mix, merged experts,
+~26 GB), smollm2-shape (SmolLM2-135M shapes, Q4_1, tied head). --layers N overrides the
+layer count for quick checks. The tokenizer (every `tokenizer.*` key) is copied from a
+vocab-only GGUF, and the vocabulary size follows its token list (32000 for Mistral's).
+
+Stdlib + NumPy only (no `gguf` package). Layouts: GGUF v3 (ggml docs/gguf.md), blocks as
+ggml-common.h. Memory: one ~16 MiB run of random blocks per (type, row length), written
+over and over, so writing is disk-bound and the model is never held in memory.
 """
-import argparse, os, struct, sys
+import argparse
+import os
+import struct
+import sys
+import time
+
 import numpy as np
 
-F32, F16, Q4_0, Q4_1, Q8_0, Q4_K, Q6_K = 0, 1, 2, 3, 8, 12, 14
-# type: (elements per block, bytes per block, byte offsets of f16 scale fields)
-BLOCKS = {F32: (1, 4, ()), Q4_1: (32, 20, (0, 2)), Q4_K: (256, 144, (0, 2)), Q6_K: (256, 210, (208,))}
+# ggml type ids
+F32, Q4_1, Q8_0, Q4_K, Q6_K = 0, 3, 8, 12, 14
+TYPE_NAME = {F32: "F32", Q4_1: "Q4_1", Q8_0: "Q8_0", Q4_K: "Q4_K", Q6_K: "Q6_K"}
+# type: (elements per block, bytes per block)
+BLOCK = {F32: (1, 4), Q4_1: (32, 20), Q8_0: (32, 34), Q4_K: (256, 144), Q6_K: (256, 210)}
 ALIGN = 32
+CHUNK_BYTES = 16 << 20
+# llama_ftype: 3 = MOSTLY_Q4_1, 15 = MOSTLY_Q4_K_M
+FILE_TYPE = {"q4_1": 3, "q4_k_m": 15}
 
 PRESETS = {
-    "mistral-7b": dict(layers=32, embd=4096, ff=14336, heads=32, kv=8, ctx=32768, rope=1e6, experts=0, quant="q4_k_m", tied=False),
-    "mixtral-8x7b": dict(layers=32, embd=4096, ff=14336, heads=32, kv=8, ctx=32768, rope=1e6, experts=8, quant="q4_k_m", tied=False),
-    "smollm2-shape": dict(layers=30, embd=576, ff=1536, heads=9, kv=3, ctx=8192, rope=1e5, experts=0, quant="q4_1", tied=True),
+    # Mistral 7B v0.2/v0.3: no sliding window (so no llama.attention.sliding_window key).
+    "mistral-7b": dict(layers=32, embd=4096, ff=14336, heads=32, kv=8, ctx=32768, rope=1e6, eps=1e-5,
+                       experts=0, used=0, quant="q4_k_m", tied=False, name="Mistral 7B"),
+    "mixtral-8x7b": dict(layers=32, embd=4096, ff=14336, heads=32, kv=8, ctx=32768, rope=1e6, eps=1e-5,
+                         experts=8, used=2, quant="q4_k_m", tied=False, name="Mixtral 8x7B"),
+    "smollm2-shape": dict(layers=30, embd=576, ff=1536, heads=9, kv=3, ctx=8192, rope=1e5, eps=1e-5,
+                          experts=0, used=0, quant="q4_1", tied=True, name="SmolLM2 135M"),
 }
 
+# GGUF metadata value types
+GT_U8, GT_I8, GT_U16, GT_I16, GT_U32, GT_I32, GT_F32, GT_BOOL, GT_STR, GT_ARR, GT_U64, GT_I64, GT_F64 = range(13)
+FIXED = {GT_U8: 1, GT_I8: 1, GT_U16: 2, GT_I16: 2, GT_U32: 4, GT_I32: 4, GT_F32: 4, GT_BOOL: 1,
+         GT_U64: 8, GT_I64: 8, GT_F64: 8}
 
-def kv_bytes(key, vtype, payload):
-    k = key.encode()
-    return struct.pack("<Q", len(k)) + k + struct.pack("<I", vtype) + payload
+
+# --- reading the vocab GGUF's metadata ----------------------------------------------
+
+class KvReader:
+    """Minimal GGUF (v2/v3) metadata reader: every value type, nested arrays included.
+    Keeps each entry's raw bytes so they can be copied verbatim."""
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            head = f.read(24)
+            if len(head) < 24 or head[:4] != b"GGUF":
+                sys.exit(f"{path}: not a GGUF file")
+            self.version, self.n_tensors, self.n_kv = struct.unpack_from("<IQQ", head, 4)
+            if self.version not in (2, 3):
+                sys.exit(f"{path}: GGUF version {self.version} (need 2 or 3)")
+            f.seek(0)
+            self.data = f.read()  # vocab-only files are small (<1 MB for 32k tokens)
+        self.path = path
+
+    def _u32(self, p):
+        return struct.unpack_from("<I", self.data, p)[0]
+
+    def _u64(self, p):
+        return struct.unpack_from("<Q", self.data, p)[0]
+
+    def _value(self, t, p):
+        """Returns (python value, end offset)."""
+        d = self.data
+        if t in FIXED:
+            fmt = {GT_U8: "<B", GT_I8: "<b", GT_U16: "<H", GT_I16: "<h", GT_U32: "<I", GT_I32: "<i",
+                   GT_F32: "<f", GT_BOOL: "<?", GT_U64: "<Q", GT_I64: "<q", GT_F64: "<d"}[t]
+            return struct.unpack_from(fmt, d, p)[0], p + FIXED[t]
+        if t == GT_STR:
+            n = self._u64(p)
+            return d[p + 8:p + 8 + n].decode("utf-8"), p + 8 + n
+        if t == GT_ARR:
+            et, n = self._u32(p), self._u64(p + 4)
+            p += 12
+            if et in FIXED:  # skip without building n Python objects
+                return ArrayInfo(et, n), p + n * FIXED[et]
+            for _ in range(n):
+                _, p = self._value(et, p)
+            return ArrayInfo(et, n), p
+        sys.exit(f"{self.path}: unknown GGUF value type {t} at offset {p - 4}")
+
+    def entries(self):
+        """Yields (key, type, value, raw bytes of the whole entry)."""
+        p = 24
+        for _ in range(self.n_kv):
+            start = p
+            kl = self._u64(p)
+            key = self.data[p + 8:p + 8 + kl].decode("utf-8")
+            p += 8 + kl
+            t = self._u32(p)
+            value, p = self._value(t, p + 4)
+            if p > len(self.data):
+                sys.exit(f"{self.path}: metadata entry `{key}` runs past the end of the file")
+            yield key, t, value, self.data[start:p]
 
 
-def s(v):
-    b = v.encode()
+class ArrayInfo:
+    def __init__(self, elem_type, n):
+        self.elem_type, self.n = elem_type, n
+
+
+# --- writing ------------------------------------------------------------------------
+
+def gstr(v):
+    b = v.encode("utf-8")
     return struct.pack("<Q", len(b)) + b
 
 
-def read_tokenizer_kvs(path):
-    """Raw bytes of every `tokenizer.*` key/value of a GGUF (its other keys dropped)."""
-    data = open(path, "rb").read()
-    assert data[:4] == b"GGUF", f"{path}: not a GGUF file"
-    _, n_tensors, n_kv = struct.unpack_from("<IQQ", data, 4)
-    pos = 24
-    fixed = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+def kv(key, vtype, value):
+    fmt = {GT_U32: "<I", GT_F32: "<f", GT_U64: "<Q", GT_BOOL: "<?"}
+    payload = gstr(value) if vtype == GT_STR else struct.pack(fmt[vtype], value)
+    return gstr(key) + struct.pack("<I", vtype) + payload
 
-    def skip(t, p):
-        if t in fixed:
-            return p + fixed[t]
-        if t == 8:
-            (n,) = struct.unpack_from("<Q", data, p)
-            return p + 8 + n
-        if t == 9:
-            et, n = struct.unpack_from("<IQ", data, p)
-            p += 12
-            if et in fixed:
-                return p + n * fixed[et]
-            for _ in range(n):
-                p = skip(et, p)
-            return p
-        raise ValueError(f"{path}: unknown GGUF value type {t} at offset {p}")
 
-    out = []
-    for _ in range(n_kv):
-        start = pos
-        (kl,) = struct.unpack_from("<Q", data, pos)
-        key = data[pos + 8:pos + 8 + kl].decode()
-        pos += 8 + kl
-        (t,) = struct.unpack_from("<I", data, pos)
-        pos = skip(t, pos + 4)
-        if key.startswith("tokenizer."):
-            out.append(data[start:pos])
-    return out
+def f16_bytes(x):
+    v = np.float16(x)
+    assert np.isfinite(v) and abs(float(v)) >= 6.2e-5, f"scale {x} is not a normal f16"  # no subnormals
+    return np.frombuffer(v.tobytes(), np.uint8)
 
 
 def chunk_for(ty, n_in, rng):
-    """One reusable run of random blocks (about 16 MiB) with finite, small scales."""
-    per, size, scales = BLOCKS[ty]
+    """One reusable run of random blocks (~16 MiB) whose dequantized weights have mean ~0
+    and standard deviation ~1/sqrt(n_in), so every matmul maps unit-RMS activations to
+    unit-RMS outputs and 32 layers of residual sums stay far from f16/f32 limits.
+    Scale fields are fixed normal f16 values (never NaN/Inf/subnormal)."""
+    per, size = BLOCK[ty]
+    target = 1.0 / np.sqrt(n_in)
     if ty == F32:
-        return (rng.standard_normal(1 << 22).astype(np.float32) * (0.5 / np.sqrt(n_in))).tobytes()
-    n = (16 << 20) // size
-    b = rng.integers(0, 256, size=(n, size), dtype=np.uint8)
-    # d ~ 0.5/sqrt(n_in)/8 keeps products of 4- and 6-bit codes near unit scale.
-    d = np.float16(0.5 / np.sqrt(n_in) / 8).view(np.uint16)
-    for off in scales:
-        b[:, off] = d & 0xFF
-        b[:, off + 1] = d >> 8
-    if ty == Q4_K:  # 6-bit scale/min codes: keep mins small so rows stay centred.
-        b[:, 4:16] &= 0x1F
+        return (rng.standard_normal(CHUNK_BYTES // 4) * target).astype(np.float32).tobytes()
+    b = rng.integers(0, 256, size=(CHUNK_BYTES // size, size), dtype=np.uint8)
+    if ty == Q4_1:
+        # x = d*q + m, q uniform 0..15: std 4.61 d; m = -7.5 d centres it.
+        d = target / 4.61
+        b[:, 0:2] = f16_bytes(d)
+        b[:, 2:4] = f16_bytes(-7.5 * d)
+    elif ty == Q8_0:
+        # x = d*q, q uniform int8: std 73.9 d.
+        b[:, 0:2] = f16_bytes(target / 73.9)
+    elif ty == Q4_K:
+        # x = d*sc*q - dmin*m per 32-element sub-block; 12 scale bytes at 4..15 pack eight
+        # 6-bit (sc, m) pairs. Clearing bits 4..7 of the first 8 bytes leaves every sc and
+        # m uniform in 0..15 (the last 4 bytes hold the low nibbles of pairs 4..7).
+        # Then E[sc*q] = 56.25 = 7.5 E[m] (dmin = 7.5 d centres it) and std = 63.5 d.
+        b[:, 4:12] &= 0x0F
+        d = target / 63.5
+        b[:, 0:2] = f16_bytes(d)
+        b[:, 2:4] = f16_bytes(7.5 * d)
+    elif ty == Q6_K:
+        # x = d*sc*(q-32), q 6-bit from ql (0..127) + qh (128..191), int8 sc at 192..207,
+        # f16 d at 208 (last). sc uniform -8..7: std = sqrt(21.5*341.5) d = 85.7 d.
+        b[:, 192:208] = rng.integers(-8, 8, size=(len(b), 16), dtype=np.int8).view(np.uint8)
+        b[:, 208:210] = f16_bytes(target / 85.7)
+    else:
+        raise ValueError(ty)
     return b.tobytes()
+
+
+def build_tensors(c, n_vocab):
+    """(name, ne innermost first, type) in llama.cpp's file order."""
+    E, FF, L, X = c["embd"], c["ff"], c["layers"], c["experts"]
+    hd = E // c["heads"]
+    kvd = hd * c["kv"]
+    q41 = c["quant"] == "q4_1"
+    big = Q4_1 if q41 else Q4_K
+
+    def more_bits(i):  # llama.cpp use_more_bits(): Q4_K_M's Q6_K layers for attn_v / ffn_down
+        return i < L // 8 or i >= 7 * L // 8 or (i - L // 8) % 3 == 2
+
+    t = [("token_embd.weight", [E, n_vocab], big)]
+    for i in range(L):
+        p = f"blk.{i}."
+        hi = big if q41 else (Q6_K if more_bits(i) else Q4_K)
+        # llama.cpp gives attn_k/attn_v of 8-expert models Q8_0 ("trades just ~128MB").
+        k_ty = Q8_0 if X == 8 and not q41 else big
+        v_ty = Q8_0 if X == 8 and not q41 else hi
+        t += [
+            (p + "attn_norm.weight", [E], F32),
+            (p + "attn_q.weight", [E, E], big),
+            (p + "attn_k.weight", [E, kvd], k_ty),
+            (p + "attn_v.weight", [E, kvd], v_ty),
+            (p + "attn_output.weight", [E, E], big),
+            (p + "ffn_norm.weight", [E], F32),
+        ]
+        if X:
+            t += [
+                (p + "ffn_gate_inp.weight", [E, X], F32),
+                (p + "ffn_gate_exps.weight", [E, FF, X], big),
+                (p + "ffn_up_exps.weight", [E, FF, X], big),
+                (p + "ffn_down_exps.weight", [FF, E, X], hi),
+            ]
+        else:
+            t += [
+                (p + "ffn_gate.weight", [E, FF], big),
+                (p + "ffn_up.weight", [E, FF], big),
+                (p + "ffn_down.weight", [FF, E], hi),
+            ]
+    t.append(("output_norm.weight", [E], F32))
+    if not c["tied"]:
+        t.append(("output.weight", [E, n_vocab], big if q41 else Q6_K))
+    return t
+
+
+def nbytes(ne, ty):
+    per, size = BLOCK[ty]
+    assert ne[0] % per == 0, f"row length {ne[0]} is not a multiple of {TYPE_NAME[ty]}'s {per}"
+    return int(np.prod(ne, dtype=np.int64)) // per * size
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("preset", choices=PRESETS)
     ap.add_argument("out")
-    ap.add_argument("--vocab", default=os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "mistral-vocab.gguf"))
-    ap.add_argument("--layers", type=int)
+    ap.add_argument("--vocab", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                                    "fixtures", "mistral-vocab.gguf"))
+    ap.add_argument("--layers", type=int, help="override the layer count (quick checks)")
     a = ap.parse_args()
     c = dict(PRESETS[a.preset])
-    if a.layers:
+    if a.layers is not None:
+        if a.layers < 1:
+            ap.error("--layers must be >= 1")
         c["layers"] = a.layers
-    E, FF, L, X = c["embd"], c["ff"], c["layers"], c["experts"]
-    V = 32000
-    hd = E // c["heads"]
-    q4 = c["quant"] == "q4_1"
-    big, hi = (Q4_1, Q4_1) if q4 else (Q4_K, Q6_K)
+    E, L, X = c["embd"], c["layers"], c["experts"]
 
-    tensors = []  # (name, ne list innermost first, type)
-    tensors.append(("token_embd.weight", [E, V], big))
-    for i in range(L):
-        p = f"blk.{i}."
-        # llama.cpp's Q4_K_M gives attn_v and ffn_down 6 bits in about half the layers.
-        more = (not q4) and (i < L // 8 or i >= 7 * L // 8 or (i - L // 8) % 3 == 2)
-        tensors += [
-            (p + "attn_norm.weight", [E], F32),
-            (p + "attn_q.weight", [E, E], big),
-            (p + "attn_k.weight", [E, hd * c["kv"]], big),
-            (p + "attn_v.weight", [E, hd * c["kv"]], hi if more else big),
-            (p + "attn_output.weight", [E, E], big),
-            (p + "ffn_norm.weight", [E], F32),
-        ]
-        if X:
-            tensors += [
-                (p + "ffn_gate_inp.weight", [E, X], F32),
-                (p + "ffn_gate_exps.weight", [E, FF, X], big),
-                (p + "ffn_up_exps.weight", [E, FF, X], big),
-                (p + "ffn_down_exps.weight", [FF, E, X], hi if more else big),
-            ]
-        else:
-            tensors += [
-                (p + "ffn_gate.weight", [E, FF], big),
-                (p + "ffn_up.weight", [E, FF], big),
-                (p + "ffn_down.weight", [FF, E], hi if more else big),
-            ]
-    tensors.append(("output_norm.weight", [E], F32))
-    if not c["tied"]:
-        tensors.append(("output.weight", [E, V], hi))
-
-    def nbytes(ne, ty):
-        per, size, _ = BLOCKS[ty]
-        n = int(np.prod(ne))
-        assert n % per == 0 and ne[0] % per == 0, (ne, ty)
-        return n // per * size
+    tok_kvs, n_vocab = [], None
+    for key, t, value, raw in KvReader(a.vocab).entries():
+        if key.startswith("tokenizer."):
+            tok_kvs.append(raw)
+            if key == "tokenizer.ggml.tokens":
+                n_vocab = value.n
+    if n_vocab is None:
+        sys.exit(f"{a.vocab}: no tokenizer.ggml.tokens array")
 
     kvs = [
-        kv_bytes("general.architecture", 8, s("llama")),
-        kv_bytes("general.name", 8, s(f"synthetic {a.preset} (random weights)")),
-        kv_bytes("general.alignment", 4, struct.pack("<I", ALIGN)),
-        kv_bytes("general.file_type", 4, struct.pack("<I", 3 if q4 else 15)),
-        kv_bytes("llama.context_length", 4, struct.pack("<I", c["ctx"])),
-        kv_bytes("llama.embedding_length", 4, struct.pack("<I", E)),
-        kv_bytes("llama.block_count", 4, struct.pack("<I", L)),
-        kv_bytes("llama.feed_forward_length", 4, struct.pack("<I", FF)),
-        kv_bytes("llama.attention.head_count", 4, struct.pack("<I", c["heads"])),
-        kv_bytes("llama.attention.head_count_kv", 4, struct.pack("<I", c["kv"])),
-        kv_bytes("llama.rope.freq_base", 6, struct.pack("<f", c["rope"])),
-        kv_bytes("llama.rope.dimension_count", 4, struct.pack("<I", hd)),
-        kv_bytes("llama.attention.layer_norm_rms_epsilon", 6, struct.pack("<f", 1e-5)),
-        kv_bytes("llama.vocab_size", 4, struct.pack("<I", V)),
+        kv("general.architecture", GT_STR, "llama"),
+        kv("general.name", GT_STR, f"{c['name']} shapes, random weights (synth_gguf.py {a.preset}, speed only)"),
+        kv("general.alignment", GT_U32, ALIGN),
+        kv("general.file_type", GT_U32, FILE_TYPE[c["quant"]]),
+        kv("llama.vocab_size", GT_U32, n_vocab),
+        kv("llama.context_length", GT_U32, c["ctx"]),
+        kv("llama.embedding_length", GT_U32, E),
+        kv("llama.block_count", GT_U32, L),
+        kv("llama.feed_forward_length", GT_U32, c["ff"]),
+        kv("llama.attention.head_count", GT_U32, c["heads"]),
+        kv("llama.attention.head_count_kv", GT_U32, c["kv"]),
+        kv("llama.rope.freq_base", GT_F32, c["rope"]),
+        kv("llama.rope.dimension_count", GT_U32, E // c["heads"]),
+        kv("llama.attention.layer_norm_rms_epsilon", GT_F32, c["eps"]),
     ]
     if X:
-        kvs += [kv_bytes("llama.expert_count", 4, struct.pack("<I", X)), kv_bytes("llama.expert_used_count", 4, struct.pack("<I", 2))]
-    kvs += read_tokenizer_kvs(a.vocab)
+        kvs += [kv("llama.expert_count", GT_U32, X), kv("llama.expert_used_count", GT_U32, c["used"])]
+    kvs += tok_kvs
 
+    tensors = build_tensors(c, n_vocab)
     infos, offset = [], 0
     for name, ne, ty in tensors:
-        infos.append(s(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne) + struct.pack("<IQ", ty, offset))
+        infos.append(gstr(name) + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}Q", *ne)
+                     + struct.pack("<IQ", ty, offset))
         offset += nbytes(ne, ty)
-        offset = (offset + ALIGN - 1) // ALIGN * ALIGN
+        offset += -offset % ALIGN
 
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(7)  # fixed seed: the same preset gives the same file
     chunks = {}
+    t0 = time.perf_counter()
     with open(a.out, "wb") as f:
         f.write(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)))
-        for k in kvs:
-            f.write(k)
-        for i in infos:
-            f.write(i)
+        f.write(b"".join(kvs))
+        f.write(b"".join(infos))
         f.write(b"\0" * (-f.tell() % ALIGN))
-        for name, ne, ty in tensors:
+        data_start = f.tell()
+        for (name, ne, ty), info in zip(tensors, infos):
+            rel = struct.unpack_from("<Q", info, len(info) - 8)[0]
+            assert f.tell() == data_start + rel, (name, f.tell(), data_start + rel)
             n = nbytes(ne, ty)
             if name.endswith("norm.weight"):
                 f.write(np.ones(ne[0], np.float32).tobytes())
             else:
                 key = (ty, ne[0])
                 if key not in chunks:
-                    chunks[key] = chunk_for(ty, ne[0], rng)
+                    chunks[key] = memoryview(chunk_for(ty, ne[0], rng))
                 ch = chunks[key]
-                left = n
+                left = n  # tensor and chunk sizes are whole blocks, so every write is too
                 while left:
                     m = min(left, len(ch))
                     f.write(ch[:m])
                     left -= m
             f.write(b"\0" * (-f.tell() % ALIGN))
         total = f.tell()
-    print(f"{a.out}: {a.preset}, {L} layers, {len(tensors)} tensors, {total / 2**30:.2f} GiB", file=sys.stderr)
+    dt = time.perf_counter() - t0
+    mix = {}
+    for name, ne, ty in tensors:
+        mix[TYPE_NAME[ty]] = mix.get(TYPE_NAME[ty], 0) + nbytes(ne, ty)
+    mix_s = ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in sorted(mix.items(), key=lambda kv_: -kv_[1]))
+    print(f"{a.out}: {a.preset}, {L} layers, vocab {n_vocab}, {len(tensors)} tensors, {total / 1e9:.2f} GB "
+          f"({total / 2**30:.2f} GiB) [{mix_s}] in {dt:.1f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ pub struct Profiler {
     totals: Mutex<HashMap<String, (f64, u64)>>,
     /// Host seconds spent recording and submitting steps, and the steps.
     host: Mutex<Vec<(f64, f64)>>,
+    /// Per step: GPU ns from the first dispatch's start to the last one's end, and the
+    /// sum of the dispatches' own times (the difference is time between dispatches).
+    spans: Mutex<Vec<(f64, f64)>>,
 }
 
 impl Profiler {
@@ -31,7 +34,7 @@ impl Profiler {
         let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("profile"), ty: wgpu::QueryType::Timestamp, count: n as u32 });
         let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("profile resolve"), size: n * 8, usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC, mapped_at_creation: false });
         let read = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("profile read"), size: n * 8, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
-        Some(Profiler { set, resolved, read, period: ctx.queue.get_timestamp_period() as f64, totals: Mutex::new(HashMap::new()), host: Mutex::new(vec![]) })
+        Some(Profiler { set, resolved, read, period: ctx.queue.get_timestamp_period() as f64, totals: Mutex::new(HashMap::new()), host: Mutex::new(vec![]), spans: Mutex::new(vec![]) })
     }
 
     /// Timestamp slots for dispatch `i` of the step (none past MAX_TIMED).
@@ -57,11 +60,16 @@ impl Profiler {
         let bytes = pollster::block_on(ctx.map_read(&self.read, 16 * n as u64))?;
         let ts: &[u64] = bytemuck::cast_slice(&bytes);
         let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        let mut busy = 0.0;
         for (i, l) in labels.iter().take(n).enumerate() {
             let e = t.entry(l.clone()).or_default();
-            e.0 += ts[2 * i + 1].saturating_sub(ts[2 * i]) as f64 * self.period;
+            let d = ts[2 * i + 1].saturating_sub(ts[2 * i]) as f64 * self.period;
+            e.0 += d;
             e.1 += 1;
+            busy += d;
         }
+        let span = ts[2 * n - 1].saturating_sub(ts[0]) as f64 * self.period;
+        self.spans.lock().unwrap_or_else(|e| e.into_inner()).push((span, busy));
         Ok(())
     }
 
@@ -85,6 +93,8 @@ impl Profiler {
         let (mut rec, mut sub): (Vec<f64>, Vec<f64>) = h.drain(..).unzip();
         let n = rec.len();
         let mut s = format!("host per step (median of {n}): recording {:.2} ms, submit {:.2} ms\n", 1e3 * median(&mut rec), 1e3 * median(&mut sub));
+        let (mut span, mut busy): (Vec<f64>, Vec<f64>) = self.spans.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().unzip();
+        s += &format!("GPU per step (median): {:.2} ms first start to last end, {:.2} ms inside dispatches\n", median(&mut span) / 1e6, median(&mut busy) / 1e6);
         s += &format!("GPU time by kernel (timestamp queries), total {:.1} ms\n", all / 1e6);
         for (name, (ns, n)) in rows {
             s += &format!("{:>8.1} ms {:>5.1}% {:>7} calls {:>9.1} us/call  {name}\n", ns / 1e6, 100.0 * ns / all.max(1.0), n, ns / 1e3 / *n as f64);
