@@ -45,7 +45,7 @@ r = json.loads(sys.argv[1])
 print(f"\n{sys.argv[2]}")
 print(f"{'gpu':<12}{r['prefill_tok_s']:>15.1f}{r['decode_tok_s']:>15.1f}   "
       f"(prompt {r['prompt_tokens']}, generated {r['generated_tokens']})")
-print(f"host memory peak (VmHWM, CPU weights + GPU upload): {r['host_peak_kib'] / 1024:.0f} MiB")
+print(f"host memory peak (VmHWM; GPU-only load, on lavapipe it includes the 'device' buffers): {r['host_peak_kib'] / 1024:.0f} MiB")
 print(f"weight bytes read per decoded token: {r['gpu_weight_bytes_per_token'] / 2**20:.1f} MiB")
 PY
 else
