@@ -57,7 +57,11 @@ impl Profiler {
         if n == 0 {
             return Ok(());
         }
-        let bytes = pollster::block_on(ctx.map_read(&self.read, 16 * n as u64))?;
+        // Native only (from_env is None in the browser, where nothing may block).
+        let Some(bytes) = crate::exec::block_on(ctx.map_read(&self.read, 16 * n as u64)) else {
+            return Ok(());
+        };
+        let bytes = bytes?;
         let ts: &[u64] = bytemuck::cast_slice(&bytes);
         let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
         let mut busy = 0.0;
