@@ -5,13 +5,22 @@
 //! into the model, so the weights never sit in wasm memory twice), the finished
 //! [`WasmEngine`] becomes a [`WasmSummarizer`], and `summarize` reports plan,
 //! pass and text events to a JS callback that can stop it by returning `false`.
+//!
+//! The WebGPU path: [`load_gpu`] (`loadGpu` in JS) creates the device and streams
+//! every tensor into GPU buffers through a synchronous JS `read(offset, length)`
+//! (the worker's `FileReaderSync` over a `Blob`), so the model is never whole in
+//! wasm memory; `summarizeAsync` then returns a Promise, because the GPU's
+//! readbacks must be awaited in the browser.
 
 use crate::chat::Message;
 use crate::sampling::SamplerConfig;
 use crate::summarize::{Format, Length, Pass, Progress, SummarizeOptions, Summarizer};
 use crate::transcript::{parse_transcript, Transcript, TranscriptFormat};
 use crate::{Engine, GenerateOptions, Overrides};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+#[cfg(feature = "gpu")]
+use wasm_bindgen::JsCast;
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
@@ -188,7 +197,8 @@ fn pass_obj(p: Pass) -> JsValue {
 /// A loaded model ready to summarize; build once, summarize many times.
 #[wasm_bindgen]
 pub struct WasmSummarizer {
-    inner: Summarizer,
+    /// Shared with a running `summarizeAsync` (its future must own what it uses).
+    inner: Rc<Summarizer>,
 }
 
 #[wasm_bindgen]
@@ -196,7 +206,7 @@ impl WasmSummarizer {
     /// Takes over the engine (the JS `WasmEngine` is consumed).
     #[wasm_bindgen(constructor)]
     pub fn new(engine: WasmEngine) -> Result<WasmSummarizer, JsError> {
-        Ok(WasmSummarizer { inner: Summarizer::new(engine.engine).map_err(js_err)? })
+        Ok(WasmSummarizer { inner: Rc::new(Summarizer::new(engine.engine).map_err(js_err)?) })
     }
 
     /// `{file, arch, n_layer, n_embd, n_vocab, n_ctx_train, sliding_window}`.
@@ -247,31 +257,105 @@ impl WasmSummarizer {
     pub fn summarize(&self, bytes: &[u8], options_json: &str, on_event: &js_sys::Function) -> Result<JsValue, JsError> {
         let t = parse_transcript(bytes).map_err(js_err)?;
         let opts = options(options_json)?;
-        // A throwing callback stops the work too; its exception is reported instead.
-        let mut thrown: Option<JsValue> = None;
-        let mut emit = |e: JsValue| match on_event.call1(&JsValue::NULL, &e) {
+        let mut events = Events { on_event: on_event.clone(), thrown: None };
+        let result = self.inner.summarize_until(&t, &opts, &mut |p| events.progress(p));
+        events.finish(result)
+    }
+
+    /// As `summarize`, as a Promise: the way to run a WebGPU engine (its readbacks
+    /// are awaited; a CPU engine works too). Same events, same result; the
+    /// transcript and options are checked before the Promise is made, so those
+    /// errors throw at once.
+    #[wasm_bindgen(js_name = summarizeAsync)]
+    pub fn summarize_async(&self, bytes: &[u8], options_json: &str, on_event: &js_sys::Function) -> Result<js_sys::Promise, JsError> {
+        let t = parse_transcript(bytes).map_err(js_err)?;
+        let opts = options(options_json)?;
+        let inner = self.inner.clone();
+        let mut events = Events { on_event: on_event.clone(), thrown: None };
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let result = inner.summarize_async(&t, &opts, &mut |p| events.progress(p)).await;
+            events.finish(result).map_err(JsValue::from)
+        }))
+    }
+
+    /// "cpu" or "webgpu": where this engine's weights live.
+    pub fn backend(&self) -> String {
+        match self.inner.engine.backend_name() {
+            "gpu" => "webgpu".into(),
+            other => other.into(),
+        }
+    }
+
+    /// `{adapter, f16, subgroups, weight_bytes}` for a WebGPU engine, else null.
+    pub fn gpu(&self) -> JsValue {
+        #[cfg(not(feature = "gpu"))]
+        return JsValue::NULL;
+        #[cfg(feature = "gpu")]
+        match self.inner.engine.gpu() {
+            Some(g) => obj(&[
+                ("adapter", g.ctx.adapter_name.clone().into()),
+                ("f16", g.ctx.has_f16.into()),
+                ("subgroups", g.ctx.has_subgroups.into()),
+                ("weight_bytes", num(g.weight_bytes as f64)),
+            ]),
+            None => JsValue::NULL,
+        }
+    }
+
+    /// Destroys the GPU device, as a driver reset or a lost GPU would (the tests
+    /// use it to exercise the CPU fallback mid-run). False for a CPU engine.
+    #[wasm_bindgen(js_name = loseDevice)]
+    pub fn lose_device(&self) -> bool {
+        #[cfg(not(feature = "gpu"))]
+        return false;
+        #[cfg(feature = "gpu")]
+        match self.inner.engine.gpu() {
+            Some(g) => {
+                g.ctx.device.destroy();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The page's `on_event` callback as the pipeline's progress function.
+struct Events {
+    on_event: js_sys::Function,
+    /// A throwing callback stops the work too; its exception is reported instead.
+    thrown: Option<JsValue>,
+}
+
+impl Events {
+    fn emit(&mut self, e: JsValue) -> bool {
+        match self.on_event.call1(&JsValue::NULL, &e) {
             Ok(v) => v.as_bool() != Some(false),
             Err(x) => {
-                thrown = Some(x);
+                self.thrown = Some(x);
                 false
             }
-        };
-        let result = self.inner.summarize_until(&t, &opts, &mut |p| match p {
-            Progress::Plan { chunks, prompt_tokens, context } => emit(obj(&[
+        }
+    }
+
+    fn progress(&mut self, p: &Progress) -> bool {
+        match p {
+            Progress::Plan { chunks, prompt_tokens, context } => self.emit(obj(&[
                 ("type", "plan".into()),
                 ("chunks", num(*chunks as f64)),
                 ("prompt_tokens", num(*prompt_tokens as f64)),
                 ("context", num(*context as f64)),
             ])),
-            Progress::Started { pass } => emit(obj(&[("type", "start".into()), ("pass", pass_obj(*pass))])),
-            Progress::Text { pass, piece } => emit(obj(&[("type", "text".into()), ("pass", pass_obj(*pass)), ("piece", piece.as_str().into())])),
+            Progress::Started { pass } => self.emit(obj(&[("type", "start".into()), ("pass", pass_obj(*pass))])),
+            Progress::Text { pass, piece } => self.emit(obj(&[("type", "text".into()), ("pass", pass_obj(*pass)), ("piece", piece.as_str().into())])),
             Progress::Finished { pass, tokens, seconds } => {
-                emit(obj(&[("type", "finish".into()), ("pass", pass_obj(*pass)), ("tokens", num(*tokens as f64)), ("seconds", num(*seconds))]))
+                self.emit(obj(&[("type", "finish".into()), ("pass", pass_obj(*pass)), ("tokens", num(*tokens as f64)), ("seconds", num(*seconds))]))
             }
-        });
-        if let Some(x) = thrown {
-            let msg = x.as_string().or_else(|| js_sys::Reflect::get(&x, &"message".into()).ok().and_then(|m| m.as_string())).unwrap_or_else(|| "the progress callback threw".into());
-            return Err(JsError::new(&format!("progress callback failed: {msg}")));
+        }
+    }
+
+    fn finish(self, result: Result<crate::summarize::Summary, crate::summarize::SummarizeError>) -> Result<JsValue, JsError> {
+        if let Some(x) = self.thrown {
+            return Err(JsError::new(&format!("progress callback failed: {}", js_message(&x, "the progress callback threw"))));
         }
         let s = result.map_err(js_err)?;
         let st = &s.stats;
@@ -294,4 +378,52 @@ impl WasmSummarizer {
             ("quotes", obj(&[("kept", num(s.quotes.kept as f64)), ("repaired", num(s.quotes.repaired as f64)), ("dropped", num(s.quotes.dropped as f64))])),
         ]))
     }
+}
+
+/// A thrown JS value's message (a string, or an Error's `message`).
+fn js_message(x: &JsValue, fallback: &str) -> String {
+    x.as_string().or_else(|| js_sys::Reflect::get(x, &"message".into()).ok().and_then(|m| m.as_string())).unwrap_or_else(|| fallback.into())
+}
+
+/// The model file as a synchronous JS function `read(offset, length) ->
+/// Uint8Array` (in a worker: `FileReaderSync` over `blob.slice`), so the GPU
+/// loader pulls one upload slice at a time and the file is never whole in wasm memory.
+#[cfg(feature = "gpu")]
+struct JsBytes {
+    read: js_sys::Function,
+    size: u64,
+}
+
+#[cfg(feature = "gpu")]
+impl crate::weights::ByteSource for JsBytes {
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn read_range(&mut self, r: std::ops::Range<u64>) -> std::io::Result<Vec<u8>> {
+        let want = r.end.saturating_sub(r.start);
+        if r.end > self.size {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("the file is truncated: {} bytes, but its header describes data up to byte {}", self.size, r.end)));
+        }
+        let v = self.read.call2(&JsValue::NULL, &num(r.start as f64), &num(want as f64)).map_err(|e| std::io::Error::other(format!("reading bytes {}..{} failed: {}", r.start, r.end, js_message(&e, "read() threw"))))?;
+        let a: js_sys::Uint8Array = v.dyn_into().map_err(|_| std::io::Error::other("read(offset, length) must return a Uint8Array"))?;
+        if a.length() as u64 != want {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("reading bytes {}..{} gave {} bytes: the file is truncated", r.start, r.end, a.length())));
+        }
+        Ok(a.to_vec())
+    }
+}
+
+/// Loads a GGUF onto WebGPU: requests the adapter and device, then streams every
+/// tensor through `read(offset, length)` (synchronous, returning a Uint8Array)
+/// into GPU buffers. `size` is the file's length; `window` overrides the sliding
+/// window. Rejects with a message naming the problem (no adapter, a missing
+/// limit, out of GPU memory, not a GGUF, truncated).
+#[cfg(feature = "gpu")]
+#[wasm_bindgen(js_name = loadGpu)]
+pub async fn load_gpu(name: String, size: f64, read: js_sys::Function, window: Option<usize>) -> Result<WasmEngine, JsError> {
+    let ctx = crate::gpu::GpuContext::new(&crate::gpu::Requirements::default()).await.map_err(|e| JsError::new(&format!("WebGPU is not usable: {e}")))?;
+    let mut src = JsBytes { read, size: size as u64 };
+    let engine = Engine::load_gpu(ctx, &mut src, &name, &Overrides { sliding_window: window }).await.map_err(js_err)?;
+    Ok(WasmEngine { engine })
 }

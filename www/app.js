@@ -63,21 +63,30 @@ function debounce(fn, ms) {
 }
 
 // ---- backend badge
+// The worker picks WebGPU when the browser offers an adapter; `?backend=cpu` in
+// the address asks for the CPU engine, as does a page without navigator.gpu.
+const WANTED_BACKEND = new URLSearchParams(location.search).get("backend") || (navigator.gpu ? "auto" : "cpu");
 async function initBackend() {
-  const hasGpu = !!navigator.gpu;
   try {
-    const r = await worker.request({ type: "init" });
-    setBadge(r.backend, hasGpu);
+    const r = await worker.request({ type: "init", backend: WANTED_BACKEND });
+    setBadge(r.backend, r.gpu);
   } catch (e) {
     $("backend-badge").textContent = "engine failed";
     showError("model-error", `The engine could not start: ${e.message}`);
   }
 }
-function setBadge(backend, hasGpu) {
+function setBadge(backend, gpu) {
   const b = $("backend-badge");
   b.textContent = backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
   b.dataset.backend = backend;
-  b.title = backend === "cpu" && hasGpu ? "WebGPU is available in this browser, but Precis's GPU engine is not finished yet: running on the CPU." : `Running on: ${backend}`;
+  const feats = gpu && gpu.available ? ` (adapter: ${[gpu.vendor, gpu.architecture, gpu.description].filter(Boolean).join(" ") || "unnamed"}; shader-f16 ${gpu.f16 ? "yes" : "no"}, subgroups ${gpu.subgroups ? "yes" : "no"})` : "";
+  if (backend === "webgpu") b.title = `Running on the GPU through WebGPU${feats}.`;
+  else if (gpu && gpu.available) b.title = `Running on the CPU (WebAssembly); WebGPU is available${feats} but was not used.`;
+  else b.title = `Running on the CPU (WebAssembly)${gpu && gpu.reason ? `: ${gpu.reason}` : ""}.`;
+  if (gpu) {
+    b.dataset.f16 = String(!!gpu.f16);
+    b.dataset.subgroups = String(!!gpu.subgroups);
+  }
 }
 
 // ---- model loading
@@ -92,8 +101,7 @@ async function loadModel(source, label) {
   let last = { t: 0, done: 0 }, speed = 0;
   try {
     // The worker picks the engine; it reports what it actually runs on.
-    const backend = navigator.gpu ? "webgpu" : "cpu";
-    const r = await worker.request({ type: "load", source, backend }, {
+    const r = await worker.request({ type: "load", source, backend: WANTED_BACKEND }, {
       onProgress: (p) => {
         const dt = p.elapsed - last.t;
         if (dt > 0.25) {
@@ -114,8 +122,12 @@ async function loadModel(source, label) {
     $("model-status").dataset.loaded = "true";
     $("model-status").dataset.origin = r.origin;
     $("model-status").dataset.heap = String(r.heap);
+    $("model-status").dataset.heapPeak = String(r.heapPeak);
+    if (r.heapStreamPeak) $("model-status").dataset.heapStreamPeak = String(r.heapStreamPeak);
+    $("model-status").dataset.heapBefore = String(r.heapBefore);
+    $("model-status").dataset.backend = r.backend;
     show("model-note", r.note);
-    setBadge(r.backend, !!navigator.gpu);
+    setBadge(r.backend, r.gpu);
     const remembered = source.kind === "file" ? { kind: "url", url: new URL(`local-models/${encodeURIComponent(r.name)}`, location.href).href, name: r.name } : { kind: "url", url: source.url, name: r.name };
     localStorage.setItem("precis.model", JSON.stringify(remembered));
     $("model-progress-wrap").hidden = true;
@@ -324,6 +336,15 @@ async function run() {
             live.append(ev.piece);
             live.scrollTop = live.scrollHeight;
             status();
+          } else if (ev.type === "fallback") {
+            // The GPU failed mid-run: the worker runs the same request again on
+            // the CPU. What was streamed so far stays above the marker.
+            live.append(`\n— WebGPU failed (${ev.reason}); starting again on the CPU —\n`);
+            setBadge("cpu", state.model && state.model.gpu);
+            if (state.model) state.model.backend = "cpu";
+            $("model-status").dataset.backend = "cpu";
+            show("model-note", `WebGPU failed during a summary (${ev.reason}); the model now runs on the CPU.`);
+            done = 0;
           } else if (ev.type === "finish") {
             done++;
             $("run-progress").value = Math.min(1, done / passes);
@@ -336,7 +357,7 @@ async function run() {
     save("result", state.result);
     render(state.result);
     live.hidden = true;
-    $("run-status").textContent = `Done in ${duration(state.result.seconds)}: ${result.stats.generated_tokens} tokens generated in ${result.stats.passes} pass${result.stats.passes > 1 ? "es" : ""} (${(result.stats.generated_tokens / Math.max(result.stats.decode_s + result.stats.prefill_s, 1e-3)).toFixed(1)} tok/s overall).`;
+    $("run-status").textContent = `Done in ${duration(state.result.seconds)}: ${result.stats.generated_tokens} tokens generated in ${result.stats.passes} pass${result.stats.passes > 1 ? "es" : ""} (${(result.stats.generated_tokens / Math.max(result.stats.decode_s + result.stats.prefill_s, 1e-3)).toFixed(1)} tok/s overall) on ${result.backend === "webgpu" ? "WebGPU" : "the CPU"}${result.fallback ? " after WebGPU failed" : ""}.`;
     $("run-progress").value = 1;
   } catch (e) {
     const stopped = /stopped/.test(e.message);

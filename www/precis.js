@@ -119,7 +119,10 @@ export class Summarizer {
     const monitor = new EventTarget();
     options.monitor?.(monitor);
     const w = new PrecisWorker();
-    const request = { type: "load", source: modelSource(options.model), backend: options.backend };
+    // WebGPU when the worker gets an adapter, unless asked for "cpu" (or this
+    // page has no navigator.gpu).
+    const backend = options.backend ?? (typeof navigator !== "undefined" && !navigator.gpu ? "cpu" : "auto");
+    const request = { type: "load", source: modelSource(options.model), backend };
     try {
       const loaded = await w.request(request, { onProgress: (p) => monitor.dispatchEvent(new DownloadProgressEvent(p.done, p.total)) });
       monitor.dispatchEvent(new DownloadProgressEvent(1, 1));
@@ -172,6 +175,7 @@ export class Summarizer {
     const flag = abortFlag();
     const w = this.worker;
     let finalPass = false;
+    let streamed = "", replay = "", replaying = false, diverged = false;
     return new ReadableStream({
       start: async (controller) => {
         try {
@@ -189,13 +193,39 @@ export class Summarizer {
           { type: "summarize", text: String(text), options: this.options(), abort: flag },
           {
             onEvent: (ev) => {
+              if (ev.type === "fallback") {
+                // The GPU failed mid-run and the worker starts again on the CPU:
+                // the text already streamed is not repeated.
+                this.backend = "cpu";
+                replay = "";
+                replaying = true;
+                return;
+              }
               if (ev.type === "start") finalPass = ev.pass.kind === "final";
-              if (ev.type === "text" && finalPass) controller.enqueue(ev.piece);
+              if (ev.type !== "text" || !finalPass || diverged) return;
+              if (!replaying) {
+                streamed += ev.piece;
+                return controller.enqueue(ev.piece);
+              }
+              replay += ev.piece;
+              if (streamed.startsWith(replay)) return; // still within what was sent
+              if (!replay.startsWith(streamed)) {
+                diverged = true;
+                return controller.error(new Error(`WebGPU failed mid-summary and the CPU's rerun wrote a different text from the part already streamed; summarize again`));
+              }
+              const rest = replay.slice(streamed.length);
+              streamed = replay;
+              replaying = false;
+              controller.enqueue(rest);
             },
           },
         ).then(
-          () => controller.close(),
-          (e) => controller.error(e),
+          () => {
+            if (diverged) return;
+            if (replaying && replay !== streamed) return controller.error(new Error("WebGPU failed mid-summary and the CPU's rerun ended before the text already streamed"));
+            controller.close();
+          },
+          (e) => diverged || controller.error(e),
         ).finally(() => signal?.removeEventListener("abort", abort));
       },
     });

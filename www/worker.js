@@ -3,7 +3,7 @@
 //
 // Protocol (page → worker): {id, type: "load"|"plan"|"summarize"|"parse", ...};
 // worker → page: {id, type: "progress"|"event"|"done"|"error", ...}.
-import init, { WasmLoader, WasmSummarizer, parseTranscript } from "./pkg/precis.js";
+import init, { WasmLoader, WasmSummarizer, parseTranscript, loadGpu } from "./pkg/precis.js";
 
 const MODEL_CACHE = "precis-models-v1";
 // Chunk size for reads from a File/Blob: big enough to be quick, small enough that
@@ -13,16 +13,51 @@ const CHUNK = 8 << 20;
 let wasm = null;
 let summarizer = null;
 let modelInfo = null;
-// The backend actually running. A request may ask for "webgpu" or "cpu"; the
-// WebGPU engine is being built separately, so until it lands every request
-// runs on the CPU and says so.
-const BACKENDS = ["cpu"];
+// The backend actually running: "webgpu" when navigator.gpu gives an adapter
+// (unless the request asked for "cpu"), else "cpu". A GPU failure while loading
+// or mid-run falls back to the CPU engine and says so.
 let backend = "cpu";
-function pickBackend(wanted) {
-  if (wanted && !["webgpu", "cpu"].includes(wanted)) throw new Error(`unknown backend "${wanted}"; expected webgpu or cpu`);
-  backend = BACKENDS.includes(wanted) ? wanted : "cpu";
-  return wanted && wanted !== backend ? `The ${wanted} engine is not available in this build; running on the ${backend}.` : null;
+let gpuProbe = null;
+// What the loaded model was read from (a File or a cached Blob), so a GPU failure
+// can load the CPU engine from it without downloading again.
+let modelBlob = null;
+let modelName = null;
+
+// Whether WebGPU is usable here, with the adapter's optional features (the
+// engine asks for shader-f16 and subgroups when offered).
+async function probeGpu() {
+  if (gpuProbe) return gpuProbe;
+  if (typeof navigator === "undefined" || !navigator.gpu) return (gpuProbe = { available: false, reason: "this browser has no WebGPU (navigator.gpu)" });
+  try {
+    const a = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+    if (!a) return (gpuProbe = { available: false, reason: "WebGPU offers no adapter on this machine" });
+    const info = a.info || {};
+    gpuProbe = {
+      available: true,
+      f16: a.features.has("shader-f16"),
+      subgroups: a.features.has("subgroups"),
+      vendor: info.vendor || "",
+      architecture: info.architecture || "",
+      description: info.description || "",
+      fallbackAdapter: !!(info.isFallbackAdapter ?? a.isFallbackAdapter),
+    };
+  } catch (e) {
+    gpuProbe = { available: false, reason: `requesting a WebGPU adapter failed: ${e.message}` };
+  }
+  return gpuProbe;
 }
+
+async function pickBackend(wanted) {
+  if (wanted && !["webgpu", "cpu", "auto"].includes(wanted)) throw new Error(`unknown backend "${wanted}"; expected webgpu, cpu or auto`);
+  if (wanted === "cpu") return { backend: "cpu", note: null };
+  const g = await probeGpu();
+  if (g.available) return { backend: "webgpu", note: null };
+  return { backend: "cpu", note: wanted === "webgpu" ? `WebGPU is not available (${g.reason}); running on the CPU.` : null };
+}
+
+// Errors that mean the GPU (not the model file or the request) failed: the
+// engine's GpuError messages all name the GPU or WebGPU.
+const isGpuFailure = (e) => !(e instanceof WebAssembly.RuntimeError) && /GPU|WebGPU|adapter/.test(errorText(e)) && !/stopped/.test(errorText(e));
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 const heapBytes = () => (wasm ? wasm.memory.buffer.byteLength : 0);
@@ -154,8 +189,20 @@ const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
 
 async function load(msg) {
   await ready();
+  const heapBefore = heapBytes();
+  const r = await exclusive(() => loadAny(msg));
+  return { ...r, heapBefore };
+}
+
+async function loadAny(msg) {
+  const choice = await pickBackend(msg.backend);
+  if (choice.backend === "webgpu") return loadWebGpu(msg);
+  return loadCpu(msg, choice.note);
+}
+
+// The CPU path: the model's tensors are moved into wasm memory.
+async function loadCpu(msg, backendNote) {
   const { id, source } = msg;
-  const backendNote = pickBackend(msg.backend);
   const t0 = performance.now();
   let origin = source.kind, bytes, name = source.name, cacheNote = null, cachePut = null, keepAfter = null, cachedUrl = null;
   const progress = throttle((done, total) => post({ id, type: "progress", done, total, elapsed: (performance.now() - t0) / 1000 }), 100);
@@ -222,6 +269,9 @@ async function load(msg) {
   if (summarizer) summarizer.free();
   summarizer = new WasmSummarizer(engine);
   modelInfo = summarizer.info();
+  backend = "cpu";
+  modelBlob = bytes instanceof BlobBytes ? bytes.blob : null;
+  modelName = name;
   if (cachePut) {
     try {
       await cachePut;
@@ -236,8 +286,144 @@ async function load(msg) {
     backend,
     seconds: (performance.now() - t0) / 1000,
     heap: heapBytes(),
+    heapPeak: heapBytes(), // wasm memory never shrinks: its size now is its peak
+    gpu: gpuProbe,
     note: [backendNote, cacheNote].filter(Boolean).join(" ") || null,
   };
+}
+
+// The model as a Blob (a File, a Cache API response, or a download kept in the
+// Cache API first), which the GPU loader reads synchronously in slices: the
+// file is never whole in wasm memory, nor in JS memory.
+async function modelAsBlob(msg, progress) {
+  const { source } = msg;
+  if (source.kind === "file") {
+    const file = source.file;
+    let keepAfter = null, cacheNote = null;
+    if (source.keep) {
+      const cache = await openCache();
+      cacheNote = await quotaNote(file.size);
+      if (cache && !cacheNote) {
+        keepAfter = () => cache.put(localKey(file.name), new Response(file, { headers: { "content-length": String(file.size), "x-precis-name": file.name } }));
+      }
+    }
+    return { blob: file, name: file.name, origin: "file", cacheNote, keepAfter, cachedUrl: null };
+  }
+  const url = new URL(source.url, self.location.href).href;
+  const name = source.name || decodeURIComponent(url.split("/").pop().split("?")[0]) || "model.gguf";
+  const cache = await openCache();
+  const hit = cache && (await cache.match(url));
+  if (hit) return { blob: await hit.blob(), name, origin: "cache", cacheNote: null, keepAfter: null, cachedUrl: null };
+  if (source.offline) throw new Error(`${name} is not in the browser's model cache`);
+  let resp;
+  try {
+    resp = await fetch(url);
+  } catch (e) {
+    throw new Error(`cannot download ${url}: ${e.message} (offline, blocked by the Content-Security-Policy, or the server sends no CORS headers)`);
+  }
+  if (!resp.ok) throw new Error(`cannot download ${url}: HTTP ${resp.status} ${resp.statusText}`);
+  const size = Number(resp.headers.get("content-length"));
+  if (!size) throw new Error(`cannot download ${url}: the server does not say how large the file is (no Content-Length)`);
+  const cacheNote = await quotaNote(size);
+  let got = 0;
+  const counted = resp.body.pipeThrough(new TransformStream({
+    transform(chunk, c) {
+      got += chunk.length;
+      progress(got, size);
+      c.enqueue(chunk);
+    },
+  }));
+  if (cache && !cacheNote) {
+    const headers = { "content-length": String(size), "content-type": "application/octet-stream", "x-precis-name": name };
+    await cache.put(url, new Response(counted, { headers }));
+    const kept = await cache.match(url);
+    if (kept) return { blob: await kept.blob(), name, origin: "url", cacheNote, keepAfter: null, cachedUrl: url };
+  }
+  // Not cacheable: the browser keeps a large Blob on disk, not in this heap.
+  const blob = await new Response(counted).blob();
+  if (blob.size !== size) throw new Error(`the download ended at byte ${blob.size} of ${size}: the file is truncated or the connection dropped`);
+  return { blob, name, origin: "url", cacheNote, keepAfter: null, cachedUrl: null };
+}
+
+// The WebGPU path: tensors go from the Blob to GPU buffers in slices through a
+// synchronous read(offset, length) (FileReaderSync); the wasm heap's peak during
+// loading is sampled at every read.
+async function loadWebGpu(msg) {
+  const { id } = msg;
+  const t0 = performance.now();
+  const progress = throttle((done, total) => post({ id, type: "progress", done, total, elapsed: (performance.now() - t0) / 1000 }), 100);
+  const src = await modelAsBlob(msg, progress);
+  const { blob, name } = src;
+  if (blob.size < 8) throw new Error(`${name}: not a GGUF file (only ${blob.size} bytes)`);
+  const sync = new FileReaderSync();
+  let done = 0, peak = heapBytes();
+  const read = (offset, length) => {
+    const bytes = new Uint8Array(sync.readAsArrayBuffer(blob.slice(offset, offset + length)));
+    done = Math.min(blob.size, done + bytes.length);
+    progress(done, blob.size);
+    peak = Math.max(peak, heapBytes());
+    return bytes;
+  };
+  let engine, note = null;
+  try {
+    engine = await loadGpu(name, blob.size, read, undefined);
+  } catch (e) {
+    if (!isGpuFailure(e)) {
+      // A download that is not a usable model must not stay in the cache.
+      if (src.cachedUrl) await (await openCache()).delete(src.cachedUrl);
+      throw e;
+    }
+    // WebGPU cannot hold this model (no device, a missing limit, out of GPU
+    // memory): the CPU engine loads it from the same Blob.
+    note = `WebGPU could not load the model (${errorText(e)}); running on the CPU.`;
+    const r = await loadCpu({ ...msg, source: { kind: "file", file: new File([blob], name), keep: false } }, null);
+    return { ...r, origin: src.origin, note: [note, src.cacheNote].filter(Boolean).join(" ") };
+  }
+  peak = Math.max(peak, heapBytes());
+  if (summarizer) summarizer.free();
+  summarizer = new WasmSummarizer(engine);
+  modelInfo = summarizer.info();
+  backend = "webgpu";
+  modelBlob = blob;
+  modelName = name;
+  let cacheNote = src.cacheNote;
+  if (src.keepAfter) {
+    try {
+      await src.keepAfter();
+    } catch (e) {
+      cacheNote = `The model loaded but could not be kept offline: ${e.name === "QuotaExceededError" ? "the browser's storage quota is full" : e.message}.`;
+    }
+  }
+  return {
+    info: modelInfo,
+    origin: src.origin,
+    name,
+    backend,
+    seconds: (performance.now() - t0) / 1000,
+    heap: heapBytes(),
+    // Peak while the tensors streamed in, and overall (the tokenizer's token
+    // trie for constrained decoding is built after the weights).
+    heapStreamPeak: peak,
+    heapPeak: Math.max(peak, heapBytes()),
+    gpu: { ...gpuProbe, ...summarizer.gpu() },
+    note: cacheNote || null,
+  };
+}
+
+// Loads and summarizes one at a time (a GPU run awaits readbacks, so messages
+// arrive while it is under way).
+let chain = Promise.resolve();
+function exclusive(fn) {
+  const r = chain.then(fn);
+  chain = r.catch(() => {});
+  return r;
+}
+
+// After a GPU failure: the CPU engine from the Blob the model came from.
+async function fallBackToCpu(id) {
+  if (!modelBlob) throw new Error("the model's file is no longer available to load it on the CPU; load it again");
+  const file = modelBlob instanceof File ? modelBlob : new File([modelBlob], modelName);
+  await loadCpu({ id, source: { kind: "file", file, keep: false } }, null);
 }
 
 const localKey = (name) => new URL(`local-models/${encodeURIComponent(name)}`, self.location.href).href;
@@ -250,6 +436,10 @@ function need() {
 const enc = new TextEncoder();
 
 function summarize(msg) {
+  return exclusive(() => summarizeNow(msg));
+}
+
+async function summarizeNow(msg) {
   const s = need();
   const flag = msg.abort ? new Int32Array(msg.abort) : null;
   // Pieces are batched per animation-frame-ish interval: one postMessage per
@@ -261,22 +451,51 @@ function summarize(msg) {
     pending = [];
     lastFlush = performance.now();
   };
-  const result = s.summarize(enc.encode(msg.text), JSON.stringify(msg.options || {}), (ev) => {
+  const onEvent = (ev) => {
     pending.push(ev);
     if (ev.type !== "text" || performance.now() - lastFlush > 50) flush();
     return !(flag && Atomics.load(flag, 0) !== 0);
-  });
-  flush();
-  return result;
+  };
+  const bytes = enc.encode(msg.text);
+  const opts = JSON.stringify(msg.options || {});
+  if (backend !== "webgpu") {
+    const result = s.summarize(bytes, opts, onEvent);
+    flush();
+    return { ...result, backend: "cpu" };
+  }
+  try {
+    const result = await s.summarizeAsync(bytes, opts, onEvent);
+    flush();
+    return { ...result, backend: "webgpu" };
+  } catch (e) {
+    flush();
+    if (!isGpuFailure(e)) throw e;
+    // The GPU failed mid-run (device lost, out of memory, a validation error):
+    // the same request again on the CPU engine. The page keeps the text streamed
+    // so far and is told why the rest comes from the CPU.
+    const reason = errorText(e);
+    post({ id: msg.id, type: "events", events: [{ type: "fallback", from: "webgpu", to: "cpu", reason }] });
+    await fallBackToCpu(msg.id);
+    const result = need().summarize(bytes, opts, onEvent);
+    flush();
+    return { ...result, backend: "cpu", fallback: reason };
+  }
 }
 
 self.onmessage = async ({ data: msg }) => {
   try {
     let value;
     switch (msg.type) {
-      case "init":
+      case "init": {
         await ready();
-        value = { backend, heap: heapBytes(), isolated: self.crossOriginIsolated === true };
+        // Before a model is loaded: the engine a load would pick.
+        const b = summarizer ? backend : (await pickBackend(msg.backend)).backend;
+        value = { backend: b, gpu: gpuProbe, heap: heapBytes(), isolated: self.crossOriginIsolated === true };
+        break;
+      }
+      case "lose-gpu":
+        // Test hook: destroys the GPU device, as a driver reset would.
+        value = !!summarizer && summarizer.loseDevice();
         break;
       case "load":
         value = await load(msg);
@@ -292,7 +511,7 @@ self.onmessage = async ({ data: msg }) => {
         value = need().countTokens(msg.text);
         break;
       case "summarize":
-        value = summarize(msg);
+        value = await summarize(msg);
         break;
       default:
         throw new Error(`unknown request ${msg.type}`);

@@ -27,6 +27,9 @@ pub enum GpuError {
     Timeout(u64),
     #[error("{0}")]
     Load(String),
+    /// An error raised outside any error scope, recorded by the device's handler.
+    #[error("{0} (raised by the GPU outside an error scope)")]
+    Uncaptured(String),
 }
 
 /// What the engine asks of the adapter beyond WebGPU's defaults.
@@ -47,6 +50,7 @@ pub struct GpuContext {
     /// Subgroup operations were granted (recorded; the shaders do not use them yet).
     pub has_subgroups: bool,
     lost: Arc<Mutex<Option<String>>>,
+    uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 /// Seconds a native wait may take before it is reported as a timeout rather than
@@ -98,6 +102,23 @@ impl GpuContext {
         device.set_device_lost_callback(move |reason, msg| {
             *l2.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{reason:?}: {msg}"));
         });
+        // An error outside an error scope (a validation error in a dispatch, an
+        // allocation failing mid-run) must not panic (wgpu's default natively; in the
+        // browser a panic kills the wasm instance): it is recorded and the next wait
+        // or readback reports it, so the caller can fall back to the CPU.
+        let uncaptured = Arc::new(Mutex::new(None));
+        let l3 = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = l3.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                let kind = match e {
+                    wgpu::Error::OutOfMemory { .. } => "out of GPU memory",
+                    wgpu::Error::Validation { .. } => "GPU validation error",
+                    _ => "GPU error",
+                };
+                *slot = Some(format!("{kind}: {e}"));
+            }
+        }));
         let granted = device.features();
         Ok(GpuContext {
             limits: device.limits(),
@@ -107,12 +128,17 @@ impl GpuContext {
             device,
             queue,
             lost,
+            uncaptured,
         })
     }
 
+    /// The device's lost reason or first uncaptured error, as an error.
     pub fn check_lost(&self) -> Result<(), GpuError> {
-        match self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            Some(reason) => Err(GpuError::DeviceLost { reason }),
+        if let Some(reason) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Err(GpuError::DeviceLost { reason });
+        }
+        match self.uncaptured.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(e) => Err(GpuError::Uncaptured(e)),
             None => Ok(()),
         }
     }
@@ -170,7 +196,8 @@ impl GpuContext {
         let (tx, rx) = oneshot();
         slice.map_async(wgpu::MapMode::Read, move |r| tx.send(r.map_err(|e| e.to_string())));
         self.wait()?;
-        rx.await.map_err(GpuError::Map)?;
+        // A lost device fails the mapping too: report the loss, not the symptom.
+        rx.await.map_err(|e| self.check_lost().err().unwrap_or(GpuError::Map(e)))?;
         let out = slice.get_mapped_range().map_err(|e| GpuError::Map(e.to_string()))?[..bytes as usize].to_vec();
         staging.unmap();
         Ok(out)

@@ -158,8 +158,15 @@ fn stream_into(ctx: &GpuContext, reader: &mut RangeReader, buf: &wgpu::Buffer, b
     let mut carry: Vec<u8> = vec![];
     while off + (carry.len() as u64) < bytes {
         let want = (bytes - off - carry.len() as u64).min(STAGING_BYTES);
-        let mut chunk = std::mem::take(&mut carry);
-        chunk.extend(reader.read(want)?);
+        // Without a carry the read is the chunk (no second slice-sized copy: in the
+        // browser this bounds the wasm heap's peak during loading).
+        let mut chunk = if carry.is_empty() {
+            reader.read(want)?
+        } else {
+            let mut c = std::mem::take(&mut carry);
+            c.extend(reader.read(want)?);
+            c
+        };
         let done = off + chunk.len() as u64 == bytes;
         if done {
             chunk.resize(chunk.len().next_multiple_of(4), 0);
