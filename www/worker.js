@@ -201,6 +201,37 @@ async function loadAny(msg) {
 }
 
 // The CPU path: the model's tensors are moved into wasm memory.
+// Keeping a picked file offline: only once it has loaded (a broken file must not be
+// offered again). A Response over a File streams from disk, so the copy costs no memory.
+async function keepFile(file) {
+  const cache = await openCache();
+  const cacheNote = await quotaNote(file.size);
+  const keepAfter = cache && !cacheNote
+    ? () => cache.put(localKey(file.name), new Response(file, { headers: { "content-length": String(file.size), "x-precis-name": file.name } }))
+    : null;
+  return { cacheNote, keepAfter };
+}
+
+// A model URL made absolute, and the name shown for it.
+function urlSource(source, name) {
+  const url = new URL(source.url, self.location.href).href;
+  return { url, name: name || decodeURIComponent(url.split("/").pop().split("?")[0]) || "model.gguf" };
+}
+
+// Starts a model download; every failure is an error that says what to check.
+async function download(url) {
+  let resp;
+  try {
+    resp = await fetch(url);
+  } catch (e) {
+    throw new Error(`cannot download ${url}: ${e.message} (offline, blocked by the Content-Security-Policy, or the server sends no CORS headers)`);
+  }
+  if (!resp.ok) throw new Error(`cannot download ${url}: HTTP ${resp.status} ${resp.statusText}`);
+  const size = Number(resp.headers.get("content-length"));
+  if (!size) throw new Error(`cannot download ${url}: the server does not say how large the file is (no Content-Length)`);
+  return { resp, size };
+}
+
 async function loadCpu(msg, backendNote) {
   const { id, source } = msg;
   const t0 = performance.now();
@@ -211,18 +242,10 @@ async function loadCpu(msg, backendNote) {
     const file = source.file;
     name = file.name;
     bytes = new BlobBytes(file, (d) => progress(d, file.size));
-    if (source.keep) {
-      const cache = await openCache();
-      cacheNote = await quotaNote(file.size);
-      // Kept only once it has loaded: a broken file must not be offered again.
-      // A Response over a File streams from disk, so the copy costs no memory.
-      if (cache && !cacheNote) {
-        keepAfter = () => cache.put(localKey(file.name), new Response(file, { headers: { "content-length": String(file.size), "x-precis-name": file.name } }));
-      }
-    }
+    if (source.keep) ({ cacheNote, keepAfter } = await keepFile(file));
   } else {
-    const url = new URL(source.url, self.location.href).href;
-    name = name || decodeURIComponent(url.split("/").pop().split("?")[0]) || "model.gguf";
+    let url;
+    ({ url, name } = urlSource(source, name));
     const cache = await openCache();
     const hit = cache && (await cache.match(url));
     if (hit) {
@@ -231,15 +254,7 @@ async function loadCpu(msg, backendNote) {
       bytes = new BlobBytes(blob, (d) => progress(d, blob.size));
     } else {
       if (source.offline) throw new Error(`${name} is not in the browser's model cache`);
-      let resp;
-      try {
-        resp = await fetch(url);
-      } catch (e) {
-        throw new Error(`cannot download ${url}: ${e.message} (offline, blocked by the Content-Security-Policy, or the server sends no CORS headers)`);
-      }
-      if (!resp.ok) throw new Error(`cannot download ${url}: HTTP ${resp.status} ${resp.statusText}`);
-      const size = Number(resp.headers.get("content-length"));
-      if (!size) throw new Error(`cannot download ${url}: the server does not say how large the file is (no Content-Length)`);
+      const { resp, size } = await download(url);
       cacheNote = await quotaNote(size);
       let body = resp.body;
       if (cache && !cacheNote) {
@@ -299,31 +314,15 @@ async function modelAsBlob(msg, progress) {
   const { source } = msg;
   if (source.kind === "file") {
     const file = source.file;
-    let keepAfter = null, cacheNote = null;
-    if (source.keep) {
-      const cache = await openCache();
-      cacheNote = await quotaNote(file.size);
-      if (cache && !cacheNote) {
-        keepAfter = () => cache.put(localKey(file.name), new Response(file, { headers: { "content-length": String(file.size), "x-precis-name": file.name } }));
-      }
-    }
-    return { blob: file, name: file.name, origin: "file", cacheNote, keepAfter, cachedUrl: null };
+    const kept = source.keep ? await keepFile(file) : { cacheNote: null, keepAfter: null };
+    return { blob: file, name: file.name, origin: "file", ...kept, cachedUrl: null };
   }
-  const url = new URL(source.url, self.location.href).href;
-  const name = source.name || decodeURIComponent(url.split("/").pop().split("?")[0]) || "model.gguf";
+  const { url, name } = urlSource(source, source.name);
   const cache = await openCache();
   const hit = cache && (await cache.match(url));
   if (hit) return { blob: await hit.blob(), name, origin: "cache", cacheNote: null, keepAfter: null, cachedUrl: null };
   if (source.offline) throw new Error(`${name} is not in the browser's model cache`);
-  let resp;
-  try {
-    resp = await fetch(url);
-  } catch (e) {
-    throw new Error(`cannot download ${url}: ${e.message} (offline, blocked by the Content-Security-Policy, or the server sends no CORS headers)`);
-  }
-  if (!resp.ok) throw new Error(`cannot download ${url}: HTTP ${resp.status} ${resp.statusText}`);
-  const size = Number(resp.headers.get("content-length"));
-  if (!size) throw new Error(`cannot download ${url}: the server does not say how large the file is (no Content-Length)`);
+  const { resp, size } = await download(url);
   const cacheNote = await quotaNote(size);
   let got = 0;
   const counted = resp.body.pipeThrough(new TransformStream({

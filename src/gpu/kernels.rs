@@ -73,6 +73,8 @@ const MAX_BIND_GROUPS: usize = 16384;
 pub struct Kernels {
     pipelines: Mutex<HashMap<(String, &'static str), wgpu::ComputePipeline>>,
     binds: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    /// The name each pipeline was built under, for the profiler's table.
+    names: Mutex<HashMap<wgpu::ComputePipeline, String>>,
     params: wgpu::Buffer,
     /// `PRECIS_GPU_PROFILE=1` and a device with timestamp queries: GPU time per kernel.
     pub profile: Option<super::profile::Profiler>,
@@ -86,7 +88,7 @@ impl Kernels {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), params, profile: super::profile::Profiler::from_env(ctx) }
+        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), params, profile: super::profile::Profiler::from_env(ctx) }
     }
 
     fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
@@ -105,9 +107,14 @@ impl Kernels {
         });
         self.pipelines.lock().unwrap().insert(key, p.clone());
         if self.profile.is_some() {
-            PIPELINE_NAMES.lock().unwrap_or_else(|e| e.into_inner()).insert(p.clone(), format!("{name}:{entry}"));
+            self.names.lock().unwrap_or_else(|e| e.into_inner()).insert(p.clone(), format!("{name}:{entry}"));
         }
         p
+    }
+
+    /// The name a pipeline was built under ("matvec_Q4_K:main", ...).
+    fn label(&self, p: &wgpu::ComputePipeline) -> String {
+        self.names.lock().unwrap_or_else(|e| e.into_inner()).get(p).cloned().unwrap_or_else(|| "?".into())
     }
 }
 
@@ -190,7 +197,7 @@ impl<'a> Recorder<'a> {
         if let Some(prof) = &self.k.profile {
             // One pass per dispatch, timestamped at its start and end.
             self.pass = None;
-            self.labels.push(pipeline_label(pipeline));
+            self.labels.push(self.k.label(pipeline));
             let mut pass = self.enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(prof.writes(self.labels.len() - 1)) });
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bg, &[]);
@@ -215,12 +222,6 @@ impl<'a> Recorder<'a> {
     }
 }
 
-/// The name a pipeline was built under ("matvec_Q4_K", "attention", ...).
-fn pipeline_label(p: &wgpu::ComputePipeline) -> String {
-    PIPELINE_NAMES.lock().unwrap_or_else(|e| e.into_inner()).get(p).cloned().unwrap_or_else(|| "?".into())
-}
-
-static PIPELINE_NAMES: std::sync::LazyLock<Mutex<HashMap<wgpu::ComputePipeline, String>>> = std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn shape(kernel: &'static str, ok: bool, message: impl FnOnce() -> String) -> Result<(), GpuError> {
     if ok {
