@@ -10,7 +10,7 @@
 /// whose `dpbusd` does both in one instruction. `target_feature` must be on every
 /// function for the intrinsics to inline, hence a macro rather than a generic.
 macro_rules! kernels {
-    ($module:ident, $features:literal, $vnni:literal) => {
+    ($module:ident, $features:literal, $vnni:literal, $evex:literal) => {
         pub mod $module {
             use crate::kernels::q8::BlockQ8;
             use crate::kernels::scalar::scale_min_k4;
@@ -76,7 +76,9 @@ unsafe fn pairs<const R: usize>(w: &[u8], bb: usize, mut step: impl FnMut(&[u8],
 #[inline]
 #[target_feature(enable = $features)]
 unsafe fn udot_raw(u: __m256i, v: __m256i) -> __m256i {
-    if $vnni {
+    if $evex {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, v)
+    } else if $vnni {
         _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, v)
     } else {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, v), _mm256_set1_epi16(1))
@@ -228,5 +230,6 @@ pub unsafe fn dot_q6k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] 
     };
 }
 
-kernels!(plain, "avx2,fma,f16c", false);
-kernels!(vnni, "avx2,fma,f16c,avxvnni", true);
+kernels!(plain, "avx2,fma,f16c", false, false);
+kernels!(vnni, "avx2,fma,f16c,avxvnni", true, false);
+kernels!(vnni512, "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni", false, true);

@@ -9,6 +9,7 @@
 pub mod pool;
 pub mod q8;
 pub mod scalar;
+pub mod x8;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 
@@ -21,7 +22,13 @@ pub const TILE: usize = 4;
 enum Data {
     Quant(Vec<u8>),
     Float(Vec<f32>),
+    /// Re-laid in groups of 8 rows for the AVX-512 VNNI kernels ([`x8`]).
+    X8(Vec<u8>),
 }
+
+/// Activation rows per pass over a group of the interleaved layout in prefill: 8
+/// tokens × 8 rows of accumulators fit the 32 vector registers AVX-512 has.
+const X8_TILE: usize = 8;
 
 /// A weight matrix of `n_out` rows by `n_in` columns, ready for [`QMatrix::matmul`].
 pub struct QMatrix {
@@ -52,6 +59,7 @@ impl QMatrix {
         Self::check(ty, &bytes, n_in, n_out)?;
         let data = match ty {
             GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => Data::Float(dequantize_vec(ty, &bytes, n_in * n_out)),
+            _ if x8::supported(ty) && n_out % x8::ROWS == 0 && x8::available() => Data::X8(x8::pack(ty, &bytes, n_in, n_out)),
             _ => Data::Quant(bytes),
         };
         Ok(QMatrix { ty, n_in, n_out, data })
@@ -68,7 +76,7 @@ impl QMatrix {
     /// Bytes of weights one matrix-vector product reads.
     pub fn weight_bytes(&self) -> usize {
         match &self.data {
-            Data::Quant(b) => b.len(),
+            Data::Quant(b) | Data::X8(b) => b.len(),
             Data::Float(f) => f.len() * 4,
         }
     }
@@ -80,7 +88,7 @@ impl QMatrix {
         }
         let n = x.len() / self.n_in;
         let xq = match &self.data {
-            Data::Quant(_) => {
+            Data::Quant(_) | Data::X8(_) => {
                 let nb = self.n_in / 32;
                 let mut q = vec![BlockQ8::ZERO; n * nb];
                 for (row, out) in x.chunks_exact(self.n_in).zip(q.chunks_exact_mut(nb)) {
@@ -91,6 +99,10 @@ impl QMatrix {
             Data::Float(_) => vec![],
         };
         let mut out = vec![0f32; n * self.n_out];
+        if let Data::X8(w) = &self.data {
+            self.matmul_x8(w, &xq, n, &mut out);
+            return Ok(out);
+        }
         // Many tokens (prefill): each task takes a tile of tokens against the whole
         // matrix (it stays in L2) and writes whole output rows. Few tokens (decode):
         // tasks split the output rows and write their slice in place.
@@ -115,6 +127,63 @@ impl QMatrix {
         Ok(out)
     }
 
+    /// The interleaved layout: prefill gives each task a tile of [`X8_TILE`] tokens
+    /// against every group (the matrix stays in L2); decode splits the groups.
+    fn matmul_x8(&self, w: &[u8], xq: &[BlockQ8], n: usize, out: &mut [f32]) {
+        const R: usize = x8::ROWS;
+        let (n_out, nb) = (self.n_out, self.n_in / 32);
+        let gbytes = nb * R * self.ty.block_bytes();
+        let n_groups = n_out / R;
+        let group = |g: usize| &w[g * gbytes..][..gbytes];
+        let xrow = |t: usize| &xq[t * nb..(t + 1) * nb];
+        // Group g × tokens t0..t0+len into `o`, token k's 8 values at o[k * stride..].
+        let tile = |g: usize, t0: usize, len: usize, o: &mut [f32], stride: usize| {
+            let mut k = 0;
+            while len - k >= X8_TILE {
+                let v = x8::dot::<X8_TILE>(self.ty, group(g), nb, std::array::from_fn(|j| xrow(t0 + k + j)));
+                for (j, v) in v.iter().enumerate() {
+                    o[(k + j) * stride..][..R].copy_from_slice(v);
+                }
+                k += X8_TILE;
+            }
+            while len - k >= 4 {
+                let v = x8::dot::<4>(self.ty, group(g), nb, std::array::from_fn(|j| xrow(t0 + k + j)));
+                for (j, v) in v.iter().enumerate() {
+                    o[(k + j) * stride..][..R].copy_from_slice(v);
+                }
+                k += 4;
+            }
+            for k in k..len {
+                o[k * stride..][..R].copy_from_slice(&x8::dot::<1>(self.ty, group(g), nb, [xrow(t0 + k)])[0]);
+            }
+        };
+        if n >= X8_TILE * threads() {
+            pool::for_each_chunk_mut(out, X8_TILE * n_out, &|c, o| {
+                let len = o.len() / n_out;
+                for g in 0..n_groups {
+                    tile(g, c * X8_TILE, len, &mut o[g * R..], n_out);
+                }
+            });
+        } else {
+            let per = n_groups.div_ceil(threads() * 4).max(2);
+            // [group][token][row] per piece; for one token that is `out`'s layout.
+            let mut tmp = if n == 1 { vec![] } else { vec![0f32; n * n_out] };
+            let target = if n == 1 { &mut *out } else { &mut tmp };
+            pool::for_each_chunk_mut(target, per * R * n, &|c, o| {
+                for (gi, og) in o.chunks_exact_mut(R * n).enumerate() {
+                    tile(c * per + gi, 0, n, og, R);
+                }
+            });
+            if n > 1 {
+                for (g, blk) in tmp.chunks_exact(R * n).enumerate() {
+                    for (k, vals) in blk.chunks_exact(R).enumerate() {
+                        out[k * n_out + g * R..][..R].copy_from_slice(vals);
+                    }
+                }
+            }
+        }
+    }
+
     /// Tokens `toks` × rows `rows` into `out` laid out [token][row of all n_out].
     fn block(&self, xq: &[BlockQ8], x: &[f32], toks: std::ops::Range<usize>, rows: std::ops::Range<usize>, out: &mut [f32]) {
         let n_out = self.n_out;
@@ -137,6 +206,7 @@ impl QMatrix {
                     }
                 }
             }
+            Data::X8(_) => unreachable!("the interleaved layout goes through matmul_x8"),
             Data::Float(w) => {
                 for o in rows {
                     for t in toks.clone() {
@@ -158,6 +228,7 @@ impl QMatrix {
                         dot_rows::<1>(self.ty, &w[o * rb..(o + 1) * rb], [&xq[t * nb..(t + 1) * nb]])[0]
                     }
                     Data::Float(w) => crate::ops::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]),
+                    Data::X8(_) => unreachable!("the interleaved layout goes through matmul_x8"),
                 };
             }
         }
@@ -192,6 +263,7 @@ pub fn dot_rows<const R: usize>(ty: GgmlType, w: &[u8], x: [&[BlockQ8]; R]) -> [
             }};
         }
         match simd() {
+            Simd::Avx512 => dispatch!(avx2::vnni512),
             Simd::Vnni => dispatch!(avx2::vnni),
             Simd::Avx2 => dispatch!(avx2::plain),
             Simd::None => {}
@@ -214,27 +286,38 @@ pub fn dot_scalar(ty: GgmlType, w: &[u8], x: &[BlockQ8]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum Simd {
+pub(crate) enum Simd {
     None,
     Avx2,
+    /// AVX-VNNI (VEX `vpdpbusd`, e.g. Alder Lake).
     Vnni,
+    /// AVX-512 VNNI with VL (EVEX `vpdpbusd` on 256-bit registers, e.g. Zen 4, Ice
+    /// Lake): the same kernels plus the interleaved layout of [`x8`].
+    Avx512,
 }
 
-/// The best kernel set this CPU runs; `PRECIS_SIMD=avx2|none` forces a lower one.
+/// The best kernel set this CPU runs; `PRECIS_SIMD=vnni|avx2|none` forces a lower one.
 #[cfg(target_arch = "x86_64")]
-fn simd() -> Simd {
+pub(crate) fn simd() -> Simd {
     use std::sync::OnceLock;
     static S: OnceLock<Simd> = OnceLock::new();
     *S.get_or_init(|| {
         let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
-        let best = match (avx2, is_x86_feature_detected!("avxvnni")) {
-            (true, true) => Simd::Vnni,
-            (true, false) => Simd::Avx2,
+        let avx512 = is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni");
+        let vnni = is_x86_feature_detected!("avxvnni");
+        let best = match (avx2, avx512, vnni) {
+            (true, true, _) => Simd::Avx512,
+            (true, false, true) => Simd::Vnni,
+            (true, false, false) => Simd::Avx2,
             _ => Simd::None,
         };
         match std::env::var("PRECIS_SIMD").as_deref() {
             Ok("none") => Simd::None,
             Ok("avx2") if avx2 => Simd::Avx2,
+            Ok("vnni") if vnni && avx2 => Simd::Vnni,
             _ => best,
         }
     })
@@ -273,7 +356,7 @@ mod tests {
     fn matmul_matches_dequantized_reference() {
         for ty in TYPES {
             let n_in = if ty.block_size() == 256 { 512 } else { 96 };
-            for (n_out, n_tok) in [(1, 1), (37, 3), (70, 7), (129, 33)] {
+            for (n_out, n_tok) in [(1, 1), (37, 3), (70, 7), (129, 33), (8, 1), (64, 9), (136, 40)] {
                 let w = random_blocks(ty, n_in * n_out, 11 + n_out as u64);
                 let x = random_x(n_in * n_tok, 5 + n_tok as u64);
                 let m = QMatrix::new(ty, &w, n_in, n_out).unwrap();
