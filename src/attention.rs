@@ -120,6 +120,8 @@ unsafe fn tile_avx2(c: &Ctx, t: &Tile, out: *mut f32) {
     tile::<true>(c, t, out)
 }
 
+
+
 /// `a·b + c`, fused where the caller was compiled with FMA (Rust never contracts on
 /// its own; without the unit, `mul_add` would be a libm call per element).
 #[inline(always)]
@@ -140,6 +142,19 @@ thread_local! {
 /// One tile, rows in lanes: row r = (position i0 + r / nh, head h0 + r % nh).
 #[inline(always)]
 unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, out: *mut f32) {
+    let nr = (t.i1 - t.i0) * t.nh;
+    if nr <= LANES / 2 {
+        return tile_lanes::<FMA, { LANES / 2 }>(c, t, out);
+    }
+    tile_lanes::<FMA, LANES>(c, t, out)
+}
+
+/// The tile with `W` lanes (8 when a decode step's few rows would leave half of 16
+/// idle). Each lane's arithmetic depends only on its own row, and masked keys add
+/// exact zeros, so a row's result is the same bit for bit whatever tile it lands in:
+/// decoding step by step equals prefill.
+#[inline(always)]
+unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *mut f32) {
     let s = c.s;
     let hd = s.head_dim;
     let qd = s.n_head * hd;
@@ -151,36 +166,36 @@ unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, out: *mut f32) {
     // Taken out of the thread-local rather than used inside `with`: a closure would
     // not inherit this function's target features, and the loops would stay SSE2.
     let mut buf = SCRATCH.with_borrow_mut(std::mem::take);
-    let need = hd * LANES + nk_pad * LANES;
+    let need = hd * W + nk_pad * W;
     if buf.len() < need {
         buf.resize(need, 0.0);
     }
-    let (qt, sc) = buf.split_at_mut(hd * LANES);
-    let sc = &mut sc[..nk_pad * LANES];
+    let (qt, sc) = buf.split_at_mut(hd * W);
+    let sc = &mut sc[..nk_pad * W];
     // Queries transposed (lanes = rows) and pre-scaled; unused lanes stay 0.
     qt.fill(0.0);
     for r in 0..nr {
         let (i, h) = (t.i0 + r / t.nh, t.h0 + r % t.nh);
         for (d, x) in c.q[i * qd + h * hd..][..hd].iter().enumerate() {
-            qt[d * LANES + r] = x * scale;
+            qt[d * W + r] = x * scale;
         }
     }
     // 1. Scores S[j][r], KB keys at a time read straight from the cache or the chunk.
     for jb in (0..nk_pad).step_by(KB) {
         let krow: [&[f32]; KB] = std::array::from_fn(|k| if jb + k < nk { c.row(j0 + jb + k, t.g, false) } else { &qt[..hd] });
-        let mut acc = [[0f32; LANES]; KB];
+        let mut acc = [[0f32; W]; KB];
         for d in 0..hd {
-            let qv: &[f32; LANES] = qt[d * LANES..][..LANES].try_into().unwrap();
+            let qv: &[f32; W] = qt[d * W..][..W].try_into().unwrap();
             for k in 0..KB {
                 // SAFETY: every row slice is hd long.
                 let kv = *krow[k].get_unchecked(d);
-                for l in 0..LANES {
+                for l in 0..W {
                     acc[k][l] = madd::<FMA>(kv, qv[l], acc[k][l]);
                 }
             }
         }
         for (k, a) in acc.iter().enumerate() {
-            sc[(jb + k) * LANES..][..LANES].copy_from_slice(a);
+            sc[(jb + k) * W..][..W].copy_from_slice(a);
         }
     }
     // 2. Softmax down each lane over the keys its position may see (others -> -inf,
@@ -189,12 +204,12 @@ unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, out: *mut f32) {
         let p = c.pos + t.i0 + r / t.nh;
         let (a, b) = (c.lo(p) - j0, p + 1 - j0);
         for j in (0..a).chain(b..nk_pad) {
-            sc[j * LANES + r] = f32::NEG_INFINITY;
+            sc[j * W + r] = f32::NEG_INFINITY;
         }
     }
-    let mut max = [f32::NEG_INFINITY; LANES];
-    for row in sc.chunks_exact(LANES) {
-        for l in 0..LANES {
+    let mut max = [f32::NEG_INFINITY; W];
+    for row in sc.chunks_exact(W) {
+        for l in 0..W {
             max[l] = max[l].max(row[l]);
         }
     }
@@ -204,22 +219,22 @@ unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, out: *mut f32) {
             *m = 0.0;
         }
     }
-    let mut sum = [0f32; LANES];
-    for row in sc.chunks_exact_mut(LANES) {
-        for l in 0..LANES {
+    let mut sum = [0f32; W];
+    for row in sc.chunks_exact_mut(W) {
+        for l in 0..W {
             row[l] = crate::ops::exp(row[l] - max[l]);
             sum[l] += row[l];
         }
     }
     // 3. Output O[d][r] = Σ_j P[j][r] · V[j][d], KB dims at a time, rows in lanes.
-    let mut o = [[0f32; LANES]; 256];
+    let mut o = [[0f32; W]; 256];
     for db in (0..hd).step_by(KB) {
-        let mut acc = [[0f32; LANES]; KB];
-        for (j, pj) in sc.chunks_exact(LANES).take(nk).enumerate() {
+        let mut acc = [[0f32; W]; KB];
+        for (j, pj) in sc.chunks_exact(W).take(nk).enumerate() {
             let vr: &[f32; KB] = c.row(j0 + j, t.g, true)[db..db + KB].try_into().unwrap();
-            let pj: &[f32; LANES] = pj.try_into().unwrap();
+            let pj: &[f32; W] = pj.try_into().unwrap();
             for k in 0..KB {
-                for l in 0..LANES {
+                for l in 0..W {
                     acc[k][l] = madd::<FMA>(vr[k], pj[l], acc[k][l]);
                 }
             }

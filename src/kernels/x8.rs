@@ -184,9 +184,14 @@ mod avx512 {
         _mm256_add_epi32(_mm256_add_epi32(a, b), _mm256_add_epi32(e, f))
     }
 
-    /// Per block: `acc += cvt(isum) · (d · x.d) + off · x.s`, where `off` is the
-    /// weights' per-row offset term (Q4_1's min, −8·d, −128·d). Few tokens keep the
-    /// offset in its own accumulators so the two FMAs per block do not chain.
+    /// Per block: `acc += cvt(isum) · (d · x.d)` and `off += o · x.s`, where `o` is
+    /// the weights' per-row offset term (Q4_1's min, −8·d, −128·d): two accumulators,
+    /// so the FMAs of a block do not chain, and the same order of additions for every
+    /// `T` — a token's result does not depend on how many others share its pass
+    /// (decoding step by step equals prefill bit for bit). The offset products are
+    /// rounded before they are added, not fused, as ggml's `summs += m·s` is: with
+    /// ggml's order our greedy SmolLM2 text follows llama.cpp's for 59 of 64 tokens
+    /// of the fixture, fused only 7 (near-ties break either way on rounding alone).
     #[inline(always)]
     unsafe fn finish<const T: usize>(ad: [__m256; T], am: [__m256; T]) -> [[f32; ROWS]; T] {
         let mut out = [[0f32; ROWS]; T];
@@ -200,7 +205,6 @@ mod avx512 {
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
     pub unsafe fn q4<const T: usize, const MIN: bool>(g: &[u8], nb: usize, x: [&[BlockQ8]; T]) -> [[f32; ROWS]; T] {
         let (gb, co) = if MIN { (160, 32) } else { (144, 16) };
-        let split = T < 4;
         let mut ad = [_mm256_setzero_ps(); T];
         let mut am = [_mm256_setzero_ps(); T];
         let m4 = _mm256_set1_epi8(0x0F);
@@ -221,8 +225,7 @@ mod avx512 {
                 let xb = x[t].get_unchecked(b);
                 let s = isum(&c, xb);
                 ad[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dv, _mm256_set1_ps(xb.d)), ad[t]);
-                let off = if split { &mut am[t] } else { &mut ad[t] };
-                *off = _mm256_fmadd_ps(mv, _mm256_set1_ps(xb.s), *off);
+                am[t] = _mm256_add_ps(am[t], _mm256_mul_ps(mv, _mm256_set1_ps(xb.s)));
             }
         }
         finish(ad, am)
@@ -230,7 +233,6 @@ mod avx512 {
 
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
     pub unsafe fn q8<const T: usize>(g: &[u8], nb: usize, x: [&[BlockQ8]; T]) -> [[f32; ROWS]; T] {
-        let split = T < 4;
         let mut ad = [_mm256_setzero_ps(); T];
         let mut am = [_mm256_setzero_ps(); T];
         let p0 = g.as_ptr();
@@ -245,8 +247,7 @@ mod avx512 {
                 let xb = x[t].get_unchecked(b);
                 let s = isum(&c, xb);
                 ad[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dv, _mm256_set1_ps(xb.d)), ad[t]);
-                let off = if split { &mut am[t] } else { &mut ad[t] };
-                *off = _mm256_fmadd_ps(mv, _mm256_set1_ps(xb.s), *off);
+                am[t] = _mm256_add_ps(am[t], _mm256_mul_ps(mv, _mm256_set1_ps(xb.s)));
             }
         }
         finish(ad, am)
@@ -275,6 +276,7 @@ mod tests {
 
     /// Interleaving changes only the order of the float additions (the SIMD kernel
     /// keeps the offset term apart): relative to the row's magnitude, f32 rounding.
+    /// Between tile sizes the SIMD results must be identical.
     const TOL_REORDER: f32 = 1e-5;
 
     fn close(got: f32, want: f32, what: &str) {
@@ -329,10 +331,10 @@ mod tests {
                         let what = |k: usize| format!("{}: T={k}, first bad (group {g}, token {t}, row {r})", ty.name());
                         close(eight[t][r], want[r], &what(8));
                         if t < 4 {
-                            close(four[t][r], want[r], &what(4));
+                            assert_eq!(four[t][r].to_bits(), eight[t][r].to_bits(), "{}", what(4));
                         }
                         if t == 0 {
-                            close(one[0][r], want[r], &what(1));
+                            assert_eq!(one[0][r].to_bits(), eight[0][r].to_bits(), "{}", what(1));
                         }
                     }
                 }
