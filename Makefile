@@ -63,10 +63,11 @@ web: build-wasm model
 	@if [ target/wasm-web/precis_bg.wasm -nt $(WASM_OUT) ]; then echo "target/wasm-web is up to date"; \
 	else $(MAKE) --no-print-directory wasm-web; fi
 	rm -rf $(DIST) && mkdir -p $(DIST)/pkg $(DIST)/models
-	cp www/index.html www/app.js www/precis.js www/worker.js www/style.css $(DIST)/
+	cp www/index.html www/app.js www/precis.js www/worker.js www/download.js www/sha256.js www/style.css $(DIST)/
 	cp target/wasm-web/precis.js target/wasm-web/precis_bg.wasm $(DIST)/pkg/
 	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
 	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
+	cp models/manifest.json $(DIST)/models/
 	@echo "web app assembled in $(DIST) ($$(du -shL $(DIST) | cut -f1))"
 
 wasm-web:
