@@ -283,7 +283,7 @@ impl WasmSummarizer {
     /// then `gen_tokens` greedy tokens with end-of-generation ignored — the same
     /// measurement as the native bench, so the rows compare. A Promise on either
     /// backend. Resolves to `{prompt_tokens, generated_tokens, prefill_s, decode_s,
-    /// prefill_tok_s, decode_tok_s, prompt_ids}` (decode over the tokens after the first, which
+    /// prefill_tok_s, decode_tok_s, prompt_ids, prompt_text}` (decode over the tokens after the first, which
     /// prefill yields).
     #[wasm_bindgen(js_name = benchAsync)]
     pub fn bench_async(&self, text: &str, prompt_tokens: usize, gen_tokens: usize) -> Result<js_sys::Promise, JsError> {
@@ -297,8 +297,10 @@ impl WasmSummarizer {
         ids.truncate(prompt_tokens);
         let inner = self.inner.clone();
         // The ids go back with the result so that the other engine in the bench
-        // (llama.cpp's wasm build) can be given exactly the same prompt.
+        // (llama.cpp's wasm build) can be given the same prompt.
         let prompt_ids = js_sys::Uint32Array::from(ids.as_slice());
+        // Its text too, for an engine whose API takes only text (wllama).
+        let prompt_text = self.inner.engine.tokenizer.decode(&ids);
         let opts = GenerateOptions { max_tokens: gen_tokens, ignore_eos: true, n_ctx: prompt_tokens + gen_tokens + 1, ..Default::default() };
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             let g = inner.engine.generate_async(&ids, &opts, None, &mut |_| true).await.map_err(|e| JsValue::from(js_err(e)))?;
@@ -311,6 +313,7 @@ impl WasmSummarizer {
                 ("prefill_tok_s", num(s.prefill_tps())),
                 ("decode_tok_s", num(s.decode_tps())),
                 ("prompt_ids", prompt_ids.into()),
+                ("prompt_text", prompt_text.into()),
             ]))
         }))
     }

@@ -3,10 +3,12 @@
 
 Adds COOP/COEP (cross-origin isolation, so the Stop button can use shared memory;
 the app also works without them) and the same Content-Security-Policy as the
-page's meta tag, which workers need as a header. Usage: serve.py DIR [PORT] [--no-isolation]
+built page's meta tag, which workers need as a header. Usage: serve.py DIR [PORT] [--no-isolation]
 """
 import functools
 import http.server
+import os
+import re
 import sys
 
 CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
@@ -14,8 +16,20 @@ CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'se
        "object-src 'none'; base-uri 'none'; form-action 'none'")
 
 
+def page_csp(root):
+    """The policy in the built page's meta tag (`make web CONNECT_SRC=...` may have
+    narrowed it), so that the header the workers get never differs from it."""
+    try:
+        with open(os.path.join(root, "index.html"), encoding="utf-8") as f:
+            m = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', f.read())
+        return m.group(1) if m else CSP
+    except OSError:
+        return CSP
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
     isolation = True
+    csp = CSP
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                       ".js": "text/javascript", ".mjs": "text/javascript",
                       ".wasm": "application/wasm", ".gguf": "application/octet-stream"}
@@ -24,7 +38,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if self.isolation:
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("Content-Security-Policy", self.csp)
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
@@ -38,6 +52,7 @@ def main():
     root = args[0] if args else "www/dist"
     port = int(args[1]) if len(args) > 1 else 8080
     Handler.isolation = "--no-isolation" not in sys.argv
+    Handler.csp = page_csp(root)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(Handler, directory=root))
     print(f"Precis: http://127.0.0.1:{port}/  (serving {root}; Ctrl-C stops)", flush=True)
     try:

@@ -19,6 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startModelServer } from "./model_server.mjs";
+import { ARGS, CHROMIUM, NO_GPU } from "./chromium.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dist = path.join(root, "www/dist");
@@ -29,13 +30,6 @@ fs.mkdirSync(outDir, { recursive: true });
 const T0 = Date.now();
 const SUMMARY_TIMEOUT = 8 * 60_000;
 
-const ARGS = [
-  "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan",
-  "--use-vulkan=swiftshader", "--use-webgpu-adapter=swiftshader", "--disable-background-networking",
-  "--disable-component-update", "--no-first-run",
-];
-// The CPU path: no navigator.gpu, as on a browser without WebGPU.
-const NO_GPU = "Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });";
 const TEST_OPTIONS = "window.precisTestOptions = { max_shots: 0 };";
 
 function excerpt(file, chars = 1500) {
@@ -134,7 +128,7 @@ await new Promise((resolve, reject) => {
   server.once("exit", (c) => reject(new Error(`server exited with ${c}`)));
 });
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ARGS });
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
 const modelSize = fs.statSync(modelPath).size;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "precis-browser-"));
 const report = {};
