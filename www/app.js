@@ -1,7 +1,7 @@
 // The page: model loading, transcript input, summary runs and their rendering.
 // All model work happens in the worker (precis.js → worker.js); model output is
 // only ever inserted as text, never parsed as HTML.
-import { PrecisWorker, DEFAULT_MODEL, abortFlag, cachedModels, deleteCachedModel } from "./precis.js";
+import { PrecisWorker, DEFAULT_MODEL, abortFlag, cachedModels, deleteCachedModel, partialDownloads, deletePartialDownload } from "./precis.js";
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -172,6 +172,7 @@ async function loadModel(source, label) {
     $("model-progress-wrap").hidden = true;
     showError("model-error", `Could not load ${label}: ${e.message}`);
     if (!state.model) delete $("model-status").dataset.loaded;
+    refreshCached(); // an interrupted download is listed, ready to resume
   } finally {
     setModelButtons(true);
   }
@@ -220,7 +221,29 @@ async function refreshCached() {
   } catch (e) {
     list.append(Object.assign(document.createElement("li"), { textContent: `The model cache cannot be read: ${e.message}` }));
   }
-  if (!models.length) list.append(Object.assign(document.createElement("li"), { textContent: "None yet." }));
+  let partial = [];
+  try {
+    partial = await partialDownloads();
+  } catch {} // an unreadable parts cache only hides the unfinished downloads
+  if (!models.length && !partial.length) list.append(Object.assign(document.createElement("li"), { textContent: "None yet." }));
+  // Unfinished downloads take room too: they can be resumed or deleted.
+  for (const d of partial) {
+    const name = decodeURIComponent(d.url.split("/").pop().split("?")[0]) || d.url;
+    const li = document.createElement("li");
+    li.className = "partial";
+    li.append(Object.assign(document.createElement("span"), { textContent: `${name} — ${mib(d.size)} of ${mib(d.total)} downloaded ` }));
+    const resume = Object.assign(document.createElement("button"), { type: "button", textContent: "Resume" });
+    resume.setAttribute("aria-label", `Resume downloading ${name}`);
+    resume.addEventListener("click", () => loadModel({ kind: "url", url: d.url }, name));
+    const del = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
+    del.setAttribute("aria-label", `Delete the downloaded part of ${name}`);
+    del.addEventListener("click", async () => {
+      await deletePartialDownload(d.url);
+      refreshCached();
+    });
+    li.append(resume, " ", del);
+    list.append(li);
+  }
   for (const m of models) {
     const li = document.createElement("li");
     li.append(Object.assign(document.createElement("span"), { textContent: `${m.name} — ${mib(m.size)} ` }));

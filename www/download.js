@@ -206,7 +206,7 @@ export async function download(url, { expect = {}, canKeep = async () => true, o
       if (!parts || !parts.persistent || !(await canKeep(total))) parts = new MemoryParts();
       size = total;
       have = 0;
-      await parts.setMeta({ size, validator: validator(resp), ranged: false });
+      await parts.setMeta({ url, size, validator: validator(resp), ranged: false });
       try {
         have = await drain(resp, 0, piece, store, progress);
       } catch (e) {
@@ -237,7 +237,7 @@ export async function download(url, { expect = {}, canKeep = async () => true, o
     if (size === null) {
       size = cr.total;
       if (!parts || !(await canKeep(size))) parts = new MemoryParts();
-      meta = { size, validator: v, ranged: true };
+      meta = { url, size, validator: v, ranged: true };
       await parts.setMeta(meta);
     }
     try {
@@ -271,4 +271,25 @@ export async function download(url, { expect = {}, canKeep = async () => true, o
     }
   }
   return { blob, size, resumedFrom, ranged, parts };
+}
+
+// Unfinished downloads kept in the Cache API, for the page's model list:
+// [{url, size (bytes kept), total}].
+export async function partialDownloads() {
+  if (typeof caches === "undefined") return [];
+  const cache = await caches.open(PARTS_CACHE);
+  const out = [];
+  for (const req of await cache.keys()) {
+    if (!req.url.endsWith("/meta")) continue;
+    const meta = await (await cache.match(req))?.json().catch(() => null);
+    if (!meta || !meta.url) continue;
+    const parts = await CacheParts.open(meta.url);
+    out.push({ url: meta.url, size: (await parts.prefixRun()).end, total: meta.size });
+  }
+  return out;
+}
+
+export async function deletePartialDownload(url) {
+  const parts = await CacheParts.open(url);
+  if (parts) await parts.clear();
 }

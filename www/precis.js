@@ -245,6 +245,8 @@ export class Summarizer {
   }
 }
 
+export { partialDownloads, deletePartialDownload } from "./download.js";
+
 // Cached models (Cache API), for the page's model list.
 export async function cachedModels() {
   if (typeof caches === "undefined") return [];

@@ -124,7 +124,10 @@ async function onPage(site, fn, arg, timeout) {
   try {
     await page.goto(`${site.base}bench.html`);
     await page.waitForFunction(() => window.ready === true);
-    return await page.evaluate(([f, a]) => window[f](a), [fn, arg]);
+    const t = Date.now();
+    const r = await page.evaluate(([f, a]) => window[f](a), [fn, arg]);
+    log(`  ${fn} (${arg.backend || `${arg.threads} threads asked`}, ${site === iso ? "isolated" : "not isolated"}): ${r.prompt_tokens} + ${r.generated_tokens} tokens, ${r.prefill_tok_s.toFixed(1)} / ${r.decode_tok_s.toFixed(2)} tok/s (${((Date.now() - t) / 1000).toFixed(0)} s with loading)`);
+    return r;
   } finally {
     await ctx.close();
   }
@@ -153,7 +156,7 @@ const loadAfter = os.loadavg().map((x) => x.toFixed(1)).join(" ");
 const f = (x, w, d = 1) => (typeof x === "number" ? x.toFixed(d) : String(x)).padStart(w);
 console.log(`\nbrowser (headless Chromium ${chromiumVersion}, WebGPU on SwiftShader; wllama ${wllamaVersion} = llama.cpp's wasm build):`);
 console.log(`${"engine".padEnd(24)}${"threads".padStart(8)}${"prompt".padStart(8)}${"gen".padStart(6)}${"prefill tok/s".padStart(15)}${"decode tok/s".padStart(14)}`);
-for (const r of rows) console.log(`${r.engine.padEnd(24)}${f(r.threads, 8)}${f(r.prompt_tokens, 8, 0)}${f(r.generated_tokens, 6, 0)}${f(r.prefill_tok_s, 15)}${f(r.decode_tok_s, 14, 2)}`);
+for (const r of rows) console.log(`${r.engine.padEnd(24)}${f(r.threads, 8, 0)}${f(r.prompt_tokens, 8, 0)}${f(r.generated_tokens, 6, 0)}${f(r.prefill_tok_s, 15)}${f(r.decode_tok_s, 14, 2)}`);
 const ratio = (a, b, label) => console.log(`${`ratio ${label}`.padEnd(46)}${f(a.prefill_tok_s / b.prefill_tok_s, 15, 2)}${f(a.decode_tok_s / b.decode_tok_s, 14, 2)}`);
 ratio(rows[0], rows[1], "Precis CPU / wllama isolated");
 ratio(rows[0], rows[2], "Precis CPU / wllama not isolated");
