@@ -73,9 +73,9 @@ web: build-wasm model
 	sed "s|connect-src 'self' https:;|connect-src $(CONNECT_SRC);|" www/index.html > $(DIST)/index.html
 	cp www/app.js www/precis.js www/worker.js www/download.js www/sha256.js www/style.css $(DIST)/
 	cp target/wasm-web/precis.js target/wasm-web/precis_bg.wasm $(DIST)/pkg/
-	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
-	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
 	cp models/manifest.json $(DIST)/models/
+	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css $(DIST)/models/manifest.json | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
+	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
 	@echo "web app assembled in $(DIST) ($$(du -shL $(DIST) | cut -f1))"
 
 wasm-web:
