@@ -160,6 +160,7 @@ async function loadModel(source, label) {
     $("model-status").dataset.heapBefore = String(r.heapBefore);
     $("model-status").dataset.backend = r.backend;
     $("model-status").dataset.resumedFrom = String(r.resumedFrom || 0);
+    $("model-status").dataset.ranged = String(r.ranged ?? "");
     show("model-note", r.note);
     setBadge(r.backend, r.gpu);
     const remembered = source.kind === "file" ? { kind: "url", url: new URL(`local-models/${encodeURIComponent(r.name)}`, location.href).href, name: r.name } : { kind: "url", url: source.url, name: r.name };

@@ -153,6 +153,8 @@ try {
     await page.click("#load-default");
     const m = await waitModel(page);
     assert(m.origin === "url", `origin ${m.origin}`);
+    // serve.py answers Range requests, so even the bundled model came in pieces.
+    assert(m.ranged === "true", `downloaded with Range requests: ${m.ranged}`);
     const heap = Number(m.heap);
     report.heapDefaultMiB = heap / 1048576;
     report.modelMiB = modelSize / 1048576;
@@ -517,6 +519,7 @@ try {
       host.clearLog();
       await download(p, url);
       const m = await waitModel(p);
+      assert(m.ranged === "false", `ranged ${m.ranged}`);
       const reqs = host.log.filter((e) => e.path.endsWith("whole.gguf"));
       assert(reqs.length === 1 && reqs[0].status === 200, JSON.stringify(reqs));
       assert(m.origin === "url" && (await stored(p, url)).whole === modelSize, JSON.stringify(m));
