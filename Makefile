@@ -57,15 +57,24 @@ wasm-node: build-wasm
 # pinned in package.json; skipped with a note when npm cannot provide it), the
 # page, and the default model linked beside it. Every path in it is relative.
 DIST := www/dist
+# Where the page may connect (the CSP's connect-src, in the page's meta tag; serve.py
+# sends the same as a header). The default lets the user download a model from any
+# https URL they type; the app itself requests nothing but this site and that URL.
+# A deployment that offers only known hosts narrows it, e.g.
+#   make web CONNECT_SRC="'self' https://huggingface.co https://cdn-lfs.huggingface.co"
+# and `CONNECT_SRC="'self'"` allows this site only (the bundled model, picked files).
+CONNECT_SRC ?= 'self' https:
 WASM_OUT := target/$(WASM_TARGET)/release/precis.wasm
 web: build-wasm model
 	@# wasm-opt takes minutes on two busy cores: rerun only when cargo relinked the module.
 	@if [ target/wasm-web/precis_bg.wasm -nt $(WASM_OUT) ]; then echo "target/wasm-web is up to date"; \
 	else $(MAKE) --no-print-directory wasm-web; fi
 	rm -rf $(DIST) && mkdir -p $(DIST)/pkg $(DIST)/models
-	cp www/index.html www/app.js www/precis.js www/worker.js www/style.css $(DIST)/
+	sed "s|connect-src 'self' https:;|connect-src $(CONNECT_SRC);|" www/index.html > $(DIST)/index.html
+	cp www/app.js www/precis.js www/worker.js www/download.js www/sha256.js www/style.css $(DIST)/
 	cp target/wasm-web/precis.js target/wasm-web/precis_bg.wasm $(DIST)/pkg/
-	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
+	cp models/manifest.json $(DIST)/models/
+	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css $(DIST)/models/manifest.json | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
 	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
 	@echo "web app assembled in $(DIST) ($$(du -shL $(DIST) | cut -f1))"
 
@@ -84,7 +93,7 @@ build-native:
 build-wasm: setup
 	$(CARGO) build --release --target $(WASM_TARGET) --lib --no-default-features --features gpu
 
-bench: build model
+bench: build model web
 	./bench/run.sh
 
 # Bounded fuzzing of the GGUF parser and the transcript parser (cargo-fuzz; RUSTC_BOOTSTRAP lets the stable

@@ -51,3 +51,14 @@ PY
 else
   echo "gpu: failed: $(echo "$gpu" | tail -1)"
 fi
+
+# Browser rows: headless Chromium (the browser tests' flags), Precis on WebGPU
+# (SwiftShader here: a GPU emulated on the CPU, seconds per token, so a short run)
+# and on the CPU wasm engine, next to llama.cpp's wasm build (npm @wllama/wllama).
+echo >&2
+if [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ -f www/dist/pkg/precis_bg.wasm ]; then
+  [ -d bench/browser/node_modules/@wllama/wllama ] || (cd bench/browser && npm ci --no-audit --no-fund >/dev/null)
+  node bench/browser/run.mjs --prompt-file "$PROMPT" || echo "browser: failed"
+else
+  echo "browser rows skipped: needs ${CHROMIUM:-/usr/bin/chromium} and www/dist (make web)"
+fi

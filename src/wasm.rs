@@ -278,6 +278,46 @@ impl WasmSummarizer {
         }))
     }
 
+    /// Speed measurement for `make bench` (bench/browser.mjs): the first
+    /// `prompt_tokens` tokens of `text` (raw, as `precis generate --raw`) prefilled,
+    /// then `gen_tokens` greedy tokens with end-of-generation ignored — the same
+    /// measurement as the native bench, so the rows compare. A Promise on either
+    /// backend. Resolves to `{prompt_tokens, generated_tokens, prefill_s, decode_s,
+    /// prefill_tok_s, decode_tok_s, prompt_ids, prompt_text}` (decode over the tokens after the first, which
+    /// prefill yields).
+    #[wasm_bindgen(js_name = benchAsync)]
+    pub fn bench_async(&self, text: &str, prompt_tokens: usize, gen_tokens: usize) -> Result<js_sys::Promise, JsError> {
+        if prompt_tokens == 0 || gen_tokens < 2 {
+            return Err(JsError::new(&format!("bench needs at least 1 prompt token and 2 generated tokens (got {prompt_tokens} and {gen_tokens})")));
+        }
+        let mut ids = self.inner.engine.tokenizer.encode(text, true, true);
+        if ids.len() < prompt_tokens {
+            return Err(JsError::new(&format!("the bench prompt has {} tokens, fewer than the {prompt_tokens} asked for", ids.len())));
+        }
+        ids.truncate(prompt_tokens);
+        let inner = self.inner.clone();
+        // The ids go back with the result so that the other engine in the bench
+        // (llama.cpp's wasm build) can be given the same prompt.
+        let prompt_ids = js_sys::Uint32Array::from(ids.as_slice());
+        // Its text too, for an engine whose API takes only text (wllama).
+        let prompt_text = self.inner.engine.tokenizer.decode(&ids);
+        let opts = GenerateOptions { max_tokens: gen_tokens, ignore_eos: true, n_ctx: prompt_tokens + gen_tokens + 1, ..Default::default() };
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let g = inner.engine.generate_async(&ids, &opts, None, &mut |_| true).await.map_err(|e| JsValue::from(js_err(e)))?;
+            let s = &g.stats;
+            Ok(obj(&[
+                ("prompt_tokens", num(s.prompt_tokens as f64)),
+                ("generated_tokens", num(s.generated_tokens as f64)),
+                ("prefill_s", num(s.prefill_s)),
+                ("decode_s", num(s.decode_s)),
+                ("prefill_tok_s", num(s.prefill_tps())),
+                ("decode_tok_s", num(s.decode_tps())),
+                ("prompt_ids", prompt_ids.into()),
+                ("prompt_text", prompt_text.into()),
+            ]))
+        }))
+    }
+
     /// "cpu" or "webgpu": where this engine's weights live.
     pub fn backend(&self) -> String {
         match self.inner.engine.backend_name() {

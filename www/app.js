@@ -1,7 +1,7 @@
 // The page: model loading, transcript input, summary runs and their rendering.
 // All model work happens in the worker (precis.js → worker.js); model output is
 // only ever inserted as text, never parsed as HTML.
-import { PrecisWorker, DEFAULT_MODEL, abortFlag, cachedModels, deleteCachedModel } from "./precis.js";
+import { PrecisWorker, DEFAULT_MODEL, abortFlag, cachedModels, deleteCachedModel, partialDownloads, deletePartialDownload } from "./precis.js";
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -90,6 +90,26 @@ function setBadge(backend, gpu) {
 }
 
 // ---- model loading
+// models/manifest.json names suggested models with their size and sha256: a
+// download of one of them is checked against both before it is kept.
+const manifest = fetch("models/manifest.json")
+  .then((r) => (r.ok ? r.json() : { models: [] }))
+  .then((m) => {
+    const base = new URL("models/manifest.json", location.href);
+    return new Map((m.models || []).filter((e) => e.url).map((e) => [new URL(e.url, base).href, { size: e.size || null, sha256: e.sha256 || null }]));
+  })
+  .catch(() => new Map()); // offline or not deployed: downloads are checked against the server's size only
+
+async function storageEstimate() {
+  try {
+    return navigator.storage?.estimate ? await navigator.storage.estimate() : null;
+  } catch {
+    return null;
+  }
+}
+
+const PHASE = { download: "Downloading", verify: "Checking sha256 of", load: "Loading" };
+
 async function loadModel(source, label) {
   showError("model-error", "");
   show("model-note", "");
@@ -98,11 +118,23 @@ async function loadModel(source, label) {
   $("model-progress").value = 0;
   $("model-progress-text").textContent = "";
   setModelButtons(false);
-  let last = { t: 0, done: 0 }, speed = 0;
+  let last = null, speed = 0, phase = null;
   try {
+    if (source.kind === "url" && !source.offline) source = { ...(await manifest).get(source.url), ...source };
+    // The worker checks the quota against the page's estimate: both share the
+    // origin's storage, and the page's is the one the user sees in the list.
+    const storage = await storageEstimate();
     // The worker picks the engine; it reports what it actually runs on.
-    const r = await worker.request({ type: "load", source, backend: WANTED_BACKEND }, {
+    const r = await worker.request({ type: "load", source, backend: WANTED_BACKEND, storage }, {
       onProgress: (p) => {
+        if (p.phase !== phase) {
+          // A resumed download starts at the bytes already kept, and loading
+          // starts again from zero: the speed counts only what moves now.
+          phase = p.phase;
+          last = { t: p.elapsed, done: p.done };
+          speed = 0;
+          $("model-status").textContent = `${PHASE[phase] || "Loading"} ${label}…`;
+        }
         const dt = p.elapsed - last.t;
         if (dt > 0.25) {
           const inst = (p.done - last.done) / dt;
@@ -113,11 +145,12 @@ async function loadModel(source, label) {
         const pct = p.total ? ((100 * p.done) / p.total).toFixed(0) : "?";
         const left = speed > 0 ? duration((p.total - p.done) / speed) : "—";
         $("model-progress-text").textContent = `${mib(p.done)} of ${mib(p.total)} (${pct}%) · ${mib(speed)}/s · ${left} left`;
+        $("model-progress-wrap").dataset.phase = phase;
       },
     });
     state.model = r;
     state.modelSource = source;
-    const from = r.origin === "cache" ? "from this browser's cache" : r.origin === "file" ? "from disk" : "downloaded";
+    const from = r.origin === "cache" ? "from this browser's cache" : r.origin === "file" ? "from disk" : r.resumedFrom ? `downloaded (resumed at ${mib(r.resumedFrom)})` : "downloaded";
     $("model-status").textContent = `Loaded ${r.name} (${r.info.arch}, ${r.info.n_layer} layers, context ${r.info.n_ctx_train}) ${from} in ${r.seconds.toFixed(1)} s.`;
     $("model-status").dataset.loaded = "true";
     $("model-status").dataset.origin = r.origin;
@@ -126,6 +159,8 @@ async function loadModel(source, label) {
     if (r.heapStreamPeak) $("model-status").dataset.heapStreamPeak = String(r.heapStreamPeak);
     $("model-status").dataset.heapBefore = String(r.heapBefore);
     $("model-status").dataset.backend = r.backend;
+    $("model-status").dataset.resumedFrom = String(r.resumedFrom || 0);
+    $("model-status").dataset.ranged = String(r.ranged ?? "");
     show("model-note", r.note);
     setBadge(r.backend, r.gpu);
     const remembered = source.kind === "file" ? { kind: "url", url: new URL(`local-models/${encodeURIComponent(r.name)}`, location.href).href, name: r.name } : { kind: "url", url: source.url, name: r.name };
@@ -138,6 +173,7 @@ async function loadModel(source, label) {
     $("model-progress-wrap").hidden = true;
     showError("model-error", `Could not load ${label}: ${e.message}`);
     if (!state.model) delete $("model-status").dataset.loaded;
+    refreshCached(); // an interrupted download is listed, ready to resume
   } finally {
     setModelButtons(true);
   }
@@ -186,7 +222,29 @@ async function refreshCached() {
   } catch (e) {
     list.append(Object.assign(document.createElement("li"), { textContent: `The model cache cannot be read: ${e.message}` }));
   }
-  if (!models.length) list.append(Object.assign(document.createElement("li"), { textContent: "None yet." }));
+  let partial = [];
+  try {
+    partial = await partialDownloads();
+  } catch {} // an unreadable parts cache only hides the unfinished downloads
+  if (!models.length && !partial.length) list.append(Object.assign(document.createElement("li"), { textContent: "None yet." }));
+  // Unfinished downloads take room too: they can be resumed or deleted.
+  for (const d of partial) {
+    const name = decodeURIComponent(d.url.split("/").pop().split("?")[0]) || d.url;
+    const li = document.createElement("li");
+    li.className = "partial";
+    li.append(Object.assign(document.createElement("span"), { textContent: `${name} — ${mib(d.size)} of ${mib(d.total)} downloaded ` }));
+    const resume = Object.assign(document.createElement("button"), { type: "button", textContent: "Resume" });
+    resume.setAttribute("aria-label", `Resume downloading ${name}`);
+    resume.addEventListener("click", () => loadModel({ kind: "url", url: d.url }, name));
+    const del = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
+    del.setAttribute("aria-label", `Delete the downloaded part of ${name}`);
+    del.addEventListener("click", async () => {
+      await deletePartialDownload(d.url);
+      refreshCached();
+    });
+    li.append(resume, " ", del);
+    list.append(li);
+  }
   for (const m of models) {
     const li = document.createElement("li");
     li.append(Object.assign(document.createElement("span"), { textContent: `${m.name} — ${mib(m.size)} ` }));
@@ -239,10 +297,13 @@ for (const [el, handler] of [
   [$("drop-zone"), (f) => readTranscriptFile(f)],
   [$("model-panel"), (f) => loadModel({ kind: "file", file: f, keep: true }, f.name)],
 ]) {
-  el.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    el.classList.add("dragging");
-  });
+  // Both must be cancelled for the element to accept a drop.
+  for (const type of ["dragenter", "dragover"]) {
+    el.addEventListener(type, (e) => {
+      e.preventDefault();
+      el.classList.add("dragging");
+    });
+  }
   el.addEventListener("dragleave", () => el.classList.remove("dragging"));
   el.addEventListener("drop", (e) => {
     e.preventDefault();

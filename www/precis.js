@@ -124,7 +124,16 @@ export class Summarizer {
     const backend = options.backend ?? (typeof navigator !== "undefined" && !navigator.gpu ? "cpu" : "auto");
     const request = { type: "load", source: modelSource(options.model), backend };
     try {
-      const loaded = await w.request(request, { onProgress: (p) => monitor.dispatchEvent(new DownloadProgressEvent(p.done, p.total)) });
+      // A download is followed by a check and a load, each from zero: the
+      // monitor sees one rising fraction (the W3C event has no phases).
+      let high = 0;
+      const onProgress = (p) => {
+        const f = p.total ? p.done / p.total : 0;
+        if (f <= high) return;
+        high = f;
+        monitor.dispatchEvent(new DownloadProgressEvent(p.done, p.total));
+      };
+      const loaded = await w.request(request, { onProgress });
       monitor.dispatchEvent(new DownloadProgressEvent(1, 1));
       const s = new Summarizer(w, { ...options, type, length }, loaded);
       // A Stop without shared memory restarts the worker; load the model again
@@ -235,6 +244,8 @@ export class Summarizer {
     this.worker.terminate();
   }
 }
+
+export { partialDownloads, deletePartialDownload } from "./download.js";
 
 // Cached models (Cache API), for the page's model list.
 export async function cachedModels() {

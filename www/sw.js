@@ -1,9 +1,9 @@
-// Offline after the first visit: the app shell (HTML, JS, CSS, wasm) is kept in
-// a cache named after the build, served cache-first. Models are not handled here:
+// Offline after the first visit: the app shell (HTML, JS, CSS, wasm, the model
+// manifest) is kept in a cache named after the build, served cache-first. Models are not handled here:
 // the worker keeps those in their own cache ("precis-models-v1").
 const VERSION = "__PRECIS_BUILD__";
 const SHELL = `precis-shell-${VERSION}`;
-const FILES = ["./", "index.html", "app.js", "precis.js", "worker.js", "style.css", "pkg/precis.js", "pkg/precis_bg.wasm"];
+const FILES = ["./", "index.html", "app.js", "precis.js", "worker.js", "download.js", "sha256.js", "style.css", "pkg/precis.js", "pkg/precis_bg.wasm", "models/manifest.json"];
 
 self.addEventListener("install", (e) => {
   e.waitUntil(caches.open(SHELL).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));

@@ -1,9 +1,10 @@
 // The Web Worker that owns the wasm engine: the page never runs the model itself,
 // so a long summary never blocks scrolling, typing or the Stop button.
 //
-// Protocol (page → worker): {id, type: "load"|"plan"|"summarize"|"parse", ...};
+// Protocol (page → worker): {id, type: "load"|"plan"|"summarize"|"parse"|"count"|"bench", ...};
 // worker → page: {id, type: "progress"|"event"|"done"|"error", ...}.
 import init, { WasmLoader, WasmSummarizer, parseTranscript, loadGpu } from "./pkg/precis.js";
+import { download } from "./download.js";
 
 const MODEL_CACHE = "precis-models-v1";
 // Chunk size for reads from a File/Blob: big enough to be quick, small enough that
@@ -67,46 +68,6 @@ async function ready() {
   return wasm;
 }
 
-// Sequential reader over a network stream: keeps only the bytes from the lowest
-// offset still wanted, so a 100 MB download never sits whole in JS memory.
-class StreamBytes {
-  constructor(stream, size, onBytes) {
-    this.reader = stream.getReader();
-    this.size = size;
-    this.chunks = []; // [{at, bytes}]
-    this.end = 0;
-    this.onBytes = onBytes;
-  }
-  async fill(to) {
-    while (this.end < to) {
-      const { done, value } = await this.reader.read();
-      if (done) {
-        throw new Error(`the download ended at byte ${this.end} of ${this.size}: the file is truncated or the connection dropped`);
-      }
-      this.chunks.push({ at: this.end, bytes: value });
-      this.end += value.length;
-      this.onBytes(this.end);
-    }
-  }
-  async read(start, end) {
-    await this.fill(end);
-    const out = new Uint8Array(end - start);
-    for (const c of this.chunks) {
-      const cs = c.at, ce = c.at + c.bytes.length;
-      if (ce <= start || cs >= end) continue;
-      const from = Math.max(start, cs), to = Math.min(end, ce);
-      out.set(c.bytes.subarray(from - cs, to - cs), from - start);
-    }
-    return out;
-  }
-  discardBefore(offset) {
-    this.chunks = this.chunks.filter((c) => c.at + c.bytes.length > offset);
-  }
-  cancel() {
-    this.reader.cancel().catch(() => {});
-  }
-}
-
 // Random-access reader over a File or a cached Blob (both stay on disk until sliced).
 class BlobBytes {
   constructor(blob, onBytes) {
@@ -128,8 +89,6 @@ class BlobBytes {
     }
     return out;
   }
-  discardBefore() {}
-  cancel() {}
 }
 
 // Header first (growing prefix until it parses), then every tensor's bytes in
@@ -151,11 +110,9 @@ async function loadFrom(bytes, name) {
     ranges.sort((a, b) => a[0] - b[0]);
     for (const [s, e] of ranges) {
       loader.add(s, await bytes.read(s, e));
-      bytes.discardBefore(e);
     }
     return loader.finish();
   } catch (e) {
-    bytes.cancel();
     try { loader.free(); } catch {}
     throw e;
   }
@@ -174,10 +131,12 @@ async function openCache() {
 }
 
 // Free space check before a download: the Cache API write would fail halfway
-// otherwise, after the user waited for most of the file.
-async function quotaNote(size) {
-  if (!navigator.storage || !navigator.storage.estimate) return null;
-  const { quota = 0, usage = 0 } = await navigator.storage.estimate();
+// otherwise, after the user waited for most of the file. The page sends its own
+// estimate with the request (page and worker share the origin's storage).
+async function quotaNote(size, pageEstimate) {
+  const est = pageEstimate || (navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate() : null);
+  if (!est) return null;
+  const { quota = 0, usage = 0 } = est;
   const free = quota - usage;
   if (size && free < size) {
     return `Not enough browser storage to keep this model offline: it needs ${mib(size)}, ${mib(Math.max(0, free))} is free. It will load for this visit only; delete cached models to make room.`;
@@ -200,12 +159,11 @@ async function loadAny(msg) {
   return loadCpu(msg, choice.note);
 }
 
-// The CPU path: the model's tensors are moved into wasm memory.
 // Keeping a picked file offline: only once it has loaded (a broken file must not be
 // offered again). A Response over a File streams from disk, so the copy costs no memory.
-async function keepFile(file) {
+async function keepFile(file, pageEstimate) {
   const cache = await openCache();
-  const cacheNote = await quotaNote(file.size);
+  const cacheNote = await quotaNote(file.size, pageEstimate);
   const keepAfter = cache && !cacheNote
     ? () => cache.put(localKey(file.name), new Response(file, { headers: { "content-length": String(file.size), "x-precis-name": file.name } }))
     : null;
@@ -218,103 +176,15 @@ function urlSource(source, name) {
   return { url, name: name || decodeURIComponent(url.split("/").pop().split("?")[0]) || "model.gguf" };
 }
 
-// Starts a model download; every failure is an error that says what to check.
-async function download(url) {
-  let resp;
-  try {
-    resp = await fetch(url);
-  } catch (e) {
-    throw new Error(`cannot download ${url}: ${e.message} (offline, blocked by the Content-Security-Policy, or the server sends no CORS headers)`);
-  }
-  if (!resp.ok) throw new Error(`cannot download ${url}: HTTP ${resp.status} ${resp.statusText}`);
-  const size = Number(resp.headers.get("content-length"));
-  if (!size) throw new Error(`cannot download ${url}: the server does not say how large the file is (no Content-Length)`);
-  return { resp, size };
-}
-
-async function loadCpu(msg, backendNote) {
-  const { id, source } = msg;
-  const t0 = performance.now();
-  let origin = source.kind, bytes, name = source.name, cacheNote = null, cachePut = null, keepAfter = null, cachedUrl = null;
-  const progress = throttle((done, total) => post({ id, type: "progress", done, total, elapsed: (performance.now() - t0) / 1000 }), 100);
-
-  if (source.kind === "file") {
-    const file = source.file;
-    name = file.name;
-    bytes = new BlobBytes(file, (d) => progress(d, file.size));
-    if (source.keep) ({ cacheNote, keepAfter } = await keepFile(file));
-  } else {
-    let url;
-    ({ url, name } = urlSource(source, name));
-    const cache = await openCache();
-    const hit = cache && (await cache.match(url));
-    if (hit) {
-      origin = "cache";
-      const blob = await hit.blob();
-      bytes = new BlobBytes(blob, (d) => progress(d, blob.size));
-    } else {
-      if (source.offline) throw new Error(`${name} is not in the browser's model cache`);
-      const { resp, size } = await download(url);
-      cacheNote = await quotaNote(size);
-      let body = resp.body;
-      if (cache && !cacheNote) {
-        const [a, b] = body.tee();
-        body = a;
-        const headers = { "content-length": String(size), "content-type": "application/octet-stream", "x-precis-name": name };
-        cachePut = cache.put(url, new Response(b, { headers }));
-        cachePut.catch(() => {});
-        cachedUrl = url;
-      }
-      bytes = new StreamBytes(body, size, (d) => progress(d, size));
-    }
-  }
-
-  let engine;
-  try {
-    engine = await loadFrom(bytes, name);
-  } catch (e) {
-    // A download that is not a usable model must not stay in the cache.
-    if (cachedUrl) {
-      await cachePut.catch(() => {});
-      await (await openCache()).delete(cachedUrl);
-    }
-    throw e;
-  }
-  if (keepAfter) cachePut = keepAfter();
-  if (summarizer) summarizer.free();
-  summarizer = new WasmSummarizer(engine);
-  modelInfo = summarizer.info();
-  backend = "cpu";
-  modelBlob = bytes instanceof BlobBytes ? bytes.blob : null;
-  modelName = name;
-  if (cachePut) {
-    try {
-      await cachePut;
-    } catch (e) {
-      cacheNote = `The model loaded but could not be kept offline: ${e.name === "QuotaExceededError" ? "the browser's storage quota is full" : e.message}.`;
-    }
-  }
-  return {
-    info: modelInfo,
-    origin,
-    name,
-    backend,
-    seconds: (performance.now() - t0) / 1000,
-    heap: heapBytes(),
-    heapPeak: heapBytes(), // wasm memory never shrinks: its size now is its peak
-    gpu: gpuProbe,
-    note: [backendNote, cacheNote].filter(Boolean).join(" ") || null,
-  };
-}
-
-// The model as a Blob (a File, a Cache API response, or a download kept in the
-// Cache API first), which the GPU loader reads synchronously in slices: the
-// file is never whole in wasm memory, nor in JS memory.
+// The model as a Blob — a File, a Cache API response, or a (resumable) download
+// kept in the Cache API — which both engines read in slices: the file is never
+// whole in wasm memory, nor in JS memory. `cachedUrl` names a cache entry made
+// by this call, to delete if the file turns out not to be a usable model.
 async function modelAsBlob(msg, progress) {
   const { source } = msg;
   if (source.kind === "file") {
     const file = source.file;
-    const kept = source.keep ? await keepFile(file) : { cacheNote: null, keepAfter: null };
+    const kept = source.keep ? await keepFile(file, msg.storage) : { cacheNote: null, keepAfter: null };
     return { blob: file, name: file.name, origin: "file", ...kept, cachedUrl: null };
   }
   const { url, name } = urlSource(source, source.name);
@@ -322,35 +192,102 @@ async function modelAsBlob(msg, progress) {
   const hit = cache && (await cache.match(url));
   if (hit) return { blob: await hit.blob(), name, origin: "cache", cacheNote: null, keepAfter: null, cachedUrl: null };
   if (source.offline) throw new Error(`${name} is not in the browser's model cache`);
-  const { resp, size } = await download(url);
-  const cacheNote = await quotaNote(size);
-  let got = 0;
-  const counted = resp.body.pipeThrough(new TransformStream({
-    transform(chunk, c) {
-      got += chunk.length;
-      progress(got, size);
-      c.enqueue(chunk);
+  let cacheNote = null;
+  const got = await download(url, {
+    expect: { size: source.size || null, sha256: source.sha256 || null },
+    canKeep: async (size) => {
+      cacheNote = await quotaNote(size, msg.storage);
+      return !!cache && !cacheNote;
     },
-  }));
-  if (cache && !cacheNote) {
-    const headers = { "content-length": String(size), "content-type": "application/octet-stream", "x-precis-name": name };
-    await cache.put(url, new Response(counted, { headers }));
-    const kept = await cache.match(url);
-    if (kept) return { blob: await kept.blob(), name, origin: "url", cacheNote, keepAfter: null, cachedUrl: url };
+    onProgress: (done, total, phase) => progress(done, total, phase),
+  });
+  const info = { name, origin: "url", keepAfter: null, resumedFrom: got.resumedFrom, ranged: got.ranged };
+  if (cache && got.parts.persistent) {
+    // Complete and checked: one cache entry for the whole file, then the pieces go.
+    const headers = { "content-length": String(got.size), "content-type": "application/octet-stream", "x-precis-name": name };
+    try {
+      await cache.put(url, new Response(got.blob, { headers }));
+      const kept = await cache.match(url);
+      if (kept) {
+        const blob = await kept.blob();
+        await got.parts.clear();
+        return { ...info, blob, cacheNote, cachedUrl: url };
+      }
+    } catch (e) {
+      cacheNote = `The model loaded but could not be kept offline: ${e.name === "QuotaExceededError" ? "the browser's storage quota is full" : e.message}.`;
+    }
   }
-  // Not cacheable: the browser keeps a large Blob on disk, not in this heap.
-  const blob = await new Response(counted).blob();
-  if (blob.size !== size) throw new Error(`the download ended at byte ${blob.size} of ${size}: the file is truncated or the connection dropped`);
-  return { blob, name, origin: "url", cacheNote, keepAfter: null, cachedUrl: null };
+  return { ...info, blob: got.blob, cacheNote, cachedUrl: null };
+}
+
+// A picked file's copy is made once it has loaded; a failure to keep it is a note.
+async function keepAfterLoad(src) {
+  if (!src.keepAfter) return src.cacheNote;
+  try {
+    await src.keepAfter();
+    return src.cacheNote;
+  } catch (e) {
+    return `The model loaded but could not be kept offline: ${e.name === "QuotaExceededError" ? "the browser's storage quota is full" : e.message}.`;
+  }
+}
+
+// Progress to the page, at most every 100 ms, with the phase (download, verify, load).
+function progressPoster(id, t0) {
+  const send = throttle((done, total, phase) => post({ id, type: "progress", done, total, phase, elapsed: (performance.now() - t0) / 1000 }), 100);
+  let phase = null;
+  return (done, total, p = "load") => {
+    if (p !== phase) {
+      // A new phase always reports, so the page can reset its speed estimate.
+      phase = p;
+      post({ id, type: "progress", done, total, phase: p, elapsed: (performance.now() - t0) / 1000 });
+      return;
+    }
+    send(done, total, p);
+  };
+}
+
+// The CPU path: the model's tensors are moved into wasm memory.
+async function loadCpu(msg, backendNote) {
+  const t0 = performance.now();
+  const progress = progressPoster(msg.id, t0);
+  const src = await modelAsBlob(msg, progress);
+  const { blob, name } = src;
+  let engine;
+  try {
+    engine = await loadFrom(new BlobBytes(blob, (d) => progress(d, blob.size, "load")), name);
+  } catch (e) {
+    // A download that is not a usable model must not stay in the cache.
+    if (src.cachedUrl) await (await openCache()).delete(src.cachedUrl);
+    throw e;
+  }
+  if (summarizer) summarizer.free();
+  summarizer = new WasmSummarizer(engine);
+  modelInfo = summarizer.info();
+  backend = "cpu";
+  modelBlob = blob;
+  modelName = name;
+  const cacheNote = await keepAfterLoad(src);
+  return {
+    info: modelInfo,
+    origin: src.origin,
+    name,
+    backend,
+    seconds: (performance.now() - t0) / 1000,
+    heap: heapBytes(),
+    heapPeak: heapBytes(), // wasm memory never shrinks: its size now is its peak
+    gpu: gpuProbe,
+    resumedFrom: src.resumedFrom || 0,
+    ranged: src.ranged ?? null,
+    note: [backendNote, cacheNote].filter(Boolean).join(" ") || null,
+  };
 }
 
 // The WebGPU path: tensors go from the Blob to GPU buffers in slices through a
 // synchronous read(offset, length) (FileReaderSync); the wasm heap's peak during
 // loading is sampled at every read.
 async function loadWebGpu(msg) {
-  const { id } = msg;
   const t0 = performance.now();
-  const progress = throttle((done, total) => post({ id, type: "progress", done, total, elapsed: (performance.now() - t0) / 1000 }), 100);
+  const progress = progressPoster(msg.id, t0);
   const src = await modelAsBlob(msg, progress);
   const { blob, name } = src;
   if (blob.size < 8) throw new Error(`${name}: not a GGUF file (only ${blob.size} bytes)`);
@@ -359,7 +296,7 @@ async function loadWebGpu(msg) {
   const read = (offset, length) => {
     const bytes = new Uint8Array(sync.readAsArrayBuffer(blob.slice(offset, offset + length)));
     done = Math.min(blob.size, done + bytes.length);
-    progress(done, blob.size);
+    progress(done, blob.size, "load");
     peak = Math.max(peak, heapBytes());
     return bytes;
   };
@@ -376,7 +313,7 @@ async function loadWebGpu(msg) {
     // memory): the CPU engine loads it from the same Blob.
     note = `WebGPU could not load the model (${errorText(e)}); running on the CPU.`;
     const r = await loadCpu({ ...msg, source: { kind: "file", file: new File([blob], name), keep: false } }, null);
-    return { ...r, origin: src.origin, note: [note, src.cacheNote].filter(Boolean).join(" ") };
+    return { ...r, origin: src.origin, resumedFrom: src.resumedFrom || 0, ranged: src.ranged ?? null, note: [note, src.cacheNote].filter(Boolean).join(" ") };
   }
   peak = Math.max(peak, heapBytes());
   if (summarizer) summarizer.free();
@@ -385,14 +322,7 @@ async function loadWebGpu(msg) {
   backend = "webgpu";
   modelBlob = blob;
   modelName = name;
-  let cacheNote = src.cacheNote;
-  if (src.keepAfter) {
-    try {
-      await src.keepAfter();
-    } catch (e) {
-      cacheNote = `The model loaded but could not be kept offline: ${e.name === "QuotaExceededError" ? "the browser's storage quota is full" : e.message}.`;
-    }
-  }
+  const cacheNote = await keepAfterLoad(src);
   return {
     info: modelInfo,
     origin: src.origin,
@@ -405,6 +335,8 @@ async function loadWebGpu(msg) {
     heapStreamPeak: peak,
     heapPeak: Math.max(peak, heapBytes()),
     gpu: { ...gpuProbe, ...summarizer.gpu() },
+    resumedFrom: src.resumedFrom || 0,
+    ranged: src.ranged ?? null,
     note: cacheNote || null,
   };
 }
@@ -511,6 +443,10 @@ self.onmessage = async ({ data: msg }) => {
         break;
       case "summarize":
         value = await summarize(msg);
+        break;
+      case "bench":
+        // `make bench` (bench/browser.mjs): raw prefill/decode speed.
+        value = await exclusive(() => need().benchAsync(msg.text, msg.promptTokens, msg.genTokens));
         break;
       default:
         throw new Error(`unknown request ${msg.type}`);

@@ -12,11 +12,14 @@
 import { chromium } from "playwright-core";
 import Ajv2020 from "ajv/dist/2020.js";
 import { spawn } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { startModelServer } from "./model_server.mjs";
+import { ARGS, CHROMIUM, NO_GPU } from "./chromium.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dist = path.join(root, "www/dist");
@@ -27,13 +30,6 @@ fs.mkdirSync(outDir, { recursive: true });
 const T0 = Date.now();
 const SUMMARY_TIMEOUT = 8 * 60_000;
 
-const ARGS = [
-  "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan",
-  "--use-vulkan=swiftshader", "--use-webgpu-adapter=swiftshader", "--disable-background-networking",
-  "--disable-component-update", "--no-first-run",
-];
-// The CPU path: no navigator.gpu, as on a browser without WebGPU.
-const NO_GPU = "Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });";
 const TEST_OPTIONS = "window.precisTestOptions = { max_shots: 0 };";
 
 function excerpt(file, chars = 1500) {
@@ -132,7 +128,7 @@ await new Promise((resolve, reject) => {
   server.once("exit", (c) => reject(new Error(`server exited with ${c}`)));
 });
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ARGS });
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
 const modelSize = fs.statSync(modelPath).size;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "precis-browser-"));
 const report = {};
@@ -157,6 +153,8 @@ try {
     await page.click("#load-default");
     const m = await waitModel(page);
     assert(m.origin === "url", `origin ${m.origin}`);
+    // serve.py answers Range requests, so even the bundled model came in pieces.
+    assert(m.ranged === "true", `downloaded with Range requests: ${m.ranged}`);
     const heap = Number(m.heap);
     report.heapDefaultMiB = heap / 1048576;
     report.modelMiB = modelSize / 1048576;
@@ -391,6 +389,267 @@ try {
     assert(await p.evaluate(() => !!navigator.gpu), "navigator.gpu present");
     assert((await p.getAttribute("#backend-badge", "data-backend")) === "cpu", "badge backend");
     assert(/CPU/.test(await p.textContent("#backend-badge")), "badge text");
+    await c.close();
+  });
+
+  // ---- Downloads from another origin (the model host in model_server.mjs:
+  // https on its own port, CORS headers), resumable with Range requests.
+  {
+    const host = await startModelServer({ file: modelPath, tmpDir: tmp });
+    const modelSha = crypto.createHash("sha256").update(fs.readFileSync(modelPath)).digest("hex");
+    const PIECE = 16 << 20;
+    // The page lists the test host's URL in the manifest with the file's size and
+    // sha256, as it lists the suggested models, so the download is checked.
+    const withManifest = async (c, entries) => c.route("**/models/manifest.json", (route) => route.fulfill({ contentType: "application/json", body: JSON.stringify({ models: entries }) }));
+    const newCtx = async () => {
+      const c = await browser.newContext({ serviceWorkers: "block", ignoreHTTPSErrors: true });
+      await c.addInitScript(NO_GPU);
+      return c;
+    };
+    // What the page has kept: pieces of unfinished downloads, whole models.
+    const stored = (p, url) => p.evaluate(async (u) => {
+      const parts = await caches.open("precis-parts-v1");
+      let bytes = 0, pieces = 0;
+      for (const req of await parts.keys()) {
+        if (!req.url.includes(encodeURIComponent(u)) || req.url.endsWith("/meta")) continue;
+        pieces++;
+        bytes += Number((await parts.match(req)).headers.get("content-length"));
+      }
+      const whole = await (await caches.open("precis-models-v1")).match(u);
+      return { bytes, pieces, whole: whole ? Number(whole.headers.get("content-length")) : 0 };
+    }, url);
+    const download = async (p, url) => {
+      await p.fill("#model-url", url);
+      await p.click("#load-url");
+    };
+    // Every progress line the page shows, for the checks on its format.
+    const recordProgress = (p) => p.evaluate(() => {
+      window.progressLines = [];
+      new MutationObserver(() => window.progressLines.push(`${document.getElementById("model-progress-wrap").dataset.phase}|${document.getElementById("model-progress-text").textContent}`))
+        .observe(document.getElementById("model-progress-text"), { childList: true, characterData: true, subtree: true });
+    });
+    const NET_ERRORS = [/net::ERR_|Failed to fetch|Failed to load resource/];
+
+    await test("URL download: interrupted, kept across a reload, resumed from the stored byte with a Range request", async () => {
+      const url = `${host.origin}/ranged/resume.gguf`;
+      const c = await newCtx();
+      await withManifest(c, [{ url, size: modelSize, sha256: modelSha }]);
+      const p = await c.newPage();
+      const wd = watch(p);
+      await p.goto(base);
+      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      // The connection drops 40 MiB + 12345 bytes in (inside the third piece) and
+      // the host stays down, so the page's own retries fail too.
+      const cut = 40 * 1048576 + 12345;
+      host.clearLog();
+      host.cutAfter(cut, () => (host.down = true));
+      await download(p, url);
+      await p.waitForSelector("#model-error:not([hidden])", { timeout: 60_000 });
+      const msg = await p.textContent("#model-error");
+      assert(/stopped at byte \d+ of \d+/.test(msg) && /kept: load it again to continue/.test(msg), msg);
+      const kept = await stored(p, url);
+      console.log(`     first attempt: ${kept.bytes} bytes kept in ${kept.pieces} pieces (connection cut at ${cut}); "${msg.slice(0, 120)}…"`);
+      // Two whole pieces plus the part of the third that arrived before the drop.
+      assert(kept.bytes > 2 * PIECE && kept.bytes <= cut && kept.pieces === 3 && kept.whole === 0, JSON.stringify(kept));
+      const firstTry = host.log.filter((e) => e.path.endsWith("resume.gguf"));
+      assert(firstTry[0].range === `bytes=0-${PIECE - 1}` && firstTry[1].range === `bytes=${PIECE}-${2 * PIECE - 1}`, JSON.stringify(firstTry.slice(0, 3)));
+
+      // The tab is reloaded (as after closing it); the host is back.
+      host.down = false;
+      host.clearLog();
+      await p.reload();
+      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      // The model list shows the unfinished download; its Resume button continues it.
+      const row = p.locator("#cached-models li.partial", { hasText: "resume.gguf" });
+      await row.waitFor({ state: "attached" });
+      const rowText = await row.textContent();
+      assert(rowText.includes(`${(kept.bytes / 1048576).toFixed(1)} MiB of ${(modelSize / 1048576).toFixed(1)} MiB downloaded`), rowText);
+      await recordProgress(p);
+      await p.click("#cached-wrap summary");
+      await row.locator("button", { hasText: "Resume" }).click();
+      const m = await waitModel(p);
+      const second = host.log.filter((e) => e.path.endsWith("resume.gguf"));
+      console.log(`     after the reload: ${second.map((e) => `${e.range} → ${e.status}`).join(", ")}`);
+      assert(second[0].range === `bytes=${kept.bytes}-${kept.bytes + PIECE - 1}`, `resumed with ${second[0].range}, ${kept.bytes} bytes were kept`);
+      assert(second.every((e) => e.status === 206 && !/^bytes=0-/.test(e.range)), "no request started again from byte 0");
+      assert(m.origin === "url" && Number(m.resumedFrom) === kept.bytes && /resumed at/.test(m.text), JSON.stringify(m));
+      const after = await stored(p, url);
+      assert(after.pieces === 0 && after.whole === modelSize, `after completion: ${JSON.stringify(after)}`);
+      const lines = await p.evaluate(() => window.progressLines);
+      const dl = lines.filter((l) => l.startsWith("download|")).map((l) => l.slice(9));
+      assert(dl.length > 0 && dl.every((l) => /^[\d.]+ MiB of [\d.]+ MiB \(\d+%\) · [\d.]+ MiB\/s · .+ left$/.test(l)), `progress lines: ${dl.slice(0, 3).join(" / ")}`);
+      const firstPct = Number(/\((\d+)%\)/.exec(dl[0])[1]);
+      assert(firstPct >= Math.floor((100 * kept.bytes) / modelSize), `progress restarted from ${firstPct}%`);
+      assert(lines.some((l) => l.startsWith("verify|")), "the sha256 check showed progress");
+      wd.check(NET_ERRORS);
+      await c.close();
+    });
+
+    await test("URL download: a dropped connection is retried at once from the last byte that arrived", async () => {
+      const url = `${host.origin}/ranged/retry.gguf`;
+      const c = await newCtx();
+      const p = await c.newPage();
+      const wd = watch(p);
+      await p.goto(base);
+      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      host.clearLog();
+      host.cutAfter(20 * 1048576 + 777);
+      await download(p, url);
+      const m = await waitModel(p);
+      const reqs = host.log.filter((e) => e.path.endsWith("retry.gguf"));
+      console.log(`     ${reqs.map((e) => `${e.range} → ${e.status}`).join(", ")}`);
+      // The request after the cut one starts inside the cut piece, where the
+      // bytes that arrived end (the piece's start would mean they were thrown away).
+      const cutAt = reqs.findIndex((e) => /cut/.test(e.status));
+      const next = Number(/^bytes=(\d+)-/.exec(reqs[cutAt + 1]?.range || "")?.[1]);
+      assert(cutAt === 1 && next > PIECE && next <= 20 * 1048576 + 777, `the retry after the cut: ${JSON.stringify(reqs.slice(0, 3))}`);
+      assert(reqs.filter((e) => /^bytes=0-/.test(e.range)).length === 1, "byte 0 requested once");
+      assert(m.origin === "url" && (await stored(p, url)).whole === modelSize, JSON.stringify(m));
+      wd.check(NET_ERRORS);
+      await c.close();
+    });
+
+    await test("URL download: a server without Range support is read in one GET", async () => {
+      const url = `${host.origin}/plain/whole.gguf`;
+      const c = await newCtx();
+      const p = await c.newPage();
+      const wd = watch(p);
+      await p.goto(base);
+      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      host.clearLog();
+      await download(p, url);
+      const m = await waitModel(p);
+      assert(m.ranged === "false", `ranged ${m.ranged}`);
+      const reqs = host.log.filter((e) => e.path.endsWith("whole.gguf"));
+      assert(reqs.length === 1 && reqs[0].status === 200, JSON.stringify(reqs));
+      assert(m.origin === "url" && (await stored(p, url)).whole === modelSize, JSON.stringify(m));
+      wd.check();
+      await c.close();
+    });
+
+    await test("URL download: a sha256 that does not match the manifest is refused and discarded", async () => {
+      const url = `${host.origin}/ranged/badsum.gguf`;
+      const c = await newCtx();
+      await withManifest(c, [{ url, size: modelSize, sha256: "0".repeat(64) }]);
+      const p = await c.newPage();
+      const wd = watch(p);
+      await p.goto(base);
+      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      await download(p, url);
+      await p.waitForSelector("#model-error:not([hidden])", { timeout: 60_000 });
+      const msg = await p.textContent("#model-error");
+      assert(/does not match the manifest's sha256/.test(msg) && msg.includes(modelSha), msg);
+      const s = await stored(p, url);
+      assert(s.pieces === 0 && s.whole === 0, `nothing kept: ${JSON.stringify(s)}`);
+      assert(/No model loaded/.test(await p.textContent("#model-status")), "no model");
+      wd.check();
+      await c.close();
+    });
+
+    await test("sha256.js agrees with WebCrypto on every length around the block size and random splits", async () => {
+      const c = await browser.newContext({ serviceWorkers: "block" });
+      const p = await c.newPage();
+      await p.goto(base);
+      const bad = await p.evaluate(async () => {
+        const { Sha256 } = await import("./sha256.js");
+        const hex = (b) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, "0")).join("");
+        let seed = 12345;
+        const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+        const lengths = [...Array(200).keys(), 1000, 4095, 4096, 65537, 1 << 20, 3_000_001];
+        for (const n of lengths) {
+          const data = new Uint8Array(n).map(() => (rnd() * 256) | 0);
+          const want = hex(await crypto.subtle.digest("SHA-256", data));
+          const h = new Sha256();
+          // Fed in random-sized slices, as the downloader's reads arrive.
+          for (let at = 0; at < n; ) {
+            const step = 1 + ((rnd() * Math.min(n, 70000)) | 0);
+            h.update(data.subarray(at, at + step));
+            at += step;
+          }
+          const got = h.hex();
+          if (got !== want) return { bad: `length ${n}: got ${got}, WebCrypto says ${want}` };
+        }
+        // Speed, for the README (not asserted): 32 MiB in the 8 MiB slices the downloader reads.
+        const big = new Uint8Array(32 << 20).map((_, i) => i * 7);
+        const t = performance.now();
+        const h = new Sha256();
+        for (let at = 0; at < big.length; at += 8 << 20) h.update(big.subarray(at, at + (8 << 20)));
+        h.hex();
+        return { bad: null, mibs: 32 / ((performance.now() - t) / 1000) };
+      });
+      assert(bad.bad === null, bad.bad);
+      console.log(`     sha256.js: ${bad.mibs.toFixed(0)} MiB/s`);
+      report.sha256MiBs = bad.mibs;
+      await c.close();
+    });
+    await host.close();
+  }
+
+  // ---- Drag and drop: a DataTransfer built in the page, dispatched as the
+  // browser does (dragenter, dragover, drop).
+  await test("drag and drop: a GGUF on the model panel loads; .srt/.vtt/.txt on the transcript fill it", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    const wd = watch(p);
+    await p.goto(base);
+    await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+    const drop = (selector, name, content) => p.evaluate(async ({ selector, name, content }) => {
+      const body = content ?? (await (await fetch("models/SmolLM2-135M-Instruct.Q4_1.gguf")).blob());
+      const dt = new DataTransfer();
+      dt.items.add(new File([body], name));
+      const el = document.querySelector(selector);
+      const accepted = [];
+      for (const type of ["dragenter", "dragover", "drop"]) {
+        const ev = new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt });
+        el.dispatchEvent(ev);
+        accepted.push(ev.defaultPrevented);
+      }
+      return accepted;
+    }, { selector, name, content });
+    const accepted = await drop("#model-panel", "dropped.gguf", null);
+    assert(accepted.every(Boolean), `the model panel did not accept the drop: ${accepted}`);
+    const m = await waitModel(p);
+    assert(m.origin === "file" && /dropped\.gguf/.test(m.text), m.text);
+    const srt = "1\n00:00:01,000 --> 00:00:04,000\nConsistent hashing places keys on a ring.\n\n2\n00:00:04,500 --> 00:00:09,000\nAdding a server moves only its neighbour's keys.\n";
+    const vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nVirtual nodes smooth the load.\n\n00:00:04.500 --> 00:00:08.000\nEach server owns many points on the ring.\n";
+    const txt = "Plain notes about consistent hashing and virtual nodes, without any timestamps at all.";
+    for (const [name, content, format] of [["talk.srt", srt, "srt"], ["talk.vtt", vtt, "vtt"], ["talk.txt", txt, "plain"]]) {
+      const ok = await drop("#drop-zone", name, content);
+      assert(ok.every(Boolean), `the transcript did not accept ${name}: ${ok}`);
+      await p.waitForFunction((t) => document.getElementById("transcript").value === t, content);
+      await p.waitForFunction((f) => document.getElementById("transcript-stats").textContent.includes(` · ${f}`), format, { timeout: 30_000 });
+    }
+    await drop("#drop-zone", "slides.pdf", "%PDF-1.4 not a transcript");
+    await p.waitForSelector("#transcript-error:not([hidden])");
+    assert(/not a transcript/.test(await p.textContent("#transcript-error")), await p.textContent("#transcript-error"));
+    assert((await p.inputValue("#transcript")) === txt, "a refused file leaves the transcript as it was");
+    wd.check();
+    await c.close();
+  });
+
+  // ---- Storage quota too small to keep the model: the page says so and loads it anyway.
+  await test("storage quota shortfall: the page says needed vs free and loads the model for this visit", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    await c.addInitScript(`StorageManager.prototype.estimate = async function () { return { quota: 60 * 1048576, usage: 20 * 1048576 }; };`);
+    const p = await c.newPage();
+    const wq = watch(p);
+    await p.goto(base);
+    await p.click("#load-default");
+    const m = await waitModel(p);
+    const note = await p.textContent("#model-note");
+    console.log(`     ${note}`);
+    assert(m.origin === "url", `origin ${m.origin}`);
+    assert(note.includes(`needs ${(modelSize / 1048576).toFixed(1)} MiB, 40.0 MiB is free`) && /this visit only/.test(note), note);
+    const kept = await p.evaluate(async () => ({
+      models: (await (await caches.open("precis-models-v1")).keys()).length,
+      parts: (await (await caches.open("precis-parts-v1")).keys()).length,
+    }));
+    assert(kept.models === 0 && kept.parts === 0, `nothing may be cached: ${JSON.stringify(kept)}`);
+    await p.fill("#transcript", "Consistent hashing places keys and servers on a ring.");
+    await p.waitForFunction(() => / tokens · /.test(document.getElementById("transcript-stats").textContent));
+    wq.check();
     await c.close();
   });
 

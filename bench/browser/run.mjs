@@ -1,0 +1,166 @@
+// `make bench`'s browser rows: prefill and decode tokens/s of Precis in headless
+// Chromium on both backends (WebGPU — SwiftShader here — and the CPU wasm
+// engine), next to llama.cpp's wasm build (npm @wllama/wllama, pinned in
+// package.json here) on the same model, the same prompt tokens and the same
+// browser, with the ratios. Not a test: it asserts nothing about speed.
+//
+//   node bench/browser/run.mjs [--prompt-tokens 512] [--gen-tokens 128]
+//        [--gpu-prompt-tokens 32] [--gpu-gen-tokens 4] [--prompt-file FILE] [--no-gpu]
+//
+// The prompt is the first N tokens of the file, tokenized raw by Precis (as
+// `precis generate --raw`); wllama is given the text of those tokens (its API
+// takes text, not ids; this 3.13 build fails on an id array) and tokenizes it
+// itself — the table shows the prompt length each engine saw. Both generate
+// greedily with end-of-generation ignored; decode tok/s counts the tokens after
+// the first (which prefill yields) for both. Each engine does one short untimed
+// warm-up run after loading. Precis's wasm has no threads; wllama is run on a
+// cross-origin-isolated page (COOP/COEP: SharedArrayBuffer, so its pthread build
+// can run) and on a plain page, and reports what it used. SwiftShader takes
+// seconds per token, so the WebGPU row is a short run (32-token prompt, 4
+// tokens by default) compared with wllama on the same short run.
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ARGS, CHROMIUM } from "../../tests/browser/chromium.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const dist = path.join(root, "www/dist");
+const wllamaDir = path.join(here, "node_modules/@wllama/wllama/esm");
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
+};
+const nPrompt = Number(arg("prompt-tokens", 512));
+const nGen = Number(arg("gen-tokens", 128));
+const gpuPrompt = Number(arg("gpu-prompt-tokens", 32));
+const gpuGen = Number(arg("gpu-gen-tokens", 4));
+const promptFile = path.resolve(arg("prompt-file", [path.join(root, "../shared/corpus/transcripts/dpo.txt"), path.join(root, "README.md")].find((f) => fs.existsSync(f))));
+const withGpu = !process.argv.includes("--no-gpu");
+for (const [k, v] of Object.entries({ nPrompt, nGen, gpuPrompt, gpuGen })) if (!(v >= 2)) throw new Error(`${k} must be at least 2 (got ${v})`);
+if (!fs.existsSync(path.join(dist, "pkg/precis_bg.wasm"))) throw new Error("www/dist is not built: run `make web` first");
+if (!fs.existsSync(path.join(wllamaDir, "wasm/wllama.wasm"))) throw new Error("wllama is not installed: run `npm ci` in bench/browser first");
+const wllamaVersion = JSON.parse(fs.readFileSync(path.join(wllamaDir, "../package.json"), "utf8")).version;
+let text = fs.readFileSync(promptFile, "utf8");
+while (text.length < nPrompt * 8) text += "\n" + text; // a short file repeated until it has enough tokens
+
+// The bench page: Precis through its worker protocol, wllama through its API.
+const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title><script type="module">
+import { PrecisWorker } from "./precis.js";
+import { Wllama } from "./wllama/index.js";
+const MODEL = new URL("models/SmolLM2-135M-Instruct.Q4_1.gguf", location.href).href;
+window.precisRun = async ({ backend, text, promptTokens, genTokens }) => {
+  const w = new PrecisWorker();
+  try {
+    const loaded = await w.request({ type: "load", source: { kind: "url", url: MODEL }, backend });
+    await w.request({ type: "bench", text, promptTokens: Math.min(8, promptTokens), genTokens: 2 });
+    const r = await w.request({ type: "bench", text, promptTokens, genTokens });
+    return { ...r, prompt_ids: Array.from(r.prompt_ids), backend: loaded.backend, threads: 1, isolated: crossOriginIsolated };
+  } finally {
+    w.terminate();
+  }
+};
+window.wllamaRun = async ({ prompt, promptTokens, genTokens, threads }) => {
+  const wl = new Wllama({ default: new URL("wllama/wasm/wllama.wasm", location.href).href }, { suppressNativeLog: true });
+  const blob = await (await fetch(MODEL)).blob();
+  await wl.loadModel([blob], { n_ctx: promptTokens + genTokens + 64, n_batch: promptTokens + 16, n_ubatch: promptTokens + 16, n_threads: threads, n_gpu_layers: 0 });
+  const run = (prompt, n) => wl.createCompletion({ prompt, max_tokens: n, temperature: 0, ignore_eos: true, cache_prompt: false });
+  await run(prompt.slice(0, 40), 2);
+  const r = await run(prompt, genTokens);
+  const t = r.timings;
+  const out = {
+    prompt_tokens: t.prompt_n, generated_tokens: t.predicted_n, prefill_s: t.prompt_ms / 1000, decode_s: t.predicted_ms / 1000,
+    prefill_tok_s: t.prompt_n / (t.prompt_ms / 1000), decode_tok_s: (t.predicted_n - 1) / (t.predicted_ms / 1000),
+    multithread: wl.isMultithread(), threads: wl.getNumThreads(), isolated: crossOriginIsolated,
+  };
+  await wl.exit();
+  return out;
+};
+window.ready = true;
+</script>`;
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".gguf": "application/octet-stream" };
+function serve(isolated) {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://127.0.0.1");
+    const headers = isolated ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
+    if (url.pathname === "/bench.html") {
+      res.writeHead(200, { ...headers, "Content-Type": "text/html" });
+      return res.end(PAGE);
+    }
+    const base = url.pathname.startsWith("/wllama/") ? wllamaDir : dist;
+    const rel = url.pathname.startsWith("/wllama/") ? url.pathname.slice("/wllama/".length) : url.pathname.slice(1);
+    const file = path.resolve(base, decodeURIComponent(rel));
+    if (!file.startsWith(base + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404, headers);
+      return res.end("not found");
+    }
+    // Range, because the page's model download asks for pieces.
+    const size = fs.statSync(file).size;
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || "");
+    const type = TYPES[path.extname(file)] || "application/octet-stream";
+    if (m) {
+      const start = Number(m[1]), end = m[2] ? Math.min(size - 1, Number(m[2])) : size - 1;
+      res.writeHead(206, { ...headers, "Content-Type": type, "Content-Length": String(end - start + 1), "Content-Range": `bytes ${start}-${end}/${size}` });
+      return fs.createReadStream(file, { start, end }).pipe(res);
+    }
+    res.writeHead(200, { ...headers, "Content-Type": type, "Content-Length": String(size) });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, base: `http://127.0.0.1:${server.address().port}/` })));
+}
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+const chromiumVersion = browser.version();
+const iso = await serve(true), plain = await serve(false);
+const rows = [];
+async function onPage(site, fn, arg, timeout) {
+  const ctx = await browser.newContext({ serviceWorkers: "block" });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(timeout);
+  try {
+    await page.goto(`${site.base}bench.html`);
+    await page.waitForFunction(() => window.ready === true);
+    const t = Date.now();
+    const r = await page.evaluate(([f, a]) => window[f](a), [fn, arg]);
+    log(`  ${fn} (${arg.backend || `${arg.threads} threads asked`}, ${site === iso ? "isolated" : "not isolated"}): ${r.prompt_tokens} + ${r.generated_tokens} tokens, ${r.prefill_tok_s.toFixed(1)} / ${r.decode_tok_s.toFixed(2)} tok/s (${((Date.now() - t) / 1000).toFixed(0)} s with loading)`);
+    return r;
+  } finally {
+    await ctx.close();
+  }
+}
+const log = (s) => process.stderr.write(`${s}\n`);
+try {
+  const threads = os.availableParallelism();
+  log(`browser bench: Chromium ${chromiumVersion}, ${path.basename(promptFile)}; CPU rows ${nPrompt}+${nGen} tokens, WebGPU rows ${gpuPrompt}+${gpuGen}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")} on ${threads} cores`);
+  const cpu = await onPage(iso, "precisRun", { backend: "cpu", text, promptTokens: nPrompt, genTokens: nGen }, 900_000);
+  rows.push({ engine: "Precis CPU (wasm)", ...cpu });
+  const wl = (prompt, promptTokens, genTokens) => ({ prompt, promptTokens, genTokens, threads });
+  rows.push({ engine: "wllama, isolated", ...(await onPage(iso, "wllamaRun", wl(cpu.prompt_text, nPrompt, nGen), 900_000)) });
+  rows.push({ engine: "wllama, not isolated", ...(await onPage(plain, "wllamaRun", wl(cpu.prompt_text, nPrompt, nGen), 900_000)) });
+  if (withGpu) {
+    const gpu = await onPage(iso, "precisRun", { backend: "webgpu", text, promptTokens: gpuPrompt, genTokens: gpuGen }, 1_800_000);
+    rows.push({ engine: `Precis ${gpu.backend === "webgpu" ? "WebGPU" : "CPU (no WebGPU!)"}`, ...gpu, threads: "gpu" });
+    rows.push({ engine: "wllama, isolated", ...(await onPage(iso, "wllamaRun", wl(gpu.prompt_text, gpuPrompt, gpuGen), 900_000)) });
+  }
+} finally {
+  await browser.close();
+  iso.server.close();
+  plain.server.close();
+}
+
+const loadAfter = os.loadavg().map((x) => x.toFixed(1)).join(" ");
+const f = (x, w, d = 1) => (typeof x === "number" ? x.toFixed(d) : String(x)).padStart(w);
+console.log(`\nbrowser (headless Chromium ${chromiumVersion}, WebGPU on SwiftShader; wllama ${wllamaVersion} = llama.cpp's wasm build):`);
+console.log(`${"engine".padEnd(24)}${"threads".padStart(8)}${"prompt".padStart(8)}${"gen".padStart(6)}${"prefill tok/s".padStart(15)}${"decode tok/s".padStart(14)}`);
+for (const r of rows) console.log(`${r.engine.padEnd(24)}${f(r.threads, 8, 0)}${f(r.prompt_tokens, 8, 0)}${f(r.generated_tokens, 6, 0)}${f(r.prefill_tok_s, 15)}${f(r.decode_tok_s, 14, 2)}`);
+const ratio = (a, b, label) => console.log(`${`ratio ${label}`.padEnd(46)}${f(a.prefill_tok_s / b.prefill_tok_s, 15, 2)}${f(a.decode_tok_s / b.decode_tok_s, 14, 2)}`);
+ratio(rows[0], rows[1], "Precis CPU / wllama isolated");
+ratio(rows[0], rows[2], "Precis CPU / wllama not isolated");
+if (rows[3]) ratio(rows[3], rows[4], "Precis WebGPU / wllama isolated (short)");
+console.log(`threads: Precis's wasm is single-threaded (no wasm threads in its build); wllama ${rows[1].multithread ? `used ${rows[1].threads} threads` : "stayed single-threaded"} on the cross-origin-isolated page and ${rows[2].multithread ? `${rows[2].threads} threads` : "1 thread"} without isolation.`);
+console.log(`load average at the end: ${loadAfter} (other work on the machine slows every row, threads most)`);
+console.log(JSON.stringify({ chromium: chromiumVersion, loadAfter, wllama: wllamaVersion, rows: rows.map(({ prompt_ids, prompt_text, ...r }) => r) }));
