@@ -3,7 +3,8 @@
 // j in [max(oldest, P + 1 - W), P]; key j >= pos is row j - pos of the chunk, older
 // keys sit in cache slot j mod capacity.
 //   p: uniform; q: [n_tok, n_head * hd] f32; kc, vc: [n_tok, n_kv * hd] f32 (chunk)
-//   ck, cv: [capacity, n_kv * hd] f32 (cache, before this chunk); o: [n_tok, n_head * hd]
+//   ck, cv: [capacity, n_kv * hd] kv_t (cache, before this chunk); o: [n_tok, n_head * hd]
+// Joined after a prelude that defines kv_t (f32, or f16 with `enable f16;`).
 // Workgroup per (head, query): 64 keys per tile score in parallel, then an online
 // softmax (running max and sum) folds the tile into per-thread output dims, so memory
 // is O(hd) whatever the window.
@@ -16,8 +17,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kc: array<f32>;
 @group(0) @binding(3) var<storage, read> vc: array<f32>;
-@group(0) @binding(4) var<storage, read> ck: array<f32>;
-@group(0) @binding(5) var<storage, read> cv: array<f32>;
+@group(0) @binding(4) var<storage, read> ck: array<kv_t>;
+@group(0) @binding(5) var<storage, read> cv: array<kv_t>;
 @group(0) @binding(6) var<storage, read_write> o: array<f32>;
 
 var<workgroup> sc: array<f32, 64>;
@@ -25,12 +26,12 @@ var<workgroup> sc: array<f32, 64>;
 fn k_at(j: u32, off: u32) -> f32 {
     let kvd = p.n_kv * p.hd;
     if (j >= p.pos) { return kc[(j - p.pos) * kvd + off]; }
-    return ck[(j % p.capacity) * kvd + off];
+    return f32(ck[(j % p.capacity) * kvd + off]);
 }
 fn v_at(j: u32, off: u32) -> f32 {
     let kvd = p.n_kv * p.hd;
     if (j >= p.pos) { return vc[(j - p.pos) * kvd + off]; }
-    return cv[(j % p.capacity) * kvd + off];
+    return f32(cv[(j % p.capacity) * kvd + off]);
 }
 
 @compute @workgroup_size(64)

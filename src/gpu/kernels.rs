@@ -16,8 +16,9 @@ const RMS_NORM: &str = include_str!("../../shaders/rms_norm.wgsl");
 const ROPE: &str = include_str!("../../shaders/rope.wgsl");
 const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
 const ATTENTION: &str = include_str!("../../shaders/attention.wgsl");
+const KV_STORE: &str = include_str!("../../shaders/kv_store.wgsl");
 const MOE: &str = include_str!("../../shaders/moe.wgsl");
-const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
+pub(crate) const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
 
 /// Per-type block decoders, joined with a generic body (matmul, embed).
 pub fn dequant_source(ty: GgmlType) -> &'static str {
@@ -91,7 +92,7 @@ impl Kernels {
         Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), params, profile: super::profile::Profiler::from_env(ctx) }
     }
 
-    fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
+    pub(crate) fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
         let key = (name.to_string(), entry);
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return p.clone();
@@ -132,7 +133,7 @@ pub struct Recorder<'a> {
     started: f64,
 }
 
-enum Bind<'b> {
+pub(crate) enum Bind<'b> {
     Whole(&'b wgpu::Buffer),
 }
 
@@ -165,7 +166,7 @@ impl<'a> Recorder<'a> {
         Ok(())
     }
 
-    fn dispatch(&mut self, pipeline: &wgpu::ComputePipeline, params: &[u32], binds: &[(u32, Bind)], groups: (u32, u32, u32)) -> Result<(), GpuError> {
+    pub(crate) fn dispatch(&mut self, pipeline: &wgpu::ComputePipeline, params: &[u32], binds: &[(u32, Bind)], groups: (u32, u32, u32)) -> Result<(), GpuError> {
         let slot = self.params.len() as u64;
         if slot / SLOT >= MAX_DISPATCHES {
             return Err(GpuError::Shape { kernel: "recorder", message: format!("more than {MAX_DISPATCHES} dispatches in one step") });
@@ -349,6 +350,22 @@ pub struct AttnArgs {
     pub capacity: usize,
     /// 0 = full causal.
     pub window: usize,
+    /// The cache holds f16 (`shader-f16`), else f32.
+    pub half: bool,
+}
+
+/// What the attention and cache-store shaders are joined after: the cache's element
+/// type (f16 needs the `shader-f16` feature, which the caller checked).
+fn kv_prelude(half: bool) -> &'static str {
+    if half {
+        "enable f16;\nalias kv_t = f16;\n"
+    } else {
+        "alias kv_t = f32;\n"
+    }
+}
+
+fn kv_name(base: &str, half: bool) -> String {
+    format!("{base}_{}", if half { "f16" } else { "f32" })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -357,12 +374,25 @@ pub fn attention(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck
     shape("attention", a.head_dim <= 256 && a.n_kv > 0 && a.n_head % a.n_kv == 0, || format!("head_dim {} (max 256), {} heads over {} kv heads", a.head_dim, a.n_head, a.n_kv))?;
     shape("attention", q.len >= a.n_tok * qd && out.len >= a.n_tok * qd && k.len >= a.n_tok * kvd && v.len >= a.n_tok * kvd, || format!("q {} k {} v {} out {} for {} tokens", q.len, k.len, v.len, out.len, a.n_tok))?;
     shape("attention", ck.len >= a.capacity * kvd && cv.len >= a.capacity * kvd && a.capacity > 0, || format!("cache {} floats for {} slots of {kvd}", ck.len, a.capacity))?;
-    let pl = rec.k.pipeline(rec.ctx, "attention", "main", || ATTENTION.to_string());
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || format!("{}{ATTENTION}", kv_prelude(a.half)));
     let oldest = a.pos.saturating_sub(a.capacity);
     let scale = 1.0 / (a.head_dim as f32).sqrt();
     let p = [a.n_tok as u32, a.n_head as u32, a.n_kv as u32, a.head_dim as u32, a.pos as u32, a.capacity as u32, a.window as u32, oldest as u32, scale.to_bits(), 0, 0, 0];
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
     rec.dispatch(&pl, &p, &binds, (a.n_head as u32, a.n_tok as u32, 1))
+}
+
+/// Writes rows `first..n` of the chunk's `k`, `v` [n, kvd] into cache slots
+/// `(pos + i) mod capacity` of `ck`, `cv` (f16 when `half`), with `first` =
+/// n - capacity for a chunk longer than the cache.
+#[allow(clippy::too_many_arguments)]
+pub fn kv_store(rec: &mut Recorder, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, n: usize, kvd: usize, pos: usize, capacity: usize, half: bool) -> Result<(), GpuError> {
+    shape("kv_store", capacity > 0 && k.len >= n * kvd && v.len >= n * kvd && ck.len >= capacity * kvd && cv.len >= capacity * kvd, || format!("k {} v {} for {n} rows of {kvd}, cache {} {} for {capacity} slots", k.len, v.len, ck.len, cv.len))?;
+    let first = n.saturating_sub(capacity);
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("kv_store", half), "main", || format!("{}{KV_STORE}", kv_prelude(half)));
+    let (gx, gy) = spread(((n - first) * kvd).div_ceil(64));
+    let p = [n, kvd, pos, capacity, first, 0, 0, 0].map(|v| v as u32);
+    rec.dispatch(&pl, &p, &[(1, Bind::Whole(&k.buffer)), (2, Bind::Whole(&v.buffer)), (3, Bind::Whole(&ck.buffer)), (4, Bind::Whole(&cv.buffer))], (gx, gy, 1))
 }
 
 /// Top-k experts per token and their renormalised weights, into `ids` and `wts`.

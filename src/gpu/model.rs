@@ -12,6 +12,14 @@ use crate::quant::dequantize_vec;
 use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, ModelSpec};
 use std::sync::Mutex;
 
+/// How the GPU chooses the next token when only its id is read back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pick {
+    Greedy,
+    /// Temperature / top-k / top-p with the draw for decode step `.1`.
+    Sample(super::sample::SampleParams, u32),
+}
+
 pub enum GpuFfn {
     Dense { gate: GpuMatrix, up: GpuMatrix, down: GpuMatrix },
     /// Expert matrices stacked `n_expert` deep in one buffer each.
@@ -127,18 +135,25 @@ impl GpuModel {
         Ok(GpuModel { kernels: Kernels::new(&ctx), ctx, hp, embd, output, output_norm, inv_freq, layers, weight_bytes, scratch: Mutex::new(None) })
     }
 
-    /// A GPU KV cache: W slots for a sliding-window model, else `n_ctx`.
+    /// A GPU KV cache: W slots for a sliding-window model, else `n_ctx`; f16 when the
+    /// device has `shader-f16` (`PRECIS_GPU_KV=f32` keeps f32).
     pub fn new_cache(&self, n_ctx: usize) -> Result<GpuKvCache, GpuError> {
+        let f32_asked = std::env::var("PRECIS_GPU_KV").is_ok_and(|v| v == "f32");
+        self.new_cache_with(n_ctx, self.ctx.has_f16 && !f32_asked)
+    }
+
+    /// As [`GpuModel::new_cache`] with the element type chosen (`half`: f16).
+    pub fn new_cache_with(&self, n_ctx: usize, half: bool) -> Result<GpuKvCache, GpuError> {
         let hp = &self.hp;
         match hp.sliding_window {
-            Some(w) => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), w, true),
-            None => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), n_ctx.max(1), false),
+            Some(w) => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), w, true, half),
+            None => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), n_ctx.max(1), false, half),
         }
     }
 
     /// Runs `tokens` (positions `cache.pos..`) and returns logits (last row or all).
     pub async fn forward(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits) -> Result<Vec<f32>, GpuError> {
-        let rows = self.run(tokens, cache, which, false)?;
+        let rows = self.run(tokens, cache, which, None)?;
         let s = self.scratch.lock().unwrap();
         let s = s.as_ref().expect("run allocates scratch");
         let bytes = self.ctx.read_back(&s.logits.buffer, 0, (rows * self.hp.n_vocab * 4) as u64).await?;
@@ -148,7 +163,13 @@ impl GpuModel {
     /// Runs `tokens` and returns only the argmax of the last token's logits (4 bytes
     /// read back; the argmax and the copy are in the same submit as the step).
     pub async fn forward_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache) -> Result<u32, GpuError> {
-        self.run(tokens, cache, Logits::Last, true)?;
+        self.forward_pick(tokens, cache, Pick::Greedy).await
+    }
+
+    /// Runs `tokens` and returns only the token `pick` chooses from the last logits
+    /// (sampled on the GPU in the same submit; 4 bytes read back).
+    pub async fn forward_pick(&self, tokens: &[u32], cache: &mut GpuKvCache, pick: Pick) -> Result<u32, GpuError> {
+        self.run(tokens, cache, Logits::Last, Some(pick))?;
         let s = self.scratch.lock().unwrap();
         let s = s.as_ref().expect("run allocates scratch");
         let b = self.ctx.map_read(&s.readback, 4).await?;
@@ -162,7 +183,7 @@ impl GpuModel {
         let n = tokens.chunks(chunk).count();
         for (i, c) in tokens.chunks(chunk).enumerate() {
             if i + 1 < n {
-                self.run(c, cache, Logits::Last, false)?;
+                self.run(c, cache, Logits::Last, None)?;
             } else {
                 last = self.forward(c, cache, Logits::Last).await?;
             }
@@ -172,13 +193,18 @@ impl GpuModel {
 
     /// As [`GpuModel::prefill`], returning the greedy next token only.
     pub async fn prefill_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize) -> Result<u32, GpuError> {
+        self.prefill_pick(tokens, cache, chunk, Pick::Greedy).await
+    }
+
+    /// As [`GpuModel::prefill`], returning only the token `pick` chooses.
+    pub async fn prefill_pick(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize, pick: Pick) -> Result<u32, GpuError> {
         let chunk = chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX));
         let n = tokens.chunks(chunk).count();
         for (i, c) in tokens.chunks(chunk).enumerate() {
             if i + 1 < n {
-                self.run(c, cache, Logits::Last, false)?;
+                self.run(c, cache, Logits::Last, None)?;
             } else {
-                return self.forward_greedy(c, cache).await;
+                return self.forward_pick(c, cache, pick).await;
             }
         }
         Err(GpuError::Shape { kernel: "prefill", message: "no tokens".into() })
@@ -202,7 +228,7 @@ impl GpuModel {
     }
 
     /// Records and submits one forward pass; the logits stay in the scratch buffer.
-    fn run(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits, greedy: bool) -> Result<usize, GpuError> {
+    fn run(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits, pick: Option<Pick>) -> Result<usize, GpuError> {
         self.check(tokens, cache)?;
         self.ctx.check_lost()?;
         let hp = &self.hp;
@@ -215,7 +241,7 @@ impl GpuModel {
         let s = guard.as_ref().expect("allocated above");
         self.ctx.queue.write_buffer(&s.tok.buffer, 0, bytemuck::cast_slice(tokens));
         let (d, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
-        let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0) };
+        let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0), half: cache.half };
         let mut rec = Recorder::new(&self.ctx, &self.kernels);
         let r = &mut rec;
         kn::embed(r, &self.embd, &s.tok, &s.x, n)?; //                            1. token embeddings
@@ -261,8 +287,11 @@ impl GpuModel {
         kn::rms_norm(r, x_out, &self.output_norm, &s.h, d, rows, hp.rms_eps)?; //  11. final RMSNorm
         let head = self.output.as_ref().unwrap_or(&self.embd);
         kn::matmul(r, head, &s.h, d, &s.logits, hp.n_vocab, 0, rows)?; //         12. vocabulary head
-        if greedy {
-            super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?; // 13. argmax on the GPU
+        if let Some(pick) = pick {
+            match pick { //                                                          13. the token on the GPU
+                Pick::Greedy => super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?,
+                Pick::Sample(sp, step) => super::sample::sample(r, &s.logits, rows - 1, hp.n_vocab, &sp, step, &s.token)?,
+            }
             r.encoder().copy_buffer_to_buffer(&s.token.buffer, 0, &s.readback, 0, 4);
         }
         // One command buffer, one submit for the whole step.
