@@ -17,6 +17,9 @@ const TOL_F32_DOT: f64 = 1e-5;
 const TOL_QUANT_DOT: f64 = 2e-5;
 /// Elementwise ops with transcendental functions (exp, sin/cos, rsqrt) on the GPU.
 const TOL_ELEMENTWISE: f32 = 2e-5;
+/// Fused gate/up + SwiGLU: the dot products' rounding (TOL_QUANT_DOT of their
+/// magnitude) carried through silu(g)·u.
+const TOL_FUSED_SWIGLU: f32 = 1e-4;
 /// Attention: softmax in a different order (online, per tile of 64 keys).
 const TOL_ATTENTION: f32 = 2e-5;
 
@@ -407,4 +410,64 @@ fn sample_row_offset_and_bad_shapes() {
     let mut r = Recorder::new(&c, &k);
     let e = sample(&mut r, &xb, 2, n, &sp, 0, &out).unwrap_err();
     assert!(e.to_string().contains("logits 1554 for a row of 777 from 1554"), "{e}");
+}
+
+/// f64 dot of row `o` of `w` [.., n_in] with x, and Σ|w·x| (the rounding scale).
+fn dot_ref(w: &[f32], o: usize, n_in: usize, x: &[f32]) -> (f64, f64) {
+    let (mut s, mut mag) = (0f64, 0f64);
+    for i in 0..n_in {
+        let p = w[o * n_in + i] as f64 * x[i] as f64;
+        s += p;
+        mag += p.abs();
+    }
+    (s, mag)
+}
+
+/// Fused decode kernels against their twins: Q/K/V stacked in one matrix (also cut
+/// into row parts that straddle the Q/K and K/V borders) into three outputs, and
+/// gate/up stacked with SwiGLU applied. Also equal to the unfused kernels.
+#[test]
+fn fused_qkv_and_gate_up_swiglu_decode() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    for ty in [GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
+        let n_in = if ty.block_size() == 1 { 75 } else { ty.block_size() * 3 };
+        let (nq, nk, nv) = (40, 13, 13);
+        let rows = nq + nk + nv;
+        let bytes = random_blocks(ty, n_in * rows, 90 + n_in as u64);
+        let w = dequantize_vec(ty, &bytes, n_in * rows);
+        let x = rnd(n_in, 91);
+        let xb = up(&c, "x", &x);
+        let src = MatrixSource { name: "qkv", ty, n_in, n_out: rows, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
+        for limit in [u64::MAX, (ty.row_bytes(n_in) * 17) as u64] {
+            let m = block_on(upload_limited(&c, &mut &bytes[..], &src, limit)).unwrap();
+            let (y0, y1, y2) = (buf(&c, "q", nq), buf(&c, "k", nk), buf(&c, "v", nv));
+            run(&c, &k, |r| kn::matvec3(r, &m, nq, nk, &xb, &y0, &y1, &y2));
+            let got: Vec<f32> = [read(&c, &y0), read(&c, &y1), read(&c, &y2)].concat();
+            for (o, &g) in got.iter().enumerate() {
+                let (s, mag) = dot_ref(&w, o, n_in, &x);
+                let tol = tol_for(ty) * mag.max(1e-3);
+                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
+            }
+            let all = buf(&c, "all", rows);
+            run(&c, &k, |r| kn::matvec(r, &m, &xb, &all, 0));
+            close(&format!("matvec3 {} vs matvec", ty.name()), &got, &read(&c, &all), 0.0);
+        }
+        // Gate rows 0..nf over up rows nf..2nf.
+        let nf = rows / 2;
+        let src = MatrixSource { name: "gate_up", ty, n_in, n_out: 2 * nf, n_expert: 1, ranges: vec![0..(ty.row_bytes(n_in) * 2 * nf) as u64] };
+        let m = block_on(upload_limited(&c, &mut &bytes[..], &src, u64::MAX)).unwrap();
+        let y = buf(&c, "y", nf);
+        run(&c, &k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
+        let got = read(&c, &y);
+        let want: Vec<f32> = (0..nf).map(|o| precis::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
+        close(&format!("matvec_swiglu {}", ty.name()), &got, &want, TOL_FUSED_SWIGLU);
+        let (g, u) = (buf(&c, "g", nf), buf(&c, "u", nf));
+        run(&c, &k, |r| {
+            kn::matmul_rows(r, &m, 0..nf, &xb, n_in, &g, nf, 0, 1)?;
+            kn::matmul_rows(r, &m, nf..2 * nf, &xb, n_in, &u, nf, 0, 1)?;
+            kn::swiglu(r, &g, &u, nf)
+        });
+        close(&format!("matvec_swiglu {} vs matvec + swiglu", ty.name()), &got, &read(&c, &g), TOL_ELEMENTWISE);
+    }
 }

@@ -77,6 +77,8 @@ pub struct Kernels {
     /// The name each pipeline was built under, for the profiler's table.
     names: Mutex<HashMap<wgpu::ComputePipeline, String>>,
     params: wgpu::Buffer,
+    /// What the last submitted step held.
+    pub last_step: Mutex<StepCounts>,
     /// `PRECIS_GPU_PROFILE=1` and a device with timestamp queries: GPU time per kernel.
     pub profile: Option<super::profile::Profiler>,
 }
@@ -89,7 +91,7 @@ impl Kernels {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), params, profile: super::profile::Profiler::from_env(ctx) }
+        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), params, last_step: Mutex::new(StepCounts::default()), profile: super::profile::Profiler::from_env(ctx) }
     }
 
     pub(crate) fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
@@ -119,6 +121,15 @@ impl Kernels {
     }
 }
 
+/// Commands in one submitted step (the profiler's per-dispatch passes aside).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepCounts {
+    pub dispatches: usize,
+    /// Compute passes (a buffer copy ends one).
+    pub passes: usize,
+    pub copies: usize,
+}
+
 /// Records the dispatches of one step into one command encoder, in one compute pass
 /// (left only for buffer copies); their parameters go into one uniform buffer written
 /// once before the single submit.
@@ -131,6 +142,9 @@ pub struct Recorder<'a> {
     /// Pipeline label of each dispatch, for the profiler.
     labels: Vec<String>,
     started: f64,
+    counts: StepCounts,
+    /// Dispatches since the last copy share one compute pass (outside profiling).
+    in_pass: bool,
 }
 
 pub(crate) enum Bind<'b> {
@@ -139,12 +153,14 @@ pub(crate) enum Bind<'b> {
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
-        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), pass: None, params: vec![], labels: vec![], started: crate::clock::now() }
+        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), pass: None, params: vec![], labels: vec![], started: crate::clock::now(), counts: StepCounts::default(), in_pass: false }
     }
 
     /// The encoder, outside any compute pass (for copies).
     pub fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
         self.pass = None;
+        self.counts.copies += 1;
+        self.in_pass = false;
         &mut self.enc
     }
 
@@ -159,8 +175,10 @@ impl<'a> Recorder<'a> {
         }
         let t = crate::clock::now();
         self.ctx.queue.submit([self.enc.finish()]);
+        *self.k.last_step.lock().unwrap_or_else(|e| e.into_inner()) = self.counts;
         if let Some(p) = &self.k.profile {
             p.add_host(t - self.started, crate::clock::now() - t);
+            p.add_counts(self.counts);
             p.collect(self.ctx, &self.labels)?;
         }
         Ok(())
@@ -195,6 +213,11 @@ impl<'a> Recorder<'a> {
                 bg
             }
         };
+        self.counts.dispatches += 1;
+        if !self.in_pass {
+            self.counts.passes += 1;
+            self.in_pass = true;
+        }
         if let Some(prof) = &self.k.profile {
             // One pass per dispatch, timestamped at its start and end.
             self.pass = None;
@@ -246,17 +269,39 @@ fn typed_source(ty: GgmlType, body: &str) -> String {
 /// (expert 0 of a stack), `n_tok` tokens; `x` rows are `x_stride`, `y` rows `y_stride`.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, x_stride: usize, y: &Buf, y_stride: usize, y_col0: usize, n_tok: usize) -> Result<(), GpuError> {
+    matmul_rows(rec, w, 0..w.n_out, x, x_stride, y, y_stride, y_col0, n_tok)
+}
+
+/// As [`matmul`] for rows `rows` of `w` only (into columns y_col0.. of y): one of the
+/// matrices stacked in a fused one (Q/K/V, gate/up) in prefill.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usize>, x: &Buf, x_stride: usize, y: &Buf, y_stride: usize, y_col0: usize, n_tok: usize) -> Result<(), GpuError> {
+    let n_out = rows.len();
+    shape("matmul", rows.end <= w.n_out, || format!("`{}`: rows {rows:?} of {}", w.name, w.n_out))?;
     shape("matmul", x_stride >= w.n_in && x.len >= n_tok * x_stride, || format!("x holds {} floats, need {n_tok} rows of {x_stride} >= n_in {}", x.len, w.n_in))?;
-    shape("matmul", y_col0 + w.n_out <= y_stride && y.len >= n_tok * y_stride, || format!("y holds {} floats, need {n_tok} rows of {y_stride} with columns {y_col0}..{}", y.len, y_col0 + w.n_out))?;
+    shape("matmul", y_col0 + n_out <= y_stride && y.len >= n_tok * y_stride, || format!("y holds {} floats, need {n_tok} rows of {y_stride} with columns {y_col0}..{}", y.len, y_col0 + n_out))?;
     shape("matmul", w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
-    if n_tok == 1 {
-        return matvec(rec, w, x, y, y_col0);
-    }
-    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main", || typed_source(w.ty, MATMUL));
+    let pl = if n_tok == 1 {
+        rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main", || matvec_source(w.ty))
+    } else {
+        rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main", || typed_source(w.ty, MATMUL))
+    };
     for part in &w.parts {
-        let (gx, gy) = spread(part.rows.div_ceil(MATMUL_ROWS));
-        let p = [w.n_in, part.rows, n_tok, w.row_bytes(), 0, y_col0 + part.row0, x_stride, y_stride, 1, 0, 0, 0].map(|v| v as u32);
-        rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, n_tok.div_ceil(MATMUL_TOKENS) as u32))?;
+        let (a, b) = (rows.start.max(part.row0), rows.end.min(part.row0 + part.rows));
+        if a >= b {
+            continue;
+        }
+        let (n, w_off, col) = (b - a, (a - part.row0) * w.row_bytes(), y_col0 + a - rows.start);
+        if n_tok == 1 {
+            // Decode: the memory-bound matvec (one token, the row's items over 32 lanes).
+            let (gx, gy) = spread(n.div_ceil(MATVEC_ROWS));
+            let p = [w.n_in, n, 1, w.row_bytes(), w_off, col, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
+            rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
+        } else {
+            let (gx, gy) = spread(n.div_ceil(MATMUL_ROWS));
+            let p = [w.n_in, n, n_tok, w.row_bytes(), w_off, col, x_stride, y_stride, 1, 0, 0, 0].map(|v| v as u32);
+            rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, n_tok.div_ceil(MATMUL_TOKENS) as u32))?;
+        }
     }
     Ok(())
 }
@@ -264,17 +309,40 @@ pub fn matmul(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, x_stride: usize, y: &B
 /// Rows per workgroup in `matvec` (ROWS in matvec.wgsl).
 const MATVEC_ROWS: usize = 8;
 
-/// `y[y_col0 + r] = W[r, :] · x[:n_in]` for one token (decode). [`matmul`] sends
-/// single tokens here after checking the shapes.
+fn matvec_source(ty: GgmlType) -> String {
+    typed_source(ty, &format!("{}\n{MATVEC}", dot_source(ty)))
+}
+
+/// `y[y_col0 + r] = W[r, :] · x[:n_in]` for one token (decode).
 pub fn matvec(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf, y_col0: usize) -> Result<(), GpuError> {
     shape("matvec", x.len >= w.n_in && y.len >= y_col0 + w.n_out, || format!("x holds {} floats for n_in {}, y {} for columns {y_col0}..{}", x.len, w.n_in, y.len, y_col0 + w.n_out))?;
-    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main", || typed_source(w.ty, &format!("{}\n{MATVEC}", dot_source(w.ty))));
+    matmul_rows(rec, w, 0..w.n_out, x, w.n_in, y, y_col0 + w.n_out, y_col0, 1)
+}
+
+/// Decode through a fused Q/K/V matrix `w` (rows: n0 of Q, n1 of K, the rest V) in
+/// one dispatch per part: rows into `y0`, `y1`, `y2` from their starts.
+#[allow(clippy::too_many_arguments)]
+pub fn matvec3(rec: &mut Recorder, w: &GpuMatrix, n0: usize, n1: usize, x: &Buf, y0: &Buf, y1: &Buf, y2: &Buf) -> Result<(), GpuError> {
+    shape("matvec3", n0 + n1 <= w.n_out && x.len >= w.n_in && y0.len >= n0 && y1.len >= n1 && y2.len >= w.n_out - n0 - n1, || format!("`{}` rows {} as {n0} + {n1} + rest; x {} y {} {} {}", w.name, w.n_out, x.len, y0.len, y1.len, y2.len))?;
+    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main3", || matvec_source(w.ty));
     for part in &w.parts {
         let (gx, gy) = spread(part.rows.div_ceil(MATVEC_ROWS));
-        let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, y_col0 + part.row0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
-        rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
+        let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, part.row0, w.n_in, 0, n0, n0 + n1, 0, 0].map(|v| v as u32);
+        let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y0.buffer)), (4, Bind::Whole(&y1.buffer)), (5, Bind::Whole(&y2.buffer))];
+        rec.dispatch(&pl, &p, &binds, (gx, gy, 1))?;
     }
     Ok(())
+}
+
+/// Decode through a fused gate/up matrix `w` (gate rows over as many up rows, in one
+/// part): `y[r] = silu(gate_r · x) · (up_r · x)` in one dispatch.
+pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Result<(), GpuError> {
+    let n_ff = w.n_out / 2;
+    shape("matvec_swiglu", w.parts.len() == 1 && w.n_out % 2 == 0 && x.len >= w.n_in && y.len >= n_ff, || format!("`{}`: {} parts of {} rows (one part, even rows); x {} y {}", w.name, w.parts.len(), w.n_out, x.len, y.len))?;
+    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main_swiglu", || matvec_source(w.ty));
+    let (gx, gy) = spread(n_ff.div_ceil(MATVEC_ROWS));
+    let p = [w.n_in, n_ff, 1, w.row_bytes(), 0, 0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
+    rec.dispatch(&pl, &p, &[(1, Bind::Whole(&w.parts[0].buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))
 }
 
 /// Expert matvec (ggml `mul_mat_id`): for each (token t, slot s) the expert
