@@ -226,6 +226,11 @@ fn kv_types(c: &GpuContext) -> Vec<bool> {
 /// GPU attention against src/attention.rs over a cache filled with random rows; with
 /// an f16 cache the CPU reads the same f16-rounded rows.
 fn check_attention(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, window: Option<usize>, half: bool) {
+    check_attention_with(c, n_tok, pos, capacity, window, half, None)
+}
+
+/// As check_attention; `Some(n)`: decode through split-K with n splits.
+fn check_attention_with(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, window: Option<usize>, half: bool, split: Option<usize>) {
     let k = Kernels::new(c);
     let (n_head, n_kv, hd) = (6, 2, 20);
     let kvd = n_kv * hd;
@@ -243,8 +248,12 @@ fn check_attention(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, wi
     let (ckb, cvb) = (up_cache(c, "ck", &cache.layers[0].k, half), up_cache(c, "cv", &cache.layers[0].v, half));
     let out = buf(c, "out", n_tok * n_head * hd);
     let a = AttnArgs { n_tok, n_head, n_kv, head_dim: hd, pos, capacity, window: window.unwrap_or(0), half };
-    run(c, &k, |r| kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out));
-    close(&format!("attention n_tok {n_tok} pos {pos} capacity {capacity} window {window:?} f16 cache {half}"), &read(c, &out), &want, TOL_ATTENTION);
+    let partials = buf(c, "partials", kn::attention_partials(n_head, hd));
+    run(c, &k, |r| match split {
+        None => kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
+        Some(n) => kn::attention_split(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out, &partials, n),
+    });
+    close(&format!("attention n_tok {n_tok} pos {pos} capacity {capacity} window {window:?} f16 cache {half} splits {split:?}"), &read(c, &out), &want, TOL_ATTENTION);
 }
 
 #[test]
@@ -257,6 +266,25 @@ fn attention_decode_prefill_window_and_dense() {
         check_attention(&c, 8, 3, 8, Some(8), half); //      chunk = W, partly filled cache
         check_attention(&c, 7, 150, 150, None, half); //     dense, > 2 tiles of 64 keys
     }
+}
+
+/// Split-K decode attention against src/attention.rs on long windows: 1000 keys of a
+/// wrapped rolling buffer, 1100 dense keys, uneven and empty splits.
+#[test]
+fn attention_split_k_long_windows() {
+    let c = ctx();
+    for half in kv_types(&c) {
+        for n in [1, kn::attention_splits(1000), 7, 16] {
+            check_attention_with(&c, 1, 2500, 1000, Some(1000), half, Some(n)); // wrapped 2.5 times
+        }
+        check_attention_with(&c, 1, 1099, 1100, None, half, Some(kn::attention_splits(1100)));
+        check_attention_with(&c, 1, 3, 8, Some(8), half, Some(2)); // 4 keys: the second split is empty
+    }
+    let k = Kernels::new(&c);
+    let (b, p) = (buf(&c, "b", 64), buf(&c, "p", 8));
+    let a = AttnArgs { n_tok: 2, n_head: 2, n_kv: 1, head_dim: 4, pos: 0, capacity: 8, window: 0, half: false };
+    let e = kn::attention_split(&mut Recorder::new(&c, &k), &a, &b, &b, &b, &b, &b, &b, &p, 1).unwrap_err();
+    assert!(e.to_string().contains("2 tokens (decode only)"), "{e}");
 }
 
 /// The cache-store kernel against src/cache.rs's store: chunks that wrap the rolling

@@ -206,6 +206,30 @@ fn smollm2_greedy_64_tokens_gpu_vs_cpu() {
     }
 }
 
+/// Decode after a 300-token prompt, where the GPU splits the keys over workgroups
+/// (split-K attention), against the CPU with f32 weights; each KV cache type.
+#[test]
+fn smollm2_split_k_decode_after_long_prompt() {
+    let m = load(&default_model());
+    let v = m.cpu.hp.n_vocab;
+    let n = 300;
+    assert!(precis::gpu::kernels::attention_splits(n + 1) > 1, "{n} keys do not reach split-K");
+    let prompt = tokens(n, v);
+    for (half, tol_cpu, _) in kv_types(&m.gpu) {
+        let mut cc = m.exact.new_cache(n + 8);
+        let mut gc = m.gpu.new_cache_with(n + 8, half).unwrap();
+        m.exact.prefill(&prompt, &mut cc, 512).unwrap();
+        block_on(m.gpu.prefill(&prompt, &mut gc, 512)).unwrap();
+        let (mut cd, mut gd) = (vec![], vec![]);
+        for &t in &tokens(n + 3, v)[n..] {
+            cd.extend(m.exact.forward(&[t], &mut cc, Logits::Last).unwrap());
+            gd.extend(block_on(m.gpu.forward(&[t], &mut gc, Logits::Last)).unwrap());
+        }
+        compare(&format!("SmolLM2 (KV cache f16 {half}): split-K decode after {n} tokens vs CPU"), &gd, &cd, v, tol_cpu);
+        eprintln!("SmolLM2 decode step: {:?}", m.gpu.last_step());
+    }
+}
+
 /// Seeded sampling (temperature, top-k, top-p) through `Engine::generate` on the GPU,
 /// where only token ids come back, against the same GPU model with its logits read
 /// back and drawn from by the plain-Rust twin at the same steps; the same seed

@@ -123,6 +123,8 @@ struct Scratch {
     g: Buf,
     u: Buf,
     last: Buf,
+    /// Split-K attention's per-split results (decode).
+    partials: Buf,
     logits: Buf,
     token: Buf,
     readback: wgpu::Buffer,
@@ -298,6 +300,12 @@ impl GpuModel {
         self.ctx.queue.write_buffer(&s.tok.buffer, 0, bytemuck::cast_slice(tokens));
         let (d, qd, ff) = (hp.n_embd, hp.q_dim(), hp.n_ff);
         let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0), half: cache.half };
+        // Decode over a long context: the keys split over workgroups (flash-decoding).
+        let keys = cache.pos + 1 - cache.pos.saturating_sub(cache.capacity).max(match hp.sliding_window {
+            Some(w) => (cache.pos + 1).saturating_sub(w),
+            None => 0,
+        });
+        let n_split = if n == 1 { kn::attention_splits(keys) } else { 1 };
         let mut rec = Recorder::new(&self.ctx, &self.kernels);
         let r = &mut rec;
         kn::embed(r, &self.embd, &s.tok, &s.x, n)?; //                            1. token embeddings
@@ -309,7 +317,10 @@ impl GpuModel {
             }
             kn::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?; // 4. rotary positions
             kn::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos)?;
-            kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?; // 5. windowed GQA
+            match n_split { //                                                        5. windowed GQA
+                1 => kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?,
+                ns => kn::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att, &s.partials, ns)?,
+            }
             cache.store(r, l, &s.k, &s.v, n)?; //                                  6. rolling-buffer write
             kn::matmul(r, &ly.o, &s.att, qd, &s.t, d, 0, n)?; //                   7. output projection
             kn::add(r, &s.x, &s.t, n * d)?; //                                        + residual
@@ -383,6 +394,7 @@ impl GpuModel {
             g: buf(c, "gate", n * ff),
             u: buf(c, "up", n * ff),
             last: buf(c, "last row", d),
+            partials: buf(c, "attention partials", if n == 1 { kn::attention_partials(hp.n_head, hp.head_dim) } else { 1 }),
             logits: buf(c, "logits", rows * hp.n_vocab),
             token: buf(c, "token", 1),
             readback: c.device.create_buffer(&wgpu::BufferDescriptor { label: Some("token readback"), size: 4, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false }),
