@@ -20,7 +20,7 @@ const TOL_GPU_VS_CPU: f32 = 2e-3;
 /// GPU against itself with another chunking: only f32 summation order changes.
 const TOL_SAME_MATH: f32 = 1e-4;
 /// With an f16 KV cache, against the CPU's f32 cache: K/V rows rounded to 11 bits
-/// (seen on lavapipe: up to 3.6e-3 in SmolLM2 decode).
+/// (seen on lavapipe: up to 6.0e-3, SmolLM2 decode after a 300-token prompt).
 const TOL_F16_KV_VS_CPU: f32 = 1e-2;
 /// With an f16 KV cache, decode against one-chunk prefill: the chunk's own keys are
 /// f32 in the one-chunk run, read back from the f16 cache in decode (seen: up to
