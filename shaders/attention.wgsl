@@ -3,34 +3,82 @@
 // j in [max(oldest, P + 1 - W), P]; key j >= pos is row j - pos of the chunk, older
 // keys sit in cache slot j mod capacity.
 //   p: uniform; q: [n_tok, n_head * hd] f32; kc, vc: [n_tok, n_kv * hd] f32 (chunk)
-//   ck, cv: [capacity, n_kv * hd] f32 (cache, before this chunk); o: [n_tok, n_head * hd]
+//   ck, cv: [capacity, n_kv * hd] kv_t (cache, before this chunk); o: [n_tok, n_head * hd]
+// Joined after a prelude that defines kv_t (f32, or f16 with `enable f16;`).
 // Workgroup per (head, query): 64 keys per tile score in parallel, then an online
 // softmax (running max and sum) folds the tile into per-thread output dims, so memory
 // is O(hd) whatever the window.
 struct Params {
     n_tok: u32, n_head: u32, n_kv: u32, hd: u32,
     pos: u32, capacity: u32, window: u32, oldest: u32,
-    scale: f32, pad0: u32, pad1: u32, pad2: u32,
+    scale: f32, n_split: u32, chunk: u32, pad2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kc: array<f32>;
 @group(0) @binding(3) var<storage, read> vc: array<f32>;
-@group(0) @binding(4) var<storage, read> ck: array<f32>;
-@group(0) @binding(5) var<storage, read> cv: array<f32>;
+@group(0) @binding(4) var<storage, read> ck: array<kv_t>;
+@group(0) @binding(5) var<storage, read> cv: array<kv_t>;
 @group(0) @binding(6) var<storage, read_write> o: array<f32>;
+// split / combine: per (head, split) the unnormalised output, then max and sum.
+@group(0) @binding(7) var<storage, read_write> part: array<f32>;
 
 var<workgroup> sc: array<f32, 64>;
 
 fn k_at(j: u32, off: u32) -> f32 {
     let kvd = p.n_kv * p.hd;
     if (j >= p.pos) { return kc[(j - p.pos) * kvd + off]; }
-    return ck[(j % p.capacity) * kvd + off];
+    return f32(ck[(j % p.capacity) * kvd + off]);
 }
 fn v_at(j: u32, off: u32) -> f32 {
     let kvd = p.n_kv * p.hd;
     if (j >= p.pos) { return vc[(j - p.pos) * kvd + off]; }
-    return cv[(j % p.capacity) * kvd + off];
+    return f32(cv[(j % p.capacity) * kvd + off]);
+}
+
+struct Fold { m: f32, l: f32, acc: array<f32, 4> }
+
+// Online softmax of query row qo against keys [start, end): running max m, sum l
+// and unnormalised output dims li, li + 64, ... (hd <= 256).
+fn fold(qo: u32, kvh: u32, start: u32, end: u32, li: u32) -> Fold {
+    var f: Fold;
+    f.m = -3.0e38;
+    f.l = 0.0;
+    for (var t0 = start; t0 < end; t0 += 64u) {
+        let j = t0 + li;
+        var s = -3.0e38;
+        if (j < end) {
+            var d = 0.0;
+            for (var c = 0u; c < p.hd; c++) { d += q[qo + c] * k_at(j, kvh + c); }
+            s = d * p.scale;
+        }
+        sc[li] = s;
+        workgroupBarrier();
+        let n = min(64u, end - t0);
+        var mt = f.m;
+        for (var u = 0u; u < n; u++) { mt = max(mt, sc[u]); }
+        let corr = exp(f.m - mt);
+        f.l *= corr;
+        for (var c = 0u; c < 4u; c++) { f.acc[c] *= corr; }
+        for (var u = 0u; u < n; u++) {
+            let e = exp(sc[u] - mt);
+            f.l += e;
+            for (var c = 0u; c < 4u; c++) {
+                let dd = li + 64u * c;
+                if (dd < p.hd) { f.acc[c] += e * v_at(t0 + u, kvh + dd); }
+            }
+        }
+        f.m = mt;
+        workgroupBarrier();
+    }
+    return f;
+}
+
+// Oldest key query i (at position P) sees.
+fn first_key(P: u32) -> u32 {
+    var lo = p.oldest;
+    if (p.window > 0u && P + 1u > p.window) { lo = max(lo, P + 1u - p.window); }
+    return lo;
 }
 
 @compute @workgroup_size(64)
@@ -39,42 +87,58 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let i = wg.y;
     if (h >= p.n_head || i >= p.n_tok) { return; }
     let P = p.pos + i;
-    var lo = p.oldest;
-    if (p.window > 0u && P + 1u > p.window) { lo = max(lo, P + 1u - p.window); }
     let kvh = (h / (p.n_head / p.n_kv)) * p.hd;
     let qo = i * p.n_head * p.hd + h * p.hd;
-    var m = -3.0e38;
-    var l = 0.0;
-    var acc: array<f32, 4>; // output dims li, li + 64, ... (hd <= 256)
-    for (var t0 = lo; t0 <= P; t0 += 64u) {
-        let j = t0 + li;
-        var s = -3.0e38;
-        if (j <= P) {
-            var d = 0.0;
-            for (var c = 0u; c < p.hd; c++) { d += q[qo + c] * k_at(j, kvh + c); }
-            s = d * p.scale;
-        }
-        sc[li] = s;
-        workgroupBarrier();
-        let n = min(64u, P + 1u - t0);
-        var mt = m;
-        for (var u = 0u; u < n; u++) { mt = max(mt, sc[u]); }
-        let corr = exp(m - mt);
-        l *= corr;
-        for (var c = 0u; c < 4u; c++) { acc[c] *= corr; }
-        for (var u = 0u; u < n; u++) {
-            let e = exp(sc[u] - mt);
-            l += e;
-            for (var c = 0u; c < 4u; c++) {
-                let dd = li + 64u * c;
-                if (dd < p.hd) { acc[c] += e * v_at(t0 + u, kvh + dd); }
-            }
-        }
-        m = mt;
-        workgroupBarrier();
-    }
+    let f = fold(qo, kvh, first_key(P), P + 1u, li);
     for (var c = 0u; c < 4u; c++) {
         let dd = li + 64u * c;
-        if (dd < p.hd) { o[qo + dd] = acc[c] / l; }
+        if (dd < p.hd) { o[qo + dd] = f.acc[c] / f.l; }
+    }
+}
+
+// Split-K (flash-decoding) for one query (decode): workgroup (head, split) folds
+// keys [first + split·chunk, +chunk) into part[(h·n_split + split)·(hd + 2) ..]:
+// hd unnormalised outputs, then its max and sum; `combine` merges the splits.
+@compute @workgroup_size(64)
+fn split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let h = wg.x;
+    let sp = wg.y;
+    if (h >= p.n_head || sp >= p.n_split) { return; }
+    let P = p.pos;
+    let kvh = (h / (p.n_head / p.n_kv)) * p.hd;
+    let start = first_key(P) + sp * p.chunk;
+    let end = min(P + 1u, start + p.chunk);
+    let f = fold(h * p.hd, kvh, start, max(start, end), li);
+    let base = (h * p.n_split + sp) * (p.hd + 2u);
+    for (var c = 0u; c < 4u; c++) {
+        let dd = li + 64u * c;
+        if (dd < p.hd) { part[base + dd] = f.acc[c]; }
+    }
+    if (li == 0u) {
+        part[base + p.hd] = f.m;
+        part[base + p.hd + 1u] = f.l;
+    }
+}
+
+// One workgroup per head: rescale every split to the common max and normalise.
+@compute @workgroup_size(64)
+fn combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let h = wg.x;
+    if (h >= p.n_head) { return; }
+    let stride = p.hd + 2u;
+    var mx = -3.0e38;
+    for (var sp = 0u; sp < p.n_split; sp++) { mx = max(mx, part[(h * p.n_split + sp) * stride + p.hd]); }
+    var l = 0.0;
+    for (var sp = 0u; sp < p.n_split; sp++) {
+        let b = (h * p.n_split + sp) * stride;
+        l += part[b + p.hd + 1u] * exp(part[b + p.hd] - mx);
+    }
+    for (var dd = li; dd < p.hd; dd += 64u) {
+        var a = 0.0;
+        for (var sp = 0u; sp < p.n_split; sp++) {
+            let b = (h * p.n_split + sp) * stride;
+            a += part[b + dd] * exp(part[b + p.hd] - mx);
+        }
+        o[h * p.hd + dd] = a / l;
     }
 }

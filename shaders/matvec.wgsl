@@ -32,6 +32,24 @@ fn x4(o: u32) -> vec4<f32> {
 const LANES: u32 = 32u;
 const ROWS: u32 = 8u;
 var<workgroup> part: array<f32, 256>;
+var<workgroup> part2: array<f32, 256>;
+
+// This lane's share of the row at byte `row`.
+fn lane_dot(row: u32, lane: u32) -> f32 {
+    var acc = 0.0;
+    let items = (p.n_in + 3u) / 4u;
+    for (var it = lane; it < items; it += LANES) {
+        acc += dot4(row, it / 8u, it % 8u, 4u * it);
+    }
+    return acc;
+}
+
+// The LANES partial sums of the row whose lane 0 is thread li, in lane order.
+fn row_total(li: u32) -> f32 {
+    var t = 0.0;
+    for (var i = 0u; i < LANES; i++) { t += part[li + i]; }
+    return t;
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
@@ -39,18 +57,56 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
     let r = (wg.x + wg.y * nw.x) * ROWS + li / LANES;
     let lane = li % LANES;
     var acc = 0.0;
-    if (r < p.n_out) {
-        let row = p.w_off + r * p.row_bytes;
-        let items = (p.n_in + 3u) / 4u;
-        for (var it = lane; it < items; it += LANES) {
-            acc += dot4(row, it / 8u, it % 8u, 4u * it);
-        }
-    }
+    if (r < p.n_out) { acc = lane_dot(p.w_off + r * p.row_bytes, lane); }
+    part[li] = acc;
+    workgroupBarrier();
+    if (lane == 0u && r < p.n_out) { y[p.out_row0 + r] = row_total(li); }
+}
+
+// main3: Q, K and V stacked in one matrix, one dispatch (decode). Row g (counted
+// from the matrix's first row: out_row0 is this part's first row) goes to y[g] for
+// g < p.k, to y1[g - p.k] below p.expert_bytes, else to y2.
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y2: array<f32>;
+
+@compute @workgroup_size(256)
+fn main3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+    let r = (wg.x + wg.y * nw.x) * ROWS + li / LANES;
+    let lane = li % LANES;
+    var acc = 0.0;
+    if (r < p.n_out) { acc = lane_dot(p.w_off + r * p.row_bytes, lane); }
     part[li] = acc;
     workgroupBarrier();
     if (lane == 0u && r < p.n_out) {
-        var t = 0.0;
-        for (var i = 0u; i < LANES; i++) { t += part[li + i]; }
-        y[p.out_row0 + r] = t;
+        let t = row_total(li);
+        let g = p.out_row0 + r;
+        if (g < p.k) { y[g] = t; } else if (g < p.expert_bytes) { y1[g - p.k] = t; } else { y2[g - p.expert_bytes] = t; }
+    }
+}
+
+// main_swiglu: gate rows 0..n_out stacked over up rows n_out..2·n_out in one part;
+// y[r] = silu(gate_r · x) · (up_r · x), the FFN's first half in one dispatch (decode).
+// The same sums in the same order as main, then elementwise.wgsl's swiglu.
+@compute @workgroup_size(256)
+fn main_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+               @builtin(local_invocation_index) li: u32) {
+    let r = (wg.x + wg.y * nw.x) * ROWS + li / LANES;
+    let lane = li % LANES;
+    var ag = 0.0;
+    var au = 0.0;
+    if (r < p.n_out) {
+        let row = p.w_off + r * p.row_bytes;
+        ag = lane_dot(row, lane);
+        au = lane_dot(row + p.n_out * p.row_bytes, lane);
+    }
+    part[li] = ag;
+    part2[li] = au;
+    workgroupBarrier();
+    if (lane == 0u && r < p.n_out) {
+        let g = row_total(li);
+        var u = 0.0;
+        for (var i = 0u; i < LANES; i++) { u += part2[li + i]; }
+        y[p.out_row0 + r] = g / (1.0 + exp(-g)) * u;
     }
 }

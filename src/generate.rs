@@ -39,9 +39,32 @@ enum Next {
 /// The model and its cache for one generation, on the CPU or the GPU.
 enum Run<'a> {
     Cpu(&'a Model, KvCache),
-    /// `greedy`: sample on the GPU and read back only the token id.
+    /// `Some`: choose on the GPU and read back only the token id (the sampler's draw
+    /// counts the steps); `None`: read back the logits for the CPU sampler.
     #[cfg(feature = "gpu")]
-    Gpu(&'a crate::gpu::GpuModel, crate::gpu::GpuKvCache, bool),
+    Gpu(&'a crate::gpu::GpuModel, crate::gpu::GpuKvCache, Option<GpuPick>),
+}
+
+/// The GPU's choice of token: argmax, or the seeded sampler with its step counter.
+#[cfg(feature = "gpu")]
+#[derive(Clone, Copy)]
+enum GpuPick {
+    Greedy,
+    Sample(crate::gpu::sample::SampleParams, u32),
+}
+
+#[cfg(feature = "gpu")]
+impl GpuPick {
+    /// The pick for the next step (the draw advances once per sampled token).
+    fn next(&mut self) -> crate::gpu::Pick {
+        match self {
+            GpuPick::Greedy => crate::gpu::Pick::Greedy,
+            GpuPick::Sample(sp, step) => {
+                *step += 1;
+                crate::gpu::Pick::Sample(*sp, *step - 1)
+            }
+        }
+    }
 }
 
 #[cfg(feature = "gpu")]
@@ -54,9 +77,9 @@ impl Run<'_> {
         match self {
             Run::Cpu(m, c) => m.prefill(tokens, c, chunk).map(Next::Logits),
             #[cfg(feature = "gpu")]
-            Run::Gpu(m, c, true) => m.prefill_greedy(tokens, c, chunk).await.map(Next::Token).map_err(gpu_err),
+            Run::Gpu(m, c, Some(pick)) => m.prefill_pick(tokens, c, chunk, pick.next()).await.map(Next::Token).map_err(gpu_err),
             #[cfg(feature = "gpu")]
-            Run::Gpu(m, c, false) => m.prefill(tokens, c, chunk).await.map(Next::Logits).map_err(gpu_err),
+            Run::Gpu(m, c, None) => m.prefill(tokens, c, chunk).await.map(Next::Logits).map_err(gpu_err),
         }
     }
 
@@ -64,9 +87,9 @@ impl Run<'_> {
         match self {
             Run::Cpu(m, c) => m.forward(tokens, c, Logits::Last).map(Next::Logits),
             #[cfg(feature = "gpu")]
-            Run::Gpu(m, c, true) => m.forward_greedy(tokens, c).await.map(Next::Token).map_err(gpu_err),
+            Run::Gpu(m, c, Some(pick)) => m.forward_pick(tokens, c, pick.next()).await.map(Next::Token).map_err(gpu_err),
             #[cfg(feature = "gpu")]
-            Run::Gpu(m, c, false) => m.forward(tokens, c, Logits::Last).await.map(Next::Logits).map_err(gpu_err),
+            Run::Gpu(m, c, None) => m.forward(tokens, c, Logits::Last).await.map(Next::Logits).map_err(gpu_err),
         }
     }
 
@@ -251,9 +274,16 @@ impl Engine {
                 // A dense model's GPU cache holds only what this generation can reach.
                 let n_ctx = self.n_ctx(opts).min(prompt.len() + opts.max_tokens + 1);
                 let cache = g.new_cache(n_ctx).map_err(gpu_err)?;
+                // A LogitsProcessor or a repetition penalty needs the logits on the CPU.
                 let s = &opts.sampler;
-                let greedy = !processor && s.temperature <= 0.0 && s.repeat_penalty == 1.0;
-                Ok(Run::Gpu(g, cache, greedy))
+                let pick = if processor || s.repeat_penalty != 1.0 {
+                    None
+                } else if s.temperature <= 0.0 {
+                    Some(GpuPick::Greedy)
+                } else {
+                    crate::gpu::sample::SampleParams::from_config(s).map(|sp| GpuPick::Sample(sp, 0))
+                };
+                Ok(Run::Gpu(g, cache, pick))
             }
         }
     }

@@ -17,6 +17,9 @@ const TOL_F32_DOT: f64 = 1e-5;
 const TOL_QUANT_DOT: f64 = 2e-5;
 /// Elementwise ops with transcendental functions (exp, sin/cos, rsqrt) on the GPU.
 const TOL_ELEMENTWISE: f32 = 2e-5;
+/// Fused gate/up + SwiGLU: the dot products' rounding (TOL_QUANT_DOT of their
+/// magnitude) carried through silu(g)·u.
+const TOL_FUSED_SWIGLU: f32 = 1e-4;
 /// Attention: softmax in a different order (online, per tile of 64 keys).
 const TOL_ATTENTION: f32 = 2e-5;
 
@@ -188,36 +191,126 @@ fn rms_norm_rope_swiglu_add() {
     close("add", &read(&c, &ab), &want, TOL_ELEMENTWISE);
 }
 
-/// GPU attention against src/attention.rs over a cache filled with random rows.
-fn check_attention(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, window: Option<usize>) {
+/// A cache buffer for `v` as the GPU cache holds it: f32, or f16 pairs per word.
+fn up_cache(c: &GpuContext, what: &str, v: &[f32], half: bool) -> Buf {
+    if !half {
+        return up(c, what, v);
+    }
+    let h: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
+    let b = Buf { len: v.len(), ..buf(c, what, v.len().div_ceil(2)) };
+    let mut bytes = bytemuck::cast_slice::<half::f16, u8>(&h).to_vec();
+    bytes.resize(bytes.len().next_multiple_of(4), 0);
+    c.queue.write_buffer(&b.buffer, 0, &bytes);
+    b
+}
+
+/// Reads a cache buffer back as f32.
+fn read_cache(c: &GpuContext, b: &Buf, half: bool) -> Vec<f32> {
+    if !half {
+        return read(c, b);
+    }
+    let bytes = block_on(c.read_back(&b.buffer, 0, (b.len.div_ceil(2) * 4) as u64)).unwrap();
+    bytes.chunks(2).take(b.len).map(|p| half::f16::from_le_bytes([p[0], p[1]]).to_f32()).collect()
+}
+
+/// The cache element types this adapter can test: f32 always, f16 with `shader-f16`.
+fn kv_types(c: &GpuContext) -> Vec<bool> {
+    if c.has_f16 {
+        vec![false, true]
+    } else {
+        eprintln!("{}: no shader-f16, the f16 KV cache is not tested here", c.adapter_name);
+        vec![false]
+    }
+}
+
+/// GPU attention against src/attention.rs over a cache filled with random rows; with
+/// an f16 cache the CPU reads the same f16-rounded rows.
+fn check_attention(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, window: Option<usize>, half: bool) {
+    check_attention_with(c, n_tok, pos, capacity, window, half, None)
+}
+
+/// As check_attention; `Some(n)`: decode through split-K with n splits.
+fn check_attention_with(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, window: Option<usize>, half: bool, split: Option<usize>) {
     let k = Kernels::new(c);
     let (n_head, n_kv, hd) = (6, 2, 20);
     let kvd = n_kv * hd;
     let mut cache = KvCache::new(1, kvd, capacity, window.is_some());
     cache.pos = pos;
-    cache.layers[0].k = rnd(capacity * kvd, 10 + pos as u64);
-    cache.layers[0].v = rnd(capacity * kvd, 20 + pos as u64);
+    let round = |v: Vec<f32>| if half { v.into_iter().map(|x| half::f16::from_f32(x).to_f32()).collect() } else { v };
+    cache.layers[0].k = round(rnd(capacity * kvd, 10 + pos as u64));
+    cache.layers[0].v = round(rnd(capacity * kvd, 20 + pos as u64));
     let q = rnd(n_tok * n_head * hd, 30);
     let kc = rnd(n_tok * kvd, 31);
     let vc = rnd(n_tok * kvd, 32);
     let shape = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
     let want = attention(&shape, &q, &kc, &vc, &cache, 0);
     let (qb, kb, vb) = (up(c, "q", &q), up(c, "k", &kc), up(c, "v", &vc));
-    let (ckb, cvb) = (up(c, "ck", &cache.layers[0].k), up(c, "cv", &cache.layers[0].v));
+    let (ckb, cvb) = (up_cache(c, "ck", &cache.layers[0].k, half), up_cache(c, "cv", &cache.layers[0].v, half));
     let out = buf(c, "out", n_tok * n_head * hd);
-    let a = AttnArgs { n_tok, n_head, n_kv, head_dim: hd, pos, capacity, window: window.unwrap_or(0) };
-    run(c, &k, |r| kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out));
-    close(&format!("attention n_tok {n_tok} pos {pos} capacity {capacity} window {window:?}"), &read(c, &out), &want, TOL_ATTENTION);
+    let a = AttnArgs { n_tok, n_head, n_kv, head_dim: hd, pos, capacity, window: window.unwrap_or(0), half };
+    let partials = buf(c, "partials", kn::attention_partials(n_head, hd));
+    run(c, &k, |r| match split {
+        None => kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
+        Some(n) => kn::attention_split(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out, &partials, n),
+    });
+    close(&format!("attention n_tok {n_tok} pos {pos} capacity {capacity} window {window:?} f16 cache {half} splits {split:?}"), &read(c, &out), &want, TOL_ATTENTION);
 }
 
 #[test]
 fn attention_decode_prefill_window_and_dense() {
     let c = ctx();
-    check_attention(&c, 1, 0, 8, Some(8)); //      first token
-    check_attention(&c, 1, 29, 8, Some(8)); //     decode, cache wrapped
-    check_attention(&c, 5, 13, 8, Some(8)); //     chunk attends to cache + chunk
-    check_attention(&c, 8, 3, 8, Some(8)); //      chunk = W, partly filled cache
-    check_attention(&c, 7, 150, 150, None); //     dense, > 2 tiles of 64 keys
+    for half in kv_types(&c) {
+        check_attention(&c, 1, 0, 8, Some(8), half); //      first token
+        check_attention(&c, 1, 29, 8, Some(8), half); //     decode, cache wrapped
+        check_attention(&c, 5, 13, 8, Some(8), half); //     chunk attends to cache + chunk
+        check_attention(&c, 8, 3, 8, Some(8), half); //      chunk = W, partly filled cache
+        check_attention(&c, 7, 150, 150, None, half); //     dense, > 2 tiles of 64 keys
+    }
+}
+
+/// Split-K decode attention against src/attention.rs on long windows: 1000 keys of a
+/// wrapped rolling buffer, 1100 dense keys, uneven and empty splits.
+#[test]
+fn attention_split_k_long_windows() {
+    let c = ctx();
+    for half in kv_types(&c) {
+        for n in [1, kn::attention_splits(1000), 7, 16] {
+            check_attention_with(&c, 1, 2500, 1000, Some(1000), half, Some(n)); // wrapped 2.5 times
+        }
+        check_attention_with(&c, 1, 1099, 1100, None, half, Some(kn::attention_splits(1100)));
+        check_attention_with(&c, 1, 3, 8, Some(8), half, Some(2)); // 4 keys: the second split is empty
+    }
+    let k = Kernels::new(&c);
+    let (b, p) = (buf(&c, "b", 64), buf(&c, "p", 8));
+    let a = AttnArgs { n_tok: 2, n_head: 2, n_kv: 1, head_dim: 4, pos: 0, capacity: 8, window: 0, half: false };
+    let e = kn::attention_split(&mut Recorder::new(&c, &k), &a, &b, &b, &b, &b, &b, &b, &p, 1).unwrap_err();
+    assert!(e.to_string().contains("2 tokens (decode only)"), "{e}");
+}
+
+/// The cache-store kernel against src/cache.rs's store: chunks that wrap the rolling
+/// buffer, one longer than the buffer, a dense cache; f16 rows are the f32 rows rounded.
+#[test]
+fn kv_store_matches_cpu_cache() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    let kvd = 24;
+    for half in kv_types(&c) {
+        for (n, pos, cap, rolling) in [(1, 0, 8, true), (1, 29, 8, true), (5, 13, 8, true), (11, 3, 8, true), (7, 2, 20, false)] {
+            let mut cpu = KvCache::new(1, kvd, cap, rolling);
+            cpu.pos = pos;
+            cpu.layers[0].k = rnd(cap * kvd, 80);
+            cpu.layers[0].v = rnd(cap * kvd, 81);
+            let (ck, cv) = (up_cache(&c, "ck", &cpu.layers[0].k, half), up_cache(&c, "cv", &cpu.layers[0].v, half));
+            let (kc, vc) = (rnd(n * kvd, 82), rnd(n * kvd, 83));
+            let (kb, vb) = (up(&c, "k", &kc), up(&c, "v", &vc));
+            run(&c, &k, |r| kn::kv_store(r, &kb, &vb, &ck, &cv, n, kvd, pos, cap, half));
+            cpu.store(0, &kc, &vc);
+            let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|&x| if half { half::f16::from_f32(x).to_f32() } else { x }).collect() };
+            let what = format!("kv_store n {n} pos {pos} capacity {cap} f16 {half}");
+            close(&format!("{what} K"), &read_cache(&c, &ck, half), &round(&cpu.layers[0].k), 0.0);
+            close(&format!("{what} V"), &read_cache(&c, &cv, half), &round(&cpu.layers[0].v), 0.0);
+        }
+    }
 }
 
 #[test]
@@ -283,4 +376,126 @@ fn shape_errors_are_errors() {
     let mut r = Recorder::new(&c, &k);
     let e = kn::add(&mut r, &a, &b, 10).unwrap_err();
     assert!(e.to_string().contains("a 10 b 5 for 10"), "{e}");
+}
+
+/// The seeded GPU sampler against its sort-based twin: same token for every step,
+/// vocabularies of awkward sizes, flat and peaked logits (many exact ties: the random
+/// logits are multiples of 1e-4), masked (-inf) entries, top-k alone, top-p alone
+/// (a nucleus over most of the vocabulary), both, and neither.
+#[test]
+fn sample_temperature_top_k_top_p_matches_twin() {
+    use precis::gpu::sample::{sample, sample_twin, SampleParams};
+    use precis::sampling::SamplerConfig;
+    let c = ctx();
+    let k = Kernels::new(&c);
+    let configs = [(0.8, 40, 0.95), (1.0, 0, 0.9), (1.5, 0, 1.0), (0.7, 50, 1.0), (1.0, 1, 1.0), (0.5, 1000, 0.5)];
+    for (vi, n) in [49152 + 7, 1000, 32000].into_iter().enumerate() {
+        for (peak, mul) in [(false, 1.0f32), (true, 12.0)] {
+            let mut x: Vec<f32> = rnd(n, 60 + vi as u64).iter().map(|v| v * mul).collect();
+            for i in (0..n).step_by(97) {
+                x[i] = f32::NEG_INFINITY; // a grammar mask's forbidden tokens
+            }
+            let xb = up(&c, "logits", &x);
+            let out = buf(&c, "token", 1);
+            for (ci, &(t, top_k, top_p)) in configs.iter().enumerate() {
+                let cfg = SamplerConfig { temperature: t, top_k, top_p, seed: 0x1234_5678_9abc_def0 + ci as u64, ..Default::default() };
+                let sp = SampleParams::from_config(&cfg).unwrap();
+                let mut seen = std::collections::HashSet::new();
+                for step in [0u32, 1, 2, 3, 7, 100, 12345] {
+                    run(&c, &k, |r| sample(r, &xb, 0, n, &sp, step, &out));
+                    let got = read_u32(&c, &out)[0];
+                    let want = sample_twin(&x, &sp, step);
+                    assert_eq!(got, want, "sample n {n} peaked {peak} T {t} top_k {top_k} top_p {top_p} step {step}: gpu token {got}, twin {want}");
+                    assert!(x[got as usize].is_finite(), "sampled a masked token {got}");
+                    seen.insert(got);
+                }
+                if top_k == 1 {
+                    assert_eq!(seen.len(), 1, "top_k 1 is argmax: {seen:?}");
+                    assert_eq!(*seen.iter().next().unwrap(), precis::sampling::argmax(&x), "top_k 1 vs argmax");
+                } else if !peak {
+                    assert!(seen.len() > 1, "n {n} T {t} top_k {top_k} top_p {top_p}: seven draws from a flat distribution gave one token");
+                }
+            }
+        }
+    }
+}
+
+/// The draw over the second row of a two-row logits buffer (as after a prefill that
+/// kept all rows) reads that row only; a vocabulary the kernel cannot index is an error.
+#[test]
+fn sample_row_offset_and_bad_shapes() {
+    use precis::gpu::sample::{sample, sample_twin, SampleParams};
+    let c = ctx();
+    let k = Kernels::new(&c);
+    let n = 777;
+    let x = rnd(2 * n, 70);
+    let (xb, out) = (up(&c, "logits", &x), buf(&c, "token", 1));
+    let sp = SampleParams { top_k: 20, top_p: u32::MAX / 10 * 9, inv_t: 1.0, seed: 9 };
+    for step in 0..5 {
+        run(&c, &k, |r| sample(r, &xb, 1, n, &sp, step, &out));
+        assert_eq!(read_u32(&c, &out)[0], sample_twin(&x[n..], &sp, step), "row 1 step {step}");
+    }
+    let mut r = Recorder::new(&c, &k);
+    let e = sample(&mut r, &xb, 2, n, &sp, 0, &out).unwrap_err();
+    assert!(e.to_string().contains("logits 1554 for a row of 777 from 1554"), "{e}");
+}
+
+/// f64 dot of row `o` of `w` [.., n_in] with x, and Σ|w·x| (the rounding scale).
+fn dot_ref(w: &[f32], o: usize, n_in: usize, x: &[f32]) -> (f64, f64) {
+    let (mut s, mut mag) = (0f64, 0f64);
+    for i in 0..n_in {
+        let p = w[o * n_in + i] as f64 * x[i] as f64;
+        s += p;
+        mag += p.abs();
+    }
+    (s, mag)
+}
+
+/// Fused decode kernels against their twins: Q/K/V stacked in one matrix (also cut
+/// into row parts that straddle the Q/K and K/V borders) into three outputs, and
+/// gate/up stacked with SwiGLU applied. Also equal to the unfused kernels.
+#[test]
+fn fused_qkv_and_gate_up_swiglu_decode() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    for ty in [GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
+        let n_in = if ty.block_size() == 1 { 75 } else { ty.block_size() * 3 };
+        let (nq, nk, nv) = (40, 13, 13);
+        let rows = nq + nk + nv;
+        let bytes = random_blocks(ty, n_in * rows, 90 + n_in as u64);
+        let w = dequantize_vec(ty, &bytes, n_in * rows);
+        let x = rnd(n_in, 91);
+        let xb = up(&c, "x", &x);
+        let src = MatrixSource { name: "qkv", ty, n_in, n_out: rows, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
+        for limit in [u64::MAX, (ty.row_bytes(n_in) * 17) as u64] {
+            let m = block_on(upload_limited(&c, &mut &bytes[..], &src, limit)).unwrap();
+            let (y0, y1, y2) = (buf(&c, "q", nq), buf(&c, "k", nk), buf(&c, "v", nv));
+            run(&c, &k, |r| kn::matvec3(r, &m, nq, nk, &xb, &y0, &y1, &y2));
+            let got: Vec<f32> = [read(&c, &y0), read(&c, &y1), read(&c, &y2)].concat();
+            for (o, &g) in got.iter().enumerate() {
+                let (s, mag) = dot_ref(&w, o, n_in, &x);
+                let tol = tol_for(ty) * mag.max(1e-3);
+                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
+            }
+            let all = buf(&c, "all", rows);
+            run(&c, &k, |r| kn::matvec(r, &m, &xb, &all, 0));
+            close(&format!("matvec3 {} vs matvec", ty.name()), &got, &read(&c, &all), 0.0);
+        }
+        // Gate rows 0..nf over up rows nf..2nf.
+        let nf = rows / 2;
+        let src = MatrixSource { name: "gate_up", ty, n_in, n_out: 2 * nf, n_expert: 1, ranges: vec![0..(ty.row_bytes(n_in) * 2 * nf) as u64] };
+        let m = block_on(upload_limited(&c, &mut &bytes[..], &src, u64::MAX)).unwrap();
+        let y = buf(&c, "y", nf);
+        run(&c, &k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
+        let got = read(&c, &y);
+        let want: Vec<f32> = (0..nf).map(|o| precis::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
+        close(&format!("matvec_swiglu {}", ty.name()), &got, &want, TOL_FUSED_SWIGLU);
+        let (g, u) = (buf(&c, "g", nf), buf(&c, "u", nf));
+        run(&c, &k, |r| {
+            kn::matmul_rows(r, &m, 0..nf, &xb, n_in, &g, nf, 0, 1)?;
+            kn::matmul_rows(r, &m, nf..2 * nf, &xb, n_in, &u, nf, 0, 1)?;
+            kn::swiglu(r, &g, &u, nf)
+        });
+        close(&format!("matvec_swiglu {} vs matvec + swiglu", ty.name()), &got, &read(&c, &g), TOL_ELEMENTWISE);
+    }
 }

@@ -1,9 +1,10 @@
 //! The rolling KV cache on the GPU (as src/cache.rs): position p lives in slot
 //! p mod capacity; a sliding-window model needs W slots however long the input.
-//! Rows are f32 (an f16 cache when `shader-f16` is granted is not done yet).
+//! Rows are f16 when the device granted `shader-f16` (half the memory and the
+//! attention's reads), else f32; chosen when the cache is made.
 
 use super::context::{GpuContext, GpuError};
-use super::kernels::{buf, Buf, Recorder};
+use super::kernels::{buf, kv_store, Buf, Recorder};
 
 pub struct GpuKvCache {
     pub k: Vec<Buf>,
@@ -14,36 +15,36 @@ pub struct GpuKvCache {
     pub kv_dim: usize,
     /// Whether positions past `capacity` overwrite old slots (sliding window).
     pub rolling: bool,
+    /// Elements are f16 (else f32).
+    pub half: bool,
 }
 
 impl GpuKvCache {
-    pub fn new(ctx: &GpuContext, n_layer: usize, kv_dim: usize, capacity: usize, rolling: bool) -> Result<Self, GpuError> {
-        let bytes = (capacity * kv_dim * 4) as u64;
+    pub fn new(ctx: &GpuContext, n_layer: usize, kv_dim: usize, capacity: usize, rolling: bool, half: bool) -> Result<Self, GpuError> {
+        if half && !ctx.has_f16 {
+            return Err(GpuError::Device(format!("an f16 KV cache needs the shader-f16 feature, which {} did not grant", ctx.adapter_name)));
+        }
+        let elem = if half { 2 } else { 4 };
+        let bytes = (capacity * kv_dim * elem) as u64;
         let limit = (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size);
         if bytes > limit {
             return Err(GpuError::TooLarge { tensor: "KV cache layer".into(), bytes, limit });
         }
-        let mk = |what: &str| (0..n_layer).map(|l| buf(ctx, &format!("{what} cache {l}"), capacity * kv_dim)).collect();
-        Ok(GpuKvCache { k: mk("K"), v: mk("V"), pos: 0, capacity, kv_dim, rolling })
+        let n = capacity * kv_dim;
+        // `buf` counts 4-byte words; an f16 buffer holds two elements per word.
+        let words = if half { n.div_ceil(2) } else { n };
+        let mk = |what: &str| (0..n_layer).map(|l| Buf { len: n, ..buf(ctx, &format!("{what} cache {l}"), words) }).collect();
+        Ok(GpuKvCache { k: mk("K"), v: mk("V"), pos: 0, capacity, kv_dim, rolling, half })
     }
 
     pub fn bytes(&self) -> u64 {
-        (self.k.len() * 2 * self.capacity * self.kv_dim * 4) as u64
+        (self.k.len() * 2 * self.capacity * self.kv_dim * if self.half { 2 } else { 4 }) as u64
     }
 
-    /// Records the copy of a chunk's K/V rows (positions pos..pos+n) into their slots;
-    /// a chunk longer than the buffer keeps only its last `capacity` rows. At most two
-    /// contiguous runs per buffer (before and after the wrap).
+    /// Records the write of a chunk's K/V rows (positions pos..pos+n) into their
+    /// slots, one dispatch for both; a chunk longer than the buffer keeps only its
+    /// last `capacity` rows.
     pub fn store(&self, rec: &mut Recorder, layer: usize, k: &Buf, v: &Buf, n: usize) -> Result<(), GpuError> {
-        let (d, cap) = (self.kv_dim, self.capacity);
-        let mut i = n.saturating_sub(cap);
-        while i < n {
-            let s = (self.pos + i) % cap;
-            let run = (cap - s).min(n - i);
-            rec.copy(k, i * d, &self.k[layer], s * d, run * d)?;
-            rec.copy(v, i * d, &self.v[layer], s * d, run * d)?;
-            i += run;
-        }
-        Ok(())
+        kv_store(rec, k, v, &self.k[layer], &self.v[layer], n, self.kv_dim, self.pos, self.capacity, self.half)
     }
 }

@@ -45,7 +45,8 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub limits: wgpu::Limits,
     pub adapter_name: String,
-    /// `shader-f16` was granted (recorded; the shaders do not use it yet).
+    /// `shader-f16` was granted: KV caches hold f16 rows (the matvec shaders do not
+    /// use f16 arithmetic).
     pub has_f16: bool,
     /// Subgroup operations were granted (recorded; the shaders do not use them yet).
     pub has_subgroups: bool,

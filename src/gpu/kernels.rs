@@ -16,8 +16,9 @@ const RMS_NORM: &str = include_str!("../../shaders/rms_norm.wgsl");
 const ROPE: &str = include_str!("../../shaders/rope.wgsl");
 const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
 const ATTENTION: &str = include_str!("../../shaders/attention.wgsl");
+const KV_STORE: &str = include_str!("../../shaders/kv_store.wgsl");
 const MOE: &str = include_str!("../../shaders/moe.wgsl");
-const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
+pub(crate) const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
 
 /// Per-type block decoders, joined with a generic body (matmul, embed).
 pub fn dequant_source(ty: GgmlType) -> &'static str {
@@ -76,6 +77,8 @@ pub struct Kernels {
     /// The name each pipeline was built under, for the profiler's table.
     names: Mutex<HashMap<wgpu::ComputePipeline, String>>,
     params: wgpu::Buffer,
+    /// What the last submitted step held.
+    pub last_step: Mutex<StepCounts>,
     /// `PRECIS_GPU_PROFILE=1` and a device with timestamp queries: GPU time per kernel.
     pub profile: Option<super::profile::Profiler>,
 }
@@ -88,10 +91,10 @@ impl Kernels {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), params, profile: super::profile::Profiler::from_env(ctx) }
+        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), params, last_step: Mutex::new(StepCounts::default()), profile: super::profile::Profiler::from_env(ctx) }
     }
 
-    fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
+    pub(crate) fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
         let key = (name.to_string(), entry);
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return p.clone();
@@ -118,6 +121,15 @@ impl Kernels {
     }
 }
 
+/// Commands in one submitted step (the profiler's per-dispatch passes aside).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepCounts {
+    pub dispatches: usize,
+    /// Compute passes (a buffer copy ends one).
+    pub passes: usize,
+    pub copies: usize,
+}
+
 /// Records the dispatches of one step into one command encoder, in one compute pass
 /// (left only for buffer copies); their parameters go into one uniform buffer written
 /// once before the single submit.
@@ -130,20 +142,25 @@ pub struct Recorder<'a> {
     /// Pipeline label of each dispatch, for the profiler.
     labels: Vec<String>,
     started: f64,
+    counts: StepCounts,
+    /// Dispatches since the last copy share one compute pass (outside profiling).
+    in_pass: bool,
 }
 
-enum Bind<'b> {
+pub(crate) enum Bind<'b> {
     Whole(&'b wgpu::Buffer),
 }
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
-        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), pass: None, params: vec![], labels: vec![], started: crate::clock::now() }
+        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), pass: None, params: vec![], labels: vec![], started: crate::clock::now(), counts: StepCounts::default(), in_pass: false }
     }
 
     /// The encoder, outside any compute pass (for copies).
     pub fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
         self.pass = None;
+        self.counts.copies += 1;
+        self.in_pass = false;
         &mut self.enc
     }
 
@@ -158,14 +175,16 @@ impl<'a> Recorder<'a> {
         }
         let t = crate::clock::now();
         self.ctx.queue.submit([self.enc.finish()]);
+        *self.k.last_step.lock().unwrap_or_else(|e| e.into_inner()) = self.counts;
         if let Some(p) = &self.k.profile {
             p.add_host(t - self.started, crate::clock::now() - t);
+            p.add_counts(self.counts);
             p.collect(self.ctx, &self.labels)?;
         }
         Ok(())
     }
 
-    fn dispatch(&mut self, pipeline: &wgpu::ComputePipeline, params: &[u32], binds: &[(u32, Bind)], groups: (u32, u32, u32)) -> Result<(), GpuError> {
+    pub(crate) fn dispatch(&mut self, pipeline: &wgpu::ComputePipeline, params: &[u32], binds: &[(u32, Bind)], groups: (u32, u32, u32)) -> Result<(), GpuError> {
         let slot = self.params.len() as u64;
         if slot / SLOT >= MAX_DISPATCHES {
             return Err(GpuError::Shape { kernel: "recorder", message: format!("more than {MAX_DISPATCHES} dispatches in one step") });
@@ -194,6 +213,11 @@ impl<'a> Recorder<'a> {
                 bg
             }
         };
+        self.counts.dispatches += 1;
+        if !self.in_pass {
+            self.counts.passes += 1;
+            self.in_pass = true;
+        }
         if let Some(prof) = &self.k.profile {
             // One pass per dispatch, timestamped at its start and end.
             self.pass = None;
@@ -245,17 +269,39 @@ fn typed_source(ty: GgmlType, body: &str) -> String {
 /// (expert 0 of a stack), `n_tok` tokens; `x` rows are `x_stride`, `y` rows `y_stride`.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, x_stride: usize, y: &Buf, y_stride: usize, y_col0: usize, n_tok: usize) -> Result<(), GpuError> {
+    matmul_rows(rec, w, 0..w.n_out, x, x_stride, y, y_stride, y_col0, n_tok)
+}
+
+/// As [`matmul`] for rows `rows` of `w` only (into columns y_col0.. of y): one of the
+/// matrices stacked in a fused one (Q/K/V, gate/up) in prefill.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usize>, x: &Buf, x_stride: usize, y: &Buf, y_stride: usize, y_col0: usize, n_tok: usize) -> Result<(), GpuError> {
+    let n_out = rows.len();
+    shape("matmul", rows.end <= w.n_out, || format!("`{}`: rows {rows:?} of {}", w.name, w.n_out))?;
     shape("matmul", x_stride >= w.n_in && x.len >= n_tok * x_stride, || format!("x holds {} floats, need {n_tok} rows of {x_stride} >= n_in {}", x.len, w.n_in))?;
-    shape("matmul", y_col0 + w.n_out <= y_stride && y.len >= n_tok * y_stride, || format!("y holds {} floats, need {n_tok} rows of {y_stride} with columns {y_col0}..{}", y.len, y_col0 + w.n_out))?;
+    shape("matmul", y_col0 + n_out <= y_stride && y.len >= n_tok * y_stride, || format!("y holds {} floats, need {n_tok} rows of {y_stride} with columns {y_col0}..{}", y.len, y_col0 + n_out))?;
     shape("matmul", w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
-    if n_tok == 1 {
-        return matvec(rec, w, x, y, y_col0);
-    }
-    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main", || typed_source(w.ty, MATMUL));
+    let pl = if n_tok == 1 {
+        rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main", || matvec_source(w.ty))
+    } else {
+        rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main", || typed_source(w.ty, MATMUL))
+    };
     for part in &w.parts {
-        let (gx, gy) = spread(part.rows.div_ceil(MATMUL_ROWS));
-        let p = [w.n_in, part.rows, n_tok, w.row_bytes(), 0, y_col0 + part.row0, x_stride, y_stride, 1, 0, 0, 0].map(|v| v as u32);
-        rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, n_tok.div_ceil(MATMUL_TOKENS) as u32))?;
+        let (a, b) = (rows.start.max(part.row0), rows.end.min(part.row0 + part.rows));
+        if a >= b {
+            continue;
+        }
+        let (n, w_off, col) = (b - a, (a - part.row0) * w.row_bytes(), y_col0 + a - rows.start);
+        if n_tok == 1 {
+            // Decode: the memory-bound matvec (one token, the row's items over 32 lanes).
+            let (gx, gy) = spread(n.div_ceil(MATVEC_ROWS));
+            let p = [w.n_in, n, 1, w.row_bytes(), w_off, col, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
+            rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
+        } else {
+            let (gx, gy) = spread(n.div_ceil(MATMUL_ROWS));
+            let p = [w.n_in, n, n_tok, w.row_bytes(), w_off, col, x_stride, y_stride, 1, 0, 0, 0].map(|v| v as u32);
+            rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, n_tok.div_ceil(MATMUL_TOKENS) as u32))?;
+        }
     }
     Ok(())
 }
@@ -263,17 +309,40 @@ pub fn matmul(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, x_stride: usize, y: &B
 /// Rows per workgroup in `matvec` (ROWS in matvec.wgsl).
 const MATVEC_ROWS: usize = 8;
 
-/// `y[y_col0 + r] = W[r, :] · x[:n_in]` for one token (decode). [`matmul`] sends
-/// single tokens here after checking the shapes.
+fn matvec_source(ty: GgmlType) -> String {
+    typed_source(ty, &format!("{}\n{MATVEC}", dot_source(ty)))
+}
+
+/// `y[y_col0 + r] = W[r, :] · x[:n_in]` for one token (decode).
 pub fn matvec(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf, y_col0: usize) -> Result<(), GpuError> {
     shape("matvec", x.len >= w.n_in && y.len >= y_col0 + w.n_out, || format!("x holds {} floats for n_in {}, y {} for columns {y_col0}..{}", x.len, w.n_in, y.len, y_col0 + w.n_out))?;
-    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main", || typed_source(w.ty, &format!("{}\n{MATVEC}", dot_source(w.ty))));
+    matmul_rows(rec, w, 0..w.n_out, x, w.n_in, y, y_col0 + w.n_out, y_col0, 1)
+}
+
+/// Decode through a fused Q/K/V matrix `w` (rows: n0 of Q, n1 of K, the rest V) in
+/// one dispatch per part: rows into `y0`, `y1`, `y2` from their starts.
+#[allow(clippy::too_many_arguments)]
+pub fn matvec3(rec: &mut Recorder, w: &GpuMatrix, n0: usize, n1: usize, x: &Buf, y0: &Buf, y1: &Buf, y2: &Buf) -> Result<(), GpuError> {
+    shape("matvec3", n0 + n1 <= w.n_out && x.len >= w.n_in && y0.len >= n0 && y1.len >= n1 && y2.len >= w.n_out - n0 - n1, || format!("`{}` rows {} as {n0} + {n1} + rest; x {} y {} {} {}", w.name, w.n_out, x.len, y0.len, y1.len, y2.len))?;
+    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main3", || matvec_source(w.ty));
     for part in &w.parts {
         let (gx, gy) = spread(part.rows.div_ceil(MATVEC_ROWS));
-        let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, y_col0 + part.row0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
-        rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
+        let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, part.row0, w.n_in, 0, n0, n0 + n1, 0, 0].map(|v| v as u32);
+        let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y0.buffer)), (4, Bind::Whole(&y1.buffer)), (5, Bind::Whole(&y2.buffer))];
+        rec.dispatch(&pl, &p, &binds, (gx, gy, 1))?;
     }
     Ok(())
+}
+
+/// Decode through a fused gate/up matrix `w` (gate rows over as many up rows, in one
+/// part): `y[r] = silu(gate_r · x) · (up_r · x)` in one dispatch.
+pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Result<(), GpuError> {
+    let n_ff = w.n_out / 2;
+    shape("matvec_swiglu", w.parts.len() == 1 && w.n_out % 2 == 0 && x.len >= w.n_in && y.len >= n_ff, || format!("`{}`: {} parts of {} rows (one part, even rows); x {} y {}", w.name, w.parts.len(), w.n_out, x.len, y.len))?;
+    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main_swiglu", || matvec_source(w.ty));
+    let (gx, gy) = spread(n_ff.div_ceil(MATVEC_ROWS));
+    let p = [w.n_in, n_ff, 1, w.row_bytes(), 0, 0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
+    rec.dispatch(&pl, &p, &[(1, Bind::Whole(&w.parts[0].buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))
 }
 
 /// Expert matvec (ggml `mul_mat_id`): for each (token t, slot s) the expert
@@ -349,20 +418,94 @@ pub struct AttnArgs {
     pub capacity: usize,
     /// 0 = full causal.
     pub window: usize,
+    /// The cache holds f16 (`shader-f16`), else f32.
+    pub half: bool,
+}
+
+/// What the attention and cache-store shaders are joined after: the cache's element
+/// type (f16 needs the `shader-f16` feature, which the caller checked).
+fn kv_prelude(half: bool) -> &'static str {
+    if half {
+        "enable f16;\nalias kv_t = f16;\n"
+    } else {
+        "alias kv_t = f32;\n"
+    }
+}
+
+fn kv_name(base: &str, half: bool) -> String {
+    format!("{base}_{}", if half { "f16" } else { "f32" })
+}
+
+fn attention_params(a: &AttnArgs, n_split: usize, chunk: usize) -> [u32; 12] {
+    let oldest = a.pos.saturating_sub(a.capacity);
+    let scale = 1.0 / (a.head_dim as f32).sqrt();
+    [a.n_tok as u32, a.n_head as u32, a.n_kv as u32, a.head_dim as u32, a.pos as u32, a.capacity as u32, a.window as u32, oldest as u32, scale.to_bits(), n_split as u32, chunk as u32, 0]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attention_shapes(a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, out: &Buf) -> Result<(), GpuError> {
+    let (qd, kvd) = (a.n_head * a.head_dim, a.n_kv * a.head_dim);
+    shape("attention", a.head_dim <= 256 && a.n_kv > 0 && a.n_head % a.n_kv == 0, || format!("head_dim {} (max 256), {} heads over {} kv heads", a.head_dim, a.n_head, a.n_kv))?;
+    shape("attention", q.len >= a.n_tok * qd && out.len >= a.n_tok * qd && k.len >= a.n_tok * kvd && v.len >= a.n_tok * kvd, || format!("q {} k {} v {} out {} for {} tokens", q.len, k.len, v.len, out.len, a.n_tok))?;
+    shape("attention", ck.len >= a.capacity * kvd && cv.len >= a.capacity * kvd && a.capacity > 0, || format!("cache {} floats for {} slots of {kvd}", ck.len, a.capacity))
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn attention(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, out: &Buf) -> Result<(), GpuError> {
-    let (qd, kvd) = (a.n_head * a.head_dim, a.n_kv * a.head_dim);
-    shape("attention", a.head_dim <= 256 && a.n_kv > 0 && a.n_head % a.n_kv == 0, || format!("head_dim {} (max 256), {} heads over {} kv heads", a.head_dim, a.n_head, a.n_kv))?;
-    shape("attention", q.len >= a.n_tok * qd && out.len >= a.n_tok * qd && k.len >= a.n_tok * kvd && v.len >= a.n_tok * kvd, || format!("q {} k {} v {} out {} for {} tokens", q.len, k.len, v.len, out.len, a.n_tok))?;
-    shape("attention", ck.len >= a.capacity * kvd && cv.len >= a.capacity * kvd && a.capacity > 0, || format!("cache {} floats for {} slots of {kvd}", ck.len, a.capacity))?;
-    let pl = rec.k.pipeline(rec.ctx, "attention", "main", || ATTENTION.to_string());
-    let oldest = a.pos.saturating_sub(a.capacity);
-    let scale = 1.0 / (a.head_dim as f32).sqrt();
-    let p = [a.n_tok as u32, a.n_head as u32, a.n_kv as u32, a.head_dim as u32, a.pos as u32, a.capacity as u32, a.window as u32, oldest as u32, scale.to_bits(), 0, 0, 0];
+    attention_shapes(a, q, k, v, ck, cv, out)?;
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || format!("{}{ATTENTION}", kv_prelude(a.half)));
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
-    rec.dispatch(&pl, &p, &binds, (a.n_head as u32, a.n_tok as u32, 1))
+    rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (a.n_head as u32, a.n_tok as u32, 1))
+}
+
+/// Keys one split-K workgroup folds in decode (a multiple of the 64-key tile).
+pub const SPLIT_KEYS: usize = 256;
+/// Most splits per head (sizes the partials buffer).
+pub const MAX_SPLITS: usize = 64;
+
+/// Splits for decode over `keys` visible keys: 1 (use [`attention`]) up to SPLIT_KEYS,
+/// then one per SPLIT_KEYS, at most MAX_SPLITS.
+pub fn attention_splits(keys: usize) -> usize {
+    keys.div_ceil(SPLIT_KEYS).clamp(1, MAX_SPLITS)
+}
+
+/// Floats of the partials buffer [`attention_split`] needs.
+pub fn attention_partials(n_head: usize, head_dim: usize) -> usize {
+    n_head * MAX_SPLITS * (head_dim + 2)
+}
+
+/// Decode attention (one query) with the visible keys split over `n_split`
+/// workgroups per head (flash-decoding), partial results in `partials`, merged by a
+/// second dispatch: a long window no longer runs through one workgroup per head.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_split(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, out: &Buf, partials: &Buf, n_split: usize) -> Result<(), GpuError> {
+    attention_shapes(a, q, k, v, ck, cv, out)?;
+    shape("attention_split", a.n_tok == 1 && (1..=MAX_SPLITS).contains(&n_split) && partials.len >= a.n_head * n_split * (a.head_dim + 2), || format!("{} tokens (decode only), {n_split} splits (1..={MAX_SPLITS}), partials {}", a.n_tok, partials.len))?;
+    let oldest = a.pos.saturating_sub(a.capacity);
+    let first = if a.window > 0 { oldest.max((a.pos + 1).saturating_sub(a.window)) } else { oldest };
+    let keys = a.pos + 1 - first;
+    let chunk = keys.div_ceil(n_split).next_multiple_of(64);
+    let src = || format!("{}{ATTENTION}", kv_prelude(a.half));
+    let name = kv_name("attention", a.half);
+    let p = attention_params(a, n_split, chunk);
+    let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (7, Bind::Whole(&partials.buffer))];
+    let pl = rec.k.pipeline(rec.ctx, &name, "split", src);
+    rec.dispatch(&pl, &p, &binds, (a.n_head as u32, n_split as u32, 1))?;
+    let pl = rec.k.pipeline(rec.ctx, &name, "combine", src);
+    rec.dispatch(&pl, &p, &[(6, Bind::Whole(&out.buffer)), (7, Bind::Whole(&partials.buffer))], (a.n_head as u32, 1, 1))
+}
+
+/// Writes rows `first..n` of the chunk's `k`, `v` [n, kvd] into cache slots
+/// `(pos + i) mod capacity` of `ck`, `cv` (f16 when `half`), with `first` =
+/// n - capacity for a chunk longer than the cache.
+#[allow(clippy::too_many_arguments)]
+pub fn kv_store(rec: &mut Recorder, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, n: usize, kvd: usize, pos: usize, capacity: usize, half: bool) -> Result<(), GpuError> {
+    shape("kv_store", capacity > 0 && k.len >= n * kvd && v.len >= n * kvd && ck.len >= capacity * kvd && cv.len >= capacity * kvd, || format!("k {} v {} for {n} rows of {kvd}, cache {} {} for {capacity} slots", k.len, v.len, ck.len, cv.len))?;
+    let first = n.saturating_sub(capacity);
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("kv_store", half), "main", || format!("{}{KV_STORE}", kv_prelude(half)));
+    let (gx, gy) = spread(((n - first) * kvd).div_ceil(64));
+    let p = [n, kvd, pos, capacity, first, 0, 0, 0].map(|v| v as u32);
+    rec.dispatch(&pl, &p, &[(1, Bind::Whole(&k.buffer)), (2, Bind::Whole(&v.buffer)), (3, Bind::Whole(&ck.buffer)), (4, Bind::Whole(&cv.buffer))], (gx, gy, 1))
 }
 
 /// Top-k experts per token and their renormalised weights, into `ids` and `wts`.

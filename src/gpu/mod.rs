@@ -1,6 +1,6 @@
 //! The WebGPU engine (issue 3): quantized GGUF weights on the device in their own
-//! bytes, WGSL kernels (shaders/*.wgsl), a rolling KV cache on the GPU and greedy
-//! sampling on the GPU. Async throughout so the browser can await buffer mapping;
+//! bytes, WGSL kernels (shaders/*.wgsl), a rolling KV cache on the GPU and sampling
+//! (greedy, temperature / top-k / top-p) on the GPU. Async throughout so the browser can await buffer mapping;
 //! natively [`block_on`] drives the futures.
 
 pub mod cache;
@@ -13,7 +13,7 @@ pub mod weights;
 
 pub use cache::GpuKvCache;
 pub use context::{GpuContext, GpuError, Requirements};
-pub use model::GpuModel;
+pub use model::{GpuModel, Pick};
 
 /// Runs a future to completion natively (wgpu's futures resolve once the device is
 /// polled, which `GpuContext::wait` does); the mechanism is [`crate::exec::block_on`].

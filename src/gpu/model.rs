@@ -4,7 +4,7 @@
 
 use super::cache::GpuKvCache;
 use super::context::{GpuContext, GpuError};
-use super::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder};
+use super::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder, StepCounts};
 use super::weights::{check_fits, part_limit, upload, upload_f32, GpuMatrix, MatrixSource};
 use crate::hparams::Hparams;
 use crate::model::Logits;
@@ -12,17 +12,79 @@ use crate::quant::dequantize_vec;
 use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, ModelSpec};
 use std::sync::Mutex;
 
+/// How the GPU chooses the next token when only its id is read back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pick {
+    Greedy,
+    /// Temperature / top-k / top-p with the draw for decode step `.1`.
+    Sample(super::sample::SampleParams, u32),
+}
+
+/// Matrices that read the same input, stacked by rows in one matrix when their types
+/// match (one decode dispatch instead of several), else kept apart.
+pub enum Stacked<const N: usize> {
+    /// Rows of each, in order, and the stack.
+    Fused([usize; N], GpuMatrix),
+    Apart([GpuMatrix; N]),
+}
+
+impl<const N: usize> Stacked<N> {
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Stacked::Fused(_, m) => m.bytes(),
+            Stacked::Apart(ms) => ms.iter().map(|m| m.bytes()).sum(),
+        }
+    }
+
+    /// Prefill (or a stack the decode kernels cannot take): matrix i into `ys[i]`,
+    /// rows of its own n_out.
+    fn matmul_each(&self, r: &mut Recorder, x: &Buf, x_stride: usize, ys: [&Buf; N], n: usize) -> Result<(), GpuError> {
+        match self {
+            Stacked::Fused(rows, m) => {
+                let mut at = 0;
+                for (i, y) in ys.iter().enumerate() {
+                    kn::matmul_rows(r, m, at..at + rows[i], x, x_stride, y, rows[i], 0, n)?;
+                    at += rows[i];
+                }
+                Ok(())
+            }
+            Stacked::Apart(ms) => {
+                for (m, y) in ms.iter().zip(ys) {
+                    kn::matmul(r, m, x, x_stride, y, m.n_out, 0, n)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Uploads `ts` (same n_in) stacked by rows when they share a type, else apart.
+async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSource, ts: [&crate::gguf::TensorInfo; N]) -> Result<Stacked<N>, GpuError> {
+    let same = ts.iter().all(|t| t.ty == ts[0].ty && t.dims[0] == ts[0].dims[0]);
+    if same {
+        let parts: Vec<MatrixSource> = ts.iter().map(|t| MatrixSource::plain(t)).collect();
+        let name = ts.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join("+");
+        let rows: [usize; N] = std::array::from_fn(|i| parts[i].n_out);
+        let stack = MatrixSource { name: &name, n_out: rows.iter().sum(), ranges: parts.iter().map(|m| m.ranges[0].clone()).collect(), ..MatrixSource::plain(ts[0]) };
+        return Ok(Stacked::Fused(rows, upload(ctx, src, &stack).await?));
+    }
+    let mut ms = Vec::with_capacity(N);
+    for t in ts {
+        ms.push(upload(ctx, src, &MatrixSource::plain(t)).await?);
+    }
+    Ok(Stacked::Apart(ms.try_into().unwrap_or_else(|_| unreachable!("N matrices uploaded"))))
+}
+
 pub enum GpuFfn {
-    Dense { gate: GpuMatrix, up: GpuMatrix, down: GpuMatrix },
+    /// Gate and up (stacked when their types match), down.
+    Dense { gate_up: Stacked<2>, down: GpuMatrix },
     /// Expert matrices stacked `n_expert` deep in one buffer each.
     Moe { router: GpuMatrix, gate: GpuMatrix, up: GpuMatrix, down: GpuMatrix },
 }
 
 pub struct GpuLayer {
     pub attn_norm: Buf,
-    pub q: GpuMatrix,
-    pub k: GpuMatrix,
-    pub v: GpuMatrix,
+    pub qkv: Stacked<3>,
     pub o: GpuMatrix,
     pub ffn_norm: Buf,
     pub ffn: GpuFfn,
@@ -40,6 +102,9 @@ pub struct GpuModel {
     pub layers: Vec<GpuLayer>,
     /// Bytes of weights on the device.
     pub weight_bytes: u64,
+    /// New caches hold f16 rows: the device has `shader-f16` and `PRECIS_GPU_KV=f32`
+    /// was not set at load (tests switch it to compare both).
+    pub kv_half: bool,
     scratch: Mutex<Option<Scratch>>,
 }
 
@@ -58,6 +123,8 @@ struct Scratch {
     g: Buf,
     u: Buf,
     last: Buf,
+    /// Split-K attention's per-split results (decode).
+    partials: Buf,
     logits: Buf,
     token: Buf,
     readback: wgpu::Buffer,
@@ -86,11 +153,7 @@ impl GpuModel {
         let mut layers = Vec::with_capacity(spec.layers.len());
         for ls in &spec.layers {
             let ffn = match &ls.ffn {
-                FfnSpec::Dense { gate, up: u, down } => GpuFfn::Dense {
-                    gate: up!(MatrixSource::plain(gate), src),
-                    up: up!(MatrixSource::plain(u), src),
-                    down: up!(MatrixSource::plain(down), src),
-                },
+                FfnSpec::Dense { gate, up: u, down } => GpuFfn::Dense { gate_up: upload_stacked(&ctx, src, [gate, u]).await?, down: up!(MatrixSource::plain(down), src) },
                 FfnSpec::Moe { router, experts } => {
                     let (g, u, d) = match experts {
                         Experts::Merged { gate, up, down } => (MatrixSource::merged(gate), MatrixSource::merged(up), MatrixSource::merged(down)),
@@ -106,9 +169,7 @@ impl GpuModel {
             let ffn_norm = vector(&ls.ffn_norm, src)?;
             layers.push(GpuLayer {
                 attn_norm: fbuf(&ctx, "attn_norm", &attn_norm).await?,
-                q: up!(MatrixSource::plain(&ls.q), src),
-                k: up!(MatrixSource::plain(&ls.k), src),
-                v: up!(MatrixSource::plain(&ls.v), src),
+                qkv: upload_stacked(&ctx, src, [&ls.q, &ls.k, &ls.v]).await?,
                 o: up!(MatrixSource::plain(&ls.o), src),
                 ffn_norm: fbuf(&ctx, "ffn_norm", &ffn_norm).await?,
                 ffn,
@@ -124,21 +185,33 @@ impl GpuModel {
         // The same f32 frequencies as src/rope.rs, so GPU and CPU rotate identically.
         let inv: Vec<f32> = (0..hp.n_rot / 2).map(|i| hp.rope_base.powf(-2.0 * i as f32 / hp.n_rot as f32)).collect();
         let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
-        Ok(GpuModel { kernels: Kernels::new(&ctx), ctx, hp, embd, output, output_norm, inv_freq, layers, weight_bytes, scratch: Mutex::new(None) })
+        let kv_half = ctx.has_f16 && std::env::var("PRECIS_GPU_KV").map_or(true, |v| v != "f32");
+        Ok(GpuModel { kernels: Kernels::new(&ctx), kv_half, ctx, hp, embd, output, output_norm, inv_freq, layers, weight_bytes, scratch: Mutex::new(None) })
     }
 
-    /// A GPU KV cache: W slots for a sliding-window model, else `n_ctx`.
+    /// What the last submitted step held (dispatches, passes, copies).
+    pub fn last_step(&self) -> StepCounts {
+        *self.kernels.last_step.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A GPU KV cache: W slots for a sliding-window model, else `n_ctx`; f16 rows
+    /// when [`GpuModel::kv_half`].
     pub fn new_cache(&self, n_ctx: usize) -> Result<GpuKvCache, GpuError> {
+        self.new_cache_with(n_ctx, self.kv_half)
+    }
+
+    /// As [`GpuModel::new_cache`] with the element type chosen (`half`: f16).
+    pub fn new_cache_with(&self, n_ctx: usize, half: bool) -> Result<GpuKvCache, GpuError> {
         let hp = &self.hp;
         match hp.sliding_window {
-            Some(w) => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), w, true),
-            None => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), n_ctx.max(1), false),
+            Some(w) => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), w, true, half),
+            None => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), n_ctx.max(1), false, half),
         }
     }
 
     /// Runs `tokens` (positions `cache.pos..`) and returns logits (last row or all).
     pub async fn forward(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits) -> Result<Vec<f32>, GpuError> {
-        let rows = self.run(tokens, cache, which, false)?;
+        let rows = self.run(tokens, cache, which, None)?;
         let s = self.scratch.lock().unwrap();
         let s = s.as_ref().expect("run allocates scratch");
         let bytes = self.ctx.read_back(&s.logits.buffer, 0, (rows * self.hp.n_vocab * 4) as u64).await?;
@@ -148,7 +221,13 @@ impl GpuModel {
     /// Runs `tokens` and returns only the argmax of the last token's logits (4 bytes
     /// read back; the argmax and the copy are in the same submit as the step).
     pub async fn forward_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache) -> Result<u32, GpuError> {
-        self.run(tokens, cache, Logits::Last, true)?;
+        self.forward_pick(tokens, cache, Pick::Greedy).await
+    }
+
+    /// Runs `tokens` and returns only the token `pick` chooses from the last logits
+    /// (sampled on the GPU in the same submit; 4 bytes read back).
+    pub async fn forward_pick(&self, tokens: &[u32], cache: &mut GpuKvCache, pick: Pick) -> Result<u32, GpuError> {
+        self.run(tokens, cache, Logits::Last, Some(pick))?;
         let s = self.scratch.lock().unwrap();
         let s = s.as_ref().expect("run allocates scratch");
         let b = self.ctx.map_read(&s.readback, 4).await?;
@@ -162,7 +241,7 @@ impl GpuModel {
         let n = tokens.chunks(chunk).count();
         for (i, c) in tokens.chunks(chunk).enumerate() {
             if i + 1 < n {
-                self.run(c, cache, Logits::Last, false)?;
+                self.run(c, cache, Logits::Last, None)?;
             } else {
                 last = self.forward(c, cache, Logits::Last).await?;
             }
@@ -172,13 +251,18 @@ impl GpuModel {
 
     /// As [`GpuModel::prefill`], returning the greedy next token only.
     pub async fn prefill_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize) -> Result<u32, GpuError> {
+        self.prefill_pick(tokens, cache, chunk, Pick::Greedy).await
+    }
+
+    /// As [`GpuModel::prefill`], returning only the token `pick` chooses.
+    pub async fn prefill_pick(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize, pick: Pick) -> Result<u32, GpuError> {
         let chunk = chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX));
         let n = tokens.chunks(chunk).count();
         for (i, c) in tokens.chunks(chunk).enumerate() {
             if i + 1 < n {
-                self.run(c, cache, Logits::Last, false)?;
+                self.run(c, cache, Logits::Last, None)?;
             } else {
-                return self.forward_greedy(c, cache).await;
+                return self.forward_pick(c, cache, pick).await;
             }
         }
         Err(GpuError::Shape { kernel: "prefill", message: "no tokens".into() })
@@ -202,7 +286,7 @@ impl GpuModel {
     }
 
     /// Records and submits one forward pass; the logits stay in the scratch buffer.
-    fn run(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits, greedy: bool) -> Result<usize, GpuError> {
+    fn run(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits, pick: Option<Pick>) -> Result<usize, GpuError> {
         self.check(tokens, cache)?;
         self.ctx.check_lost()?;
         let hp = &self.hp;
@@ -214,28 +298,42 @@ impl GpuModel {
         }
         let s = guard.as_ref().expect("allocated above");
         self.ctx.queue.write_buffer(&s.tok.buffer, 0, bytemuck::cast_slice(tokens));
-        let (d, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
-        let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0) };
+        let (d, qd, ff) = (hp.n_embd, hp.q_dim(), hp.n_ff);
+        let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0), half: cache.half };
+        // Decode over a long context: the keys split over workgroups (flash-decoding).
+        let keys = cache.pos + 1 - cache.pos.saturating_sub(cache.capacity).max(match hp.sliding_window {
+            Some(w) => (cache.pos + 1).saturating_sub(w),
+            None => 0,
+        });
+        let n_split = if n == 1 { kn::attention_splits(keys) } else { 1 };
         let mut rec = Recorder::new(&self.ctx, &self.kernels);
         let r = &mut rec;
         kn::embed(r, &self.embd, &s.tok, &s.x, n)?; //                            1. token embeddings
         for (l, ly) in self.layers.iter().enumerate() {
             kn::rms_norm(r, &s.x, &ly.attn_norm, &s.h, d, n, hp.rms_eps)?; //      2. pre-attention RMSNorm
-            kn::matmul(r, &ly.q, &s.h, d, &s.q, qd, 0, n)?; //                     3. Q/K/V
-            kn::matmul(r, &ly.k, &s.h, d, &s.k, kvd, 0, n)?;
-            kn::matmul(r, &ly.v, &s.h, d, &s.v, kvd, 0, n)?;
+            match &ly.qkv { //                                                      3. Q/K/V
+                Stacked::Fused([nq, nk, _], m) if n == 1 => kn::matvec3(r, m, *nq, *nk, &s.h, &s.q, &s.k, &s.v)?,
+                qkv => qkv.matmul_each(r, &s.h, d, [&s.q, &s.k, &s.v], n)?,
+            }
             kn::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?; // 4. rotary positions
             kn::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos)?;
-            kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?; // 5. windowed GQA
+            match n_split { //                                                        5. windowed GQA
+                1 => kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?,
+                ns => kn::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att, &s.partials, ns)?,
+            }
             cache.store(r, l, &s.k, &s.v, n)?; //                                  6. rolling-buffer write
             kn::matmul(r, &ly.o, &s.att, qd, &s.t, d, 0, n)?; //                   7. output projection
             kn::add(r, &s.x, &s.t, n * d)?; //                                        + residual
             kn::rms_norm(r, &s.x, &ly.ffn_norm, &s.h, d, n, hp.rms_eps)?; //       8. pre-FFN RMSNorm
             match &ly.ffn {
-                GpuFfn::Dense { gate, up, down } => {
-                    kn::matmul(r, gate, &s.h, d, &s.g, ff, 0, n)?; //              9. SwiGLU
-                    kn::matmul(r, up, &s.h, d, &s.u, ff, 0, n)?;
-                    kn::swiglu(r, &s.g, &s.u, n * ff)?;
+                GpuFfn::Dense { gate_up, down } => {
+                    match gate_up { //                                                 9. SwiGLU
+                        Stacked::Fused(_, m) if n == 1 && m.parts.len() == 1 => kn::matvec_swiglu(r, m, &s.h, &s.g)?,
+                        gu => {
+                            gu.matmul_each(r, &s.h, d, [&s.g, &s.u], n)?;
+                            kn::swiglu(r, &s.g, &s.u, n * ff)?;
+                        }
+                    }
                     kn::matmul(r, down, &s.g, ff, &s.t, d, 0, n)?;
                 }
                 GpuFfn::Moe { router, gate, up, down } => {
@@ -261,8 +359,11 @@ impl GpuModel {
         kn::rms_norm(r, x_out, &self.output_norm, &s.h, d, rows, hp.rms_eps)?; //  11. final RMSNorm
         let head = self.output.as_ref().unwrap_or(&self.embd);
         kn::matmul(r, head, &s.h, d, &s.logits, hp.n_vocab, 0, rows)?; //         12. vocabulary head
-        if greedy {
-            super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?; // 13. argmax on the GPU
+        if let Some(pick) = pick {
+            match pick { //                                                          13. the token on the GPU
+                Pick::Greedy => super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?,
+                Pick::Sample(sp, step) => super::sample::sample(r, &s.logits, rows - 1, hp.n_vocab, &sp, step, &s.token)?,
+            }
             r.encoder().copy_buffer_to_buffer(&s.token.buffer, 0, &s.readback, 0, 4);
         }
         // One command buffer, one submit for the whole step.
@@ -293,6 +394,7 @@ impl GpuModel {
             g: buf(c, "gate", n * ff),
             u: buf(c, "up", n * ff),
             last: buf(c, "last row", d),
+            partials: buf(c, "attention partials", if n == 1 { kn::attention_partials(hp.n_head, hp.head_dim) } else { 1 }),
             logits: buf(c, "logits", rows * hp.n_vocab),
             token: buf(c, "token", 1),
             readback: c.device.create_buffer(&wgpu::BufferDescriptor { label: Some("token readback"), size: 4, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false }),
@@ -306,9 +408,9 @@ impl GpuModel {
         let hp = &self.hp;
         let mut b = 0u64;
         for l in &self.layers {
-            b += l.q.bytes() + l.k.bytes() + l.v.bytes() + l.o.bytes() + (2 * hp.n_embd * 4) as u64;
+            b += l.qkv.bytes() + l.o.bytes() + (2 * hp.n_embd * 4) as u64;
             b += match &l.ffn {
-                GpuFfn::Dense { gate, up, down } => gate.bytes() + up.bytes() + down.bytes(),
+                GpuFfn::Dense { gate_up, down } => gate_up.bytes() + down.bytes(),
                 GpuFfn::Moe { router, gate, up, down } => router.bytes() + (gate.expert_bytes() + up.expert_bytes() + down.expert_bytes()) as u64 * hp.n_expert_used as u64,
             };
         }

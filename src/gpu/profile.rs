@@ -23,6 +23,8 @@ pub struct Profiler {
     /// Per step: GPU ns from the first dispatch's start to the last one's end, and the
     /// sum of the dispatches' own times (the difference is time between dispatches).
     spans: Mutex<Vec<(f64, f64)>>,
+    /// Per step: dispatches, compute passes (outside profiling) and buffer copies.
+    counts: Mutex<Vec<super::kernels::StepCounts>>,
 }
 
 impl Profiler {
@@ -34,7 +36,7 @@ impl Profiler {
         let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("profile"), ty: wgpu::QueryType::Timestamp, count: n as u32 });
         let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("profile resolve"), size: n * 8, usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC, mapped_at_creation: false });
         let read = ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some("profile read"), size: n * 8, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
-        Some(Profiler { set, resolved, read, period: ctx.queue.get_timestamp_period() as f64, totals: Mutex::new(HashMap::new()), host: Mutex::new(vec![]), spans: Mutex::new(vec![]) })
+        Some(Profiler { set, resolved, read, period: ctx.queue.get_timestamp_period() as f64, totals: Mutex::new(HashMap::new()), host: Mutex::new(vec![]), spans: Mutex::new(vec![]), counts: Mutex::new(vec![]) })
     }
 
     /// Timestamp slots for dispatch `i` of the step (none past MAX_TIMED).
@@ -82,6 +84,10 @@ impl Profiler {
         self.host.lock().unwrap_or_else(|e| e.into_inner()).push((record_s, submit_s));
     }
 
+    pub fn add_counts(&self, c: super::kernels::StepCounts) {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+    }
+
     /// A table of kernels by total GPU time.
     pub fn report(&self) -> String {
         let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
@@ -99,6 +105,10 @@ impl Profiler {
         let mut s = format!("host per step (median of {n}): recording {:.2} ms, submit {:.2} ms\n", 1e3 * median(&mut rec), 1e3 * median(&mut sub));
         let (mut span, mut busy): (Vec<f64>, Vec<f64>) = self.spans.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().unzip();
         s += &format!("GPU per step (median): {:.2} ms first start to last end, {:.2} ms inside dispatches\n", median(&mut span) / 1e6, median(&mut busy) / 1e6);
+        // The last step is a decode step whenever anything was decoded.
+        if let Some(c) = self.counts.lock().unwrap_or_else(|e| e.into_inner()).last() {
+            s += &format!("last step: {} dispatches, {} buffer copies ({} compute passes outside profiling)\n", c.dispatches, c.copies, c.passes);
+        }
         s += &format!("GPU time by kernel (timestamp queries), total {:.1} ms\n", all / 1e6);
         for (name, (ns, n)) in rows {
             s += &format!("{:>8.1} ms {:>5.1}% {:>7} calls {:>9.1} us/call  {name}\n", ns / 1e6, 100.0 * ns / all.max(1.0), n, ns / 1e3 / *n as f64);
