@@ -193,6 +193,16 @@ mod avx512 {
     /// ggml's order our greedy SmolLM2 text follows llama.cpp's for 59 of 64 tokens
     /// of the fixture, fused only 7 (near-ties break either way on rounding alone).
     #[inline(always)]
+    unsafe fn accumulate<const T: usize>(c: &[__m256i; 8], dv: __m256, mv: __m256, x: &[&[BlockQ8]; T], b: usize, ad: &mut [__m256; T], am: &mut [__m256; T]) {
+        for t in 0..T {
+            let xb = x[t].get_unchecked(b);
+            let s = isum(c, xb);
+            ad[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dv, _mm256_set1_ps(xb.d)), ad[t]);
+            am[t] = _mm256_add_ps(am[t], _mm256_mul_ps(mv, _mm256_set1_ps(xb.s)));
+        }
+    }
+
+    #[inline(always)]
     unsafe fn finish<const T: usize>(ad: [__m256; T], am: [__m256; T]) -> [[f32; ROWS]; T] {
         let mut out = [[0f32; ROWS]; T];
         for t in 0..T {
@@ -221,12 +231,7 @@ mod avx512 {
                 c[l] = _mm256_and_si256(v, m4);
                 c[4 + l] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             }
-            for t in 0..T {
-                let xb = x[t].get_unchecked(b);
-                let s = isum(&c, xb);
-                ad[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dv, _mm256_set1_ps(xb.d)), ad[t]);
-                am[t] = _mm256_add_ps(am[t], _mm256_mul_ps(mv, _mm256_set1_ps(xb.s)));
-            }
+            accumulate(&c, dv, mv, &x, b, &mut ad, &mut am);
         }
         finish(ad, am)
     }
@@ -243,12 +248,7 @@ mod avx512 {
             let dv = _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
             let mv = _mm256_mul_ps(dv, _mm256_set1_ps(-128.0));
             let c: [__m256i; 8] = std::array::from_fn(|l| _mm256_loadu_si256(p.add(16 + 32 * l) as *const __m256i));
-            for t in 0..T {
-                let xb = x[t].get_unchecked(b);
-                let s = isum(&c, xb);
-                ad[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dv, _mm256_set1_ps(xb.d)), ad[t]);
-                am[t] = _mm256_add_ps(am[t], _mm256_mul_ps(mv, _mm256_set1_ps(xb.s)));
-            }
+            accumulate(&c, dv, mv, &x, b, &mut ad, &mut am);
         }
         finish(ad, am)
     }
