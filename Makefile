@@ -39,6 +39,8 @@ setup:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mesa-vulkan-drivers; }
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+	@# The browser tests' https model host makes a self-signed certificate with openssl.
+	@command -v openssl >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y openssl; }
 
 # Chromium from Debian (installed by `setup`) drives the browser tests through
 # the npm packages pinned in tests/browser/package-lock.json.
