@@ -51,16 +51,24 @@ fn row_total(li: u32) -> f32 {
     return t;
 }
 
+// Row r of this workgroup: every lane's partial sum into `part`, then (the barrier
+// needs all 256 threads, so every entry point calls this unconditionally) the row's
+// row's total in lane 0 (other lanes get 0 and write nothing).
+fn row_sums(r: u32, li: u32) -> f32 {
+    var acc = 0.0;
+    if (r < p.n_out) { acc = lane_dot(p.w_off + r * p.row_bytes, li % LANES); }
+    part[li] = acc;
+    workgroupBarrier();
+    if (li % LANES != 0u) { return 0.0; }
+    return row_total(li);
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
     let r = (wg.x + wg.y * nw.x) * ROWS + li / LANES;
-    let lane = li % LANES;
-    var acc = 0.0;
-    if (r < p.n_out) { acc = lane_dot(p.w_off + r * p.row_bytes, lane); }
-    part[li] = acc;
-    workgroupBarrier();
-    if (lane == 0u && r < p.n_out) { y[p.out_row0 + r] = row_total(li); }
+    let t = row_sums(r, li);
+    if (li % LANES == 0u && r < p.n_out) { y[p.out_row0 + r] = t; }
 }
 
 // main3: Q, K and V stacked in one matrix, one dispatch (decode). Row g (counted
@@ -73,13 +81,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 fn main3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
          @builtin(local_invocation_index) li: u32) {
     let r = (wg.x + wg.y * nw.x) * ROWS + li / LANES;
-    let lane = li % LANES;
-    var acc = 0.0;
-    if (r < p.n_out) { acc = lane_dot(p.w_off + r * p.row_bytes, lane); }
-    part[li] = acc;
-    workgroupBarrier();
-    if (lane == 0u && r < p.n_out) {
-        let t = row_total(li);
+    let t = row_sums(r, li);
+    if (li % LANES == 0u && r < p.n_out) {
         let g = p.out_row0 + r;
         if (g < p.k) { y[g] = t; } else if (g < p.expert_bytes) { y1[g - p.k] = t; } else { y2[g - p.expert_bytes] = t; }
     }

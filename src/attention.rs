@@ -104,12 +104,8 @@ struct Tile {
 
 unsafe fn tile_dispatch(c: &Ctx, t: &Tile, out: *mut f32) {
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static AVX2: OnceLock<bool> = OnceLock::new();
-        if *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
-            return tile_avx2(c, t, out);
-        }
+    if crate::kernels::avx2_fma() {
+        return tile_avx2(c, t, out);
     }
     tile::<false>(c, t, out)
 }

@@ -296,6 +296,14 @@ pub(crate) enum Simd {
     Avx512,
 }
 
+/// Whether the f32 kernels elsewhere (attention, activation quantization) may take
+/// their AVX2/FMA copies: the same test and the same `PRECIS_SIMD` override as the
+/// quantized kernels, so `PRECIS_SIMD=none` runs every portable twin.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_fma() -> bool {
+    simd() != Simd::None
+}
+
 /// The best kernel set this CPU runs; `PRECIS_SIMD=vnni|avx2|none` forces a lower one.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn simd() -> Simd {

@@ -23,13 +23,9 @@ impl BlockQ8 {
 /// `quantize_row_q8_1` rounds).
 pub fn quantize_row(x: &[f32], out: &mut [BlockQ8]) {
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static AVX2: OnceLock<bool> = OnceLock::new();
-        if *AVX2.get_or_init(|| is_x86_feature_detected!("avx2")) {
-            // SAFETY: the CPU has AVX2.
-            return unsafe { quantize_row_avx2(x, out) };
-        }
+    if super::avx2_fma() {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { quantize_row_avx2(x, out) };
     }
     quantize_row_body(x, out)
 }

@@ -401,6 +401,17 @@ try {
     // The page lists the test host's URL in the manifest with the file's size and
     // sha256, as it lists the suggested models, so the download is checked.
     const withManifest = async (c, entries) => c.route("**/models/manifest.json", (route) => route.fulfill({ contentType: "application/json", body: JSON.stringify({ models: entries }) }));
+    // A fresh context on the app, its model worker ready (the badge is set), with
+    // `manifest` entries served in place of models/manifest.json when given.
+    const openApp = async (manifest) => {
+      const c = await newCtx();
+      if (manifest) await withManifest(c, manifest);
+      const p = await c.newPage();
+      const wd = watch(p);
+      await p.goto(base);
+      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      return { c, p, wd };
+    };
     const newCtx = async () => {
       const c = await browser.newContext({ serviceWorkers: "block", ignoreHTTPSErrors: true });
       await c.addInitScript(NO_GPU);
@@ -432,12 +443,7 @@ try {
 
     await test("URL download: interrupted, kept across a reload, resumed from the stored byte with a Range request", async () => {
       const url = `${host.origin}/ranged/resume.gguf`;
-      const c = await newCtx();
-      await withManifest(c, [{ url, size: modelSize, sha256: modelSha }]);
-      const p = await c.newPage();
-      const wd = watch(p);
-      await p.goto(base);
-      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      const { c, p, wd } = await openApp([{ url, size: modelSize, sha256: modelSha }]);
       // The connection drops 40 MiB + 12345 bytes in (inside the third piece) and
       // the host stays down, so the page's own retries fail too.
       const cut = 40 * 1048576 + 12345;
@@ -487,11 +493,7 @@ try {
 
     await test("URL download: a dropped connection is retried at once from the last byte that arrived", async () => {
       const url = `${host.origin}/ranged/retry.gguf`;
-      const c = await newCtx();
-      const p = await c.newPage();
-      const wd = watch(p);
-      await p.goto(base);
-      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      const { c, p, wd } = await openApp();
       host.clearLog();
       host.cutAfter(20 * 1048576 + 777);
       await download(p, url);
@@ -511,11 +513,7 @@ try {
 
     await test("URL download: a server without Range support is read in one GET", async () => {
       const url = `${host.origin}/plain/whole.gguf`;
-      const c = await newCtx();
-      const p = await c.newPage();
-      const wd = watch(p);
-      await p.goto(base);
-      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      const { c, p, wd } = await openApp();
       host.clearLog();
       await download(p, url);
       const m = await waitModel(p);
@@ -529,12 +527,7 @@ try {
 
     await test("URL download: a sha256 that does not match the manifest is refused and discarded", async () => {
       const url = `${host.origin}/ranged/badsum.gguf`;
-      const c = await newCtx();
-      await withManifest(c, [{ url, size: modelSize, sha256: "0".repeat(64) }]);
-      const p = await c.newPage();
-      const wd = watch(p);
-      await p.goto(base);
-      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+      const { c, p, wd } = await openApp([{ url, size: modelSize, sha256: "0".repeat(64) }]);
       await download(p, url);
       await p.waitForSelector("#model-error:not([hidden])", { timeout: 60_000 });
       const msg = await p.textContent("#model-error");
