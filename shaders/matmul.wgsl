@@ -99,3 +99,32 @@ fn main_id(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: ve
     }
     if (li == 0u) { y[z * p.y_stride + p.out_row0 + r] = red[0]; }
 }
+
+// main_rows: main's products without workgroup memory or barriers, for CPU adapters
+// (GpuContext::row_per_thread; see matvec.wgsl's *_rows for why): a thread takes one
+// row × TT tokens and reads the activations straight from x (on a CPU they are in
+// cache after the first row). Each weight sub-block is still dequantized once per
+// TT tokens.
+@compute @workgroup_size(64)
+fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+    let r = (wg.x + wg.y * nw.x) * WG + li;
+    if (r >= p.n_out) { return; }
+    let t0 = wg.z * TT;
+    let nt = min(TT, p.n_tok - t0);
+    let row = p.w_off + r * p.row_bytes;
+    var acc: array<f32, 8>;
+    var wv: array<f32, 32>;
+    let n_sub = (p.n_in + 31u) / 32u;
+    for (var s = 0u; s < n_sub; s++) {
+        let n = min(32u, p.n_in - s * 32u);
+        dequant_sub(row, s, n, &wv);
+        for (var t = 0u; t < nt; t++) {
+            let xo = (t0 + t) * p.x_stride + s * 32u;
+            var a = 0.0;
+            for (var j = 0u; j < n; j++) { a += wv[j] * x[xo + j]; }
+            acc[t] += a;
+        }
+    }
+    for (var t = 0u; t < nt; t++) { y[(t0 + t) * p.y_stride + p.out_row0 + r] = acc[t]; }
+}

@@ -282,9 +282,9 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
     shape("matmul", y_col0 + n_out <= y_stride && y.len >= n_tok * y_stride, || format!("y holds {} floats, need {n_tok} rows of {y_stride} with columns {y_col0}..{}", y.len, y_col0 + n_out))?;
     shape("matmul", w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
     let pl = if n_tok == 1 {
-        rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main", || matvec_source(w.ty))
+        rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), matvec_entry(rec.ctx, "main"), || matvec_source(w.ty))
     } else {
-        rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main", || typed_source(w.ty, MATMUL))
+        rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), if rec.ctx.row_per_thread { "main_rows" } else { "main" }, || typed_source(w.ty, MATMUL))
     };
     for part in &w.parts {
         let (a, b) = (rows.start.max(part.row0), rows.end.min(part.row0 + part.rows));
@@ -294,7 +294,7 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
         let (n, w_off, col) = (b - a, (a - part.row0) * w.row_bytes(), y_col0 + a - rows.start);
         if n_tok == 1 {
             // Decode: the memory-bound matvec (one token, the row's items over 32 lanes).
-            let (gx, gy) = spread(n.div_ceil(MATVEC_ROWS));
+            let (gx, gy) = spread(n.div_ceil(matvec_rows(rec.ctx)));
             let p = [w.n_in, n, 1, w.row_bytes(), w_off, col, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
             rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
         } else {
@@ -306,8 +306,25 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
     Ok(())
 }
 
-/// Rows per workgroup in `matvec` (ROWS in matvec.wgsl).
-const MATVEC_ROWS: usize = 8;
+/// Rows per workgroup in `matvec` (ROWS in matvec.wgsl; ROWS_WG for the *_rows
+/// entry points a CPU adapter runs).
+fn matvec_rows(ctx: &GpuContext) -> usize {
+    if ctx.row_per_thread {
+        64
+    } else {
+        8
+    }
+}
+
+/// The matvec entry point for this device: one thread per row on CPU adapters.
+fn matvec_entry(ctx: &GpuContext, entry: &'static str) -> &'static str {
+    match (ctx.row_per_thread, entry) {
+        (false, e) => e,
+        (true, "main") => "main_rows",
+        (true, "main3") => "main3_rows",
+        (true, _) => "main_swiglu_rows",
+    }
+}
 
 fn matvec_source(ty: GgmlType) -> String {
     typed_source(ty, &format!("{}\n{MATVEC}", dot_source(ty)))
@@ -324,9 +341,9 @@ pub fn matvec(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf, y_col0: usize
 #[allow(clippy::too_many_arguments)]
 pub fn matvec3(rec: &mut Recorder, w: &GpuMatrix, n0: usize, n1: usize, x: &Buf, y0: &Buf, y1: &Buf, y2: &Buf) -> Result<(), GpuError> {
     shape("matvec3", n0 + n1 <= w.n_out && x.len >= w.n_in && y0.len >= n0 && y1.len >= n1 && y2.len >= w.n_out - n0 - n1, || format!("`{}` rows {} as {n0} + {n1} + rest; x {} y {} {} {}", w.name, w.n_out, x.len, y0.len, y1.len, y2.len))?;
-    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main3", || matvec_source(w.ty));
+    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), matvec_entry(rec.ctx, "main3"), || matvec_source(w.ty));
     for part in &w.parts {
-        let (gx, gy) = spread(part.rows.div_ceil(MATVEC_ROWS));
+        let (gx, gy) = spread(part.rows.div_ceil(matvec_rows(rec.ctx)));
         let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, part.row0, w.n_in, 0, n0, n0 + n1, 0, 0].map(|v| v as u32);
         let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y0.buffer)), (4, Bind::Whole(&y1.buffer)), (5, Bind::Whole(&y2.buffer))];
         rec.dispatch(&pl, &p, &binds, (gx, gy, 1))?;
@@ -339,8 +356,8 @@ pub fn matvec3(rec: &mut Recorder, w: &GpuMatrix, n0: usize, n1: usize, x: &Buf,
 pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Result<(), GpuError> {
     let n_ff = w.n_out / 2;
     shape("matvec_swiglu", w.parts.len() == 1 && w.n_out % 2 == 0 && x.len >= w.n_in && y.len >= n_ff, || format!("`{}`: {} parts of {} rows (one part, even rows); x {} y {}", w.name, w.parts.len(), w.n_out, x.len, y.len))?;
-    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), "main_swiglu", || matvec_source(w.ty));
-    let (gx, gy) = spread(n_ff.div_ceil(MATVEC_ROWS));
+    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), matvec_entry(rec.ctx, "main_swiglu"), || matvec_source(w.ty));
+    let (gx, gy) = spread(n_ff.div_ceil(matvec_rows(rec.ctx)));
     let p = [w.n_in, n_ff, 1, w.row_bytes(), 0, 0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&w.parts[0].buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))
 }
