@@ -364,19 +364,8 @@ impl GpuModel {
                     let k = hp.n_expert_used;
                     kn::matmul(r, router, &s.h, d, &m.logits, hp.n_expert, 0, n)?; // or router,
                     kn::moe_route(r, &m.logits, &m.ids, &m.wts, n, hp.n_expert, k)?; // top-k on the GPU,
-                    if n == 1 { //                                                       chosen experts only:
-                        kn::matmul_id(r, gate, &m.ids, k, &s.h, false, &m.gate, n)?; //  decode by (token, slot),
-                        kn::matmul_id(r, up, &m.ids, k, &s.h, false, &m.up, n)?;
-                        kn::swiglu(r, &m.gate, &m.up, n * k * ff)?;
-                        kn::matmul_id(r, down, &m.ids, k, &m.gate, true, &m.down, n)?;
-                    } else { //                                                          prefill by expert
-                        kn::moe_group(r, &m.ids, &m.offsets, &m.entries, n, hp.n_expert, k)?;
-                        kn::matmul_id_grouped(r, gate, &m.offsets, &m.entries, k, &s.h, false, &m.gate, n)?;
-                        kn::matmul_id_grouped(r, up, &m.offsets, &m.entries, k, &s.h, false, &m.up, n)?;
-                        kn::swiglu(r, &m.gate, &m.up, n * k * ff)?;
-                        kn::matmul_id_grouped(r, down, &m.offsets, &m.entries, k, &m.gate, true, &m.down, n)?;
-                    }
-                    kn::moe_combine(r, &m.wts, &m.down, &s.t, n, k, d)?;
+                    chosen_experts(r, [gate, up, down], m, &s.h, n, hp.n_expert, k, ff)?; // chosen experts only,
+                    kn::moe_combine(r, &m.wts, &m.down, &s.t, n, k, d)?; //               weighted sum
                 }
             }
             kn::add(r, &s.x, &s.t, n * d)?; //                                    10. residual
@@ -455,6 +444,24 @@ impl GpuModel {
         let head = self.output.as_ref().unwrap_or(&self.embd);
         b + head.bytes() + self.embd.row_bytes() as u64
     }
+}
+
+/// SwiGLU of the chosen experts for every (token, slot) of `h` into `m.down`: decode
+/// by (token, slot); prefill by expert, the rows grouped on the GPU first so each
+/// expert's weights are read once per tile of its tokens.
+#[allow(clippy::too_many_arguments)]
+fn chosen_experts(r: &mut Recorder, [gate, up, down]: [&GpuMatrix; 3], m: &MoeScratch, h: &Buf, n: usize, n_expert: usize, k: usize, ff: usize) -> Result<(), GpuError> {
+    if n == 1 {
+        kn::matmul_id(r, gate, &m.ids, k, h, false, &m.gate, n)?;
+        kn::matmul_id(r, up, &m.ids, k, h, false, &m.up, n)?;
+        kn::swiglu(r, &m.gate, &m.up, k * ff)?;
+        return kn::matmul_id(r, down, &m.ids, k, &m.gate, true, &m.down, n);
+    }
+    kn::moe_group(r, &m.ids, &m.offsets, &m.entries, n, n_expert, k)?;
+    kn::matmul_id_grouped(r, gate, &m.offsets, &m.entries, k, h, false, &m.gate, n)?;
+    kn::matmul_id_grouped(r, up, &m.offsets, &m.entries, k, h, false, &m.up, n)?;
+    kn::swiglu(r, &m.gate, &m.up, n * k * ff)?;
+    kn::matmul_id_grouped(r, down, &m.offsets, &m.entries, k, &m.gate, true, &m.down, n)
 }
 
 async fn fbuf(ctx: &GpuContext, what: &str, v: &[f32]) -> Result<Buf, GpuError> {
