@@ -1,7 +1,7 @@
 //! Whole-model logits, GPU against the CPU engine: tiny Mistral (decode past W = 8,
 //! chunked prefill), tiny Mixtral in both expert layouts (also with its expert stacks
-//! split across buffers), SmolLM2; GPU decode = GPU
-//! prefill; greedy SmolLM2 tokens equal to the CPU path; a missing limit is an error.
+//! split across buffers), SmolLM2; GPU decode = GPU prefill; greedy SmolLM2 tokens
+//! equal to the CPU path; a missing limit is an error.
 //! No adapter is a failure, not a skip (CI runs lavapipe).
 #![cfg(feature = "gpu")]
 
