@@ -364,19 +364,62 @@ pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Res
 
 /// Expert matvec (ggml `mul_mat_id`): for each (token t, slot s) the expert
 /// `ids[t·k + s]` of the stacked matrix `w` multiplies x row t (or row t·k + s when
-/// `x_per_slot`), into y row t·k + s. The ids stay on the GPU.
+/// `x_per_slot`), into y row t·k + s. The ids stay on the GPU: one dispatch per part,
+/// each computing the rows whose expert that part holds (decode; prefill groups the
+/// rows by expert, [`matmul_id_grouped`]).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_id(rec: &mut Recorder, w: &GpuMatrix, ids: &Buf, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
-    let x_rows = if x_per_slot { n_tok * k } else { n_tok };
-    shape("matmul_id", w.parts.len() == 1 && w.n_expert > 1, || format!("`{}` is not one stacked expert buffer", w.name))?;
+    matmul_id_shapes("matmul_id", w, k, x, x_per_slot, y, n_tok)?;
     shape("matmul_id", ids.len >= n_tok * k, || format!("ids holds {}, need {}", ids.len, n_tok * k))?;
-    shape("matmul_id", x.len >= x_rows * w.n_in, || format!("x holds {} floats, need {x_rows} rows of {}", x.len, w.n_in))?;
-    shape("matmul_id", y.len >= n_tok * k * w.n_out, || format!("y holds {} floats, need {} rows of {}", y.len, n_tok * k, w.n_out))?;
     let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_id", || typed_source(w.ty, MATMUL));
     let (gx, gy) = spread(w.n_out);
-    let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, 0].map(|v| v as u32);
-    let part = &w.parts[0].buffer;
-    rec.dispatch(&pl, &p, &[(1, Bind::Whole(part)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (4, Bind::Whole(&ids.buffer))], (gx, gy, (n_tok * k) as u32))
+    for part in &w.parts {
+        let e = w.experts(part);
+        let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, e.start, e.end, 0, 0, 0].map(|v| v as u32);
+        rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (4, Bind::Whole(&ids.buffer))], (gx, gy, (n_tok * k) as u32))?;
+    }
+    Ok(())
+}
+
+fn matmul_id_shapes(kernel: &'static str, w: &GpuMatrix, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
+    let x_rows = if x_per_slot { n_tok * k } else { n_tok };
+    shape(kernel, w.n_expert > 1, || format!("`{}` is not an expert stack", w.name))?;
+    shape(kernel, w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
+    shape(kernel, x.len >= x_rows * w.n_in, || format!("x holds {} floats, need {x_rows} rows of {}", x.len, w.n_in))?;
+    shape(kernel, y.len >= n_tok * k * w.n_out, || format!("y holds {} floats, need {} rows of {}", y.len, n_tok * k, w.n_out))
+}
+
+/// The (token, slot) entries `t·k + s` of `ids` grouped by expert, on the GPU (the
+/// CPU never sees the ids): expert e's are `entries[offsets[e] .. offsets[e + 1]]`,
+/// ascending. Twin: [`crate::moe::group_by_expert`].
+pub fn moe_group(rec: &mut Recorder, ids: &Buf, offsets: &Buf, entries: &Buf, n_tok: usize, n_expert: usize, k: usize) -> Result<(), GpuError> {
+    shape("moe_group", n_expert <= 63 && ids.len >= n_tok * k && entries.len >= n_tok * k && offsets.len > n_expert, || format!("{n_expert} experts (max 63), ids {} entries {} offsets {} for {n_tok} tokens of top {k}", ids.len, entries.len, offsets.len))?;
+    let pl = rec.k.pipeline(rec.ctx, "moe", "group", || MOE.to_string());
+    let p = [n_tok, n_expert, k, 0].map(|v| v as u32);
+    rec.dispatch(&pl, &p, &[(2, Bind::Whole(&ids.buffer)), (6, Bind::Whole(&offsets.buffer)), (7, Bind::Whole(&entries.buffer))], (1, 1, 1))
+}
+
+/// [`matmul_id`] for prefill, the rows grouped by expert ([`moe_group`]'s `offsets`
+/// and `entries`): each workgroup multiplies up to MATMUL_TOKENS rows routed to one
+/// expert, so an expert's weights are read once per tile of its tokens, not once per
+/// token. The grid assumes each token lists an expert at most once (moe_route's top-k
+/// are distinct), so an expert has at most n_tok entries.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_id_grouped(rec: &mut Recorder, w: &GpuMatrix, offsets: &Buf, entries: &Buf, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
+    matmul_id_shapes("matmul_id_grouped", w, k, x, x_per_slot, y, n_tok)?;
+    shape("matmul_id_grouped", offsets.len > w.n_expert && entries.len >= n_tok * k, || format!("offsets {} (need {}), entries {} (need {})", offsets.len, w.n_expert + 1, entries.len, n_tok * k))?;
+    let tiles = n_tok.div_ceil(MATMUL_TOKENS);
+    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_grouped", || typed_source(w.ty, MATMUL));
+    let (gx, gy) = spread(w.n_out.div_ceil(MATMUL_ROWS));
+    for part in &w.parts {
+        let e = w.experts(part);
+        let gz = e.len() * tiles;
+        shape("matmul_id_grouped", gz <= 65535, || format!("`{}`: {} experts x {tiles} token tiles = {gz} workgroups in z (max 65535)", w.name, e.len()))?;
+        let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, e.start, e.end, tiles, 0, 0].map(|v| v as u32);
+        let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (5, Bind::Whole(&offsets.buffer)), (6, Bind::Whole(&entries.buffer))];
+        rec.dispatch(&pl, &p, &binds, (gx, gy, gz as u32))?;
+    }
+    Ok(())
 }
 
 /// Rows of the quantized table `w` for the token ids in `tok` into `y` [n_tok, n_in].
