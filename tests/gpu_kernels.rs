@@ -27,6 +27,25 @@ fn ctx() -> GpuContext {
     block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter is required (lavapipe in CI)")
 }
 
+/// The device twice: the 32-lanes-per-row decode matvec and barrier-tiled prefill
+/// matmul real GPUs take, and the one-thread-per-row entry points CPU adapters take
+/// (GpuContext::row_per_thread). Both are held to the same twins.
+fn both_layouts() -> [GpuContext; 2] {
+    [false, true].map(|rows| {
+        let mut c = ctx();
+        c.row_per_thread = rows;
+        c
+    })
+}
+
+fn layout(c: &GpuContext) -> &'static str {
+    if c.row_per_thread {
+        "row per thread"
+    } else {
+        "lanes per row"
+    }
+}
+
 fn rnd(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..n)
@@ -106,7 +125,7 @@ fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: 
             }
             let g = got[t * stride + 3 + o] as f64;
             let tol = tol_for(ty) * mag.max(1e-3);
-            assert!((g - s).abs() <= tol, "matmul {} {n_out}x{n_in} x {n_tok} tokens ({} parts): first bad index token {t} row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
+            assert!((g - s).abs() <= tol, "matmul {} {n_out}x{n_in} x {n_tok} tokens ({} parts, {}): first bad index token {t} row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
         }
     }
 }
@@ -115,27 +134,29 @@ const QUANT: [GgmlType; 6] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, Gg
 
 #[test]
 fn matmul_every_type_decode_and_prefill() {
-    let c = ctx();
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16] {
-        check_matmul(&c, ty, 75, 67, 1, u64::MAX);
-        check_matmul(&c, ty, 75, 67, 11, u64::MAX);
-    }
-    for ty in QUANT {
-        let n_in = ty.block_size() * 3;
-        check_matmul(&c, ty, n_in, 67, 1, u64::MAX);
-        check_matmul(&c, ty, n_in, 130, 11, u64::MAX);
+    for c in both_layouts() {
+        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16] {
+            check_matmul(&c, ty, 75, 67, 1, u64::MAX);
+            check_matmul(&c, ty, 75, 67, 11, u64::MAX);
+        }
+        for ty in QUANT {
+            let n_in = ty.block_size() * 3;
+            check_matmul(&c, ty, n_in, 67, 1, u64::MAX);
+            check_matmul(&c, ty, n_in, 130, 11, u64::MAX);
+        }
     }
 }
 
 #[test]
 fn matmul_split_into_row_parts() {
-    let c = ctx();
-    // Q4_0 rows of 96 elements are 54 bytes (not a 4-byte multiple); 1000-byte parts
-    // hold 18 rows, so 67 rows take 4 parts with ragged byte tails.
-    check_matmul(&c, GgmlType::Q4_0, 96, 67, 9, 1000);
-    check_matmul(&c, GgmlType::Q6K, 256, 13, 2, 900);
-    check_matmul(&c, GgmlType::Q6K, 256, 13, 1, 900);
-    check_matmul(&c, GgmlType::Q4_0, 96, 67, 1, 1000);
+    for c in both_layouts() {
+        // Q4_0 rows of 96 elements are 54 bytes (not a 4-byte multiple); 1000-byte parts
+        // hold 18 rows, so 67 rows take 4 parts with ragged byte tails.
+        check_matmul(&c, GgmlType::Q4_0, 96, 67, 9, 1000);
+        check_matmul(&c, GgmlType::Q6K, 256, 13, 2, 900);
+        check_matmul(&c, GgmlType::Q6K, 256, 13, 1, 900);
+        check_matmul(&c, GgmlType::Q4_0, 96, 67, 1, 1000);
+    }
 }
 
 #[test]
@@ -456,8 +477,13 @@ fn dot_ref(w: &[f32], o: usize, n_in: usize, x: &[f32]) -> (f64, f64) {
 /// gate/up stacked with SwiGLU applied. Also equal to the unfused kernels.
 #[test]
 fn fused_qkv_and_gate_up_swiglu_decode() {
-    let c = ctx();
-    let k = Kernels::new(&c);
+    for c in both_layouts() {
+        fused_decode(&c);
+    }
+}
+
+fn fused_decode(c: &GpuContext) {
+    let k = Kernels::new(c);
     for ty in [GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
         let n_in = if ty.block_size() == 1 { 75 } else { ty.block_size() * 3 };
         let (nq, nk, nv) = (40, 13, 13);
@@ -475,11 +501,11 @@ fn fused_qkv_and_gate_up_swiglu_decode() {
             for (o, &g) in got.iter().enumerate() {
                 let (s, mag) = dot_ref(&w, o, n_in, &x);
                 let tol = tol_for(ty) * mag.max(1e-3);
-                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
+                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts, {}): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
             }
             let all = buf(&c, "all", rows);
             run(&c, &k, |r| kn::matvec(r, &m, &xb, &all, 0));
-            close(&format!("matvec3 {} vs matvec", ty.name()), &got, &read(&c, &all), 0.0);
+            close(&format!("matvec3 {} vs matvec ({})", ty.name(), layout(c)), &got, &read(&c, &all), 0.0);
         }
         // Gate rows 0..nf over up rows nf..2nf.
         let nf = rows / 2;
@@ -489,14 +515,14 @@ fn fused_qkv_and_gate_up_swiglu_decode() {
         run(&c, &k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
         let got = read(&c, &y);
         let want: Vec<f32> = (0..nf).map(|o| precis::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
-        close(&format!("matvec_swiglu {}", ty.name()), &got, &want, TOL_FUSED_SWIGLU);
+        close(&format!("matvec_swiglu {} ({})", ty.name(), layout(c)), &got, &want, TOL_FUSED_SWIGLU);
         let (g, u) = (buf(&c, "g", nf), buf(&c, "u", nf));
         run(&c, &k, |r| {
             kn::matmul_rows(r, &m, 0..nf, &xb, n_in, &g, nf, 0, 1)?;
             kn::matmul_rows(r, &m, nf..2 * nf, &xb, n_in, &u, nf, 0, 1)?;
             kn::swiglu(r, &g, &u, nf)
         });
-        close(&format!("matvec_swiglu {} vs matvec + swiglu", ty.name()), &got, &read(&c, &g), TOL_ELEMENTWISE);
+        close(&format!("matvec_swiglu {} vs matvec + swiglu ({})", ty.name(), layout(c)), &got, &read(&c, &g), TOL_ELEMENTWISE);
     }
 }
 
