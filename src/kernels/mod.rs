@@ -363,7 +363,7 @@ mod tests {
     const TYPES: [GgmlType; 9] =
         [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
 
-    fn random_x(n: usize, seed: u64) -> Vec<f32> {
+    pub(super) fn random_x(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed | 1;
         (0..n)
             .map(|_| {

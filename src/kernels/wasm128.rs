@@ -174,21 +174,9 @@ pub fn dot_q6k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{dot_scalar, q8::quantize_row, BlockQ8};
+    use super::super::{dot_scalar, q8::quantize_row, tests::random_x, BlockQ8};
     use crate::quant::{random_blocks, GgmlType};
     use wasm_bindgen_test::wasm_bindgen_test;
-
-    fn random_x(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % 20_000) as f32 / 10_000.0 - 1.0
-            })
-            .collect()
-    }
 
     /// Every weight type, one and four activation rows: the same bits as the
     /// portable kernels (exact integer sums, the same float expression per block).
