@@ -3,7 +3,7 @@
 //! whatever adapter wgpu finds — lavapipe in CI; no adapter is a failure, not a skip.
 #![cfg(feature = "gpu")]
 
-use precis::attention::{attention, AttnShape};
+use precis::attention::{attention_naive, AttnShape};
 use precis::cache::KvCache;
 use precis::gpu::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder};
 use precis::gpu::weights::{upload_limited, MatrixSource};
@@ -231,8 +231,31 @@ fn check_attention(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, wi
 
 /// As check_attention; `Some(n)`: decode through split-K with n splits.
 fn check_attention_with(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, window: Option<usize>, half: bool, split: Option<usize>) {
+    let path = match split {
+        None => AttnPath::PerQuery,
+        Some(n) => AttnPath::Split(n),
+    };
+    check_attention_on(c, (6, 2, 20), n_tok, pos, capacity, window, half, path)
+}
+
+/// Which GPU attention kernel a check runs.
+#[derive(Debug, Clone, Copy)]
+enum AttnPath {
+    /// attention.wgsl `main`: a workgroup per (head, query).
+    PerQuery,
+    /// Split-K decode over n splits.
+    Split(usize),
+    /// attention_prefill.wgsl: tiles of query rows per KV head.
+    Prefill,
+}
+
+/// GPU attention with `heads` = (n_head, n_kv, head_dim) against the slow twin
+/// `attention_naive` (any head_dim) over a cache of `capacity` random rows; with an
+/// f16 cache the CPU reads the same f16-rounded rows.
+#[allow(clippy::too_many_arguments)]
+fn check_attention_on(c: &GpuContext, heads: (usize, usize, usize), n_tok: usize, pos: usize, capacity: usize, window: Option<usize>, half: bool, path: AttnPath) {
     let k = Kernels::new(c);
-    let (n_head, n_kv, hd) = (6, 2, 20);
+    let (n_head, n_kv, hd) = heads;
     let kvd = n_kv * hd;
     let mut cache = KvCache::new(1, kvd, capacity, window.is_some());
     cache.pos = pos;
@@ -243,17 +266,53 @@ fn check_attention_with(c: &GpuContext, n_tok: usize, pos: usize, capacity: usiz
     let kc = rnd(n_tok * kvd, 31);
     let vc = rnd(n_tok * kvd, 32);
     let shape = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
-    let want = attention(&shape, &q, &kc, &vc, &cache, 0);
+    let want = attention_naive(&shape, &q, &kc, &vc, &cache, 0);
     let (qb, kb, vb) = (up(c, "q", &q), up(c, "k", &kc), up(c, "v", &vc));
     let (ckb, cvb) = (up_cache(c, "ck", &cache.layers[0].k, half), up_cache(c, "cv", &cache.layers[0].v, half));
     let out = buf(c, "out", n_tok * n_head * hd);
     let a = AttnArgs { n_tok, n_head, n_kv, head_dim: hd, pos, capacity, window: window.unwrap_or(0), half };
     let partials = buf(c, "partials", kn::attention_partials(n_head, hd));
-    run(c, &k, |r| match split {
-        None => kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
-        Some(n) => kn::attention_split(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out, &partials, n),
+    run(c, &k, |r| match path {
+        AttnPath::PerQuery => kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
+        AttnPath::Split(n) => kn::attention_split(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out, &partials, n),
+        AttnPath::Prefill => kn::attention_prefill(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
     });
-    close(&format!("attention n_tok {n_tok} pos {pos} capacity {capacity} window {window:?} f16 cache {half} splits {split:?}"), &read(c, &out), &want, TOL_ATTENTION);
+    let what = format!("attention {path:?} heads {n_head}/{n_kv} hd {hd} n_tok {n_tok} pos {pos} capacity {capacity} window {window:?} f16 cache {half}");
+    let got = read(c, &out);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let (t, h, d) = (i / (n_head * hd), i / hd % n_head, i % hd);
+        assert!((g - w).abs() <= TOL_ATTENTION * (1.0 + w.abs()), "{what}: first bad index {i} (token {t} head {h} dim {d}): gpu {g}, cpu {w} (tol {TOL_ATTENTION:e})");
+    }
+}
+
+/// The tiled prefill kernel against the slow twin: chunks of awkward lengths (not
+/// multiples of the 16-row tile) at position 0 and later, over a wrapped rolling
+/// cache, a window shorter than the chunk, a dense cache; GQA groups of 1, 3 and 4;
+/// head_dim 64 and 128 (SmolLM2's, Mistral's) and odd ones (33, 20).
+#[test]
+fn attention_prefill_tiled_matches_naive() {
+    let c = ctx();
+    // (n_tok, pos, capacity, window)
+    let cases = [
+        (1, 0, 8, Some(8)),       // one query, empty cache
+        (5, 0, 64, None),         // first chunk, dense
+        (37, 100, 64, Some(64)),  // rolling cache wrapped once (slots 36..64 then 0..36)
+        (37, 50, 16, Some(16)),   // window shorter than the chunk: early rows see the cache
+        (70, 200, 80, Some(80)),  // wrapped 2.5 times, > 1 tile of keys per row
+        (70, 30, 128, None),      // dense with 30 cached positions
+    ];
+    for half in kv_types(&c) {
+        for heads in [(9, 3, 64), (8, 2, 128), (6, 2, 33), (3, 3, 20)] {
+            for &(n_tok, pos, cap, window) in &cases {
+                check_attention_on(&c, heads, n_tok, pos, cap, window, half, AttnPath::Prefill);
+            }
+        }
+    }
+    let k = Kernels::new(&c);
+    let b = buf(&c, "b", 1 << 16);
+    let a = AttnArgs { n_tok: 2, n_head: 2, n_kv: 1, head_dim: 136, pos: 0, capacity: 8, window: 0, half: false };
+    let e = kn::attention_prefill(&mut Recorder::new(&c, &k), &a, &b, &b, &b, &b, &b, &b).unwrap_err();
+    assert!(e.to_string().contains("head_dim 136 (1..=128)"), "{e}");
 }
 
 #[test]

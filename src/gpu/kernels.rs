@@ -16,6 +16,7 @@ const RMS_NORM: &str = include_str!("../../shaders/rms_norm.wgsl");
 const ROPE: &str = include_str!("../../shaders/rope.wgsl");
 const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
 const ATTENTION: &str = include_str!("../../shaders/attention.wgsl");
+const ATTENTION_PREFILL: &str = include_str!("../../shaders/attention_prefill.wgsl");
 const KV_STORE: &str = include_str!("../../shaders/kv_store.wgsl");
 const MOE: &str = include_str!("../../shaders/moe.wgsl");
 pub(crate) const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
@@ -456,6 +457,26 @@ pub fn attention(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck
     let pl = rec.k.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || format!("{}{ATTENTION}", kv_prelude(a.half)));
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
     rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (a.n_head as u32, a.n_tok as u32, 1))
+}
+
+/// Largest head_dim [`attention_prefill`] takes (HD_MAX in attention_prefill.wgsl);
+/// larger heads go through [`attention`].
+pub const PREFILL_MAX_HEAD_DIM: usize = 128;
+/// Query rows (positions × the heads sharing a KV head) per workgroup (R in
+/// attention_prefill.wgsl).
+const PREFILL_ROWS: usize = 16;
+
+/// Chunked-prefill attention, tiled: one workgroup per (tile of PREFILL_ROWS query
+/// rows, KV head), each key and value row read once per tile; same masks and
+/// arguments as [`attention`].
+#[allow(clippy::too_many_arguments)]
+pub fn attention_prefill(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, out: &Buf) -> Result<(), GpuError> {
+    attention_shapes(a, q, k, v, ck, cv, out)?;
+    let tiles = (a.n_tok * (a.n_head / a.n_kv)).div_ceil(PREFILL_ROWS);
+    shape("attention_prefill", (1..=PREFILL_MAX_HEAD_DIM).contains(&a.head_dim) && tiles <= 65535, || format!("head_dim {} (1..={PREFILL_MAX_HEAD_DIM}), {} tokens × {} heads per kv head in {tiles} tiles (max 65535)", a.head_dim, a.n_tok, a.n_head / a.n_kv))?;
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention_prefill", a.half), "main", || format!("{}{ATTENTION_PREFILL}", kv_prelude(a.half)));
+    let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
+    rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (tiles as u32, a.n_kv as u32, 1))
 }
 
 /// Keys one split-K workgroup folds in decode (a multiple of the 64-key tile).
