@@ -20,6 +20,9 @@ const TOL_ELEMENTWISE: f32 = 2e-5;
 /// Fused gate/up + SwiGLU: the dot products' rounding (TOL_QUANT_DOT of their
 /// magnitude) carried through silu(g)·u.
 const TOL_FUSED_SWIGLU: f32 = 1e-4;
+/// The two matvec variants: the same 32 lane sums per row added in another order
+/// (relative to 1 + |y|; rows of ~3000 products can cancel to near 0).
+const TOL_MATVEC_VARIANTS: f32 = 1e-4;
 /// Attention: softmax in a different order (online, per tile of 64 keys).
 const TOL_ATTENTION: f32 = 2e-5;
 
@@ -81,10 +84,24 @@ fn tol_for(ty: GgmlType) -> f64 {
     }
 }
 
+/// The decode matvec's row sums to test: workgroup memory always, subgroup
+/// operations too where the device granted them.
+fn matvec_variants(c: &GpuContext) -> Vec<bool> {
+    if c.has_subgroups {
+        vec![false, true]
+    } else {
+        eprintln!("{}: no subgroups, the subgroup matvec is not tested here", c.adapter_name);
+        vec![false]
+    }
+}
+
 /// `matmul` for `ty` with [n_out, n_in] weights on n_tok tokens, against
-/// dequantize-then-dot in f64; `limit` forces the matrix into several row parts.
-fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: usize, limit: u64) {
-    let k = Kernels::new(c);
+/// dequantize-then-dot in f64; `limit` forces the matrix into several row parts;
+/// `subgroups`: the decode matvec sums rows with subgroup operations.
+#[allow(clippy::too_many_arguments)]
+fn check_matmul_with(c: &GpuContext, subgroups: bool, ty: GgmlType, n_in: usize, n_out: usize, n_tok: usize, limit: u64) {
+    let k = Kernels::with_subgroups(c, subgroups);
+    assert_eq!(k.subgroups, subgroups && c.has_subgroups, "the variant asked for");
     let bytes = random_blocks(ty, n_in * n_out, 7 + n_in as u64);
     let w = dequantize_vec(ty, &bytes, n_in * n_out);
     let src = MatrixSource { name: "w", ty, n_in, n_out, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
@@ -106,8 +123,16 @@ fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: 
             }
             let g = got[t * stride + 3 + o] as f64;
             let tol = tol_for(ty) * mag.max(1e-3);
-            assert!((g - s).abs() <= tol, "matmul {} {n_out}x{n_in} x {n_tok} tokens ({} parts): first bad index token {t} row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
+            assert!((g - s).abs() <= tol, "matmul {} {n_out}x{n_in} x {n_tok} tokens ({} parts, subgroups {subgroups}): first bad index token {t} row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
         }
+    }
+}
+
+/// Decode (one token) with every matvec variant; prefill once.
+fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: usize, limit: u64) {
+    let variants = if n_tok == 1 { matvec_variants(c) } else { vec![false] };
+    for sg in variants {
+        check_matmul_with(c, sg, ty, n_in, n_out, n_tok, limit);
     }
 }
 
@@ -512,11 +537,18 @@ fn dot_ref(w: &[f32], o: usize, n_in: usize, x: &[f32]) -> (f64, f64) {
 
 /// Fused decode kernels against their twins: Q/K/V stacked in one matrix (also cut
 /// into row parts that straddle the Q/K and K/V borders) into three outputs, and
-/// gate/up stacked with SwiGLU applied. Also equal to the unfused kernels.
+/// gate/up stacked with SwiGLU applied. Also equal to the unfused kernels. With each
+/// matvec variant (workgroup-memory and, where granted, subgroup row sums).
 #[test]
 fn fused_qkv_and_gate_up_swiglu_decode() {
     let c = ctx();
-    let k = Kernels::new(&c);
+    for sg in matvec_variants(&c) {
+        check_fused_decode(&c, &Kernels::with_subgroups(&c, sg));
+    }
+}
+
+fn check_fused_decode(c: &GpuContext, k: &Kernels) {
+    let sg = k.subgroups;
     for ty in [GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
         let n_in = if ty.block_size() == 1 { 75 } else { ty.block_size() * 3 };
         let (nq, nk, nv) = (40, 13, 13);
@@ -534,11 +566,11 @@ fn fused_qkv_and_gate_up_swiglu_decode() {
             for (o, &g) in got.iter().enumerate() {
                 let (s, mag) = dot_ref(&w, o, n_in, &x);
                 let tol = tol_for(ty) * mag.max(1e-3);
-                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
+                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts, subgroups {sg}): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
             }
             let all = buf(&c, "all", rows);
             run(&c, &k, |r| kn::matvec(r, &m, &xb, &all, 0));
-            close(&format!("matvec3 {} vs matvec", ty.name()), &got, &read(&c, &all), 0.0);
+            close(&format!("matvec3 {} vs matvec (subgroups {sg})", ty.name()), &got, &read(&c, &all), 0.0);
         }
         // Gate rows 0..nf over up rows nf..2nf.
         let nf = rows / 2;
@@ -548,13 +580,79 @@ fn fused_qkv_and_gate_up_swiglu_decode() {
         run(&c, &k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
         let got = read(&c, &y);
         let want: Vec<f32> = (0..nf).map(|o| precis::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
-        close(&format!("matvec_swiglu {}", ty.name()), &got, &want, TOL_FUSED_SWIGLU);
+        close(&format!("matvec_swiglu {} (subgroups {sg})", ty.name()), &got, &want, TOL_FUSED_SWIGLU);
         let (g, u) = (buf(&c, "g", nf), buf(&c, "u", nf));
         run(&c, &k, |r| {
             kn::matmul_rows(r, &m, 0..nf, &xb, n_in, &g, nf, 0, 1)?;
             kn::matmul_rows(r, &m, nf..2 * nf, &xb, n_in, &u, nf, 0, 1)?;
             kn::swiglu(r, &g, &u, nf)
         });
-        close(&format!("matvec_swiglu {} vs matvec + swiglu", ty.name()), &got, &read(&c, &g), TOL_ELEMENTWISE);
+        close(&format!("matvec_swiglu {} vs matvec + swiglu (subgroups {sg})", ty.name()), &got, &read(&c, &g), TOL_ELEMENTWISE);
+    }
+}
+
+/// The device asks for subgroups whenever the adapter offers them (wgpu 30's
+/// `Features::SUBGROUP`), records the grant, and the matvec uses them unless
+/// `PRECIS_GPU_SUBGROUPS=0`; with them, the subgroup matvec equals the
+/// workgroup-memory one on a row long enough for many items per lane.
+#[test]
+fn subgroups_requested_granted_and_used() {
+    let c = ctx();
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = block_on(instance.request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })).unwrap();
+    let offered = adapter.features().contains(wgpu::Features::SUBGROUP);
+    eprintln!("{}: subgroups offered {offered}, granted {}, sizes {:?}, matvec uses them {}", c.adapter_name, c.has_subgroups, c.subgroup_sizes, c.subgroup_matvec);
+    assert_eq!(c.has_subgroups, offered, "an offered SUBGROUP feature is requested and granted");
+    let forced_off = std::env::var("PRECIS_GPU_SUBGROUPS").is_ok_and(|v| v == "0");
+    assert_eq!(c.subgroup_matvec, c.has_subgroups && !forced_off, "PRECIS_GPU_SUBGROUPS={forced_off}");
+    assert_eq!(Kernels::new(&c).subgroups, c.subgroup_matvec);
+    if !c.has_subgroups {
+        return;
+    }
+    let (lo, hi) = c.subgroup_sizes;
+    assert!(lo >= 1 && lo <= hi && hi <= 128 && lo.is_power_of_two() && hi.is_power_of_two(), "subgroup sizes {lo}..{hi}");
+    let ty = GgmlType::Q8_0;
+    let (n_in, n_out) = (32 * 91, 29);
+    let bytes = random_blocks(ty, n_in * n_out, 5);
+    let src = MatrixSource { name: "w", ty, n_in, n_out, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
+    let m = block_on(upload_limited(&c, &mut &bytes[..], &src, u64::MAX)).unwrap();
+    let xb = up(&c, "x", &rnd(n_in, 6));
+    let ys: Vec<Vec<f32>> = [false, true]
+        .into_iter()
+        .map(|sg| {
+            let y = buf(&c, "y", n_out);
+            run(&c, &Kernels::with_subgroups(&c, sg), |r| kn::matvec(r, &m, &xb, &y, 0));
+            read(&c, &y)
+        })
+        .collect();
+    close("matvec: subgroup vs workgroup-memory row sums", &ys[1], &ys[0], TOL_MATVEC_VARIANTS);
+}
+
+/// llvmpipe's subgroup size follows its vector width (`LP_NATIVE_VECTOR_WIDTH`): the
+/// decode matvec tests rerun in child processes at 128 … 2048 bits, subgroups of 4, 16,
+/// 32 and 64 (at 1024 bits llvmpipe reports 32 but runs 16 invocations, a partial
+/// subgroup), on top of the default 8 this process tests. Other adapters test their
+/// own size in the tests above.
+#[test]
+fn matvec_subgroups_every_llvmpipe_width() {
+    if std::env::var_os("PRECIS_TEST_LP_WIDTH").is_some() {
+        return; // a child: it runs the named tests only
+    }
+    let c = ctx();
+    if !c.adapter_name.contains("llvmpipe") || !c.has_subgroups {
+        eprintln!("{}: not llvmpipe with subgroups, its vector width cannot be changed", c.adapter_name);
+        return;
+    }
+    for (bits, size) in [(128, 4), (512, 16), (1024, 32), (2048, 64)] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--nocapture", "--test-threads=2", "matmul_every_type", "matmul_split", "fused_qkv", "subgroups_requested"])
+            .env("LP_NATIVE_VECTOR_WIDTH", bits.to_string())
+            .env("PRECIS_TEST_LP_WIDTH", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "LP_NATIVE_VECTOR_WIDTH={bits}: the matvec tests failed:\n{text}");
+        assert!(text.contains(&format!("sizes ({size}, {size})")), "LP_NATIVE_VECTOR_WIDTH={bits}: expected subgroup size {size}:\n{text}");
+        assert!(text.contains("4 passed"), "LP_NATIVE_VECTOR_WIDTH={bits}: expected 4 tests to run:\n{text}");
     }
 }
