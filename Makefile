@@ -6,7 +6,7 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run demo web wasm-web test test-browser setup setup-browser model build build-native build-wasm wasm-node bench fuzz fixtures clean
+.PHONY: run demo web wasm-web test test-wasm-kernels test-browser setup setup-browser model build build-native build-wasm wasm-node bench fuzz fixtures clean
 
 PORT ?= 8080
 run: web
@@ -19,9 +19,16 @@ demo: build model
 
 test: setup model build wasm-node web setup-browser
 	@set -o pipefail; $(CARGO) test --release --lib --bins --tests 2>&1 | tee target/test.log
+	@set -o pipefail; $(MAKE) --no-print-directory test-wasm-kernels 2>&1 | tee -a target/test.log
 	@set -o pipefail; node tests/wasm/smoke.cjs 2>&1 | tee -a target/test.log
 	@set -o pipefail; node tests/browser/run.mjs 2>&1 | tee -a target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} /^(wasm|browser): [0-9]+ passed/ {p += $$2; f += $$4} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
+
+# The simd128 kernels' tests, compiled to wasm32 and run under Node by wasm-bindgen's
+# test runner (installed with wasm-bindgen-cli by `setup`).
+test-wasm-kernels: setup
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	  $(CARGO) test --release --target $(WASM_TARGET) --lib --no-default-features --features gpu kernels::wasm128
 
 # Only the browser suite (needs `make web` first; `make setup-browser` installs Chromium).
 test-browser: web setup-browser

@@ -3,6 +3,10 @@
 //   p: uniform { n_tok, n_expert, k }; logits: [n_tok, n_expert] f32
 //   ids: [n_tok, k] u32 (read by matmul main_id, never by the CPU); wts: [n_tok, k] f32
 // combine: y[t, :] = sum_s wts[t, s] * down[t * k + s, :]    (down: [n_tok * k, n])
+// group (prefill, for matmul.wgsl main_grouped): the (token, slot) entries z = t*k + s
+//   by expert, z ascending within one (src/moe.rs group_by_expert is the twin):
+//   offsets: [n_expert + 1] u32, offsets[e] = #entries with id < e;
+//   entries: [n_tok * k] u32, expert e's z in entries[offsets[e] .. offsets[e + 1]].
 struct Params { n_tok: u32, n_expert: u32, k: u32, n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
@@ -10,6 +14,8 @@ struct Params { n_tok: u32, n_expert: u32, k: u32, n: u32 }
 @group(0) @binding(3) var<storage, read_write> wts: array<f32>;
 @group(0) @binding(4) var<storage, read> down: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read_write> offsets: array<u32>;
+@group(0) @binding(7) var<storage, read_write> entries: array<u32>;
 
 @compute @workgroup_size(64)
 fn route(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -45,4 +51,21 @@ fn combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var a = 0.0;
     for (var s = 0u; s < p.k; s++) { a += wts[t * p.k + s] * down[(t * p.k + s) * p.n + c]; }
     y[i] = a;
+}
+
+// One invocation per expert (and one more for the end offset), each scanning all
+// n_tok * k ids twice: a prefill chunk's few thousand ids cost less than one
+// dispatch's launch, and every invocation writes only its own expert's slice, so
+// there are no atomics and the order within an expert is fixed.
+@compute @workgroup_size(64)
+fn group(@builtin(local_invocation_index) e: u32) {
+    if (e > p.n_expert) { return; }
+    let n = p.n_tok * p.k;
+    var at = 0u;
+    for (var z = 0u; z < n; z++) { if (ids[z] < e) { at++; } }
+    offsets[e] = at;
+    if (e == p.n_expert) { return; }
+    for (var z = 0u; z < n; z++) {
+        if (ids[z] == e) { entries[at] = z; at++; }
+    }
 }

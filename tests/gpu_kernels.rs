@@ -30,6 +30,25 @@ fn ctx() -> GpuContext {
     block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter is required (lavapipe in CI)")
 }
 
+/// The device twice: the 32-lanes-per-row decode matvec and barrier-tiled prefill
+/// matmul real GPUs take, and the one-thread-per-row entry points CPU adapters take
+/// (GpuContext::row_per_thread). Both are held to the same twins.
+fn both_layouts() -> [GpuContext; 2] {
+    [false, true].map(|rows| {
+        let mut c = ctx();
+        c.row_per_thread = rows;
+        c
+    })
+}
+
+fn layout(c: &GpuContext) -> &'static str {
+    if c.row_per_thread {
+        "row per thread"
+    } else {
+        "lanes per row"
+    }
+}
+
 fn rnd(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..n)
@@ -84,10 +103,12 @@ fn tol_for(ty: GgmlType) -> f64 {
     }
 }
 
-/// The decode matvec's row sums to test: workgroup memory always, subgroup
-/// operations too where the device granted them.
+/// The decode matvec's row sums to test in `c`'s layout: workgroup memory always,
+/// subgroup operations too where the device granted them (lanes per row only).
 fn matvec_variants(c: &GpuContext) -> Vec<bool> {
-    if c.has_subgroups {
+    if c.row_per_thread {
+        vec![false] // its entry points sum nothing across threads
+    } else if c.has_subgroups {
         vec![false, true]
     } else {
         eprintln!("{}: no subgroups, the subgroup matvec is not tested here", c.adapter_name);
@@ -123,7 +144,7 @@ fn check_matmul_with(c: &GpuContext, subgroups: bool, ty: GgmlType, n_in: usize,
             }
             let g = got[t * stride + 3 + o] as f64;
             let tol = tol_for(ty) * mag.max(1e-3);
-            assert!((g - s).abs() <= tol, "matmul {} {n_out}x{n_in} x {n_tok} tokens ({} parts, subgroups {subgroups}): first bad index token {t} row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
+            assert!((g - s).abs() <= tol, "matmul {} {n_out}x{n_in} x {n_tok} tokens ({} parts, {}, subgroups {subgroups}): first bad index token {t} row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
         }
     }
 }
@@ -140,27 +161,29 @@ const QUANT: [GgmlType; 6] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, Gg
 
 #[test]
 fn matmul_every_type_decode_and_prefill() {
-    let c = ctx();
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16] {
-        check_matmul(&c, ty, 75, 67, 1, u64::MAX);
-        check_matmul(&c, ty, 75, 67, 11, u64::MAX);
-    }
-    for ty in QUANT {
-        let n_in = ty.block_size() * 3;
-        check_matmul(&c, ty, n_in, 67, 1, u64::MAX);
-        check_matmul(&c, ty, n_in, 130, 11, u64::MAX);
+    for c in both_layouts() {
+        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16] {
+            check_matmul(&c, ty, 75, 67, 1, u64::MAX);
+            check_matmul(&c, ty, 75, 67, 11, u64::MAX);
+        }
+        for ty in QUANT {
+            let n_in = ty.block_size() * 3;
+            check_matmul(&c, ty, n_in, 67, 1, u64::MAX);
+            check_matmul(&c, ty, n_in, 130, 11, u64::MAX);
+        }
     }
 }
 
 #[test]
 fn matmul_split_into_row_parts() {
-    let c = ctx();
-    // Q4_0 rows of 96 elements are 54 bytes (not a 4-byte multiple); 1000-byte parts
-    // hold 18 rows, so 67 rows take 4 parts with ragged byte tails.
-    check_matmul(&c, GgmlType::Q4_0, 96, 67, 9, 1000);
-    check_matmul(&c, GgmlType::Q6K, 256, 13, 2, 900);
-    check_matmul(&c, GgmlType::Q6K, 256, 13, 1, 900);
-    check_matmul(&c, GgmlType::Q4_0, 96, 67, 1, 1000);
+    for c in both_layouts() {
+        // Q4_0 rows of 96 elements are 54 bytes (not a 4-byte multiple); 1000-byte parts
+        // hold 18 rows, so 67 rows take 4 parts with ragged byte tails.
+        check_matmul(&c, GgmlType::Q4_0, 96, 67, 9, 1000);
+        check_matmul(&c, GgmlType::Q6K, 256, 13, 2, 900);
+        check_matmul(&c, GgmlType::Q6K, 256, 13, 1, 900);
+        check_matmul(&c, GgmlType::Q4_0, 96, 67, 1, 1000);
+    }
 }
 
 #[test]
@@ -541,9 +564,10 @@ fn dot_ref(w: &[f32], o: usize, n_in: usize, x: &[f32]) -> (f64, f64) {
 /// matvec variant (workgroup-memory and, where granted, subgroup row sums).
 #[test]
 fn fused_qkv_and_gate_up_swiglu_decode() {
-    let c = ctx();
-    for sg in matvec_variants(&c) {
-        check_fused_decode(&c, &Kernels::with_subgroups(&c, sg));
+    for c in both_layouts() {
+        for sg in matvec_variants(&c) {
+            check_fused_decode(&c, &Kernels::with_subgroups(&c, sg));
+        }
     }
 }
 
@@ -566,11 +590,11 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
             for (o, &g) in got.iter().enumerate() {
                 let (s, mag) = dot_ref(&w, o, n_in, &x);
                 let tol = tol_for(ty) * mag.max(1e-3);
-                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts, subgroups {sg}): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len());
+                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts, {}, subgroups {sg}): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
             }
             let all = buf(&c, "all", rows);
             run(&c, &k, |r| kn::matvec(r, &m, &xb, &all, 0));
-            close(&format!("matvec3 {} vs matvec (subgroups {sg})", ty.name()), &got, &read(&c, &all), 0.0);
+            close(&format!("matvec3 {} vs matvec ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(&c, &all), 0.0);
         }
         // Gate rows 0..nf over up rows nf..2nf.
         let nf = rows / 2;
@@ -580,14 +604,14 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
         run(&c, &k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
         let got = read(&c, &y);
         let want: Vec<f32> = (0..nf).map(|o| precis::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
-        close(&format!("matvec_swiglu {} (subgroups {sg})", ty.name()), &got, &want, TOL_FUSED_SWIGLU);
+        close(&format!("matvec_swiglu {} ({}, subgroups {sg})", ty.name(), layout(c)), &got, &want, TOL_FUSED_SWIGLU);
         let (g, u) = (buf(&c, "g", nf), buf(&c, "u", nf));
         run(&c, &k, |r| {
             kn::matmul_rows(r, &m, 0..nf, &xb, n_in, &g, nf, 0, 1)?;
             kn::matmul_rows(r, &m, nf..2 * nf, &xb, n_in, &u, nf, 0, 1)?;
             kn::swiglu(r, &g, &u, nf)
         });
-        close(&format!("matvec_swiglu {} vs matvec + swiglu (subgroups {sg})", ty.name()), &got, &read(&c, &g), TOL_ELEMENTWISE);
+        close(&format!("matvec_swiglu {} vs matvec + swiglu ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(&c, &g), TOL_ELEMENTWISE);
     }
 }
 
@@ -597,7 +621,7 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
 /// workgroup-memory one on a row long enough for many items per lane.
 #[test]
 fn subgroups_requested_granted_and_used() {
-    let c = ctx();
+    let [c, _] = both_layouts(); // lanes per row: the layout the subgroup sums serve
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapter = block_on(instance.request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })).unwrap();
     let offered = adapter.features().contains(wgpu::Features::SUBGROUP);
@@ -655,4 +679,168 @@ fn matvec_subgroups_every_llvmpipe_width() {
         assert!(text.contains(&format!("sizes ({size}, {size})")), "LP_NATIVE_VECTOR_WIDTH={bits}: expected subgroup size {size}:\n{text}");
         assert!(text.contains("4 passed"), "LP_NATIVE_VECTOR_WIDTH={bits}: expected 4 tests to run:\n{text}");
     }
+}
+
+/// Grouped (by expert, tiled) against per-(token, slot) expert matmul: the same products,
+/// summed in another order (a tile accumulates per 32-element sub-block, the per-row
+/// kernel over 64 strided lanes); bound relative to Σ|w·x| as TOL_QUANT_DOT.
+const TOL_GROUPED_VS_PER_ROW: f64 = 2e-5;
+
+/// Top-k expert ids per token, distinct within a token as moe_route's, drawn from
+/// `pool` only (the other experts get no tokens); `every` is each token's first pick.
+fn expert_ids(n_tok: usize, k: usize, pool: &[u32], every: Option<u32>, seed: u64) -> Vec<u32> {
+    let r = rnd(n_tok * pool.len(), seed);
+    let mut ids = vec![];
+    for t in 0..n_tok {
+        let mut cand: Vec<(f32, u32)> = pool.iter().enumerate().map(|(i, &e)| (r[t * pool.len() + i], e)).collect();
+        cand.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut picks: Vec<u32> = every.into_iter().collect();
+        picks.extend(cand.iter().map(|c| c.1).filter(|e| Some(*e) != every));
+        ids.extend(&picks[..k]);
+    }
+    ids
+}
+
+/// Uploads a random stack of `ne` experts [n_out, n_in] of `ty` in parts of at most
+/// `limit` bytes; returns it with its dequantized weights.
+fn expert_stack(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, ne: usize, limit: u64) -> (precis::gpu::weights::GpuMatrix, Vec<f32>) {
+    let bytes = random_blocks(ty, n_in * n_out * ne, 41 + n_in as u64);
+    let w = dequantize_vec(ty, &bytes, n_in * n_out * ne);
+    let src = MatrixSource { name: "exps", ty, n_in, n_out, n_expert: ne, ranges: vec![0..bytes.len() as u64] };
+    (block_on(upload_limited(c, &mut &bytes[..], &src, limit)).unwrap(), w)
+}
+
+/// `matmul_id` (per (token, slot)) and, for n_tok > 1, `moe_group` + `matmul_id_grouped`
+/// on `ids` against dequantize-then-dot in f64, and against each other; x per token
+/// (gate/up) or per slot (down). Returns the stack's parts' expert ranges.
+#[allow(clippy::too_many_arguments)]
+fn check_matmul_id(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, ne: usize, k: usize, ids: &[u32], limit: u64, x_per_slot: bool) -> Vec<std::ops::Range<usize>> {
+    let kn_ = Kernels::new(c);
+    let n_tok = ids.len() / k;
+    let (m, w) = expert_stack(c, ty, n_in, n_out, ne, limit);
+    let x_rows = if x_per_slot { n_tok * k } else { n_tok };
+    let x = rnd(x_rows * n_in, 42 + n_tok as u64);
+    let (xb, idb) = (up(c, "x", &x), up_u32(c, "ids", ids));
+    let what = format!("{} {ne} experts {n_out}x{n_in}, {n_tok} tokens top {k}, x per slot {x_per_slot}, {} parts", ty.name(), m.parts.len());
+    let per_row = buf(c, "y per row", n_tok * k * n_out);
+    run(c, &kn_, |r| kn::matmul_id(r, &m, &idb, k, &xb, x_per_slot, &per_row, n_tok));
+    let per_row = read(c, &per_row);
+    let grouped = (n_tok > 1).then(|| {
+        let (offsets, entries) = (buf(c, "offsets", ne + 1), buf(c, "entries", n_tok * k));
+        let y = buf(c, "y grouped", n_tok * k * n_out);
+        run(c, &kn_, |r| {
+            kn::moe_group(r, &idb, &offsets, &entries, n_tok, ne, k)?;
+            kn::matmul_id_grouped(r, &m, &offsets, &entries, k, &xb, x_per_slot, &y, n_tok)
+        });
+        read(c, &y)
+    });
+    for z in 0..n_tok * k {
+        let e = ids[z] as usize;
+        let xr = if x_per_slot { z } else { z / k };
+        for o in 0..n_out {
+            let (s, mag) = dot_ref(&w, e * n_out + o, n_in, &x[xr * n_in..][..n_in]);
+            let tol = tol_for(ty) * mag.max(1e-3);
+            let g = per_row[z * n_out + o] as f64;
+            assert!((g - s).abs() <= tol, "matmul_id {what}: first bad index row {z} (expert {e}) out {o}: gpu {g}, cpu {s} (tol {tol:e})");
+            if let Some(gr) = &grouped {
+                let gg = gr[z * n_out + o] as f64;
+                assert!((gg - s).abs() <= tol, "matmul_id_grouped {what}: first bad index row {z} (expert {e}) out {o}: gpu {gg}, cpu {s} (tol {tol:e})");
+                let tg = TOL_GROUPED_VS_PER_ROW * mag.max(1e-3);
+                assert!((gg - g).abs() <= tg, "matmul_id_grouped vs matmul_id {what}: first bad index row {z} out {o}: {gg} vs {g} (tol {tg:e})");
+            }
+        }
+    }
+    m.parts.iter().map(|p| m.experts(p)).collect()
+}
+
+/// The grouping kernel against its twin, exactly: random picks, experts with no
+/// tokens, one expert picked by every token, a single token.
+#[test]
+fn moe_group_matches_twin() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    let cases: [(usize, usize, usize, Vec<u32>, Option<u32>); 4] = [(13, 6, 2, (0..6).collect(), None), (21, 8, 2, vec![1, 4, 6], None), (19, 5, 3, (0..5).collect(), Some(2)), (1, 4, 2, (0..4).collect(), None)];
+    for (n_tok, ne, topk, pool, every) in cases {
+        let ids = expert_ids(n_tok, topk, &pool, every, 100 + n_tok as u64);
+        let (want_off, want_ent) = precis::moe::group_by_expert(&ids, ne);
+        let idb = up_u32(&c, "ids", &ids);
+        let (offsets, entries) = (buf(&c, "offsets", ne + 1), buf(&c, "entries", n_tok * topk));
+        run(&c, &k, |r| kn::moe_group(r, &idb, &offsets, &entries, n_tok, ne, topk));
+        let (got_off, got_ent) = (read_u32(&c, &offsets), read_u32(&c, &entries));
+        let what = format!("moe_group {n_tok} tokens, {ne} experts, top {topk}, pool {pool:?}, every {every:?}");
+        if let Some(i) = (0..=ne).find(|&i| got_off[i] != want_off[i]) {
+            panic!("{what}: first bad offset index {i}: gpu {}, twin {} (gpu {got_off:?}, twin {want_off:?})", got_off[i], want_off[i]);
+        }
+        if let Some(i) = (0..n_tok * topk).find(|&i| got_ent[i] != want_ent[i]) {
+            panic!("{what}: first bad entry index {i}: gpu {}, twin {}", got_ent[i], want_ent[i]);
+        }
+        if every.is_some() {
+            let e = every.unwrap() as usize;
+            assert_eq!(want_off[e + 1] - want_off[e], n_tok as u32, "{what}: expert {e} holds every token");
+        }
+    }
+}
+
+/// Grouped prefill expert matmuls against the per-row kernel and the CPU: token counts
+/// that are not multiples of the 8-token tile, rows not a multiple of the 64-row
+/// workgroup, experts with no tokens, one expert with every token, x per token and
+/// per slot.
+#[test]
+fn matmul_id_grouped_matches_per_row() {
+    let c = ctx();
+    for (ty, n_in) in [(GgmlType::Q8_0, 96), (GgmlType::Q4K, 256), (GgmlType::Q5K, 256)] {
+        for x_per_slot in [false, true] {
+            check_matmul_id(&c, ty, n_in, 67, 6, 2, &expert_ids(13, 2, &[0, 2, 3, 5], None, 7), u64::MAX, x_per_slot);
+            check_matmul_id(&c, ty, n_in, 67, 6, 2, &expert_ids(21, 2, &(0..6).collect::<Vec<_>>(), Some(4), 8), u64::MAX, x_per_slot);
+        }
+    }
+    // Top 1 with every one of 17 tokens on one expert: two full tiles and one token.
+    check_matmul_id(&c, GgmlType::Q4_0, 64, 37, 4, 1, &[3; 17], u64::MAX, false);
+}
+
+/// An expert stack split by whole experts into parts of 3, 3 and 1 (odd counts; the
+/// limit is not a multiple of an expert): each dispatch computes only its part's
+/// experts, decode and prefill (grouped), against the CPU.
+#[test]
+fn matmul_id_split_by_whole_experts() {
+    let c = ctx();
+    for (ty, n_in, n_out) in [(GgmlType::Q8_0, 64, 37), (GgmlType::Q4K, 256, 13)] {
+        let eb = (ty.row_bytes(n_in) * n_out) as u64;
+        let limit = 3 * eb + eb / 2;
+        let all: Vec<u32> = (0..7).collect();
+        for (n_tok, seed) in [(1, 1), (2, 2), (11, 3)] {
+            let parts = check_matmul_id(&c, ty, n_in, n_out, 7, 2, &expert_ids(n_tok, 2, &all, None, seed), limit, false);
+            assert_eq!(parts, [0..3, 3..6, 6..7], "{} stack of 7 experts of {eb} bytes under {limit}", ty.name());
+            check_matmul_id(&c, ty, n_in, n_out, 7, 2, &expert_ids(n_tok, 2, &all, Some(6), seed), limit, true);
+        }
+    }
+    // Two parts of 3 with one expert taking every token.
+    let eb = (GgmlType::Q8_0.row_bytes(64) * 37) as u64;
+    let parts = check_matmul_id(&c, GgmlType::Q8_0, 64, 37, 6, 2, &expert_ids(9, 2, &(0..6).collect::<Vec<_>>(), Some(2), 5), 3 * eb, false);
+    assert_eq!(parts, [0..3, 3..6]);
+}
+
+/// A single expert over the part limit cannot be split: the upload names the tensor,
+/// one expert's bytes and the limit, before allocating anything.
+#[test]
+fn one_expert_over_the_limit_is_a_clear_error() {
+    let c = ctx();
+    let (ty, n_in, n_out, ne) = (GgmlType::Q8_0, 64, 37, 5);
+    let eb = (ty.row_bytes(n_in) * n_out) as u64;
+    let bytes = random_blocks(ty, n_in * n_out * ne, 3);
+    let src = MatrixSource { name: "blk.0.ffn_up_exps.weight", ty, n_in, n_out, n_expert: ne, ranges: vec![0..bytes.len() as u64] };
+    let e = block_on(upload_limited(&c, &mut &bytes[..], &src, eb - 1)).err().expect("an expert over the limit must not upload");
+    match &e {
+        GpuError::TooLarge { tensor, bytes, limit } => {
+            assert!(tensor.contains("blk.0.ffn_up_exps.weight"), "{e}");
+            assert_eq!((*bytes, *limit), (eb, eb - 1), "{e}");
+        }
+        e => panic!("expected TooLarge, got {e}"),
+    }
+    assert!(e.to_string().contains(&format!("needs {eb} bytes")) && e.to_string().contains(&format!("limit of {} bytes", eb - 1)), "{e}");
+    assert_eq!(precis::gpu::weights::check_fits(&src, eb - 1), Err(e));
+    // Exactly one expert per part fits.
+    assert!(precis::gpu::weights::check_fits(&src, eb).is_ok());
+    let m = block_on(upload_limited(&c, &mut &bytes[..], &src, eb)).unwrap();
+    assert_eq!(m.parts.len(), ne, "one expert per part");
 }

@@ -1,6 +1,7 @@
 //! Whole-model logits, GPU against the CPU engine: tiny Mistral (decode past W = 8,
-//! chunked prefill), tiny Mixtral in both expert layouts, SmolLM2; GPU decode = GPU
-//! prefill; greedy SmolLM2 tokens equal to the CPU path; a missing limit is an error.
+//! chunked prefill), tiny Mixtral in both expert layouts (also with its expert stacks
+//! split across buffers), SmolLM2; GPU decode = GPU prefill; greedy SmolLM2 tokens
+//! equal to the CPU path; a missing limit is an error.
 //! No adapter is a failure, not a skip (CI runs lavapipe).
 #![cfg(feature = "gpu")]
 
@@ -36,6 +37,11 @@ struct Both {
 }
 
 fn load(path: &str) -> Both {
+    load_limited(path, u64::MAX)
+}
+
+/// As [`load`] with the GPU's weight parts at most `limit` bytes.
+fn load_limited(path: &str, limit: u64) -> Both {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
     let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
@@ -43,7 +49,7 @@ fn load(path: &str) -> Both {
     let cpu = Model::load(&mut &bytes[..], path, &spec, hp.clone()).unwrap();
     let exact = Model::load_with(&mut &bytes[..], path, &spec, hp.clone(), precis::model::Weights::Dequantized).unwrap();
     let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter is required (lavapipe in CI)");
-    let gpu = block_on(GpuModel::load(ctx, &mut &bytes[..], path, &spec, hp)).unwrap();
+    let gpu = block_on(GpuModel::load_limited(ctx, &mut &bytes[..], path, &spec, hp, limit)).unwrap();
     Both { cpu, exact, gpu }
 }
 
@@ -80,7 +86,10 @@ fn kv_types(gpu: &GpuModel) -> Vec<(bool, f32, f32)> {
 /// All-position logits on both engines (one chunk), then the GPU's decode and
 /// chunked prefill against its own one-chunk run; with each KV cache type.
 fn check_model(name: &str, path: &str, n: usize) {
-    let m = load(path);
+    check_loaded(name, &load(path), n)
+}
+
+fn check_loaded(name: &str, m: &Both, n: usize) {
     let hp = &m.cpu.hp;
     let v = hp.n_vocab;
     let toks = tokens(n, v);
@@ -131,6 +140,76 @@ fn tiny_mixtral_merged_experts() {
 #[test]
 fn tiny_mixtral_legacy_per_expert_tensors() {
     check_model("tiny-mixtral-legacy", &fixture("tiny-mixtral-legacy.gguf"), 13);
+}
+
+/// Bytes of the largest single expert of any expert stack in `path`.
+fn largest_expert_bytes(path: &str) -> u64 {
+    use precis::gpu::weights::MatrixSource;
+    use precis::weights::{Experts, FfnSpec};
+    let bytes = std::fs::read(path).unwrap();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    let spec = ModelSpec::resolve(&g, &hp, path).unwrap();
+    let mut most = 0;
+    for l in &spec.layers {
+        if let FfnSpec::Moe { experts, .. } = &l.ffn {
+            let stacks: Vec<MatrixSource> = match experts {
+                Experts::Merged { gate, up, down } => [gate, up, down].map(MatrixSource::merged).into(),
+                Experts::PerExpert(es) => (0..3).map(|i| MatrixSource::stacked(&es.iter().map(|e| &e[i]).collect::<Vec<_>>())).collect(),
+            };
+            most = stacks.iter().map(|s| s.bytes() / s.n_expert as u64).fold(most, u64::max);
+        }
+    }
+    most
+}
+
+/// Tiny Mixtral with parts of one largest expert (as a browser's binding limit splits
+/// 8x7B's 264-499 MB stacks): every expert stack is split by whole experts, every
+/// other matrix by rows; the same checks as unsplit (GPU vs CPU, decode = prefill).
+fn check_split_experts(name: &str, file: &str) {
+    let path = fixture(file);
+    let limit = largest_expert_bytes(&path);
+    let m = load_limited(&path, limit);
+    for (l, ly) in m.gpu.layers.iter().enumerate() {
+        let precis::gpu::model::GpuFfn::Moe { gate, up, down, .. } = &ly.ffn else { panic!("{name}: layer {l} is not MoE") };
+        for s in [gate, up, down] {
+            let parts: Vec<_> = s.parts.iter().map(|p| s.experts(p)).collect();
+            assert!(parts.len() > 1, "{name}: `{}` ({} bytes) in one part under a limit of {limit}", s.name, s.bytes());
+            eprintln!("{name}: `{}` experts per part {parts:?}", s.name);
+        }
+    }
+    check_loaded(&format!("{name} (parts of {limit} bytes)"), &m, 13);
+}
+
+#[test]
+fn tiny_mixtral_merged_experts_split_across_parts() {
+    check_split_experts("tiny-mixtral", "tiny-mixtral.gguf");
+}
+
+#[test]
+fn tiny_mixtral_legacy_experts_split_across_parts() {
+    check_split_experts("tiny-mixtral-legacy", "tiny-mixtral-legacy.gguf");
+}
+
+/// Under a part limit one byte short of the largest expert the load fails before any
+/// upload, naming an expert tensor, that expert's bytes and the limit.
+#[test]
+fn tiny_mixtral_expert_over_the_limit_is_a_clear_error() {
+    let path = fixture("tiny-mixtral.gguf");
+    let need = largest_expert_bytes(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    let spec = ModelSpec::resolve(&g, &hp, &path).unwrap();
+    let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter");
+    let err = block_on(GpuModel::load_limited(ctx, &mut &bytes[..], &path, &spec, hp, need - 1)).err().expect("an expert over the limit must not load");
+    match &err {
+        GpuError::TooLarge { tensor, bytes, limit } => {
+            assert!(tensor.contains("_exps.weight") && tensor.contains("one of its 4 experts"), "{err}");
+            assert_eq!((*bytes, *limit), (need, need - 1), "{err}");
+        }
+        e => panic!("expected TooLarge, got {e}"),
+    }
 }
 
 #[test]

@@ -48,6 +48,10 @@ pub struct GpuContext {
     /// `shader-f16` was granted: KV caches hold f16 rows (the matvec shaders do not
     /// use f16 arithmetic).
     pub has_f16: bool,
+    /// A CPU adapter (SwiftShader, lavapipe): decode matvecs take one thread per row
+    /// and no barrier (see matvec.wgsl's *_rows). `PRECIS_GPU_MATVEC=lanes|rows`
+    /// overrides the choice (tests run both).
+    pub row_per_thread: bool,
     /// Subgroup operations (wgpu's `Features::SUBGROUP`) were granted. wgpu 30 keeps
     /// the feature native-only, so in the browser this is false for now.
     pub has_subgroups: bool,
@@ -134,6 +138,13 @@ impl GpuContext {
             has_subgroups,
             subgroup_sizes: (info.subgroup_min_size, info.subgroup_max_size),
             subgroup_matvec: has_subgroups && std::env::var("PRECIS_GPU_SUBGROUPS").map_or(true, |v| v != "0"),
+            row_per_thread: match std::env::var("PRECIS_GPU_MATVEC").as_deref() {
+                Ok("rows") => true,
+                Ok("lanes") => false,
+                // In the browser wgpu reports only isFallbackAdapter as a device type,
+                // so the software adapters are also known by name.
+                _ => info.device_type == wgpu::DeviceType::Cpu || ["swiftshader", "llvmpipe"].iter().any(|n| info.name.to_lowercase().contains(n)),
+            },
             adapter_name: format!("{} ({:?})", info.name, info.backend),
             device,
             queue,

@@ -295,7 +295,7 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
     let pl = if n_tok == 1 {
         matvec_pipeline(rec, w.ty, "main")
     } else {
-        rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main", || typed_source(w.ty, MATMUL))
+        rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), if rec.ctx.row_per_thread { "main_rows" } else { "main" }, || typed_source(w.ty, MATMUL))
     };
     for part in &w.parts {
         let (a, b) = (rows.start.max(part.row0), rows.end.min(part.row0 + part.rows));
@@ -305,7 +305,7 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
         let (n, w_off, col) = (b - a, (a - part.row0) * w.row_bytes(), y_col0 + a - rows.start);
         if n_tok == 1 {
             // Decode: the memory-bound matvec (one token, the row's items over 32 lanes).
-            let (gx, gy) = spread(n.div_ceil(MATVEC_ROWS));
+            let (gx, gy) = spread(n.div_ceil(matvec_rows(rec.ctx)));
             let p = [w.n_in, n, 1, w.row_bytes(), w_off, col, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
             rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
         } else {
@@ -317,8 +317,25 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
     Ok(())
 }
 
-/// Rows per workgroup in `matvec` (ROWS in matvec.wgsl).
-const MATVEC_ROWS: usize = 8;
+/// Rows per workgroup in `matvec` (ROWS in matvec.wgsl; ROWS_WG for the *_rows
+/// entry points a CPU adapter runs).
+fn matvec_rows(ctx: &GpuContext) -> usize {
+    if ctx.row_per_thread {
+        64
+    } else {
+        8
+    }
+}
+
+/// The matvec entry point for this device: one thread per row on CPU adapters.
+fn matvec_entry(ctx: &GpuContext, entry: &'static str) -> &'static str {
+    match (ctx.row_per_thread, entry) {
+        (false, e) => e,
+        (true, "main") => "main_rows",
+        (true, "main3") => "main3_rows",
+        (true, _) => "main_swiglu_rows",
+    }
+}
 
 /// The matvec module for `ty`, its rows summed by subgroup operations or through
 /// workgroup memory. No `enable subgroups;`: naga 30 rejects the directive ("not yet
@@ -330,11 +347,13 @@ fn matvec_source(ty: GgmlType, subgroups: bool) -> String {
     typed_source(ty, &format!("{}\n{sum}\n{MATVEC}", dot_source(ty)))
 }
 
-/// The matvec pipeline for `w`'s type and `entry`, in the variant `rec`'s kernels use.
+/// The matvec pipeline for `ty` and `entry` in this device's layout (a row per thread
+/// on CPU adapters) and, for the lanes-per-row layout, the row sums `rec`'s kernels
+/// use (the row-per-thread entry points sum nothing across threads).
 fn matvec_pipeline(rec: &Recorder, ty: GgmlType, entry: &'static str) -> wgpu::ComputePipeline {
-    let sg = rec.k.subgroups;
+    let sg = rec.k.subgroups && !rec.ctx.row_per_thread;
     let name = format!("matvec_{}{}", if sg { "sg_" } else { "" }, ty.name());
-    rec.k.pipeline(rec.ctx, &name, entry, || matvec_source(ty, sg))
+    rec.k.pipeline(rec.ctx, &name, matvec_entry(rec.ctx, entry), || matvec_source(ty, sg))
 }
 
 /// `y[y_col0 + r] = W[r, :] · x[:n_in]` for one token (decode).
@@ -350,7 +369,7 @@ pub fn matvec3(rec: &mut Recorder, w: &GpuMatrix, n0: usize, n1: usize, x: &Buf,
     shape("matvec3", n0 + n1 <= w.n_out && x.len >= w.n_in && y0.len >= n0 && y1.len >= n1 && y2.len >= w.n_out - n0 - n1, || format!("`{}` rows {} as {n0} + {n1} + rest; x {} y {} {} {}", w.name, w.n_out, x.len, y0.len, y1.len, y2.len))?;
     let pl = matvec_pipeline(rec, w.ty, "main3");
     for part in &w.parts {
-        let (gx, gy) = spread(part.rows.div_ceil(MATVEC_ROWS));
+        let (gx, gy) = spread(part.rows.div_ceil(matvec_rows(rec.ctx)));
         let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, part.row0, w.n_in, 0, n0, n0 + n1, 0, 0].map(|v| v as u32);
         let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y0.buffer)), (4, Bind::Whole(&y1.buffer)), (5, Bind::Whole(&y2.buffer))];
         rec.dispatch(&pl, &p, &binds, (gx, gy, 1))?;
@@ -364,26 +383,69 @@ pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Res
     let n_ff = w.n_out / 2;
     shape("matvec_swiglu", w.parts.len() == 1 && w.n_out % 2 == 0 && x.len >= w.n_in && y.len >= n_ff, || format!("`{}`: {} parts of {} rows (one part, even rows); x {} y {}", w.name, w.parts.len(), w.n_out, x.len, y.len))?;
     let pl = matvec_pipeline(rec, w.ty, "main_swiglu");
-    let (gx, gy) = spread(n_ff.div_ceil(MATVEC_ROWS));
+    let (gx, gy) = spread(n_ff.div_ceil(matvec_rows(rec.ctx)));
     let p = [w.n_in, n_ff, 1, w.row_bytes(), 0, 0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&w.parts[0].buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))
 }
 
 /// Expert matvec (ggml `mul_mat_id`): for each (token t, slot s) the expert
 /// `ids[t·k + s]` of the stacked matrix `w` multiplies x row t (or row t·k + s when
-/// `x_per_slot`), into y row t·k + s. The ids stay on the GPU.
+/// `x_per_slot`), into y row t·k + s. The ids stay on the GPU: one dispatch per part,
+/// each computing the rows whose expert that part holds (decode; prefill groups the
+/// rows by expert, [`matmul_id_grouped`]).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_id(rec: &mut Recorder, w: &GpuMatrix, ids: &Buf, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
-    let x_rows = if x_per_slot { n_tok * k } else { n_tok };
-    shape("matmul_id", w.parts.len() == 1 && w.n_expert > 1, || format!("`{}` is not one stacked expert buffer", w.name))?;
+    matmul_id_shapes("matmul_id", w, k, x, x_per_slot, y, n_tok)?;
     shape("matmul_id", ids.len >= n_tok * k, || format!("ids holds {}, need {}", ids.len, n_tok * k))?;
-    shape("matmul_id", x.len >= x_rows * w.n_in, || format!("x holds {} floats, need {x_rows} rows of {}", x.len, w.n_in))?;
-    shape("matmul_id", y.len >= n_tok * k * w.n_out, || format!("y holds {} floats, need {} rows of {}", y.len, n_tok * k, w.n_out))?;
     let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_id", || typed_source(w.ty, MATMUL));
     let (gx, gy) = spread(w.n_out);
-    let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, 0].map(|v| v as u32);
-    let part = &w.parts[0].buffer;
-    rec.dispatch(&pl, &p, &[(1, Bind::Whole(part)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (4, Bind::Whole(&ids.buffer))], (gx, gy, (n_tok * k) as u32))
+    for part in &w.parts {
+        let e = w.experts(part);
+        let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, e.start, e.end, 0, 0, 0].map(|v| v as u32);
+        rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (4, Bind::Whole(&ids.buffer))], (gx, gy, (n_tok * k) as u32))?;
+    }
+    Ok(())
+}
+
+fn matmul_id_shapes(kernel: &'static str, w: &GpuMatrix, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
+    let x_rows = if x_per_slot { n_tok * k } else { n_tok };
+    shape(kernel, w.n_expert > 1, || format!("`{}` is not an expert stack", w.name))?;
+    shape(kernel, w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
+    shape(kernel, x.len >= x_rows * w.n_in, || format!("x holds {} floats, need {x_rows} rows of {}", x.len, w.n_in))?;
+    shape(kernel, y.len >= n_tok * k * w.n_out, || format!("y holds {} floats, need {} rows of {}", y.len, n_tok * k, w.n_out))
+}
+
+/// The (token, slot) entries `t·k + s` of `ids` grouped by expert, on the GPU (the
+/// CPU never sees the ids): expert e's are `entries[offsets[e] .. offsets[e + 1]]`,
+/// ascending. Twin: [`crate::moe::group_by_expert`].
+pub fn moe_group(rec: &mut Recorder, ids: &Buf, offsets: &Buf, entries: &Buf, n_tok: usize, n_expert: usize, k: usize) -> Result<(), GpuError> {
+    shape("moe_group", n_expert <= 63 && ids.len >= n_tok * k && entries.len >= n_tok * k && offsets.len > n_expert, || format!("{n_expert} experts (max 63), ids {} entries {} offsets {} for {n_tok} tokens of top {k}", ids.len, entries.len, offsets.len))?;
+    let pl = rec.k.pipeline(rec.ctx, "moe", "group", || MOE.to_string());
+    let p = [n_tok, n_expert, k, 0].map(|v| v as u32);
+    rec.dispatch(&pl, &p, &[(2, Bind::Whole(&ids.buffer)), (6, Bind::Whole(&offsets.buffer)), (7, Bind::Whole(&entries.buffer))], (1, 1, 1))
+}
+
+/// [`matmul_id`] for prefill, the rows grouped by expert ([`moe_group`]'s `offsets`
+/// and `entries`): each workgroup multiplies up to MATMUL_TOKENS rows routed to one
+/// expert, so an expert's weights are read once per tile of its tokens, not once per
+/// token. The grid assumes each token lists an expert at most once (moe_route's top-k
+/// are distinct), so an expert has at most n_tok entries.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_id_grouped(rec: &mut Recorder, w: &GpuMatrix, offsets: &Buf, entries: &Buf, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
+    matmul_id_shapes("matmul_id_grouped", w, k, x, x_per_slot, y, n_tok)?;
+    shape("matmul_id_grouped", offsets.len > w.n_expert && entries.len >= n_tok * k, || format!("offsets {} (need {}), entries {} (need {})", offsets.len, w.n_expert + 1, entries.len, n_tok * k))?;
+    let tiles = n_tok.div_ceil(MATMUL_TOKENS);
+    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_grouped", || typed_source(w.ty, MATMUL));
+    let (gx, gy) = spread(w.n_out.div_ceil(MATMUL_ROWS));
+    for part in &w.parts {
+        let e = w.experts(part);
+        let gz = e.len() * tiles;
+        shape("matmul_id_grouped", gz <= 65535, || format!("`{}`: {} experts x {tiles} token tiles = {gz} workgroups in z (max 65535)", w.name, e.len()))?;
+        let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, e.start, e.end, tiles, 0, 0].map(|v| v as u32);
+        let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (5, Bind::Whole(&offsets.buffer)), (6, Bind::Whole(&entries.buffer))];
+        rec.dispatch(&pl, &p, &binds, (gx, gy, gz as u32))?;
+    }
+    Ok(())
 }
 
 /// Rows of the quantized table `w` for the token ids in `tok` into `y` [n_tok, n_in].

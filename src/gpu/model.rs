@@ -5,7 +5,7 @@
 use super::cache::GpuKvCache;
 use super::context::{GpuContext, GpuError};
 use super::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder, StepCounts};
-use super::weights::{check_fits, part_limit, upload, upload_f32, GpuMatrix, MatrixSource};
+use super::weights::{check_fits, part_limit, upload_f32, upload_limited, GpuMatrix, MatrixSource};
 use crate::hparams::Hparams;
 use crate::model::Logits;
 use crate::quant::dequantize_vec;
@@ -59,18 +59,18 @@ impl<const N: usize> Stacked<N> {
 }
 
 /// Uploads `ts` (same n_in) stacked by rows when they share a type, else apart.
-async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSource, ts: [&crate::gguf::TensorInfo; N]) -> Result<Stacked<N>, GpuError> {
+async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSource, ts: [&crate::gguf::TensorInfo; N], limit: u64) -> Result<Stacked<N>, GpuError> {
     let same = ts.iter().all(|t| t.ty == ts[0].ty && t.dims[0] == ts[0].dims[0]);
     if same {
         let parts: Vec<MatrixSource> = ts.iter().map(|t| MatrixSource::plain(t)).collect();
         let name = ts.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join("+");
         let rows: [usize; N] = std::array::from_fn(|i| parts[i].n_out);
         let stack = MatrixSource { name: &name, n_out: rows.iter().sum(), ranges: parts.iter().map(|m| m.ranges[0].clone()).collect(), ..MatrixSource::plain(ts[0]) };
-        return Ok(Stacked::Fused(rows, upload(ctx, src, &stack).await?));
+        return Ok(Stacked::Fused(rows, upload_limited(ctx, src, &stack, limit).await?));
     }
     let mut ms = Vec::with_capacity(N);
     for t in ts {
-        ms.push(upload(ctx, src, &MatrixSource::plain(t)).await?);
+        ms.push(upload_limited(ctx, src, &MatrixSource::plain(t), limit).await?);
     }
     Ok(Stacked::Apart(ms.try_into().unwrap_or_else(|_| unreachable!("N matrices uploaded"))))
 }
@@ -78,7 +78,7 @@ async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSour
 pub enum GpuFfn {
     /// Gate and up (stacked when their types match), down.
     Dense { gate_up: Stacked<2>, down: GpuMatrix },
-    /// Expert matrices stacked `n_expert` deep in one buffer each.
+    /// Expert matrices stacked `n_expert` deep, whole experts per part.
     Moe { router: GpuMatrix, gate: GpuMatrix, up: GpuMatrix, down: GpuMatrix },
 }
 
@@ -128,14 +128,37 @@ struct Scratch {
     logits: Buf,
     token: Buf,
     readback: wgpu::Buffer,
-    moe: Option<[Buf; 6]>, // router logits, ids, weights, gate·k, up·k, down·k
+    moe: Option<MoeScratch>,
+}
+
+/// A MoE layer's activations for a chunk of n tokens routed to k experts each.
+struct MoeScratch {
+    /// [n, n_expert] router logits.
+    logits: Buf,
+    /// [n, k] chosen experts (written and read on the GPU only) and their weights.
+    ids: Buf,
+    wts: Buf,
+    /// Prefill: the (token, slot) rows grouped by expert ([n_expert + 1], [n·k]).
+    offsets: Buf,
+    entries: Buf,
+    /// [n·k, n_ff] gate (then SwiGLU) and up, [n·k, n_embd] down, per (token, slot).
+    gate: Buf,
+    up: Buf,
+    down: Buf,
 }
 
 impl GpuModel {
     /// Uploads every tensor of `spec` from `src` tensor by tensor (host memory stays
     /// bounded by the staging chunk). Every size is checked before anything is allocated.
     pub async fn load(ctx: GpuContext, src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams) -> Result<Self, GpuError> {
-        let limit = part_limit(&ctx);
+        Self::load_limited(ctx, src, file, spec, hp, u64::MAX).await
+    }
+
+    /// As [`GpuModel::load`] with weight parts of at most `limit` bytes (or the
+    /// device's limit if lower): tests split small models as a browser's binding limit
+    /// splits big ones.
+    pub async fn load_limited(ctx: GpuContext, src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams, limit: u64) -> Result<Self, GpuError> {
+        let limit = limit.min(part_limit(&ctx));
         let plan = plan(spec);
         for m in &plan {
             check_fits(m, limit)?;
@@ -143,7 +166,7 @@ impl GpuModel {
         let weight_bytes: u64 = spec.total_bytes();
         macro_rules! up {
             ($s:expr, $src:expr) => {
-                upload(&ctx, $src, &$s).await?
+                upload_limited(&ctx, $src, &$s, limit).await?
             };
         }
         let vector = |t: &crate::gguf::TensorInfo, src: &mut dyn ByteSource| -> Result<Vec<f32>, GpuError> {
@@ -153,7 +176,7 @@ impl GpuModel {
         let mut layers = Vec::with_capacity(spec.layers.len());
         for ls in &spec.layers {
             let ffn = match &ls.ffn {
-                FfnSpec::Dense { gate, up: u, down } => GpuFfn::Dense { gate_up: upload_stacked(&ctx, src, [gate, u]).await?, down: up!(MatrixSource::plain(down), src) },
+                FfnSpec::Dense { gate, up: u, down } => GpuFfn::Dense { gate_up: upload_stacked(&ctx, src, [gate, u], limit).await?, down: up!(MatrixSource::plain(down), src) },
                 FfnSpec::Moe { router, experts } => {
                     let (g, u, d) = match experts {
                         Experts::Merged { gate, up, down } => (MatrixSource::merged(gate), MatrixSource::merged(up), MatrixSource::merged(down)),
@@ -169,7 +192,7 @@ impl GpuModel {
             let ffn_norm = vector(&ls.ffn_norm, src)?;
             layers.push(GpuLayer {
                 attn_norm: fbuf(&ctx, "attn_norm", &attn_norm).await?,
-                qkv: upload_stacked(&ctx, src, [&ls.q, &ls.k, &ls.v]).await?,
+                qkv: upload_stacked(&ctx, src, [&ls.q, &ls.k, &ls.v], limit).await?,
                 o: up!(MatrixSource::plain(&ls.o), src),
                 ffn_norm: fbuf(&ctx, "ffn_norm", &ffn_norm).await?,
                 ffn,
@@ -338,15 +361,12 @@ impl GpuModel {
                     kn::matmul(r, down, &s.g, ff, &s.t, d, 0, n)?;
                 }
                 GpuFfn::Moe { router, gate, up, down } => {
-                    let [lg, ids, wts, ge, ue, de] = s.moe.as_ref().expect("MoE scratch");
+                    let m = s.moe.as_ref().expect("MoE scratch");
                     let k = hp.n_expert_used;
-                    kn::matmul(r, router, &s.h, d, lg, hp.n_expert, 0, n)?; //        or router,
-                    kn::moe_route(r, lg, ids, wts, n, hp.n_expert, k)?; //            top-k on the GPU,
-                    kn::matmul_id(r, gate, ids, k, &s.h, false, ge, n)?; //           chosen experts only
-                    kn::matmul_id(r, up, ids, k, &s.h, false, ue, n)?;
-                    kn::swiglu(r, ge, ue, n * k * ff)?;
-                    kn::matmul_id(r, down, ids, k, ge, true, de, n)?;
-                    kn::moe_combine(r, wts, de, &s.t, n, k, d)?;
+                    kn::matmul(r, router, &s.h, d, &m.logits, hp.n_expert, 0, n)?; // or router,
+                    kn::moe_route(r, &m.logits, &m.ids, &m.wts, n, hp.n_expert, k)?; // top-k on the GPU,
+                    chosen_experts(r, [gate, up, down], m, &s.h, n, hp.n_expert, k, ff)?; // chosen experts only,
+                    kn::moe_combine(r, &m.wts, &m.down, &s.t, n, k, d)?; //               weighted sum
                 }
             }
             kn::add(r, &s.x, &s.t, n * d)?; //                                    10. residual
@@ -378,8 +398,15 @@ impl GpuModel {
         let c = &self.ctx;
         let (d, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
         let k = hp.n_expert_used;
-        let moe = hp.is_moe().then(|| {
-            [buf(c, "router logits", n * hp.n_expert), buf(c, "expert ids", n * k), buf(c, "expert weights", n * k), buf(c, "expert gate", n * k * ff), buf(c, "expert up", n * k * ff), buf(c, "expert down", n * k * d)]
+        let moe = hp.is_moe().then(|| MoeScratch {
+            logits: buf(c, "router logits", n * hp.n_expert),
+            ids: buf(c, "expert ids", n * k),
+            wts: buf(c, "expert weights", n * k),
+            offsets: buf(c, "expert offsets", hp.n_expert + 1),
+            entries: buf(c, "expert entries", n * k),
+            gate: buf(c, "expert gate", n * k * ff),
+            up: buf(c, "expert up", n * k * ff),
+            down: buf(c, "expert down", n * k * d),
         });
         Scratch {
             n,
@@ -418,6 +445,24 @@ impl GpuModel {
         let head = self.output.as_ref().unwrap_or(&self.embd);
         b + head.bytes() + self.embd.row_bytes() as u64
     }
+}
+
+/// SwiGLU of the chosen experts for every (token, slot) of `h` into `m.down`: decode
+/// by (token, slot); prefill by expert, the rows grouped on the GPU first so each
+/// expert's weights are read once per tile of its tokens.
+#[allow(clippy::too_many_arguments)]
+fn chosen_experts(r: &mut Recorder, [gate, up, down]: [&GpuMatrix; 3], m: &MoeScratch, h: &Buf, n: usize, n_expert: usize, k: usize, ff: usize) -> Result<(), GpuError> {
+    if n == 1 {
+        kn::matmul_id(r, gate, &m.ids, k, h, false, &m.gate, n)?;
+        kn::matmul_id(r, up, &m.ids, k, h, false, &m.up, n)?;
+        kn::swiglu(r, &m.gate, &m.up, k * ff)?;
+        return kn::matmul_id(r, down, &m.ids, k, &m.gate, true, &m.down, n);
+    }
+    kn::moe_group(r, &m.ids, &m.offsets, &m.entries, n, n_expert, k)?;
+    kn::matmul_id_grouped(r, gate, &m.offsets, &m.entries, k, h, false, &m.gate, n)?;
+    kn::matmul_id_grouped(r, up, &m.offsets, &m.entries, k, h, false, &m.up, n)?;
+    kn::swiglu(r, &m.gate, &m.up, n * k * ff)?;
+    kn::matmul_id_grouped(r, down, &m.offsets, &m.entries, k, &m.gate, true, &m.down, n)
 }
 
 async fn fbuf(ctx: &GpuContext, what: &str, v: &[f32]) -> Result<Buf, GpuError> {

@@ -9,7 +9,8 @@ use crate::weights::ByteSource;
 /// Host bytes held at once while uploading (one read + one write slice).
 pub const STAGING_BYTES: u64 = 16 << 20;
 
-/// One buffer holding whole rows `row0 .. row0 + rows` of a matrix.
+/// One buffer holding whole rows `row0 .. row0 + rows` of a matrix (whole experts of
+/// an expert stack: see [`GpuMatrix::experts`]).
 pub struct Part {
     pub buffer: wgpu::Buffer,
     pub row0: usize,
@@ -17,14 +18,15 @@ pub struct Part {
 }
 
 /// A weight matrix `[n_out, n_in]` (GGUF dims `[n_in, n_out]`), possibly a stack of
-/// `n_expert` equal expert matrices, split by whole rows into parts that each fit one
-/// storage binding.
+/// `n_expert` equal expert matrices, split into parts that each fit one storage
+/// binding: by whole rows, or for a stack by whole experts (a kernel addresses an
+/// expert inside one binding).
 pub struct GpuMatrix {
     pub name: String,
     pub ty: GgmlType,
     pub n_in: usize,
     pub n_out: usize,
-    /// 1 for a plain matrix; experts are stacked back to back in one part.
+    /// 1 for a plain matrix; experts are stacked back to back, whole ones per part.
     pub n_expert: usize,
     pub parts: Vec<Part>,
 }
@@ -38,6 +40,13 @@ impl GpuMatrix {
     }
     pub fn bytes(&self) -> u64 {
         (self.expert_bytes() * self.n_expert) as u64
+    }
+    /// The experts `part` holds (`0..1` for a part of a plain matrix).
+    pub fn experts(&self, part: &Part) -> std::ops::Range<usize> {
+        if self.n_expert == 1 {
+            return 0..1;
+        }
+        part.row0 / self.n_out..(part.row0 + part.rows) / self.n_out
     }
 }
 
@@ -77,14 +86,20 @@ pub fn part_limit(ctx: &GpuContext) -> u64 {
 /// Checks that `src` can be split into parts under the limit (errors name tensor and
 /// limit before anything is allocated).
 pub fn check_fits(src: &MatrixSource, limit: u64) -> Result<(), GpuError> {
-    let rb = src.ty.row_bytes(src.n_in) as u64;
-    // Experts are addressed by id inside one binding, so the whole stack must fit; a
-    // plain matrix needs only one row per part.
-    let need = if src.n_expert > 1 { src.bytes() } else { rb };
+    // A part holds whole rows, and of a stack whole experts (kernels address an expert
+    // inside one binding): one row, or one expert, must fit.
+    let need = unit_bytes(src);
     if need > limit {
-        return Err(GpuError::TooLarge { tensor: src.name.into(), bytes: need, limit });
+        let tensor = if src.n_expert > 1 { format!("{} (one of its {} experts)", src.name, src.n_expert) } else { src.name.into() };
+        return Err(GpuError::TooLarge { tensor, bytes: need, limit });
     }
     Ok(())
+}
+
+/// Bytes of the smallest piece a part may hold: one row, or one expert of a stack.
+fn unit_bytes(src: &MatrixSource) -> u64 {
+    let rb = src.ty.row_bytes(src.n_in) as u64;
+    if src.n_expert > 1 { rb * src.n_out as u64 } else { rb }
 }
 
 pub async fn upload(ctx: &GpuContext, bytes_src: &mut dyn ByteSource, src: &MatrixSource<'_>) -> Result<GpuMatrix, GpuError> {
@@ -97,14 +112,20 @@ pub async fn upload_limited(ctx: &GpuContext, bytes_src: &mut dyn ByteSource, sr
     check_fits(src, limit)?;
     let rb = src.ty.row_bytes(src.n_in) as u64;
     let total_rows = src.n_out * src.n_expert;
-    let rows_per_part = if src.n_expert > 1 { total_rows } else { ((limit / rb) as usize).min(total_rows).max(1) };
+    // Rows per part: as many whole units (rows, or experts of n_out rows) as fit.
+    let unit_rows = if src.n_expert > 1 { src.n_out } else { 1 };
+    let rows_per_part = ((limit / unit_bytes(src).max(1)) as usize * unit_rows).min(total_rows).max(unit_rows);
     let mut parts = vec![];
     let mut reader = RangeReader { src: bytes_src, ranges: src.ranges.clone(), idx: 0, at: src.ranges.first().map(|r| r.start).unwrap_or(0), name: src.name };
     let mut row0 = 0;
     while row0 < total_rows {
         let rows = rows_per_part.min(total_rows - row0);
         let bytes = rows as u64 * rb;
-        let label = if src.n_out * src.n_expert == rows { src.name.to_string() } else { format!("{} rows {row0}..{}", src.name, row0 + rows) };
+        let label = match (rows == total_rows, src.n_expert > 1) {
+            (true, _) => src.name.to_string(),
+            (false, true) => format!("{} experts {}..{}", src.name, row0 / src.n_out, (row0 + rows) / src.n_out),
+            (false, false) => format!("{} rows {row0}..{}", src.name, row0 + rows),
+        };
         let buffer = ctx.buffer(&label, bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST).await?;
         stream_into(ctx, &mut reader, &buffer, bytes)?;
         parts.push(Part { buffer, row0, rows });

@@ -12,6 +12,8 @@ pub mod scalar;
 pub mod x8;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm128;
 
 use crate::quant::{dequantize_vec, GgmlType};
 use q8::{quantize_row, BlockQ8};
@@ -267,6 +269,19 @@ pub fn dot_rows<const R: usize>(ty: GgmlType, w: &[u8], x: [&[BlockQ8]; R]) -> [
             Simd::Vnni => dispatch!(avx2::vnni),
             Simd::Avx2 => dispatch!(avx2::plain),
             Simd::None => {}
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use wasm128 as k;
+        match ty {
+            GgmlType::Q4_0 => return k::dot_q4_0::<R>(w, x),
+            GgmlType::Q4_1 => return k::dot_q4_1::<R>(w, x),
+            GgmlType::Q8_0 => return k::dot_q8_0::<R>(w, x),
+            GgmlType::Q4K => return k::dot_q4k::<R>(w, x),
+            GgmlType::Q5K => return k::dot_q5k::<R>(w, x),
+            GgmlType::Q6K => return k::dot_q6k::<R>(w, x),
+            _ => {}
         }
     }
     std::array::from_fn(|r| dot_scalar(ty, w, x[r]))

@@ -7,7 +7,7 @@ use super::q8::BlockQ8;
 use half::f16;
 
 #[inline]
-fn f16_at(b: &[u8], i: usize) -> f32 {
+pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
