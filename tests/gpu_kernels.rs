@@ -132,7 +132,7 @@ fn check_matmul_with(c: &GpuContext, subgroups: bool, ty: GgmlType, n_in: usize,
     // Output columns start at 3 of a wider row, as the stacked Q/K/V outputs would.
     let stride = n_out + 5;
     let y = buf(c, "y", n_tok * stride);
-    run(c, &k, |r| kn::matmul(r, &m, &xb, n_in, &y, stride, 3, n_tok));
+    run(c, k, |r| kn::matmul(r, &m, &xb, n_in, &y, stride, 3, n_tok));
     let got = read(c, &y);
     for t in 0..n_tok {
         for o in 0..n_out {
@@ -320,7 +320,7 @@ fn check_attention_on(c: &GpuContext, heads: (usize, usize, usize), n_tok: usize
     let out = buf(c, "out", n_tok * n_head * hd);
     let a = AttnArgs { n_tok, n_head, n_kv, head_dim: hd, pos, capacity, window: window.unwrap_or(0), half };
     let partials = buf(c, "partials", kn::attention_partials(n_head, hd));
-    run(c, &k, |r| match path {
+    run(c, k, |r| match path {
         AttnPath::PerQuery => kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
         AttnPath::Split(n) => kn::attention_split(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out, &partials, n),
         AttnPath::Prefill => kn::attention_prefill(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
@@ -580,38 +580,38 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
         let bytes = random_blocks(ty, n_in * rows, 90 + n_in as u64);
         let w = dequantize_vec(ty, &bytes, n_in * rows);
         let x = rnd(n_in, 91);
-        let xb = up(&c, "x", &x);
+        let xb = up(c, "x", &x);
         let src = MatrixSource { name: "qkv", ty, n_in, n_out: rows, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
         for limit in [u64::MAX, (ty.row_bytes(n_in) * 17) as u64] {
-            let m = block_on(upload_limited(&c, &mut &bytes[..], &src, limit)).unwrap();
-            let (y0, y1, y2) = (buf(&c, "q", nq), buf(&c, "k", nk), buf(&c, "v", nv));
-            run(&c, &k, |r| kn::matvec3(r, &m, nq, nk, &xb, &y0, &y1, &y2));
-            let got: Vec<f32> = [read(&c, &y0), read(&c, &y1), read(&c, &y2)].concat();
+            let m = block_on(upload_limited(c, &mut &bytes[..], &src, limit)).unwrap();
+            let (y0, y1, y2) = (buf(c, "q", nq), buf(c, "k", nk), buf(c, "v", nv));
+            run(c, k, |r| kn::matvec3(r, &m, nq, nk, &xb, &y0, &y1, &y2));
+            let got: Vec<f32> = [read(c, &y0), read(c, &y1), read(c, &y2)].concat();
             for (o, &g) in got.iter().enumerate() {
                 let (s, mag) = dot_ref(&w, o, n_in, &x);
                 let tol = tol_for(ty) * mag.max(1e-3);
                 assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts, {}, subgroups {sg}): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
             }
-            let all = buf(&c, "all", rows);
-            run(&c, &k, |r| kn::matvec(r, &m, &xb, &all, 0));
-            close(&format!("matvec3 {} vs matvec ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(&c, &all), 0.0);
+            let all = buf(c, "all", rows);
+            run(c, k, |r| kn::matvec(r, &m, &xb, &all, 0));
+            close(&format!("matvec3 {} vs matvec ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(c, &all), 0.0);
         }
         // Gate rows 0..nf over up rows nf..2nf.
         let nf = rows / 2;
         let src = MatrixSource { name: "gate_up", ty, n_in, n_out: 2 * nf, n_expert: 1, ranges: vec![0..(ty.row_bytes(n_in) * 2 * nf) as u64] };
-        let m = block_on(upload_limited(&c, &mut &bytes[..], &src, u64::MAX)).unwrap();
-        let y = buf(&c, "y", nf);
-        run(&c, &k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
-        let got = read(&c, &y);
+        let m = block_on(upload_limited(c, &mut &bytes[..], &src, u64::MAX)).unwrap();
+        let y = buf(c, "y", nf);
+        run(c, k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
+        let got = read(c, &y);
         let want: Vec<f32> = (0..nf).map(|o| precis::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
         close(&format!("matvec_swiglu {} ({}, subgroups {sg})", ty.name(), layout(c)), &got, &want, TOL_FUSED_SWIGLU);
-        let (g, u) = (buf(&c, "g", nf), buf(&c, "u", nf));
-        run(&c, &k, |r| {
+        let (g, u) = (buf(c, "g", nf), buf(c, "u", nf));
+        run(c, k, |r| {
             kn::matmul_rows(r, &m, 0..nf, &xb, n_in, &g, nf, 0, 1)?;
             kn::matmul_rows(r, &m, nf..2 * nf, &xb, n_in, &u, nf, 0, 1)?;
             kn::swiglu(r, &g, &u, nf)
         });
-        close(&format!("matvec_swiglu {} vs matvec + swiglu ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(&c, &g), TOL_ELEMENTWISE);
+        close(&format!("matvec_swiglu {} vs matvec + swiglu ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(c, &g), TOL_ELEMENTWISE);
     }
 }
 
