@@ -132,7 +132,7 @@ fn check_matmul_with(c: &GpuContext, subgroups: bool, ty: GgmlType, n_in: usize,
     // Output columns start at 3 of a wider row, as the stacked Q/K/V outputs would.
     let stride = n_out + 5;
     let y = buf(c, "y", n_tok * stride);
-    run(c, k, |r| kn::matmul(r, &m, &xb, n_in, &y, stride, 3, n_tok));
+    run(c, &k, |r| kn::matmul(r, &m, &xb, n_in, &y, stride, 3, n_tok));
     let got = read(c, &y);
     for t in 0..n_tok {
         for o in 0..n_out {
@@ -320,7 +320,7 @@ fn check_attention_on(c: &GpuContext, heads: (usize, usize, usize), n_tok: usize
     let out = buf(c, "out", n_tok * n_head * hd);
     let a = AttnArgs { n_tok, n_head, n_kv, head_dim: hd, pos, capacity, window: window.unwrap_or(0), half };
     let partials = buf(c, "partials", kn::attention_partials(n_head, hd));
-    run(c, k, |r| match path {
+    run(c, &k, |r| match path {
         AttnPath::PerQuery => kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
         AttnPath::Split(n) => kn::attention_split(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out, &partials, n),
         AttnPath::Prefill => kn::attention_prefill(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
