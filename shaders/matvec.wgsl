@@ -1,6 +1,8 @@
 // y[out_row0 + r] = W[r, :] · x[:n_in] for ONE token (decode), the memory-bound case.
 // Joined after bytes.wgsl, dequant_<type>.wgsl and dot_<type>.wgsl (or dot_generic.wgsl),
-// which defines dot4(row, s, i, xo): elements 4i..4i+4 of 32-element sub-block s times x.
+// which defines dot4(row, s, i, xo): elements 4i..4i+4 of 32-element sub-block s times x,
+// and after matvec_sum_workgroup.wgsl or matvec_sum_subgroup.wgsl, which define the
+// thread's slot (`Ids`, `slot_of`) and the row sums over its lanes (`row_sum`).
 //   p                 uniform Params (the layout of matmul.wgsl's; n_tok = 1)
 //   w: [part bytes / 4] u32    GGUF blocks as stored, rows of p.row_bytes from byte p.w_off
 //   x: [p.n_in] f32            the token's activations
@@ -9,7 +11,8 @@
 // to its lanes in order, so lane j reads x[4j ..] and the weight word of those 4: each
 // load instruction of a warp touches consecutive addresses (one lane per sub-block,
 // tried first, made every x load hit 32 different cache lines and ran at ~5% of the
-// H100's bandwidth). One barrier, then lane 0 adds its row's LANES partial sums.
+// H100's bandwidth). Thread slot s (0..256; the local index, or its place among the
+// subgroups) is lane s % LANES of row s / LANES; `row_sum` gives lane 0 the row's total.
 struct Params {
     n_in: u32, n_out: u32, n_tok: u32, row_bytes: u32,
     w_off: u32, out_row0: u32, x_stride: u32, y_stride: u32,
@@ -31,8 +34,6 @@ fn x4(o: u32) -> vec4<f32> {
 
 const LANES: u32 = 32u;
 const ROWS: u32 = 8u;
-var<workgroup> part: array<f32, 256>;
-var<workgroup> part2: array<f32, 256>;
 
 // This lane's share of the row at byte `row`.
 fn lane_dot(row: u32, lane: u32) -> f32 {
@@ -44,31 +45,21 @@ fn lane_dot(row: u32, lane: u32) -> f32 {
     return acc;
 }
 
-// The LANES partial sums of the row whose lane 0 is thread li, in lane order.
-fn row_total(li: u32) -> f32 {
-    var t = 0.0;
-    for (var i = 0u; i < LANES; i++) { t += part[li + i]; }
-    return t;
-}
-
-// Row r of this workgroup: every lane's partial sum into `part`, then (the barrier
-// needs all 256 threads, so every entry point calls this unconditionally) the row's
-// row's total in lane 0 (other lanes get 0 and write nothing).
-fn row_sums(r: u32, li: u32) -> f32 {
+// Row r of this workgroup's slot s: every lane's share, then (`row_sum` needs the whole
+// workgroup, so every entry point calls this unconditionally) the total in lane 0
+// (other lanes get 0 and write nothing).
+fn row_dot(r: u32, s: u32, ids: Ids) -> f32 {
     var acc = 0.0;
-    if (r < p.n_out) { acc = lane_dot(p.w_off + r * p.row_bytes, li % LANES); }
-    part[li] = acc;
-    workgroupBarrier();
-    if (li % LANES != 0u) { return 0.0; }
-    return row_total(li);
+    if (r < p.n_out) { acc = lane_dot(p.w_off + r * p.row_bytes, s % LANES); }
+    return row_sum(vec2<f32>(acc, 0.0), s, ids).x;
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-    let r = (wg.x + wg.y * nw.x) * ROWS + li / LANES;
-    let t = row_sums(r, li);
-    if (li % LANES == 0u && r < p.n_out) { y[p.out_row0 + r] = t; }
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, ids: Ids) {
+    let s = slot_of(ids);
+    let r = (wg.x + wg.y * nw.x) * ROWS + s / LANES;
+    let t = row_dot(r, s, ids);
+    if (s % LANES == 0u && r < p.n_out) { y[p.out_row0 + r] = t; }
 }
 
 // main3: Q, K and V stacked in one matrix, one dispatch (decode). Row g (counted
@@ -78,11 +69,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 @group(0) @binding(5) var<storage, read_write> y2: array<f32>;
 
 @compute @workgroup_size(256)
-fn main3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
-         @builtin(local_invocation_index) li: u32) {
-    let r = (wg.x + wg.y * nw.x) * ROWS + li / LANES;
-    let t = row_sums(r, li);
-    if (li % LANES == 0u && r < p.n_out) {
+fn main3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, ids: Ids) {
+    let s = slot_of(ids);
+    let r = (wg.x + wg.y * nw.x) * ROWS + s / LANES;
+    let t = row_dot(r, s, ids);
+    if (s % LANES == 0u && r < p.n_out) {
         let g = p.out_row0 + r;
         if (g < p.k) { y[g] = t; } else if (g < p.expert_bytes) { y1[g - p.k] = t; } else { y2[g - p.expert_bytes] = t; }
     }
@@ -90,27 +81,20 @@ fn main3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3
 
 // main_swiglu: gate rows 0..n_out stacked over up rows n_out..2·n_out in one part;
 // y[r] = silu(gate_r · x) · (up_r · x), the FFN's first half in one dispatch (decode).
-// The same sums in the same order as main, then elementwise.wgsl's swiglu.
+// The same sums in the same order as main (both rows in one `row_sum`), then
+// elementwise.wgsl's swiglu.
 @compute @workgroup_size(256)
-fn main_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
-               @builtin(local_invocation_index) li: u32) {
-    let r = (wg.x + wg.y * nw.x) * ROWS + li / LANES;
-    let lane = li % LANES;
-    var ag = 0.0;
-    var au = 0.0;
+fn main_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, ids: Ids) {
+    let s = slot_of(ids);
+    let r = (wg.x + wg.y * nw.x) * ROWS + s / LANES;
+    var a = vec2<f32>(0.0);
     if (r < p.n_out) {
         let row = p.w_off + r * p.row_bytes;
-        ag = lane_dot(row, lane);
-        au = lane_dot(row + p.n_out * p.row_bytes, lane);
+        a = vec2<f32>(lane_dot(row, s % LANES), lane_dot(row + p.n_out * p.row_bytes, s % LANES));
     }
-    part[li] = ag;
-    part2[li] = au;
-    workgroupBarrier();
-    if (lane == 0u && r < p.n_out) {
-        let g = row_total(li);
-        var u = 0.0;
-        for (var i = 0u; i < LANES; i++) { u += part2[li + i]; }
-        y[p.out_row0 + r] = g / (1.0 + exp(-g)) * u;
+    let t = row_sum(a, s, ids);
+    if (s % LANES == 0u && r < p.n_out) {
+        y[p.out_row0 + r] = t.x / (1.0 + exp(-t.x)) * t.y;
     }
 }
 

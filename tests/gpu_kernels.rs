@@ -3,7 +3,7 @@
 //! whatever adapter wgpu finds — lavapipe in CI; no adapter is a failure, not a skip.
 #![cfg(feature = "gpu")]
 
-use precis::attention::{attention, AttnShape};
+use precis::attention::{attention_naive, AttnShape};
 use precis::cache::KvCache;
 use precis::gpu::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder};
 use precis::gpu::weights::{upload_limited, MatrixSource};
@@ -20,6 +20,9 @@ const TOL_ELEMENTWISE: f32 = 2e-5;
 /// Fused gate/up + SwiGLU: the dot products' rounding (TOL_QUANT_DOT of their
 /// magnitude) carried through silu(g)·u.
 const TOL_FUSED_SWIGLU: f32 = 1e-4;
+/// The two matvec variants: the same 32 lane sums per row added in another order
+/// (relative to 1 + |y|; rows of ~3000 products can cancel to near 0).
+const TOL_MATVEC_VARIANTS: f32 = 1e-4;
 /// Attention: softmax in a different order (online, per tile of 64 keys).
 const TOL_ATTENTION: f32 = 2e-5;
 
@@ -100,10 +103,26 @@ fn tol_for(ty: GgmlType) -> f64 {
     }
 }
 
+/// The decode matvec's row sums to test in `c`'s layout: workgroup memory always,
+/// subgroup operations too where the device granted them (lanes per row only).
+fn matvec_variants(c: &GpuContext) -> Vec<bool> {
+    if c.row_per_thread {
+        vec![false] // its entry points sum nothing across threads
+    } else if c.has_subgroups {
+        vec![false, true]
+    } else {
+        eprintln!("{}: no subgroups, the subgroup matvec is not tested here", c.adapter_name);
+        vec![false]
+    }
+}
+
 /// `matmul` for `ty` with [n_out, n_in] weights on n_tok tokens, against
-/// dequantize-then-dot in f64; `limit` forces the matrix into several row parts.
-fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: usize, limit: u64) {
-    let k = Kernels::new(c);
+/// dequantize-then-dot in f64; `limit` forces the matrix into several row parts;
+/// `subgroups`: the decode matvec sums rows with subgroup operations.
+#[allow(clippy::too_many_arguments)]
+fn check_matmul_with(c: &GpuContext, subgroups: bool, ty: GgmlType, n_in: usize, n_out: usize, n_tok: usize, limit: u64) {
+    let k = Kernels::with_subgroups(c, subgroups);
+    assert_eq!(k.subgroups, subgroups && c.has_subgroups, "the variant asked for");
     let bytes = random_blocks(ty, n_in * n_out, 7 + n_in as u64);
     let w = dequantize_vec(ty, &bytes, n_in * n_out);
     let src = MatrixSource { name: "w", ty, n_in, n_out, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
@@ -125,8 +144,16 @@ fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: 
             }
             let g = got[t * stride + 3 + o] as f64;
             let tol = tol_for(ty) * mag.max(1e-3);
-            assert!((g - s).abs() <= tol, "matmul {} {n_out}x{n_in} x {n_tok} tokens ({} parts, {}): first bad index token {t} row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
+            assert!((g - s).abs() <= tol, "matmul {} {n_out}x{n_in} x {n_tok} tokens ({} parts, {}, subgroups {subgroups}): first bad index token {t} row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
         }
+    }
+}
+
+/// Decode (one token) with every matvec variant; prefill once.
+fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: usize, limit: u64) {
+    let variants = if n_tok == 1 { matvec_variants(c) } else { vec![false] };
+    for sg in variants {
+        check_matmul_with(c, sg, ty, n_in, n_out, n_tok, limit);
     }
 }
 
@@ -252,8 +279,31 @@ fn check_attention(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, wi
 
 /// As check_attention; `Some(n)`: decode through split-K with n splits.
 fn check_attention_with(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, window: Option<usize>, half: bool, split: Option<usize>) {
+    let path = match split {
+        None => AttnPath::PerQuery,
+        Some(n) => AttnPath::Split(n),
+    };
+    check_attention_on(c, (6, 2, 20), n_tok, pos, capacity, window, half, path)
+}
+
+/// Which GPU attention kernel a check runs.
+#[derive(Debug, Clone, Copy)]
+enum AttnPath {
+    /// attention.wgsl `main`: a workgroup per (head, query).
+    PerQuery,
+    /// Split-K decode over n splits.
+    Split(usize),
+    /// attention_prefill.wgsl: tiles of query rows per KV head.
+    Prefill,
+}
+
+/// GPU attention with `heads` = (n_head, n_kv, head_dim) against the slow twin
+/// `attention_naive` (any head_dim) over a cache of `capacity` random rows; with an
+/// f16 cache the CPU reads the same f16-rounded rows.
+#[allow(clippy::too_many_arguments)]
+fn check_attention_on(c: &GpuContext, heads: (usize, usize, usize), n_tok: usize, pos: usize, capacity: usize, window: Option<usize>, half: bool, path: AttnPath) {
     let k = Kernels::new(c);
-    let (n_head, n_kv, hd) = (6, 2, 20);
+    let (n_head, n_kv, hd) = heads;
     let kvd = n_kv * hd;
     let mut cache = KvCache::new(1, kvd, capacity, window.is_some());
     cache.pos = pos;
@@ -264,17 +314,53 @@ fn check_attention_with(c: &GpuContext, n_tok: usize, pos: usize, capacity: usiz
     let kc = rnd(n_tok * kvd, 31);
     let vc = rnd(n_tok * kvd, 32);
     let shape = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
-    let want = attention(&shape, &q, &kc, &vc, &cache, 0);
+    let want = attention_naive(&shape, &q, &kc, &vc, &cache, 0);
     let (qb, kb, vb) = (up(c, "q", &q), up(c, "k", &kc), up(c, "v", &vc));
     let (ckb, cvb) = (up_cache(c, "ck", &cache.layers[0].k, half), up_cache(c, "cv", &cache.layers[0].v, half));
     let out = buf(c, "out", n_tok * n_head * hd);
     let a = AttnArgs { n_tok, n_head, n_kv, head_dim: hd, pos, capacity, window: window.unwrap_or(0), half };
     let partials = buf(c, "partials", kn::attention_partials(n_head, hd));
-    run(c, &k, |r| match split {
-        None => kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
-        Some(n) => kn::attention_split(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out, &partials, n),
+    run(c, &k, |r| match path {
+        AttnPath::PerQuery => kn::attention(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
+        AttnPath::Split(n) => kn::attention_split(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out, &partials, n),
+        AttnPath::Prefill => kn::attention_prefill(r, &a, &qb, &kb, &vb, &ckb, &cvb, &out),
     });
-    close(&format!("attention n_tok {n_tok} pos {pos} capacity {capacity} window {window:?} f16 cache {half} splits {split:?}"), &read(c, &out), &want, TOL_ATTENTION);
+    let what = format!("attention {path:?} heads {n_head}/{n_kv} hd {hd} n_tok {n_tok} pos {pos} capacity {capacity} window {window:?} f16 cache {half}");
+    let got = read(c, &out);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let (t, h, d) = (i / (n_head * hd), i / hd % n_head, i % hd);
+        assert!((g - w).abs() <= TOL_ATTENTION * (1.0 + w.abs()), "{what}: first bad index {i} (token {t} head {h} dim {d}): gpu {g}, cpu {w} (tol {TOL_ATTENTION:e})");
+    }
+}
+
+/// The tiled prefill kernel against the slow twin: chunks of awkward lengths (not
+/// multiples of the 16-row tile) at position 0 and later, over a wrapped rolling
+/// cache, a window shorter than the chunk, a dense cache; GQA groups of 1, 3 and 4;
+/// head_dim 64 and 128 (SmolLM2's, Mistral's) and odd ones (33, 20).
+#[test]
+fn attention_prefill_tiled_matches_naive() {
+    let c = ctx();
+    // (n_tok, pos, capacity, window)
+    let cases = [
+        (1, 0, 8, Some(8)),       // one query, empty cache
+        (5, 0, 64, None),         // first chunk, dense
+        (37, 100, 64, Some(64)),  // rolling cache wrapped once (slots 36..64 then 0..36)
+        (37, 50, 16, Some(16)),   // window shorter than the chunk: early rows see the cache
+        (70, 200, 80, Some(80)),  // wrapped 2.5 times, > 1 tile of keys per row
+        (70, 30, 128, None),      // dense with 30 cached positions
+    ];
+    for half in kv_types(&c) {
+        for heads in [(9, 3, 64), (8, 2, 128), (6, 2, 33), (3, 3, 20)] {
+            for &(n_tok, pos, cap, window) in &cases {
+                check_attention_on(&c, heads, n_tok, pos, cap, window, half, AttnPath::Prefill);
+            }
+        }
+    }
+    let k = Kernels::new(&c);
+    let b = buf(&c, "b", 1 << 16);
+    let a = AttnArgs { n_tok: 2, n_head: 2, n_kv: 1, head_dim: 136, pos: 0, capacity: 8, window: 0, half: false };
+    let e = kn::attention_prefill(&mut Recorder::new(&c, &k), &a, &b, &b, &b, &b, &b, &b).unwrap_err();
+    assert!(e.to_string().contains("head_dim 136 (1..=128)"), "{e}");
 }
 
 #[test]
@@ -474,16 +560,19 @@ fn dot_ref(w: &[f32], o: usize, n_in: usize, x: &[f32]) -> (f64, f64) {
 
 /// Fused decode kernels against their twins: Q/K/V stacked in one matrix (also cut
 /// into row parts that straddle the Q/K and K/V borders) into three outputs, and
-/// gate/up stacked with SwiGLU applied. Also equal to the unfused kernels.
+/// gate/up stacked with SwiGLU applied. Also equal to the unfused kernels. With each
+/// matvec variant (workgroup-memory and, where granted, subgroup row sums).
 #[test]
 fn fused_qkv_and_gate_up_swiglu_decode() {
     for c in both_layouts() {
-        fused_decode(&c);
+        for sg in matvec_variants(&c) {
+            check_fused_decode(&c, &Kernels::with_subgroups(&c, sg));
+        }
     }
 }
 
-fn fused_decode(c: &GpuContext) {
-    let k = Kernels::new(c);
+fn check_fused_decode(c: &GpuContext, k: &Kernels) {
+    let sg = k.subgroups;
     for ty in [GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
         let n_in = if ty.block_size() == 1 { 75 } else { ty.block_size() * 3 };
         let (nq, nk, nv) = (40, 13, 13);
@@ -491,38 +580,104 @@ fn fused_decode(c: &GpuContext) {
         let bytes = random_blocks(ty, n_in * rows, 90 + n_in as u64);
         let w = dequantize_vec(ty, &bytes, n_in * rows);
         let x = rnd(n_in, 91);
-        let xb = up(&c, "x", &x);
+        let xb = up(c, "x", &x);
         let src = MatrixSource { name: "qkv", ty, n_in, n_out: rows, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
         for limit in [u64::MAX, (ty.row_bytes(n_in) * 17) as u64] {
-            let m = block_on(upload_limited(&c, &mut &bytes[..], &src, limit)).unwrap();
-            let (y0, y1, y2) = (buf(&c, "q", nq), buf(&c, "k", nk), buf(&c, "v", nv));
-            run(&c, &k, |r| kn::matvec3(r, &m, nq, nk, &xb, &y0, &y1, &y2));
-            let got: Vec<f32> = [read(&c, &y0), read(&c, &y1), read(&c, &y2)].concat();
+            let m = block_on(upload_limited(c, &mut &bytes[..], &src, limit)).unwrap();
+            let (y0, y1, y2) = (buf(c, "q", nq), buf(c, "k", nk), buf(c, "v", nv));
+            run(c, k, |r| kn::matvec3(r, &m, nq, nk, &xb, &y0, &y1, &y2));
+            let got: Vec<f32> = [read(c, &y0), read(c, &y1), read(c, &y2)].concat();
             for (o, &g) in got.iter().enumerate() {
                 let (s, mag) = dot_ref(&w, o, n_in, &x);
                 let tol = tol_for(ty) * mag.max(1e-3);
-                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts, {}): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
+                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts, {}, subgroups {sg}): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
             }
-            let all = buf(&c, "all", rows);
-            run(&c, &k, |r| kn::matvec(r, &m, &xb, &all, 0));
-            close(&format!("matvec3 {} vs matvec ({})", ty.name(), layout(c)), &got, &read(&c, &all), 0.0);
+            let all = buf(c, "all", rows);
+            run(c, k, |r| kn::matvec(r, &m, &xb, &all, 0));
+            close(&format!("matvec3 {} vs matvec ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(c, &all), 0.0);
         }
         // Gate rows 0..nf over up rows nf..2nf.
         let nf = rows / 2;
         let src = MatrixSource { name: "gate_up", ty, n_in, n_out: 2 * nf, n_expert: 1, ranges: vec![0..(ty.row_bytes(n_in) * 2 * nf) as u64] };
-        let m = block_on(upload_limited(&c, &mut &bytes[..], &src, u64::MAX)).unwrap();
-        let y = buf(&c, "y", nf);
-        run(&c, &k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
-        let got = read(&c, &y);
+        let m = block_on(upload_limited(c, &mut &bytes[..], &src, u64::MAX)).unwrap();
+        let y = buf(c, "y", nf);
+        run(c, k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
+        let got = read(c, &y);
         let want: Vec<f32> = (0..nf).map(|o| precis::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
-        close(&format!("matvec_swiglu {} ({})", ty.name(), layout(c)), &got, &want, TOL_FUSED_SWIGLU);
-        let (g, u) = (buf(&c, "g", nf), buf(&c, "u", nf));
-        run(&c, &k, |r| {
+        close(&format!("matvec_swiglu {} ({}, subgroups {sg})", ty.name(), layout(c)), &got, &want, TOL_FUSED_SWIGLU);
+        let (g, u) = (buf(c, "g", nf), buf(c, "u", nf));
+        run(c, k, |r| {
             kn::matmul_rows(r, &m, 0..nf, &xb, n_in, &g, nf, 0, 1)?;
             kn::matmul_rows(r, &m, nf..2 * nf, &xb, n_in, &u, nf, 0, 1)?;
             kn::swiglu(r, &g, &u, nf)
         });
-        close(&format!("matvec_swiglu {} vs matvec + swiglu ({})", ty.name(), layout(c)), &got, &read(&c, &g), TOL_ELEMENTWISE);
+        close(&format!("matvec_swiglu {} vs matvec + swiglu ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(c, &g), TOL_ELEMENTWISE);
+    }
+}
+
+/// The device asks for subgroups whenever the adapter offers them (wgpu 30's
+/// `Features::SUBGROUP`), records the grant, and the matvec uses them unless
+/// `PRECIS_GPU_SUBGROUPS=0`; with them, the subgroup matvec equals the
+/// workgroup-memory one on a row long enough for many items per lane.
+#[test]
+fn subgroups_requested_granted_and_used() {
+    let [c, _] = both_layouts(); // lanes per row: the layout the subgroup sums serve
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = block_on(instance.request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })).unwrap();
+    let offered = adapter.features().contains(wgpu::Features::SUBGROUP);
+    eprintln!("{}: subgroups offered {offered}, granted {}, sizes {:?}, matvec uses them {}", c.adapter_name, c.has_subgroups, c.subgroup_sizes, c.subgroup_matvec);
+    assert_eq!(c.has_subgroups, offered, "an offered SUBGROUP feature is requested and granted");
+    let forced_off = std::env::var("PRECIS_GPU_SUBGROUPS").is_ok_and(|v| v == "0");
+    assert_eq!(c.subgroup_matvec, c.has_subgroups && !forced_off, "PRECIS_GPU_SUBGROUPS={forced_off}");
+    assert_eq!(Kernels::new(&c).subgroups, c.subgroup_matvec);
+    if !c.has_subgroups {
+        return;
+    }
+    let (lo, hi) = c.subgroup_sizes;
+    assert!(lo >= 1 && lo <= hi && hi <= 128 && lo.is_power_of_two() && hi.is_power_of_two(), "subgroup sizes {lo}..{hi}");
+    let ty = GgmlType::Q8_0;
+    let (n_in, n_out) = (32 * 91, 29);
+    let bytes = random_blocks(ty, n_in * n_out, 5);
+    let src = MatrixSource { name: "w", ty, n_in, n_out, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
+    let m = block_on(upload_limited(&c, &mut &bytes[..], &src, u64::MAX)).unwrap();
+    let xb = up(&c, "x", &rnd(n_in, 6));
+    let ys: Vec<Vec<f32>> = [false, true]
+        .into_iter()
+        .map(|sg| {
+            let y = buf(&c, "y", n_out);
+            run(&c, &Kernels::with_subgroups(&c, sg), |r| kn::matvec(r, &m, &xb, &y, 0));
+            read(&c, &y)
+        })
+        .collect();
+    close("matvec: subgroup vs workgroup-memory row sums", &ys[1], &ys[0], TOL_MATVEC_VARIANTS);
+}
+
+/// llvmpipe's subgroup size follows its vector width (`LP_NATIVE_VECTOR_WIDTH`): the
+/// decode matvec tests rerun in child processes at 128 … 2048 bits, subgroups of 4, 16,
+/// 32 and 64 (at 1024 bits llvmpipe reports 32 but runs 16 invocations, a partial
+/// subgroup), on top of the default 8 this process tests. Other adapters test their
+/// own size in the tests above.
+#[test]
+fn matvec_subgroups_every_llvmpipe_width() {
+    if std::env::var_os("PRECIS_TEST_LP_WIDTH").is_some() {
+        return; // a child: it runs the named tests only
+    }
+    let c = ctx();
+    if !c.adapter_name.contains("llvmpipe") || !c.has_subgroups {
+        eprintln!("{}: not llvmpipe with subgroups, its vector width cannot be changed", c.adapter_name);
+        return;
+    }
+    for (bits, size) in [(128, 4), (512, 16), (1024, 32), (2048, 64)] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--nocapture", "--test-threads=2", "matmul_every_type", "matmul_split", "fused_qkv", "subgroups_requested"])
+            .env("LP_NATIVE_VECTOR_WIDTH", bits.to_string())
+            .env("PRECIS_TEST_LP_WIDTH", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "LP_NATIVE_VECTOR_WIDTH={bits}: the matvec tests failed:\n{text}");
+        assert!(text.contains(&format!("sizes ({size}, {size})")), "LP_NATIVE_VECTOR_WIDTH={bits}: expected subgroup size {size}:\n{text}");
+        assert!(text.contains("4 passed"), "LP_NATIVE_VECTOR_WIDTH={bits}: expected 4 tests to run:\n{text}");
     }
 }
 

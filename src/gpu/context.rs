@@ -52,8 +52,14 @@ pub struct GpuContext {
     /// and no barrier (see matvec.wgsl's *_rows). `PRECIS_GPU_MATVEC=lanes|rows`
     /// overrides the choice (tests run both).
     pub row_per_thread: bool,
-    /// Subgroup operations were granted (recorded; the shaders do not use them yet).
+    /// Subgroup operations (wgpu's `Features::SUBGROUP`) were granted. wgpu 30 keeps
+    /// the feature native-only, so in the browser this is false for now.
     pub has_subgroups: bool,
+    /// The adapter's subgroup sizes (smallest, largest), as it reports them.
+    pub subgroup_sizes: (u32, u32),
+    /// The decode matvec sums rows with subgroupAdd: subgroups were granted and
+    /// `PRECIS_GPU_SUBGROUPS=0` was not set (that forces the workgroup-memory sums).
+    pub subgroup_matvec: bool,
     lost: Arc<Mutex<Option<String>>>,
     uncaptured: Arc<Mutex<Option<String>>>,
 }
@@ -125,10 +131,13 @@ impl GpuContext {
             }
         }));
         let granted = device.features();
+        let has_subgroups = granted.contains(wgpu::Features::SUBGROUP);
         Ok(GpuContext {
             limits: device.limits(),
             has_f16: granted.contains(wgpu::Features::SHADER_F16),
-            has_subgroups: granted.contains(wgpu::Features::SUBGROUP),
+            has_subgroups,
+            subgroup_sizes: (info.subgroup_min_size, info.subgroup_max_size),
+            subgroup_matvec: has_subgroups && std::env::var("PRECIS_GPU_SUBGROUPS").map_or(true, |v| v != "0"),
             row_per_thread: match std::env::var("PRECIS_GPU_MATVEC").as_deref() {
                 Ok("rows") => true,
                 Ok("lanes") => false,

@@ -11,11 +11,14 @@ use std::collections::HashMap;
 const BYTES: &str = include_str!("../../shaders/bytes.wgsl");
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 const MATVEC: &str = include_str!("../../shaders/matvec.wgsl");
+const MATVEC_SUM_WORKGROUP: &str = include_str!("../../shaders/matvec_sum_workgroup.wgsl");
+const MATVEC_SUM_SUBGROUP: &str = include_str!("../../shaders/matvec_sum_subgroup.wgsl");
 const EMBED: &str = include_str!("../../shaders/embed.wgsl");
 const RMS_NORM: &str = include_str!("../../shaders/rms_norm.wgsl");
 const ROPE: &str = include_str!("../../shaders/rope.wgsl");
 const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
 const ATTENTION: &str = include_str!("../../shaders/attention.wgsl");
+const ATTENTION_PREFILL: &str = include_str!("../../shaders/attention_prefill.wgsl");
 const KV_STORE: &str = include_str!("../../shaders/kv_store.wgsl");
 const MOE: &str = include_str!("../../shaders/moe.wgsl");
 pub(crate) const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
@@ -81,17 +84,25 @@ pub struct Kernels {
     pub last_step: Mutex<StepCounts>,
     /// `PRECIS_GPU_PROFILE=1` and a device with timestamp queries: GPU time per kernel.
     pub profile: Option<super::profile::Profiler>,
+    /// The decode matvec sums rows with subgroup operations (else workgroup memory).
+    pub subgroups: bool,
 }
 
 impl Kernels {
     pub fn new(ctx: &GpuContext) -> Self {
+        Self::with_subgroups(ctx, ctx.subgroup_matvec)
+    }
+
+    /// As [`Kernels::new`] with the matvec's row sums chosen: `subgroups` (taken only
+    /// where the device granted them) or workgroup memory; tests compare both.
+    pub fn with_subgroups(ctx: &GpuContext, subgroups: bool) -> Self {
         let params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("kernel params"),
             size: SLOT * MAX_DISPATCHES,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), params, last_step: Mutex::new(StepCounts::default()), profile: super::profile::Profiler::from_env(ctx) }
+        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), params, last_step: Mutex::new(StepCounts::default()), profile: super::profile::Profiler::from_env(ctx), subgroups: subgroups && ctx.has_subgroups }
     }
 
     pub(crate) fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
@@ -282,7 +293,7 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
     shape("matmul", y_col0 + n_out <= y_stride && y.len >= n_tok * y_stride, || format!("y holds {} floats, need {n_tok} rows of {y_stride} with columns {y_col0}..{}", y.len, y_col0 + n_out))?;
     shape("matmul", w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
     let pl = if n_tok == 1 {
-        rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), matvec_entry(rec.ctx, "main"), || matvec_source(w.ty))
+        matvec_pipeline(rec, w.ty, "main")
     } else {
         rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), if rec.ctx.row_per_thread { "main_rows" } else { "main" }, || typed_source(w.ty, MATMUL))
     };
@@ -326,8 +337,23 @@ fn matvec_entry(ctx: &GpuContext, entry: &'static str) -> &'static str {
     }
 }
 
-fn matvec_source(ty: GgmlType) -> String {
-    typed_source(ty, &format!("{}\n{MATVEC}", dot_source(ty)))
+/// The matvec module for `ty`, its rows summed by subgroup operations or through
+/// workgroup memory. No `enable subgroups;`: naga 30 rejects the directive ("not yet
+/// implemented", gfx-rs/wgpu#5555) and takes subgroup builtins on the device feature
+/// alone; wgpu 30 offers the feature natively only, so Tint (which needs it) never
+/// sees this module.
+fn matvec_source(ty: GgmlType, subgroups: bool) -> String {
+    let sum = if subgroups { MATVEC_SUM_SUBGROUP } else { MATVEC_SUM_WORKGROUP };
+    typed_source(ty, &format!("{}\n{sum}\n{MATVEC}", dot_source(ty)))
+}
+
+/// The matvec pipeline for `ty` and `entry` in this device's layout (a row per thread
+/// on CPU adapters) and, for the lanes-per-row layout, the row sums `rec`'s kernels
+/// use (the row-per-thread entry points sum nothing across threads).
+fn matvec_pipeline(rec: &Recorder, ty: GgmlType, entry: &'static str) -> wgpu::ComputePipeline {
+    let sg = rec.k.subgroups && !rec.ctx.row_per_thread;
+    let name = format!("matvec_{}{}", if sg { "sg_" } else { "" }, ty.name());
+    rec.k.pipeline(rec.ctx, &name, matvec_entry(rec.ctx, entry), || matvec_source(ty, sg))
 }
 
 /// `y[y_col0 + r] = W[r, :] · x[:n_in]` for one token (decode).
@@ -341,7 +367,7 @@ pub fn matvec(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf, y_col0: usize
 #[allow(clippy::too_many_arguments)]
 pub fn matvec3(rec: &mut Recorder, w: &GpuMatrix, n0: usize, n1: usize, x: &Buf, y0: &Buf, y1: &Buf, y2: &Buf) -> Result<(), GpuError> {
     shape("matvec3", n0 + n1 <= w.n_out && x.len >= w.n_in && y0.len >= n0 && y1.len >= n1 && y2.len >= w.n_out - n0 - n1, || format!("`{}` rows {} as {n0} + {n1} + rest; x {} y {} {} {}", w.name, w.n_out, x.len, y0.len, y1.len, y2.len))?;
-    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), matvec_entry(rec.ctx, "main3"), || matvec_source(w.ty));
+    let pl = matvec_pipeline(rec, w.ty, "main3");
     for part in &w.parts {
         let (gx, gy) = spread(part.rows.div_ceil(matvec_rows(rec.ctx)));
         let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, part.row0, w.n_in, 0, n0, n0 + n1, 0, 0].map(|v| v as u32);
@@ -356,7 +382,7 @@ pub fn matvec3(rec: &mut Recorder, w: &GpuMatrix, n0: usize, n1: usize, x: &Buf,
 pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Result<(), GpuError> {
     let n_ff = w.n_out / 2;
     shape("matvec_swiglu", w.parts.len() == 1 && w.n_out % 2 == 0 && x.len >= w.n_in && y.len >= n_ff, || format!("`{}`: {} parts of {} rows (one part, even rows); x {} y {}", w.name, w.parts.len(), w.n_out, x.len, y.len))?;
-    let pl = rec.k.pipeline(rec.ctx, &format!("matvec_{}", w.ty.name()), matvec_entry(rec.ctx, "main_swiglu"), || matvec_source(w.ty));
+    let pl = matvec_pipeline(rec, w.ty, "main_swiglu");
     let (gx, gy) = spread(n_ff.div_ceil(matvec_rows(rec.ctx)));
     let p = [w.n_in, n_ff, 1, w.row_bytes(), 0, 0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&w.parts[0].buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))
@@ -516,6 +542,26 @@ pub fn attention(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck
     let pl = rec.k.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || format!("{}{ATTENTION}", kv_prelude(a.half)));
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
     rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (a.n_head as u32, a.n_tok as u32, 1))
+}
+
+/// Largest head_dim [`attention_prefill`] takes (HD_MAX in attention_prefill.wgsl);
+/// larger heads go through [`attention`].
+pub const PREFILL_MAX_HEAD_DIM: usize = 128;
+/// Query rows (positions × the heads sharing a KV head) per workgroup (R in
+/// attention_prefill.wgsl).
+const PREFILL_ROWS: usize = 16;
+
+/// Chunked-prefill attention, tiled: one workgroup per (tile of PREFILL_ROWS query
+/// rows, KV head), each key and value row read once per tile; same masks and
+/// arguments as [`attention`].
+#[allow(clippy::too_many_arguments)]
+pub fn attention_prefill(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, out: &Buf) -> Result<(), GpuError> {
+    attention_shapes(a, q, k, v, ck, cv, out)?;
+    let tiles = (a.n_tok * (a.n_head / a.n_kv)).div_ceil(PREFILL_ROWS);
+    shape("attention_prefill", (1..=PREFILL_MAX_HEAD_DIM).contains(&a.head_dim) && tiles <= 65535, || format!("head_dim {} (1..={PREFILL_MAX_HEAD_DIM}), {} tokens × {} heads per kv head in {tiles} tiles (max 65535)", a.head_dim, a.n_tok, a.n_head / a.n_kv))?;
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention_prefill", a.half), "main", || format!("{}{ATTENTION_PREFILL}", kv_prelude(a.half)));
+    let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
+    rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (tiles as u32, a.n_kv as u32, 1))
 }
 
 /// Keys one split-K workgroup folds in decode (a multiple of the 64-key tile).

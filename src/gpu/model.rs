@@ -340,9 +340,10 @@ impl GpuModel {
             }
             kn::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?; // 4. rotary positions
             kn::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos)?;
-            match n_split { //                                                        5. windowed GQA
-                1 => kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?,
-                ns => kn::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att, &s.partials, ns)?,
+            match n_split { //                                                        5. windowed GQA:
+                _ if n > 1 && hp.head_dim <= kn::PREFILL_MAX_HEAD_DIM => kn::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?, // tiled prefill,
+                1 => kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?, // a query per workgroup,
+                ns => kn::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att, &s.partials, ns)?, // or split-K decode
             }
             cache.store(r, l, &s.k, &s.v, n)?; //                                  6. rolling-buffer write
             kn::matmul(r, &ly.o, &s.att, qd, &s.t, d, 0, n)?; //                   7. output projection
