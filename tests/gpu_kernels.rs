@@ -327,6 +327,7 @@ fn check_attention_on(c: &GpuContext, heads: (usize, usize, usize), n_tok: usize
     });
     let what = format!("attention {path:?} heads {n_head}/{n_kv} hd {hd} n_tok {n_tok} pos {pos} capacity {capacity} window {window:?} f16 cache {half}");
     let got = read(c, &out);
+    assert_eq!(got.len(), want.len(), "{what}: output length");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         let (t, h, d) = (i / (n_head * hd), i / hd % n_head, i % hd);
         assert!((g - w).abs() <= TOL_ATTENTION * (1.0 + w.abs()), "{what}: first bad index {i} (token {t} head {h} dim {d}): gpu {g}, cpu {w} (tol {TOL_ATTENTION:e})");
@@ -594,7 +595,11 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
             }
             let all = buf(c, "all", rows);
             run(c, k, |r| kn::matvec(r, &m, &xb, &all, 0));
-            close(&format!("matvec3 {} vs matvec ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(c, &all), 0.0);
+            // Bit-equal where the row sums' order is fixed; with subgroups a driver may
+            // pick another width for the other pipeline (Intel, AMD), which reorders
+            // the partial sums.
+            let tol = if sg { TOL_MATVEC_VARIANTS } else { 0.0 };
+            close(&format!("matvec3 {} vs matvec ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(c, &all), tol);
         }
         // Gate rows 0..nf over up rows nf..2nf.
         let nf = rows / 2;
@@ -626,7 +631,9 @@ fn subgroups_requested_granted_and_used() {
     let adapter = block_on(instance.request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })).unwrap();
     let offered = adapter.features().contains(wgpu::Features::SUBGROUP);
     eprintln!("{}: subgroups offered {offered}, granted {}, sizes {:?}, matvec uses them {}", c.adapter_name, c.has_subgroups, c.subgroup_sizes, c.subgroup_matvec);
-    assert_eq!(c.has_subgroups, offered, "an offered SUBGROUP feature is requested and granted");
+    // GpuContext::new retries with no optional features when a driver refuses one it
+    // advertised; only then may an offered feature be missing.
+    assert!(c.has_subgroups == offered || (!c.has_subgroups && !c.has_f16), "an offered SUBGROUP feature is requested and granted");
     let forced_off = std::env::var("PRECIS_GPU_SUBGROUPS").is_ok_and(|v| v == "0");
     assert_eq!(c.subgroup_matvec, c.has_subgroups && !forced_off, "PRECIS_GPU_SUBGROUPS={forced_off}");
     assert_eq!(Kernels::new(&c).subgroups, c.subgroup_matvec);

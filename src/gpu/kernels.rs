@@ -333,7 +333,8 @@ fn matvec_entry(ctx: &GpuContext, entry: &'static str) -> &'static str {
         (false, e) => e,
         (true, "main") => "main_rows",
         (true, "main3") => "main3_rows",
-        (true, _) => "main_swiglu_rows",
+        (true, "main_swiglu") => "main_swiglu_rows",
+        (true, e) => e,
     }
 }
 

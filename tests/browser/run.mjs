@@ -110,8 +110,8 @@ async function summarize(page) {
 }
 
 // Waits for the run under way to end; its result, or the page's error.
-async function runResult(page) {
-  await page.waitForFunction(() => !window.precis.state.running && document.getElementById("stop").disabled, null, { timeout: SUMMARY_TIMEOUT, polling: 500 });
+async function runResult(page, timeout = SUMMARY_TIMEOUT) {
+  await page.waitForFunction(() => !window.precis.state.running && document.getElementById("stop").disabled, null, { timeout, polling: 500 });
   const err = await page.evaluate(() => (document.getElementById("run-error").hidden ? "" : document.getElementById("run-error").textContent));
   assert(!err, `summary failed: ${err}`);
   return page.evaluate(() => window.precis.state.result);
@@ -699,6 +699,34 @@ try {
       assert((await p.textContent("#backend-badge")) === "WebGPU", "badge after the run");
       gpuHeadline = r.text;
       await p.screenshot({ path: path.join(outDir, "webgpu.png"), fullPage: true });
+      wg.check();
+    });
+
+    await test("WebGPU: structured summary of a corpus excerpt passes summary.schema.json and renders as cards", async () => {
+      // SwiftShader prefills at ~1 tok/s and decodes at ~1 s per token here (the
+      // schema's 5 sections of 4 bullets are hundreds of tokens), so this is the
+      // suite's longest test: a short excerpt, and its own time limit.
+      const small = excerpt("consistent-hashing.txt", 600);
+      await setTranscript(p, small);
+      await p.selectOption("#format", "structured");
+      await p.selectOption("#length", "short");
+      const t = Date.now();
+      await p.click("#summarize");
+      const r = await runResult(p, 45 * 60_000);
+      report.webgpuStructuredSeconds = (Date.now() - t) / 1000;
+      report.webgpuStructuredTokens = r.stats.generated_tokens;
+      console.log(`     ${r.stats.prompt_tokens} prompt tokens in ${r.stats.prefill_s.toFixed(1)} s, ${r.stats.generated_tokens} tokens in ${r.stats.decode_s.toFixed(1)} s`);
+      assert(r.backend === "webgpu" && !r.fallback, `ran on ${r.backend} ${r.fallback || ""}`);
+      const data = JSON.parse(r.text);
+      fs.writeFileSync(path.join(outDir, "webgpu-structured.json"), JSON.stringify(data, null, 2));
+      assert(validate(data), `schema: ${JSON.stringify(validate.errors).slice(0, 500)}`);
+      assert((await p.locator("#cards .card.section").count()) === 5, "five section cards");
+      assert((await p.locator("#cards .card.section li:not(.chip)").count()) === 20, "four bullets per section");
+      assert((await p.locator("#cards .complexity").count()) === data.generalTopics.length, "a complexity bar per general topic");
+      assert((await p.textContent("#cards .card.intro p")) === data.introduction, "introduction as text");
+      assert(/on WebGPU/.test(await p.textContent("#run-status")), await p.textContent("#run-status"));
+      assert((await p.textContent("#backend-badge")) === "WebGPU", "badge after the run");
+      await p.screenshot({ path: path.join(outDir, "webgpu-structured.png"), fullPage: true });
       wg.check();
     });
 
