@@ -4,22 +4,11 @@
 // keys sit in cache slot j mod capacity.
 //   p: uniform; q: [n_tok, n_head * hd] f32; kc, vc: [n_tok, n_kv * hd] f32 (chunk)
 //   ck, cv: [capacity, n_kv * hd] kv_t (cache, before this chunk); o: [n_tok, n_head * hd]
-// Joined after a prelude that defines kv_t (f32, or f16 with `enable f16;`).
+// Joined after a prelude that defines kv_t (f32, or f16 with `enable f16;`) and
+// attention_args.wgsl (Params, bindings 0-6).
 // Workgroup per (head, query): 64 keys per tile score in parallel, then an online
 // softmax (running max and sum) folds the tile into per-thread output dims, so memory
 // is O(hd) whatever the window.
-struct Params {
-    n_tok: u32, n_head: u32, n_kv: u32, hd: u32,
-    pos: u32, capacity: u32, window: u32, oldest: u32,
-    scale: f32, n_split: u32, chunk: u32, pad2: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kc: array<f32>;
-@group(0) @binding(3) var<storage, read> vc: array<f32>;
-@group(0) @binding(4) var<storage, read> ck: array<kv_t>;
-@group(0) @binding(5) var<storage, read> cv: array<kv_t>;
-@group(0) @binding(6) var<storage, read_write> o: array<f32>;
 // split / combine: per (head, split) the unnormalised output, then max and sum.
 @group(0) @binding(7) var<storage, read_write> part: array<f32>;
 

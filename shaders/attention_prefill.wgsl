@@ -2,11 +2,12 @@
 // rolling cache plus the chunk's own keys: the same masks and sums as attention.wgsl
 // `main` (src/attention.rs is the CPU twin), but a key or value row is read from
 // global memory once per tile of R query rows instead of once per query row.
-//   p: uniform (attention.wgsl's Params); q: [n_tok, n_head * hd] f32
+//   p: uniform (attention_args.wgsl's Params); q: [n_tok, n_head * hd] f32
 //   kc, vc: [n_tok, n_kv * hd] f32 (the chunk)
 //   ck, cv: [capacity, n_kv * hd] kv_t (the cache before this chunk: position j in
 //           slot j mod capacity); o: [n_tok, n_head * hd] f32
-// Joined after a prelude that defines kv_t (f32, or f16 with `enable f16;`).
+// Joined after a prelude that defines kv_t (f32, or f16 with `enable f16;`) and
+// attention_args.wgsl (Params, bindings 0-6).
 //
 // Rows: the n_tok · group query rows of KV head g (group = n_head / n_kv) in the order
 // row = i · group + (h - g · group), so a tile of R consecutive rows is every head of
@@ -18,18 +19,6 @@
 // Gimelshein 2018) with its own causal and window mask, as attention.wgsl's `fold`.
 // Workgroup memory: (R · HD_MAX + KV + R · TK_MAX) · 4 = 13 312 bytes, under
 // WebGPU's default maxComputeWorkgroupStorageSize of 16 384.
-struct Params {
-    n_tok: u32, n_head: u32, n_kv: u32, hd: u32,
-    pos: u32, capacity: u32, window: u32, oldest: u32,
-    scale: f32, n_split: u32, chunk: u32, pad2: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kc: array<f32>;
-@group(0) @binding(3) var<storage, read> vc: array<f32>;
-@group(0) @binding(4) var<storage, read> ck: array<kv_t>;
-@group(0) @binding(5) var<storage, read> cv: array<kv_t>;
-@group(0) @binding(6) var<storage, read_write> o: array<f32>;
 
 // Query rows per workgroup and threads per row (R · LANES = the workgroup size).
 const R: u32 = 16u;

@@ -19,6 +19,7 @@ const ROPE: &str = include_str!("../../shaders/rope.wgsl");
 const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
 const ATTENTION: &str = include_str!("../../shaders/attention.wgsl");
 const ATTENTION_PREFILL: &str = include_str!("../../shaders/attention_prefill.wgsl");
+const ATTENTION_ARGS: &str = include_str!("../../shaders/attention_args.wgsl");
 const KV_STORE: &str = include_str!("../../shaders/kv_store.wgsl");
 const MOE: &str = include_str!("../../shaders/moe.wgsl");
 pub(crate) const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
@@ -540,7 +541,7 @@ fn attention_shapes(a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf,
 #[allow(clippy::too_many_arguments)]
 pub fn attention(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, out: &Buf) -> Result<(), GpuError> {
     attention_shapes(a, q, k, v, ck, cv, out)?;
-    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || format!("{}{ATTENTION}", kv_prelude(a.half)));
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || format!("{}{ATTENTION_ARGS}{ATTENTION}", kv_prelude(a.half)));
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
     rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (a.n_head as u32, a.n_tok as u32, 1))
 }
@@ -560,7 +561,7 @@ pub fn attention_prefill(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: 
     attention_shapes(a, q, k, v, ck, cv, out)?;
     let tiles = (a.n_tok * (a.n_head / a.n_kv)).div_ceil(PREFILL_ROWS);
     shape("attention_prefill", (1..=PREFILL_MAX_HEAD_DIM).contains(&a.head_dim) && tiles <= 65535, || format!("head_dim {} (1..={PREFILL_MAX_HEAD_DIM}), {} tokens × {} heads per kv head in {tiles} tiles (max 65535)", a.head_dim, a.n_tok, a.n_head / a.n_kv))?;
-    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention_prefill", a.half), "main", || format!("{}{ATTENTION_PREFILL}", kv_prelude(a.half)));
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention_prefill", a.half), "main", || format!("{}{ATTENTION_ARGS}{ATTENTION_PREFILL}", kv_prelude(a.half)));
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
     rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (tiles as u32, a.n_kv as u32, 1))
 }
@@ -592,7 +593,7 @@ pub fn attention_split(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &B
     let first = if a.window > 0 { oldest.max((a.pos + 1).saturating_sub(a.window)) } else { oldest };
     let keys = a.pos + 1 - first;
     let chunk = keys.div_ceil(n_split).next_multiple_of(64);
-    let src = || format!("{}{ATTENTION}", kv_prelude(a.half));
+    let src = || format!("{}{ATTENTION_ARGS}{ATTENTION}", kv_prelude(a.half));
     let name = kv_name("attention", a.half);
     let p = attention_params(a, n_split, chunk);
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (7, Bind::Whole(&partials.buffer))];

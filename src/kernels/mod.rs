@@ -241,49 +241,39 @@ fn threads() -> usize {
     pool::global().threads()
 }
 
+/// Returns kernel module `$k`'s product for the six quantized types; other types
+/// fall through. One list for every SIMD module.
+macro_rules! quant_kernels {
+    ($k:path, $ty:expr, $w:expr, $x:expr) => {{
+        use $k as k;
+        match $ty {
+            GgmlType::Q4_0 => return k::dot_q4_0::<R>($w, $x),
+            GgmlType::Q4_1 => return k::dot_q4_1::<R>($w, $x),
+            GgmlType::Q8_0 => return k::dot_q8_0::<R>($w, $x),
+            GgmlType::Q4K => return k::dot_q4k::<R>($w, $x),
+            GgmlType::Q5K => return k::dot_q5k::<R>($w, $x),
+            GgmlType::Q6K => return k::dot_q6k::<R>($w, $x),
+            _ => {}
+        }
+    }};
+}
+
 /// One weight row against R activation rows, by the fastest path available.
 #[inline]
 pub fn dot_rows<const R: usize>(ty: GgmlType, w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     #[cfg(target_arch = "x86_64")]
-    {
-        macro_rules! dispatch {
-            ($m:path) => {{
-                use $m as k;
-                // SAFETY: the CPU has the module's features (checked by `simd()`);
-                // slices are whole blocks.
-                unsafe {
-                    return match ty {
-                        GgmlType::Q4_0 => k::dot_q4_0::<R>(w, x),
-                        GgmlType::Q4_1 => k::dot_q4_1::<R>(w, x),
-                        GgmlType::Q8_0 => k::dot_q8_0::<R>(w, x),
-                        GgmlType::Q4K => k::dot_q4k::<R>(w, x),
-                        GgmlType::Q5K => k::dot_q5k::<R>(w, x),
-                        GgmlType::Q6K => k::dot_q6k::<R>(w, x),
-                        _ => std::array::from_fn(|r| dot_scalar(ty, w, x[r])),
-                    };
-                }
-            }};
-        }
+    // SAFETY: the CPU has the module's features (checked by `simd()`); slices are
+    // whole blocks.
+    unsafe {
         match simd() {
-            Simd::Avx512 => dispatch!(avx2::vnni512),
-            Simd::Vnni => dispatch!(avx2::vnni),
-            Simd::Avx2 => dispatch!(avx2::plain),
+            Simd::Avx512 => quant_kernels!(avx2::vnni512, ty, w, x),
+            Simd::Vnni => quant_kernels!(avx2::vnni, ty, w, x),
+            Simd::Avx2 => quant_kernels!(avx2::plain, ty, w, x),
             Simd::None => {}
         }
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        use wasm128 as k;
-        match ty {
-            GgmlType::Q4_0 => return k::dot_q4_0::<R>(w, x),
-            GgmlType::Q4_1 => return k::dot_q4_1::<R>(w, x),
-            GgmlType::Q8_0 => return k::dot_q8_0::<R>(w, x),
-            GgmlType::Q4K => return k::dot_q4k::<R>(w, x),
-            GgmlType::Q5K => return k::dot_q5k::<R>(w, x),
-            GgmlType::Q6K => return k::dot_q6k::<R>(w, x),
-            _ => {}
-        }
-    }
+    quant_kernels!(wasm128, ty, w, x);
     std::array::from_fn(|r| dot_scalar(ty, w, x[r]))
 }
 
