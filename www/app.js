@@ -201,8 +201,32 @@ $("url-form").addEventListener("submit", (e) => {
     return showError("model-error", `"${url}" is not a valid URL.`);
   }
   if (u.protocol !== "https:" && u.origin !== location.origin) return showError("model-error", "Only https:// addresses (or this site) can be downloaded.");
-  loadModel({ kind: "url", url: u.href }, u.pathname.split("/").pop() || u.href);
+  loadUrl(u.href, u.pathname.split("/").pop() || u.href);
 });
+
+// The page and its worker reach only this site and the hosts of model URLs the
+// user typed (www/csp.js). A URL on a new host: the host is stored and the page
+// reloads under a policy that includes it, then starts the same load. The
+// transcript is written out first; options and the last result already are.
+const PENDING = "precis.pendingLoad";
+async function loadUrl(url, label) {
+  const connect = window.PrecisConnect;
+  if (!connect || connect.allows(url)) return loadModel({ kind: "url", url }, label);
+  const host = new URL(url).origin;
+  if (!connect.remember(url)) {
+    return showError("model-error", `Could not load ${label}: this browser does not let the page store ${host} as a host it may contact, so the download would be refused.`);
+  }
+  setModelButtons(false);
+  $("model-status").textContent = `Allowing this page to contact ${host}; it reloads, then downloads ${label}…`;
+  try {
+    await kvSet("transcript", transcript.value);
+  } catch (e) {
+    setModelButtons(true);
+    return showError("model-error", `Not reloading: the transcript could not be saved first (${e.message}).`);
+  }
+  sessionStorage.setItem(PENDING, JSON.stringify({ url, label }));
+  location.reload();
+}
 
 // A worker restart (Stop without shared memory, or an engine crash) loses the
 // model; load it again from wherever it came from (usually the cache now).
@@ -235,7 +259,7 @@ async function refreshCached() {
     li.append(Object.assign(document.createElement("span"), { textContent: `${name} — ${mib(d.size)} of ${mib(d.total)} downloaded ` }));
     const resume = Object.assign(document.createElement("button"), { type: "button", textContent: "Resume" });
     resume.setAttribute("aria-label", `Resume downloading ${name}`);
-    resume.addEventListener("click", () => loadModel({ kind: "url", url: d.url }, name));
+    resume.addEventListener("click", () => loadUrl(d.url, name));
     const del = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
     del.setAttribute("aria-label", `Delete the downloaded part of ${name}`);
     del.addEventListener("click", async () => {
@@ -581,9 +605,14 @@ async function start() {
   updatePlan();
   await initBackend();
   refreshCached();
-  // Reopen the last model when this browser has it cached: no network needed.
+  // A load that asked for this reload (loadUrl) goes first; otherwise reopen the
+  // last model when this browser has it cached: no network needed.
+  const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
+  sessionStorage.removeItem(PENDING);
   const last = JSON.parse(localStorage.getItem("precis.model") || "null");
-  if (last && (await cachedModels()).some((m) => m.url === last.url)) {
+  if (pending?.url) {
+    loadModel({ kind: "url", url: pending.url }, pending.label || pending.url);
+  } else if (last && (await cachedModels()).some((m) => m.url === last.url)) {
     loadModel({ kind: "url", url: last.url, name: last.name, offline: true }, last.name || "the last model");
   }
   if ("serviceWorker" in navigator && location.protocol !== "file:" && !window.precisNoServiceWorker) {

@@ -27,8 +27,15 @@ export class PrecisWorker {
   }
 
   start() {
-    this.worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
-    this.worker.onmessage = ({ data }) => this.dispatch(data);
+    // From a blob: URL that imports worker.js, so that the worker inherits this
+    // page's Content-Security-Policy (www/csp.js); worker.js resolves its own
+    // paths from import.meta.url, never from its blob: location.
+    const entry = URL.createObjectURL(new Blob([`import ${JSON.stringify(new URL("worker.js", import.meta.url).href)};`], { type: "text/javascript" }));
+    this.worker = new Worker(entry, { type: "module" });
+    this.worker.onmessage = ({ data }) => {
+      URL.revokeObjectURL(entry); // the worker runs: its entry is no longer needed
+      this.dispatch(data);
+    };
     this.worker.onerror = (e) => {
       e.preventDefault();
       this.failAll(`the worker failed: ${e.message || "it could not start (is the site served over http(s)?)"}`);

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 
-CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
+CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
        "connect-src 'self' https:; img-src 'self' data: blob:; style-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'none'")
 

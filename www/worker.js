@@ -172,7 +172,7 @@ async function keepFile(file, pageEstimate) {
 
 // A model URL made absolute, and the name shown for it.
 function urlSource(source, name) {
-  const url = new URL(source.url, self.location.href).href;
+  const url = new URL(source.url, import.meta.url).href;
   return { url, name: name || decodeURIComponent(url.split("/").pop().split("?")[0]) || "model.gguf" };
 }
 
@@ -357,7 +357,7 @@ async function fallBackToCpu(id) {
   await loadCpu({ id, source: { kind: "file", file, keep: false } }, null);
 }
 
-const localKey = (name) => new URL(`local-models/${encodeURIComponent(name)}`, self.location.href).href;
+const localKey = (name) => new URL(`local-models/${encodeURIComponent(name)}`, import.meta.url).href;
 
 function need() {
   if (!summarizer) throw new Error("no model is loaded yet");

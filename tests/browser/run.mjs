@@ -431,7 +431,32 @@ try {
     }, url);
     const download = async (p, url) => {
       await p.fill("#model-url", url);
-      await p.click("#load-url");
+      if (await p.evaluate((u) => window.PrecisConnect.allows(u), url)) return p.click("#load-url");
+      // A host the page may not reach yet: it stores the host and reloads under
+      // a policy that includes it (www/csp.js), then starts the download.
+      await Promise.all([p.waitForEvent("load"), p.click("#load-url")]);
+      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+    };
+    // The model worker of the page as it is now (a reload replaces it).
+    const modelWorker = async (p) => {
+      for (let i = 0; i < 100; i++) {
+        const w = p.workers().filter((x) => x.url().startsWith("blob:")).pop();
+        if (w) return w;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no model worker among ${p.workers().map((x) => x.url()).join(", ") || "none"}`);
+    };
+    // What a fetch of `u` from the page and from its model worker comes to.
+    const probe = async (p, u) => {
+      const f = async (url) => {
+        try {
+          const r = await fetch(url, { headers: { Range: "bytes=0-3" } });
+          return `ok ${r.status}`;
+        } catch (e) {
+          return `refused (${e.message})`;
+        }
+      };
+      return { page: await p.evaluate(f, u), worker: await (await modelWorker(p)).evaluate(f, u) };
     };
     // Every progress line the page shows, for the checks on its format.
     const recordProgress = (p) => p.evaluate(() => {
@@ -537,6 +562,44 @@ try {
       assert(/No model loaded/.test(await p.textContent("#model-status")), "no model");
       wd.check();
       await c.close();
+    });
+
+    await test("Content-Security-Policy: page and worker reach only this site and the hosts of model URLs typed", async () => {
+      // Two hosts the static policy (`connect-src 'self' https:`) would both allow.
+      const other = await startModelServer({ file: modelPath, tmpDir: tmp });
+      try {
+        const url = `${host.origin}/ranged/csp.gguf`;
+        const otherUrl = `${other.origin}/ranged/csp-other.gguf`;
+        const { c, p, wd } = await openApp();
+        host.clearLog();
+        const before = await probe(p, url);
+        assert(/^refused/.test(before.page) && /^refused/.test(before.worker), `before typing it: ${JSON.stringify(before)}`);
+        assert(host.log.length === 0, `refused requests reached the host: ${JSON.stringify(host.log)}`);
+        assert(await p.evaluate(() => [...document.querySelectorAll('meta[http-equiv="Content-Security-Policy"]')].some((m) => m.content === "connect-src 'self'")), "the page's narrowed policy");
+
+        await download(p, url);
+        const m = await waitModel(p);
+        assert(m.origin === "url", JSON.stringify(m));
+        const typed = await probe(p, url);
+        assert(typed.page === "ok 206" && typed.worker === "ok 206", `after typing it: ${JSON.stringify(typed)}`);
+        const untyped = await probe(p, otherUrl);
+        assert(/^refused/.test(untyped.page) && /^refused/.test(untyped.worker), `a host never typed: ${JSON.stringify(untyped)}`);
+        assert(other.log.length === 0, `refused requests reached the other host: ${JSON.stringify(other.log)}`);
+        const policy = await p.evaluate(() => window.PrecisConnect.sources.join(" "));
+        assert(policy === `'self' ${host.origin}`, policy);
+
+        // The refusals were the policy's: once stored, the other host answers too.
+        await p.evaluate((u) => window.PrecisConnect.remember(u), otherUrl);
+        await p.reload();
+        await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
+        const allowed = await probe(p, otherUrl);
+        assert(allowed.worker === "ok 206" && allowed.page === "ok 206", `after storing it: ${JSON.stringify(allowed)}`);
+        console.log(`     before: ${before.worker}; typed: ${typed.worker}; never typed: ${untyped.worker}; policy now: ${await p.evaluate(() => window.PrecisConnect.sources.join(" "))}`);
+        wd.check([/Content Security Policy/, /Failed to fetch/]);
+        await c.close();
+      } finally {
+        await other.close();
+      }
     });
 
     await test("sha256.js agrees with WebCrypto on every length around the block size and random splits", async () => {
