@@ -204,20 +204,21 @@ $("url-form").addEventListener("submit", (e) => {
   loadUrl(u.href, u.pathname.split("/").pop() || u.href);
 });
 
-// The page and its worker reach only this site and the hosts of model URLs the
-// user typed (www/csp.js). A URL on a new host: the host is stored and the page
-// reloads under a policy that includes it, then starts the same load. The
-// transcript is written out first; options and the last result already are.
+// The page and its worker reach only this site and the model URLs the user
+// typed (www/csp.js). A new URL is stored and the page reloads under a policy
+// that includes it, then starts the same load. The transcript is written out
+// first; options and the last result already are.
 const PENDING = "precis.pendingLoad";
 async function loadUrl(url, label) {
   const connect = window.PrecisConnect;
   if (!connect || connect.allows(url)) return loadModel({ kind: "url", url }, label);
-  const host = new URL(url).origin;
+  // The reload would end the run and lose its partial output.
+  if (state.running) return showError("model-error", `Could not load ${label} yet: a new address reloads the page, which would end the summary under way. Wait for it, or Stop it, then load again.`);
   if (!connect.remember(url)) {
-    return showError("model-error", `Could not load ${label}: this browser does not let the page store ${host} as a host it may contact, so the download would be refused.`);
+    return showError("model-error", `Could not load ${label}: this browser does not let the page store ${url} as an address it may contact, so the download would be refused.`);
   }
   setModelButtons(false);
-  $("model-status").textContent = `Allowing this page to contact ${host}; it reloads, then downloads ${label}…`;
+  $("model-status").textContent = `Allowing this page to download ${url}; it reloads, then starts…`;
   try {
     await kvSet("transcript", transcript.value);
   } catch (e) {

@@ -10,6 +10,9 @@
 //
 // `type` takes the W3C types (key-points, tldr, teaser, headline) plus Precis's
 // own structured (JSON) and notes (Markdown); `format` is accepted as a synonym.
+// The worker starts from a blob: URL (so that it inherits the page's CSP): a
+// page with a Content-Security-Policy needs `worker-src blob:` in it, and its
+// connect-src decides which model URLs the worker may download.
 
 export const MODEL_CACHE = "precis-models-v1";
 export const DEFAULT_MODEL = new URL("models/SmolLM2-135M-Instruct.Q4_1.gguf", import.meta.url).href;

@@ -432,8 +432,8 @@ try {
     const download = async (p, url) => {
       await p.fill("#model-url", url);
       if (await p.evaluate((u) => window.PrecisConnect.allows(u), url)) return p.click("#load-url");
-      // A host the page may not reach yet: it stores the host and reloads under
-      // a policy that includes it (www/csp.js), then starts the download.
+      // A URL the page may not reach yet: it stores the URL and reloads under a
+      // policy that includes it (www/csp.js), then starts the download.
       await Promise.all([p.waitForEvent("load"), p.click("#load-url")]);
       await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
     };
@@ -564,11 +564,12 @@ try {
       await c.close();
     });
 
-    await test("Content-Security-Policy: page and worker reach only this site and the hosts of model URLs typed", async () => {
+    await test("Content-Security-Policy: page and worker reach only this site and the model URLs typed", async () => {
       // Two hosts the static policy (`connect-src 'self' https:`) would both allow.
       const other = await startModelServer({ file: modelPath, tmpDir: tmp });
       try {
         const url = `${host.origin}/ranged/csp.gguf`;
+        const sibling = `${host.origin}/ranged/csp-sibling.gguf`;
         const otherUrl = `${other.origin}/ranged/csp-other.gguf`;
         const { c, p, wd } = await openApp();
         host.clearLog();
@@ -582,19 +583,38 @@ try {
         assert(m.origin === "url", JSON.stringify(m));
         const typed = await probe(p, url);
         assert(typed.page === "ok 206" && typed.worker === "ok 206", `after typing it: ${JSON.stringify(typed)}`);
-        const untyped = await probe(p, otherUrl);
-        assert(/^refused/.test(untyped.page) && /^refused/.test(untyped.worker), `a host never typed: ${JSON.stringify(untyped)}`);
-        assert(other.log.length === 0, `refused requests reached the other host: ${JSON.stringify(other.log)}`);
+        // Another file on the same host, and a host never typed, stay refused.
+        const near = await probe(p, sibling);
+        const far = await probe(p, otherUrl);
+        assert(/^refused/.test(near.page) && /^refused/.test(near.worker), `another file on the typed host: ${JSON.stringify(near)}`);
+        assert(/^refused/.test(far.page) && /^refused/.test(far.worker), `a host never typed: ${JSON.stringify(far)}`);
+        assert(!host.log.some((e) => e.path.endsWith("csp-sibling.gguf")) && other.log.length === 0, `refused requests reached a host: ${JSON.stringify([...host.log, ...other.log].filter((e) => !e.path.endsWith("/csp.gguf")))}`);
         const policy = await p.evaluate(() => window.PrecisConnect.sources.join(" "));
-        assert(policy === `'self' ${host.origin}`, policy);
+        assert(policy === `'self' ${url}`, policy);
 
-        // The refusals were the policy's: once stored, the other host answers too.
+        // A new URL while a summary runs is refused with a message: the reload
+        // it needs would end the run. The run goes on; the page does not reload.
+        await setTranscript(p, excerpt("consistent-hashing.txt", 600));
+        await p.selectOption("#format", "headline");
+        await p.click("#summarize");
+        await p.waitForFunction(() => document.getElementById("live").textContent.length > 0, null, { timeout: 120_000 });
+        let navigated = false;
+        p.once("framenavigated", () => (navigated = true));
+        await p.fill("#model-url", otherUrl);
+        await p.click("#load-url");
+        const busy = await p.textContent("#model-error");
+        assert(/would end the summary under way/.test(busy), busy);
+        await p.click("#stop");
+        await p.waitForFunction(() => !window.precis.state.running, null, { timeout: 60_000 });
+        assert(!navigated && !(await p.evaluate(() => localStorage.getItem("precis.connect") || "")).includes("csp-other"), "no reload, nothing stored");
+
+        // The refusals were the policy's: once stored, the other URL answers too.
         await p.evaluate((u) => window.PrecisConnect.remember(u), otherUrl);
         await p.reload();
         await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
         const allowed = await probe(p, otherUrl);
         assert(allowed.worker === "ok 206" && allowed.page === "ok 206", `after storing it: ${JSON.stringify(allowed)}`);
-        console.log(`     before: ${before.worker}; typed: ${typed.worker}; never typed: ${untyped.worker}; policy now: ${await p.evaluate(() => window.PrecisConnect.sources.join(" "))}`);
+        console.log(`     before: ${before.worker}; typed: ${typed.worker}; same host, other file: ${near.worker}; other host: ${far.worker}; policy now: ${await p.evaluate(() => window.PrecisConnect.sources.join(" "))}`);
         wd.check([/Content Security Policy/, /Failed to fetch/]);
         await c.close();
       } finally {
