@@ -56,10 +56,12 @@ function duration(s) {
 }
 function debounce(fn, ms) {
   let t;
-  return (...a) => {
+  const f = (...a) => {
     clearTimeout(t);
     t = setTimeout(() => fn(...a), ms);
   };
+  f.cancel = () => clearTimeout(t);
+  return f;
 }
 
 // ---- backend badge
@@ -181,6 +183,7 @@ async function loadModel(source, label) {
 
 function setModelButtons(on) {
   for (const id of ["load-default", "load-url", "model-file"]) $(id).disabled = !on;
+  for (const b of $("cached-models").querySelectorAll("button")) b.disabled = !on;
   $("summarize").disabled = !on || !state.model || state.running;
 }
 
@@ -214,9 +217,8 @@ async function loadUrl(url, label) {
   if (!connect || connect.allows(url)) return loadModel({ kind: "url", url }, label);
   // The reload would end the run and lose its partial output.
   if (state.running) return showError("model-error", `Could not load ${label} yet: a new address reloads the page, which would end the summary under way. Wait for it, or Stop it, then load again.`);
-  if (!connect.remember(url)) {
-    return showError("model-error", `Could not load ${label}: this browser does not let the page store ${url} as an address it may contact, so the download would be refused.`);
-  }
+  const refused = connect.remember(url);
+  if (refused) return showError("model-error", `Could not load ${label}: ${refused}`);
   setModelButtons(false);
   $("model-status").textContent = `Allowing this page to download ${url}; it reloads, then starts…`;
   try {
@@ -284,6 +286,8 @@ async function refreshCached() {
     li.append(load, " ", del);
     list.append(li);
   }
+  // A list rebuilt while a model loads starts as the other model buttons are.
+  for (const b of list.querySelectorAll("button")) b.disabled = $("load-url").disabled;
   if (navigator.storage?.estimate) {
     const { usage = 0, quota = 0 } = await navigator.storage.estimate();
     $("storage-estimate").textContent = `This site uses ${mib(usage)} of ${mib(quota)} the browser allows.`;
@@ -397,6 +401,9 @@ async function run() {
   const live = $("live");
   live.textContent = "";
   live.hidden = false;
+  // The text streamed so far is kept as it grows: a reload (or a crash) in the
+  // middle of a run, or after a Stop, must not lose it.
+  const persistPartial = debounce(() => save("partial", live.textContent), 1000);
   let passes = 1, done = 0, pieces = 0, passStart = performance.now(), label = "reading the transcript";
   const status = () => {
     const secs = (performance.now() - passStart) / 1000;
@@ -421,6 +428,7 @@ async function run() {
             pieces++;
             live.append(ev.piece);
             live.scrollTop = live.scrollHeight;
+            persistPartial();
             status();
           } else if (ev.type === "fallback") {
             // The GPU failed mid-run: the worker runs the same request again on
@@ -441,12 +449,16 @@ async function run() {
     );
     state.result = { ...result, length: opts.length, seconds: (performance.now() - t0) / 1000, at: new Date().toISOString() };
     save("result", state.result);
+    persistPartial.cancel();
+    save("partial", "");
     render(state.result);
     live.hidden = true;
     $("run-status").textContent = `Done in ${duration(state.result.seconds)}: ${result.stats.generated_tokens} tokens generated in ${result.stats.passes} pass${result.stats.passes > 1 ? "es" : ""} (${(result.stats.generated_tokens / Math.max(result.stats.decode_s + result.stats.prefill_s, 1e-3)).toFixed(1)} tok/s overall) on ${result.backend === "webgpu" ? "WebGPU" : "the CPU"}${result.fallback ? " after WebGPU failed" : ""}.`;
     $("run-progress").value = 1;
   } catch (e) {
     const stopped = /stopped/.test(e.message);
+    persistPartial.cancel();
+    save("partial", live.textContent);
     showError("run-error", stopped ? "Stopped. The partial text stays below; the previous summary is kept." : `The summary failed: ${e.message}`);
     if (state.result) render(state.result);
   } finally {
@@ -594,11 +606,16 @@ async function start() {
     if (v && [...$(id).options].some((o) => o.value === v)) $(id).value = v;
   }
   try {
-    const [t, r] = await Promise.all([kvGet("transcript"), kvGet("result")]);
+    const [t, r, partial] = await Promise.all([kvGet("transcript"), kvGet("result"), kvGet("partial")]);
     if (t && !transcript.value) transcript.value = t;
     if (r) {
       state.result = r;
       render(r);
+    }
+    if (partial) {
+      $("live").textContent = partial;
+      $("live").hidden = false;
+      $("run-status").textContent = "The text below is what the last run wrote before it was stopped or the page was reloaded.";
     }
   } catch (e) {
     showError("transcript-error", `Saved work could not be read: ${e.message}`);

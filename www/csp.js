@@ -20,22 +20,37 @@
   // path is compared only when the redirect count is 0), so hosts suffice.
   const REDIRECTS = {
     "https://huggingface.co": ["https://*.huggingface.co", "https://*.hf.co"],
+    // hf.co redirects to the same path on huggingface.co, then to the CDN.
     "https://hf.co": ["https://huggingface.co", "https://*.huggingface.co", "https://*.hf.co"],
   };
 
-  // A URL as it is stored and matched: https only (the page refuses anything
-  // else before storing it), without query or fragment, which CSP ignores.
-  function key(url) {
+  // A URL as it is stored and matched: origin + path, without query or fragment
+  // (CSP ignores both); null and the reason when a CSP source cannot name it.
+  function parse(url) {
+    let u;
     try {
-      const u = new URL(url, location.href);
-      return u.protocol === "https:" && /^[a-z0-9.\-\[\]:]+$/i.test(u.host) ? u.origin + u.pathname : null;
+      u = new URL(url, location.href);
     } catch {
-      return null;
+      return { key: null, reason: `"${url}" is not a valid URL.` };
     }
+    if (u.protocol !== "https:") return { key: null, reason: "only https:// addresses can be allowed." };
+    // CSP3's host-source grammar has DNS names only: letters, digits, hyphens.
+    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(u.hostname)) {
+      return { key: null, reason: `a Content-Security-Policy cannot name the host "${u.hostname}" (an IPv6 address or a name with other characters); use its DNS name.` };
+    }
+    // A path ending in "/" is a prefix in CSP: it would open a whole directory.
+    if (u.pathname.endsWith("/")) return { key: null, reason: `${u.href} names a folder, not a .gguf file.` };
+    if (source(u.pathname).length > 512) return { key: null, reason: "its path is too long for a Content-Security-Policy (512 characters at most)." };
+    return { key: u.origin + u.pathname, reason: "" };
   }
-  // As a source expression: `;` and `,` would end it, and CSP compares paths
-  // percent-decoded, so they are written encoded.
-  const source = (k) => k.replace(/;/g, "%3B").replace(/,/g, "%2C");
+  const key = (url) => parse(url).key;
+
+  // As a source expression. CSP compares paths percent-decoded, so encoding is
+  // free; `;` and `,` would end the source, and browsers drop a source whose path
+  // has characters outside RFC 3986's pchar (Firefox does), so those are encoded,
+  // and so is a `%` that starts no escape.
+  const source = (path) => path.replace(/%(?![0-9a-f]{2})|[^A-Za-z0-9\-._~!$&'()*+=:@\/%]/gi, (c) =>
+    Array.from(new TextEncoder().encode(c), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
 
   function stored() {
     try {
@@ -47,7 +62,10 @@
   }
 
   const urls = [...new Set(stored())];
-  const sources = ["'self'", ...new Set(urls.flatMap((k) => [source(k), ...(REDIRECTS[new URL(k).origin] || [])]))];
+  const sources = ["'self'", ...new Set(urls.flatMap((k) => {
+    const u = new URL(k);
+    return [u.origin + source(u.pathname), ...(REDIRECTS[u.origin] || []).map((o) => (o.includes("*") ? o : o + source(u.pathname)))];
+  }))];
   const meta = document.createElement("meta");
   meta.httpEquiv = "Content-Security-Policy";
   meta.content = `connect-src ${sources.join(" ")}`;
@@ -60,15 +78,15 @@
     allows(url) {
       return new URL(url, location.href).origin === location.origin || urls.includes(key(url));
     },
-    // Stores `url` for the next page load; false when it cannot be stored.
+    // Stores `url` for the next page load: "" when stored, else why not.
     remember(url) {
-      const k = key(url);
-      if (!k) return false;
+      const { key: k, reason } = parse(url);
+      if (!k) return reason;
       try {
         localStorage.setItem(KEY, JSON.stringify([...new Set([...stored(), k])]));
-        return true;
-      } catch {
-        return false;
+        return "";
+      } catch (e) {
+        return `this browser did not let the page store the address (${e.message}), so the download would be refused.`;
       }
     },
   });

@@ -238,6 +238,7 @@ try {
     assert((await page.inputValue("#transcript")) === text, "transcript restored");
     assert((await page.locator("#cards .card.section").count()) === 5, "summary cards restored");
     assert((await page.inputValue("#format")) === "structured", "format restored");
+    assert(await page.isVisible("#live") && (await page.textContent("#live")).length > 5, "the stopped run's partial text restored");
     assert(/SmolLM2/.test(await page.textContent("#cached-models")), "cached model listed");
     report.heapCacheMiB = Number(m.heap) / 1048576;
     await ctx.unroute("**/*.gguf");
@@ -568,7 +569,8 @@ try {
       // Two hosts the static policy (`connect-src 'self' https:`) would both allow.
       const other = await startModelServer({ file: modelPath, tmpDir: tmp });
       try {
-        const url = `${host.origin}/ranged/csp.gguf`;
+        // `;`, `,` and `[ ]` in the path: characters a CSP source must carry encoded.
+        const url = `${host.origin}/ranged/csp;v=1,[x].gguf`;
         const sibling = `${host.origin}/ranged/csp-sibling.gguf`;
         const otherUrl = `${other.origin}/ranged/csp-other.gguf`;
         const { c, p, wd } = await openApp();
@@ -578,9 +580,23 @@ try {
         assert(host.log.length === 0, `refused requests reached the host: ${JSON.stringify(host.log)}`);
         assert(await p.evaluate(() => [...document.querySelectorAll('meta[http-equiv="Content-Security-Policy"]')].some((m) => m.content === "connect-src 'self'")), "the page's narrowed policy");
 
+        // A folder would be a prefix source (a whole directory): refused, no reload.
+        let navigated = false;
+        const onNav = () => (navigated = true);
+        p.on("framenavigated", onNav);
+        await p.fill("#model-url", `${other.origin}/ranged/`);
+        await p.click("#load-url");
+        assert(/names a folder, not a \.gguf file/.test(await p.textContent("#model-error")), await p.textContent("#model-error"));
+        assert(!navigated, "no reload for a refused address");
+        p.off("framenavigated", onNav);
+
+        // Typing the URL reloads the page; the transcript is kept across it.
+        const text = excerpt("consistent-hashing.txt", 600);
+        await setTranscript(p, text);
         await download(p, url);
         const m = await waitModel(p);
         assert(m.origin === "url", JSON.stringify(m));
+        assert((await p.inputValue("#transcript")) === text, "transcript kept across the reload");
         const typed = await probe(p, url);
         assert(typed.page === "ok 206" && typed.worker === "ok 206", `after typing it: ${JSON.stringify(typed)}`);
         // Another file on the same host, and a host never typed, stay refused.
@@ -588,32 +604,38 @@ try {
         const far = await probe(p, otherUrl);
         assert(/^refused/.test(near.page) && /^refused/.test(near.worker), `another file on the typed host: ${JSON.stringify(near)}`);
         assert(/^refused/.test(far.page) && /^refused/.test(far.worker), `a host never typed: ${JSON.stringify(far)}`);
-        assert(!host.log.some((e) => e.path.endsWith("csp-sibling.gguf")) && other.log.length === 0, `refused requests reached a host: ${JSON.stringify([...host.log, ...other.log].filter((e) => !e.path.endsWith("/csp.gguf")))}`);
+        assert(!host.log.some((e) => e.path.endsWith("csp-sibling.gguf")) && other.log.length === 0, `refused requests reached a host: ${JSON.stringify([...host.log, ...other.log].filter((e) => !e.path.includes("csp;")))}`);
         const policy = await p.evaluate(() => window.PrecisConnect.sources.join(" "));
-        assert(policy === `'self' ${url}`, policy);
+        assert(policy === `'self' ${host.origin}/ranged/csp%3Bv=1%2C%5Bx%5D.gguf`, policy);
 
         // A new URL while a summary runs is refused with a message: the reload
         // it needs would end the run. The run goes on; the page does not reload.
-        await setTranscript(p, excerpt("consistent-hashing.txt", 600));
-        await p.selectOption("#format", "headline");
+        await p.evaluate(TEST_OPTIONS);
+        await p.selectOption("#format", "structured");
+        await p.selectOption("#length", "long");
         await p.click("#summarize");
         await p.waitForFunction(() => document.getElementById("live").textContent.length > 0, null, { timeout: 120_000 });
-        let navigated = false;
-        p.once("framenavigated", () => (navigated = true));
+        navigated = false;
+        p.on("framenavigated", onNav);
         await p.fill("#model-url", otherUrl);
         await p.click("#load-url");
         const busy = await p.textContent("#model-error");
         assert(/would end the summary under way/.test(busy), busy);
+        assert(await p.evaluate(() => window.precis.state.running), "the run went on");
         await p.click("#stop");
         await p.waitForFunction(() => !window.precis.state.running, null, { timeout: 60_000 });
         assert(!navigated && !(await p.evaluate(() => localStorage.getItem("precis.connect") || "")).includes("csp-other"), "no reload, nothing stored");
+        p.off("framenavigated", onNav);
+        const partial = await p.textContent("#live");
 
         // The refusals were the policy's: once stored, the other URL answers too.
+        // The stopped run's partial text is still shown after this reload.
         await p.evaluate((u) => window.PrecisConnect.remember(u), otherUrl);
         await p.reload();
         await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
         const allowed = await probe(p, otherUrl);
         assert(allowed.worker === "ok 206" && allowed.page === "ok 206", `after storing it: ${JSON.stringify(allowed)}`);
+        assert(partial.length > 0 && (await p.textContent("#live")) === partial && (await p.isVisible("#live")), "the partial text survives the reload");
         console.log(`     before: ${before.worker}; typed: ${typed.worker}; same host, other file: ${near.worker}; other host: ${far.worker}; policy now: ${await p.evaluate(() => window.PrecisConnect.sources.join(" "))}`);
         wd.check([/Content Security Policy/, /Failed to fetch/]);
         await c.close();
