@@ -56,12 +56,10 @@ function duration(s) {
 }
 function debounce(fn, ms) {
   let t;
-  const f = (...a) => {
+  return (...a) => {
     clearTimeout(t);
     t = setTimeout(() => fn(...a), ms);
   };
-  f.cancel = () => clearTimeout(t);
-  return f;
 }
 
 // ---- backend badge
@@ -401,9 +399,16 @@ async function run() {
   const live = $("live");
   live.textContent = "";
   live.hidden = false;
-  // The text streamed so far is kept as it grows: a reload (or a crash) in the
-  // middle of a run, or after a Stop, must not lose it.
-  const persistPartial = debounce(() => save("partial", live.textContent), 1000);
+  // The text streamed so far is kept as it grows, at most a second behind: a
+  // reload (or a crash) in the middle of a run, or after a Stop, must not lose
+  // it. A throttle, not a debounce: tokens arrive faster than any quiet period.
+  let savedAt = -Infinity;
+  const persistPartial = () => {
+    const now = performance.now();
+    if (now - savedAt < 1000) return;
+    savedAt = now;
+    save("partial", live.textContent);
+  };
   let passes = 1, done = 0, pieces = 0, passStart = performance.now(), label = "reading the transcript";
   const status = () => {
     const secs = (performance.now() - passStart) / 1000;
@@ -449,7 +454,6 @@ async function run() {
     );
     state.result = { ...result, length: opts.length, seconds: (performance.now() - t0) / 1000, at: new Date().toISOString() };
     save("result", state.result);
-    persistPartial.cancel();
     save("partial", "");
     render(state.result);
     live.hidden = true;
@@ -457,7 +461,6 @@ async function run() {
     $("run-progress").value = 1;
   } catch (e) {
     const stopped = /stopped/.test(e.message);
-    persistPartial.cancel();
     save("partial", live.textContent);
     showError("run-error", stopped ? "Stopped. The partial text stays below; the previous summary is kept." : `The summary failed: ${e.message}`);
     if (state.result) render(state.result);
