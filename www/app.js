@@ -179,9 +179,13 @@ async function loadModel(source, label) {
   }
 }
 
+// The cached list's Load/Resume/Delete follow the other model buttons.
+const setListButtons = (on) => {
+  for (const b of $("cached-models").querySelectorAll("button")) b.disabled = !on;
+};
 function setModelButtons(on) {
   for (const id of ["load-default", "load-url", "model-file"]) $(id).disabled = !on;
-  for (const b of $("cached-models").querySelectorAll("button")) b.disabled = !on;
+  setListButtons(on);
   $("summarize").disabled = !on || !state.model || state.running;
 }
 
@@ -284,8 +288,7 @@ async function refreshCached() {
     li.append(load, " ", del);
     list.append(li);
   }
-  // A list rebuilt while a model loads starts as the other model buttons are.
-  for (const b of list.querySelectorAll("button")) b.disabled = $("load-url").disabled;
+  setListButtons(!$("load-url").disabled); // a list rebuilt while a model loads
   if (navigator.storage?.estimate) {
     const { usage = 0, quota = 0 } = await navigator.storage.estimate();
     $("storage-estimate").textContent = `This site uses ${mib(usage)} of ${mib(quota)} the browser allows.`;
