@@ -1,7 +1,8 @@
 //! Whole-model logits, GPU against the CPU engine: tiny Mistral (decode past W = 8,
 //! chunked prefill), tiny Mixtral in both expert layouts (also with its expert stacks
-//! split across buffers), SmolLM2; GPU decode = GPU prefill; greedy SmolLM2 tokens
-//! equal to the CPU path; a missing limit is an error.
+//! split across buffers), SmolLM2 and tiny-smollm2 (SmolLM2's shapes per head, random
+//! weights); GPU decode = GPU prefill; greedy SmolLM2 tokens equal to the CPU path;
+//! prefill cut into bounded submissions; a missing limit is an error.
 //! No adapter is a failure, not a skip (CI runs lavapipe).
 #![cfg(feature = "gpu")]
 
@@ -288,10 +289,13 @@ fn smollm2_greedy_64_tokens_gpu_vs_cpu() {
 }
 
 /// Decode after a 300-token prompt, where the GPU splits the keys over workgroups
-/// (split-K attention), against the CPU with f32 weights; each KV cache type.
+/// (split-K attention), against the CPU with f32 weights; each KV cache type. On
+/// tiny-smollm2 (SmolLM2's head_dim 64 and vocabulary, 2 random layers): the kernels'
+/// arithmetic does not depend on the weights, and lavapipe takes minutes per long
+/// SmolLM2 prefill.
 #[test]
-fn smollm2_split_k_decode_after_long_prompt() {
-    let m = load(&default_model());
+fn tiny_smollm2_split_k_decode_after_long_prompt() {
+    let m = load(&fixture("tiny-smollm2.gguf"));
     let v = m.cpu.hp.n_vocab;
     let n = 300;
     assert!(precis::gpu::kernels::attention_splits(n + 1) > 1, "{n} keys do not reach split-K");
@@ -306,19 +310,20 @@ fn smollm2_split_k_decode_after_long_prompt() {
             cd.extend(m.exact.forward(&[t], &mut cc, Logits::Last).unwrap());
             gd.extend(block_on(m.gpu.forward(&[t], &mut gc, Logits::Last)).unwrap());
         }
-        compare(&format!("SmolLM2 (KV cache f16 {half}): split-K decode after {n} tokens vs CPU"), &gd, &cd, v, tol_cpu);
-        eprintln!("SmolLM2 decode step: {:?}", m.gpu.last_step());
+        compare(&format!("tiny-smollm2 (KV cache f16 {half}): split-K decode after {n} tokens vs CPU"), &gd, &cd, v, tol_cpu);
+        eprintln!("tiny-smollm2 decode step: {:?}", m.gpu.last_step());
     }
 }
 
 /// Seeded sampling (temperature, top-k, top-p) through `Engine::generate` on the GPU,
 /// where only token ids come back, against the same GPU model with its logits read
 /// back and drawn from by the plain-Rust twin at the same steps; the same seed
-/// repeats, another seed gives another text.
+/// repeats, another seed gives another text. On tiny-smollm2: the sampler sees only
+/// logits.
 #[test]
-fn smollm2_gpu_sampling_matches_twin_on_read_back_logits() {
+fn tiny_smollm2_gpu_sampling_matches_twin_on_read_back_logits() {
     use precis::gpu::sample::{sample_twin, SampleParams};
-    let path = default_model();
+    let path = fixture("tiny-smollm2.gguf");
     let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter");
     let e = block_on(precis::Engine::load_gpu(ctx, &mut std::fs::File::open(&path).unwrap(), &path, &Overrides::default())).unwrap();
     let prompt = e.chat_tokens(&[precis::chat::Message::new("user", "Write one sentence about rivers.")]).unwrap();
@@ -342,6 +347,46 @@ fn smollm2_gpu_sampling_matches_twin_on_read_back_logits() {
     assert_eq!(e.generate(&prompt, &opts, &mut |_| true).unwrap().tokens, got, "the same seed repeats");
     let other = precis::GenerateOptions { sampler: precis::sampling::SamplerConfig { seed: 43, ..sampler }, ..opts };
     assert_ne!(e.generate(&prompt, &other, &mut |_| true).unwrap().tokens, got, "seed 43 drew the same 12 tokens as seed 42");
+}
+
+/// A prefill far over one submission's budget is cut into submissions of at most the
+/// budget (natively each is waited for in turn, so no wait covers the whole prompt),
+/// with the logits of one unbounded submission; a decode step stays one submission.
+#[test]
+fn long_prefill_is_cut_into_bounded_submissions() {
+    let m = load(&fixture("tiny-smollm2.gguf"));
+    let v = m.cpu.hp.n_vocab;
+    let n = 400;
+    let prompt = tokens(n, v);
+    let subs = &m.gpu.ctx.submits;
+
+    subs.fix(precis::gpu::submit::MAX_UNITS);
+    // f32 caches: with f16 ones a chunk would read its predecessors' keys rounded.
+    let mut one = m.gpu.new_cache_with(n + 2, false).unwrap();
+    subs.take_stats();
+    let want = block_on(m.gpu.prefill(&prompt, &mut one, 512)).unwrap();
+    let whole = subs.take_stats();
+    assert_eq!(whole.submits, 1, "unbounded: one submission for the whole prompt: {whole:?}");
+
+    // A budget a twentieth of the prompt's work.
+    let budget = whole.units / 20;
+    subs.fix(budget);
+    let chunk = m.gpu.prefill_chunk(512);
+    assert!(chunk < n, "the budget {budget} caps a chunk at {chunk} tokens");
+    let mut cut = m.gpu.new_cache_with(n + 2, false).unwrap();
+    let got = block_on(m.gpu.prefill(&prompt, &mut cut, 512)).unwrap();
+    let st = subs.take_stats();
+    eprintln!("{n}-token prefill: {whole:?} unbounded; budget {budget} units, chunks of {chunk}: {st:?}");
+    assert!(st.max_units <= budget, "a submission held {} units, over the budget {budget}", st.max_units);
+    // Greedy packing of dispatches no larger than the budget: at least total/budget
+    // submissions, and every two consecutive ones hold more than the budget.
+    let lower = st.units.div_ceil(budget) as usize;
+    assert!(st.submits >= lower && st.submits <= 2 * lower + 2, "{} submissions for {} units at {budget} per submission", st.submits, st.units);
+    assert!(st.submits >= 20, "{} submissions", st.submits);
+    compare("prefill cut into bounded submissions vs one submission", &got, &want, v, TOL_SAME_MATH);
+
+    block_on(m.gpu.forward(&[7], &mut cut, Logits::Last)).unwrap();
+    assert_eq!(m.gpu.last_step().submits, 1, "a decode step is one submission");
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub enum GpuError {
     Shape { kernel: &'static str, message: String },
     #[error("mapping a GPU buffer for readback failed: {0}")]
     Map(String),
-    #[error("waiting for the GPU timed out after {0} s")]
+    #[error("waiting for the GPU timed out after {0} s: the device stopped answering (a hung or reset driver); run with --backend cpu, or restart the GPU driver")]
     Timeout(u64),
     #[error("{0}")]
     Load(String),
@@ -60,12 +60,15 @@ pub struct GpuContext {
     /// The decode matvec sums rows with subgroupAdd: subgroups were granted and
     /// `PRECIS_GPU_SUBGROUPS=0` was not set (that forces the workgroup-memory sums).
     pub subgroup_matvec: bool,
+    /// How much prefill work one submission may hold (src/gpu/submit.rs).
+    pub submits: super::submit::SubmitBudget,
     lost: Arc<Mutex<Option<String>>>,
     uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 /// Seconds a native wait may take before it is reported as a timeout rather than
-/// hanging (lavapipe runs a whole SmolLM2 step in well under this).
+/// hanging. Prefill is cut into submissions of bounded work (src/gpu/submit.rs) and
+/// every wait covers at most two of them, so only a hung device reaches this.
 pub const WAIT_TIMEOUT_S: u64 = 120;
 
 impl GpuContext {
@@ -132,19 +135,22 @@ impl GpuContext {
         }));
         let granted = device.features();
         let has_subgroups = granted.contains(wgpu::Features::SUBGROUP);
+        // In the browser wgpu reports only isFallbackAdapter as a device type, so the
+        // software adapters are also known by name.
+        let cpu_adapter = info.device_type == wgpu::DeviceType::Cpu || ["swiftshader", "llvmpipe"].iter().any(|n| info.name.to_lowercase().contains(n));
+        let row_per_thread = match std::env::var("PRECIS_GPU_MATVEC").as_deref() {
+            Ok("rows") => true,
+            Ok("lanes") => false,
+            _ => cpu_adapter,
+        };
         Ok(GpuContext {
             limits: device.limits(),
             has_f16: granted.contains(wgpu::Features::SHADER_F16),
             has_subgroups,
             subgroup_sizes: (info.subgroup_min_size, info.subgroup_max_size),
             subgroup_matvec: has_subgroups && std::env::var("PRECIS_GPU_SUBGROUPS").map_or(true, |v| v != "0"),
-            row_per_thread: match std::env::var("PRECIS_GPU_MATVEC").as_deref() {
-                Ok("rows") => true,
-                Ok("lanes") => false,
-                // In the browser wgpu reports only isFallbackAdapter as a device type,
-                // so the software adapters are also known by name.
-                _ => info.device_type == wgpu::DeviceType::Cpu || ["swiftshader", "llvmpipe"].iter().any(|n| info.name.to_lowercase().contains(n)),
-            },
+            row_per_thread,
+            submits: super::submit::SubmitBudget::new(cpu_adapter),
             adapter_name: format!("{} ({:?})", info.name, info.backend),
             device,
             queue,
@@ -185,12 +191,19 @@ impl GpuContext {
         Ok(b)
     }
 
-    /// Waits for submitted work natively (bounded); a no-op in the browser, where
+    /// Waits for all submitted work natively (bounded); a no-op in the browser, where
     /// mapping callbacks fire from the event loop.
     pub fn wait(&self) -> Result<(), GpuError> {
+        self.wait_for(None)?;
+        self.submits.all_done();
+        Ok(())
+    }
+
+    /// Waits natively for submission `index` (and those before it), or for all.
+    pub(crate) fn wait_for(&self, index: Option<wgpu::SubmissionIndex>) -> Result<(), GpuError> {
         #[cfg(not(target_arch = "wasm32"))]
         {
-            let r = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(std::time::Duration::from_secs(WAIT_TIMEOUT_S)) });
+            let r = self.device.poll(wgpu::PollType::Wait { submission_index: index, timeout: Some(std::time::Duration::from_secs(WAIT_TIMEOUT_S)) });
             if let Err(e) = r {
                 self.check_lost()?;
                 return Err(match e {
@@ -199,6 +212,8 @@ impl GpuContext {
                 });
             }
         }
+        #[cfg(target_arch = "wasm32")]
+        drop(index);
         self.check_lost()
     }
 

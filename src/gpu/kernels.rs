@@ -140,11 +140,17 @@ pub struct StepCounts {
     /// Compute passes (a buffer copy ends one).
     pub passes: usize,
     pub copies: usize,
+    /// Command buffers submitted (prefill is cut by the submission budget).
+    pub submits: usize,
+    /// Work units of the largest one (src/gpu/submit.rs).
+    pub max_units: u64,
 }
 
 /// Records the dispatches of one step into one command encoder, in one compute pass
-/// (left only for buffer copies); their parameters go into one uniform buffer written
-/// once before the single submit.
+/// (left only for buffer copies); their parameters go into one uniform buffer. A
+/// bounded recorder (prefill) submits what it holds before the work charged to it
+/// would pass the context's submission budget, then records on into a new encoder;
+/// each dispatch keeps its own uniform slot, written before the submit that uses it.
 pub struct Recorder<'a> {
     pub ctx: &'a GpuContext,
     pub k: &'a Kernels,
@@ -157,6 +163,13 @@ pub struct Recorder<'a> {
     counts: StepCounts,
     /// Dispatches since the last copy share one compute pass (outside profiling).
     in_pass: bool,
+    /// Cut into several submissions by the budget (never while profiling, whose
+    /// timestamps are resolved in the one command buffer).
+    bounded: bool,
+    /// Work units recorded since the last submit.
+    work: u64,
+    /// Bytes of `params` already written to the uniform buffer.
+    written: usize,
 }
 
 pub(crate) enum Bind<'b> {
@@ -165,7 +178,44 @@ pub(crate) enum Bind<'b> {
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
-        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), pass: None, params: vec![], labels: vec![], started: crate::clock::now(), counts: StepCounts::default(), in_pass: false }
+        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), pass: None, params: vec![], labels: vec![], started: crate::clock::now(), counts: StepCounts::default(), in_pass: false, bounded: false, work: 0, written: 0 }
+    }
+
+    /// A recorder whose work is cut into submissions of at most the context's budget.
+    pub fn bounded(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
+        let mut r = Self::new(ctx, k);
+        r.bounded = k.profile.is_none();
+        r
+    }
+
+    /// Charges `units` of work (weight bytes × tokens) for the dispatch about to be
+    /// recorded; what is already recorded is submitted first if both would pass the
+    /// budget.
+    pub fn charge(&mut self, units: u64) -> Result<(), GpuError> {
+        if self.bounded && self.work > 0 && self.work.saturating_add(units) > self.ctx.submits.units() {
+            self.flush()?;
+        }
+        self.work = self.work.saturating_add(units);
+        Ok(())
+    }
+
+    /// Submits what is recorded and starts a new encoder.
+    fn flush(&mut self) -> Result<(), GpuError> {
+        let enc = std::mem::replace(&mut self.enc, self.ctx.device.create_command_encoder(&Default::default()));
+        self.send(enc)
+    }
+
+    fn send(&mut self, enc: wgpu::CommandEncoder) -> Result<(), GpuError> {
+        self.pass = None;
+        self.in_pass = false;
+        if self.params.len() > self.written {
+            self.ctx.queue.write_buffer(&self.k.params, self.written as u64, &self.params[self.written..]);
+            self.written = self.params.len();
+        }
+        self.counts.submits += 1;
+        self.counts.max_units = self.counts.max_units.max(self.work);
+        let work = std::mem::take(&mut self.work);
+        self.ctx.submit_bounded(enc.finish(), work)
     }
 
     /// The encoder, outside any compute pass (for copies).
@@ -176,17 +226,15 @@ impl<'a> Recorder<'a> {
         &mut self.enc
     }
 
-    /// Submits everything recorded, as one command buffer.
+    /// Submits everything recorded (what a bounded recorder still holds).
     pub fn submit(mut self) -> Result<(), GpuError> {
         self.pass = None;
-        if !self.params.is_empty() {
-            self.ctx.queue.write_buffer(&self.k.params, 0, &self.params);
-        }
+        let mut enc = std::mem::replace(&mut self.enc, self.ctx.device.create_command_encoder(&Default::default()));
         if let Some(p) = &self.k.profile {
-            p.resolve(&mut self.enc, self.labels.len());
+            p.resolve(&mut enc, self.labels.len());
         }
         let t = crate::clock::now();
-        self.ctx.queue.submit([self.enc.finish()]);
+        self.send(enc)?;
         *self.k.last_step.lock().unwrap_or_else(|e| e.into_inner()) = self.counts;
         if let Some(p) = &self.k.profile {
             p.add_host(t - self.started, crate::clock::now() - t);
@@ -304,6 +352,7 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
             continue;
         }
         let (n, w_off, col) = (b - a, (a - part.row0) * w.row_bytes(), y_col0 + a - rows.start);
+        rec.charge((n * w.row_bytes() * n_tok) as u64)?;
         if n_tok == 1 {
             // Decode: the memory-bound matvec (one token, the row's items over 32 lanes).
             let (gx, gy) = spread(n.div_ceil(matvec_rows(rec.ctx)));
@@ -400,6 +449,7 @@ pub fn matmul_id(rec: &mut Recorder, w: &GpuMatrix, ids: &Buf, k: usize, x: &Buf
     matmul_id_shapes("matmul_id", w, k, x, x_per_slot, y, n_tok)?;
     shape("matmul_id", ids.len >= n_tok * k, || format!("ids holds {}, need {}", ids.len, n_tok * k))?;
     let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_id", || typed_source(w.ty, MATMUL));
+    rec.charge((n_tok * k * w.expert_bytes()) as u64)?;
     let (gx, gy) = spread(w.n_out);
     for part in &w.parts {
         let e = w.experts(part);
@@ -442,6 +492,8 @@ pub fn matmul_id_grouped(rec: &mut Recorder, w: &GpuMatrix, offsets: &Buf, entri
     for part in &w.parts {
         let e = w.experts(part);
         let gz = e.len() * tiles;
+        // The n_tok·k rows spread over the experts; this part's share, as routed evenly.
+        rec.charge((n_tok * k * w.expert_bytes() * e.len() / w.n_expert) as u64)?;
         shape("matmul_id_grouped", gz <= 65535, || format!("`{}`: {} experts x {tiles} token tiles = {gz} workgroups in z (max 65535)", w.name, e.len()))?;
         let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, e.start, e.end, tiles, 0, 0].map(|v| v as u32);
         let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (5, Bind::Whole(&offsets.buffer)), (6, Bind::Whole(&entries.buffer))];
@@ -562,8 +614,18 @@ pub fn attention_prefill(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: 
     let tiles = (a.n_tok * (a.n_head / a.n_kv)).div_ceil(PREFILL_ROWS);
     shape("attention_prefill", (1..=PREFILL_MAX_HEAD_DIM).contains(&a.head_dim) && tiles <= 65535, || format!("head_dim {} (1..={PREFILL_MAX_HEAD_DIM}), {} tokens × {} heads per kv head in {tiles} tiles (max 65535)", a.head_dim, a.n_tok, a.n_head / a.n_kv))?;
     let pl = rec.k.pipeline(rec.ctx, &kv_name("attention_prefill", a.half), "main", || format!("{}{ATTENTION_ARGS}{ATTENTION_PREFILL}", kv_prelude(a.half)));
+    // Multiply-adds of scores and values, a unit each (about what a quantized
+    // weight byte costs a matmul).
+    rec.charge(attention_units(a))?;
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
     rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (tiles as u32, a.n_kv as u32, 1))
+}
+
+/// Work units of a chunk's attention: each query row against every key it can see
+/// (the cache's rows and the chunk's, at most the window), scores and values.
+pub fn attention_units(a: &AttnArgs) -> u64 {
+    let seen = (a.pos + a.n_tok).min(a.capacity + a.n_tok);
+    (a.n_tok * seen * a.n_head * a.head_dim) as u64
 }
 
 /// Keys one split-K workgroup folds in decode (a multiple of the 64-key tile).

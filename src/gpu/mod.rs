@@ -9,6 +9,7 @@ pub mod kernels;
 pub mod model;
 pub mod profile;
 pub mod sample;
+pub mod submit;
 pub mod weights;
 
 pub use cache::GpuKvCache;

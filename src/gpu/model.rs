@@ -1,6 +1,7 @@
 //! The llama-architecture forward pass on the GPU, step for step as src/model.rs. A
-//! call records every dispatch into one command buffer with one submit; nothing is
-//! read back inside it (the caller reads the logits, or just the greedy token id).
+//! decode step records every dispatch into one command buffer with one submit; a
+//! prefill chunk is cut into submissions of bounded work (src/gpu/submit.rs). Nothing
+//! is read back inside a call (the caller reads the logits, or just the greedy id).
 
 use super::cache::GpuKvCache;
 use super::context::{GpuContext, GpuError};
@@ -257,9 +258,32 @@ impl GpuModel {
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    /// Prefill in chunks of at most `chunk` tokens (capped at the window, as the CPU).
+    /// Tokens per prefill chunk: at most `chunk`, the window (as the CPU), and as many
+    /// as keep the largest single matrix product within one submission's budget.
+    pub fn prefill_chunk(&self, chunk: usize) -> usize {
+        let per_token = self.largest_product_bytes().max(1);
+        let fits = (self.ctx.submits.units() / per_token).max(1) as usize;
+        chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX)).min(fits)
+    }
+
+    /// Bytes of weights the largest single prefill dispatch reads per token: a matrix
+    /// (or one of a fused stack's), or a MoE layer's k chosen experts.
+    fn largest_product_bytes(&self) -> u64 {
+        let k = self.hp.n_expert_used as u64;
+        let mut m = 0u64;
+        for l in &self.layers {
+            m = m.max(l.qkv.bytes()).max(l.o.bytes());
+            m = m.max(match &l.ffn {
+                GpuFfn::Dense { gate_up, down } => gate_up.bytes().max(down.bytes()),
+                GpuFfn::Moe { router, gate, up, down } => router.bytes().max(k * gate.expert_bytes().max(up.expert_bytes()).max(down.expert_bytes()) as u64),
+            });
+        }
+        m
+    }
+
+    /// Prefill in chunks of at most [`GpuModel::prefill_chunk`] tokens.
     pub async fn prefill(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize) -> Result<Vec<f32>, GpuError> {
-        let chunk = chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX));
+        let chunk = self.prefill_chunk(chunk);
         let mut last = vec![];
         let n = tokens.chunks(chunk).count();
         for (i, c) in tokens.chunks(chunk).enumerate() {
@@ -279,7 +303,7 @@ impl GpuModel {
 
     /// As [`GpuModel::prefill`], returning only the token `pick` chooses.
     pub async fn prefill_pick(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize, pick: Pick) -> Result<u32, GpuError> {
-        let chunk = chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX));
+        let chunk = self.prefill_chunk(chunk);
         let n = tokens.chunks(chunk).count();
         for (i, c) in tokens.chunks(chunk).enumerate() {
             if i + 1 < n {
@@ -329,7 +353,8 @@ impl GpuModel {
             None => 0,
         });
         let n_split = if n == 1 { kn::attention_splits(keys) } else { 1 };
-        let mut rec = Recorder::new(&self.ctx, &self.kernels);
+        // Prefill is cut into submissions of bounded work; a decode step is one.
+        let mut rec = if n > 1 { Recorder::bounded(&self.ctx, &self.kernels) } else { Recorder::new(&self.ctx, &self.kernels) };
         let r = &mut rec;
         kn::embed(r, &self.embd, &s.tok, &s.x, n)?; //                            1. token embeddings
         for (l, ly) in self.layers.iter().enumerate() {
