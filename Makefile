@@ -6,7 +6,7 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run demo web wasm-web test test-wasm-kernels test-browser setup setup-browser model build build-native build-wasm wasm-node bench fuzz fixtures clean
+.PHONY: run demo web wasm-web test test-build test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model build build-native build-wasm wasm-node bench fuzz fixtures clean
 
 PORT ?= 8080
 run: web
@@ -17,18 +17,41 @@ demo: build model
 	./target/release/precis generate --model $(MODEL) --max-tokens 96 \
 	  --prompt "In two sentences, what is a sliding-window attention cache?"
 
-test: setup model build wasm-node web setup-browser
-	@set -o pipefail; $(CARGO) test --release --lib --bins --tests 2>&1 | tee target/test.log
-	@set -o pipefail; $(MAKE) --no-print-directory test-wasm-kernels 2>&1 | tee -a target/test.log
-	@set -o pipefail; node tests/wasm/smoke.cjs 2>&1 | tee -a target/test.log
-	@set -o pipefail; node tests/browser/run.mjs 2>&1 | tee -a target/test.log
-	@awk '/^test result:/ {p += $$4; f += $$6} /^(wasm|browser): [0-9]+ passed/ {p += $$2; f += $$4} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
+# Everything CI checks, phase by phase (tests/run_all.sh: setup, build, cargo, wasm,
+# browser), with each phase's time and the `tests: N passed, M failed` line at the end.
+# The Rust tests build in the `ci` profile (release without LTO: Cargo.toml says why).
+test:
+	@bash tests/run_all.sh
+
+TEST_PROFILE := ci
+TEST_BIN := target/$(TEST_PROFILE)/precis
+# The build phase: native test binaries (and the CLI they drive), the wasm module for
+# Node and the web app, and the simd128 kernels' wasm test binary.
+test-build: setup model
+	$(CARGO) test --profile $(TEST_PROFILE) --lib --bins --tests --no-run
+	$(MAKE) --no-print-directory wasm-node web
+	$(WASM_KERNELS_TEST) --no-run
+test-cargo:
+	$(CARGO) test --profile $(TEST_PROFILE) --lib --bins --tests
+test-wasm: test-wasm-kernels
+	PRECIS_BIN=$(TEST_BIN) node tests/wasm/smoke.cjs
+test-browser-only:
+	node tests/browser/run.mjs
+
+# The tests that need the default model for minutes (all seven corpus transcripts
+# summarized by it); `make test` runs them on tiny-smollm2 and one transcript each on
+# the default model.
+test-models: setup model
+	$(CARGO) test --profile $(TEST_PROFILE) --test summarize -- --ignored
 
 # The simd128 kernels' tests, compiled to wasm32 and run under Node by wasm-bindgen's
-# test runner (installed with wasm-bindgen-cli by `setup`).
+# test runner (installed with wasm-bindgen-cli by `setup`). In the release profile: its
+# wasm32 dependencies are the web app's, already built (the `ci` profile would build
+# them all again, ~1 minute more than the one LTO link).
+WASM_KERNELS_TEST = CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	  $(CARGO) test --release --target $(WASM_TARGET) --lib --no-default-features --features gpu
 test-wasm-kernels: setup
-	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-	  $(CARGO) test --release --target $(WASM_TARGET) --lib --no-default-features --features gpu kernels::wasm128
+	$(WASM_KERNELS_TEST) kernels::wasm128
 
 # Only the browser suite (needs `make web` first; `make setup-browser` installs Chromium).
 test-browser: web setup-browser
@@ -117,9 +140,10 @@ fuzz:
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run transcript -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536
 
 # Regenerates the committed fixtures (needs Python `gguf`/numpy and npm).
-fixtures:
+fixtures: model
 	python3 -m pip install -q -r tests/fixtures/requirements.txt
 	python3 tests/fixtures/gen_tiny.py
+	python3 tests/fixtures/gen_tiny_smollm2.py
 	cd tests/fixtures/llamacpp && npm install --ignore-scripts --no-audit --no-fund
 	node tests/fixtures/llamacpp/dump_mistral_vocab.mjs > /tmp/mistral-vocab.json
 	python3 tests/fixtures/llamacpp/make_mistral_vocab.py /tmp/mistral-vocab.json

@@ -24,7 +24,8 @@ console.log(`wasm chat: ${JSON.stringify(result.text)} (${result.generated_token
 passed++;
 
 // 2. Same greedy text as the native binary on the portable kernels.
-const native = execFileSync(path.join(root, "target/release/precis"), [
+// PRECIS_BIN: the CLI `make test` built (its `ci` profile), else the release build.
+const native = execFileSync(path.resolve(root, process.env.PRECIS_BIN || "target/release/precis"), [
   "generate", "--model", modelPath, "--prompt", prompt, "--max-tokens", "32", "--threads", "1",
 ], { env: { ...process.env, PRECIS_SIMD: "none" }, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
 assert.equal(result.text.trim(), native, "wasm32 and native (scalar kernels) agree");
