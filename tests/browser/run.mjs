@@ -761,6 +761,51 @@ try {
     await c.close();
   });
 
+  // ---- WebGPU structured summary on tiny-smollm2 (tests/fixtures/gen_tiny_smollm2.py:
+  // SmolLM2's tokenizer and chat template, 2 random layers), picked as a local file. What
+  // it proves (the grammar-constrained JSON streams from the WebGPU engine, validates and
+  // renders) does not depend on the weights, and SwiftShader takes about a second per
+  // token of the real model (this test took 32 minutes on it). It runs before the
+  // default model's WebGPU tests: after their device-lost test, Chromium took ~90 s to
+  // give the next page a device.
+  {
+    const c = await browser.newContext({ serviceWorkers: "block", viewport: { width: 1100, height: 900 } });
+    await c.addInitScript(TEST_OPTIONS);
+    const p = await c.newPage();
+    const wg = watch(p);
+    await p.goto(base);
+    await test("WebGPU: structured summary (tiny-smollm2 from a local file) passes summary.schema.json and renders as cards", async () => {
+      const t0 = Date.now();
+      await p.setInputFiles("#model-file", tinyModelPath);
+      const m = await waitModel(p, 300_000);
+      console.log(`     tiny-smollm2 loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      assert(m.origin === "file" && m.backend === "webgpu", `loaded from ${m.origin} on ${m.backend}: ${await p.textContent("#model-note")}`);
+      await setTranscript(p, excerpt("consistent-hashing.txt"));
+      await p.selectOption("#format", "structured");
+      await p.selectOption("#length", "short");
+      const t = Date.now();
+      await p.click("#summarize");
+      const r = await runResult(p, 15 * 60_000);
+      console.log(`     run ended after ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      report.webgpuStructuredSeconds = (Date.now() - t) / 1000;
+      report.webgpuStructuredTokens = r.stats.generated_tokens;
+      console.log(`     ${r.stats.prompt_tokens} prompt tokens in ${r.stats.prefill_s.toFixed(1)} s, ${r.stats.generated_tokens} tokens in ${r.stats.decode_s.toFixed(1)} s`);
+      assert(r.backend === "webgpu" && !r.fallback, `ran on ${r.backend} ${r.fallback || ""}`);
+      const data = JSON.parse(r.text);
+      fs.writeFileSync(path.join(outDir, "webgpu-structured.json"), JSON.stringify(data, null, 2));
+      assert(validate(data), `schema: ${JSON.stringify(validate.errors).slice(0, 500)}`);
+      assert((await p.locator("#cards .card.section").count()) === 5, "five section cards");
+      assert((await p.locator("#cards .card.section li:not(.chip)").count()) === 20, "four bullets per section");
+      assert((await p.locator("#cards .complexity").count()) === data.generalTopics.length, "a complexity bar per general topic");
+      assert((await p.textContent("#cards .card.intro p")) === data.introduction, "introduction as text");
+      assert(/on WebGPU/.test(await p.textContent("#run-status")), await p.textContent("#run-status"));
+      assert((await p.textContent("#backend-badge")) === "WebGPU", "badge after the run");
+      await p.screenshot({ path: path.join(outDir, "webgpu-structured.png"), fullPage: true });
+      wg.check();
+    });
+    await c.close();
+  }
+
   // ---- WebGPU (SwiftShader): the model streams into GPU buffers and runs there.
   {
     const c = await browser.newContext({ serviceWorkers: "block", viewport: { width: 1100, height: 900 } });
@@ -839,49 +884,6 @@ try {
       assert(r.text.trim().length > 0 && r.text.trim().split(/\s+/).length <= 12, `CPU headline ${JSON.stringify(r.text)}`);
       console.log(`     CPU headline ${JSON.stringify(r.text)}; WebGPU's was ${JSON.stringify(gpuHeadline)}`);
       wg.check([/destroyed|lost|Device/i]);
-    });
-    await c.close();
-  }
-
-  // ---- WebGPU structured summary on tiny-smollm2 (tests/fixtures/gen_tiny_smollm2.py:
-  // SmolLM2's tokenizer and chat template, 2 random layers), picked as a local file. What
-  // it proves (the grammar-constrained JSON streams from the WebGPU engine, validates and
-  // renders) does not depend on the weights, and SwiftShader takes about a second per
-  // token of the real model (this test took 32 minutes on it).
-  {
-    const c = await browser.newContext({ serviceWorkers: "block", viewport: { width: 1100, height: 900 } });
-    await c.addInitScript(TEST_OPTIONS);
-    const p = await c.newPage();
-    const wg = watch(p);
-    await p.goto(base);
-    await test("WebGPU: structured summary (tiny-smollm2 from a local file) passes summary.schema.json and renders as cards", async () => {
-      const t0 = Date.now();
-      await p.setInputFiles("#model-file", tinyModelPath);
-      const m = await waitModel(p, 300_000);
-      console.log(`     tiny-smollm2 loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      assert(m.origin === "file" && m.backend === "webgpu", `loaded from ${m.origin} on ${m.backend}: ${await p.textContent("#model-note")}`);
-      await setTranscript(p, excerpt("consistent-hashing.txt"));
-      await p.selectOption("#format", "structured");
-      await p.selectOption("#length", "short");
-      const t = Date.now();
-      await p.click("#summarize");
-      const r = await runResult(p, 15 * 60_000);
-      console.log(`     run ended after ${((Date.now() - t) / 1000).toFixed(1)} s`);
-      report.webgpuStructuredSeconds = (Date.now() - t) / 1000;
-      report.webgpuStructuredTokens = r.stats.generated_tokens;
-      console.log(`     ${r.stats.prompt_tokens} prompt tokens in ${r.stats.prefill_s.toFixed(1)} s, ${r.stats.generated_tokens} tokens in ${r.stats.decode_s.toFixed(1)} s`);
-      assert(r.backend === "webgpu" && !r.fallback, `ran on ${r.backend} ${r.fallback || ""}`);
-      const data = JSON.parse(r.text);
-      fs.writeFileSync(path.join(outDir, "webgpu-structured.json"), JSON.stringify(data, null, 2));
-      assert(validate(data), `schema: ${JSON.stringify(validate.errors).slice(0, 500)}`);
-      assert((await p.locator("#cards .card.section").count()) === 5, "five section cards");
-      assert((await p.locator("#cards .card.section li:not(.chip)").count()) === 20, "four bullets per section");
-      assert((await p.locator("#cards .complexity").count()) === data.generalTopics.length, "a complexity bar per general topic");
-      assert((await p.textContent("#cards .card.intro p")) === data.introduction, "introduction as text");
-      assert(/on WebGPU/.test(await p.textContent("#run-status")), await p.textContent("#run-status"));
-      assert((await p.textContent("#backend-badge")) === "WebGPU", "badge after the run");
-      await p.screenshot({ path: path.join(outDir, "webgpu-structured.png"), fullPage: true });
-      wg.check();
     });
     await c.close();
   }
