@@ -140,10 +140,9 @@ pub struct StepCounts {
     /// Compute passes (a buffer copy ends one).
     pub passes: usize,
     pub copies: usize,
-    /// Command buffers submitted (prefill is cut by the submission budget).
+    /// Command buffers submitted (prefill is cut by the submission budget; its units
+    /// are counted by [`super::submit::SubmitBudget::take_stats`]).
     pub submits: usize,
-    /// Work units of the largest one (src/gpu/submit.rs).
-    pub max_units: u64,
 }
 
 /// Records the dispatches of one step into one command encoder, in one compute pass
@@ -154,7 +153,8 @@ pub struct StepCounts {
 pub struct Recorder<'a> {
     pub ctx: &'a GpuContext,
     pub k: &'a Kernels,
-    enc: wgpu::CommandEncoder,
+    /// `None` only while `submit` hands it to the queue.
+    enc: Option<wgpu::CommandEncoder>,
     pass: Option<wgpu::ComputePass<'static>>,
     params: Vec<u8>,
     /// Pipeline label of each dispatch, for the profiler.
@@ -178,7 +178,7 @@ pub(crate) enum Bind<'b> {
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
-        Recorder { ctx, k, enc: ctx.device.create_command_encoder(&Default::default()), pass: None, params: vec![], labels: vec![], started: crate::clock::now(), counts: StepCounts::default(), in_pass: false, bounded: false, work: 0, written: 0 }
+        Recorder { ctx, k, enc: Some(ctx.device.create_command_encoder(&Default::default())), pass: None, params: vec![], labels: vec![], started: crate::clock::now(), counts: StepCounts::default(), in_pass: false, bounded: false, work: 0, written: 0 }
     }
 
     /// A recorder whose work is cut into submissions of at most the context's budget.
@@ -201,7 +201,9 @@ impl<'a> Recorder<'a> {
 
     /// Submits what is recorded and starts a new encoder.
     fn flush(&mut self) -> Result<(), GpuError> {
-        let enc = std::mem::replace(&mut self.enc, self.ctx.device.create_command_encoder(&Default::default()));
+        self.pass = None;
+        let next = self.ctx.device.create_command_encoder(&Default::default());
+        let enc = self.enc.replace(next).expect("a recorder holds an encoder until submit");
         self.send(enc)
     }
 
@@ -213,7 +215,6 @@ impl<'a> Recorder<'a> {
             self.written = self.params.len();
         }
         self.counts.submits += 1;
-        self.counts.max_units = self.counts.max_units.max(self.work);
         let work = std::mem::take(&mut self.work);
         self.ctx.submit_bounded(enc.finish(), work)
     }
@@ -223,13 +224,13 @@ impl<'a> Recorder<'a> {
         self.pass = None;
         self.counts.copies += 1;
         self.in_pass = false;
-        &mut self.enc
+        self.enc.as_mut().expect("a recorder holds an encoder until submit")
     }
 
     /// Submits everything recorded (what a bounded recorder still holds).
     pub fn submit(mut self) -> Result<(), GpuError> {
         self.pass = None;
-        let mut enc = std::mem::replace(&mut self.enc, self.ctx.device.create_command_encoder(&Default::default()));
+        let mut enc = self.enc.take().expect("a recorder holds an encoder until submit");
         if let Some(p) = &self.k.profile {
             p.resolve(&mut enc, self.labels.len());
         }
@@ -282,13 +283,13 @@ impl<'a> Recorder<'a> {
             // One pass per dispatch, timestamped at its start and end.
             self.pass = None;
             self.labels.push(self.k.label(pipeline));
-            let mut pass = self.enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(prof.writes(self.labels.len() - 1)) });
+            let mut pass = self.enc.as_mut().expect("a recorder holds an encoder until submit").begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(prof.writes(self.labels.len() - 1)) });
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(groups.0, groups.1, groups.2);
             return Ok(());
         }
-        let enc = &mut self.enc;
+        let enc = self.enc.as_mut().expect("a recorder holds an encoder until submit");
         let pass = self.pass.get_or_insert_with(|| enc.begin_compute_pass(&Default::default()).forget_lifetime());
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bg, &[]);
