@@ -3,8 +3,8 @@
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
 use candle_core::{Device, Module, Tensor};
-use precis::kernels::QMatrix;
-use precis::quant::{random_blocks, GgmlType};
+use precis::cpu::kernels::QMatrix;
+use precis::format::quant::{random_blocks, GgmlType};
 use std::time::Instant;
 
 fn time<F: FnMut()>(mut f: F) -> f64 {

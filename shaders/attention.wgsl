@@ -1,5 +1,5 @@
 // Causal sliding-window GQA attention of a chunk of queries over the rolling cache plus
-// the chunk's own keys (src/attention.rs): query i at P = pos + i sees keys
+// the chunk's own keys (src/cpu/attention.rs): query i at P = pos + i sees keys
 // j in [max(oldest, P + 1 - W), P]; key j >= pos is row j - pos of the chunk, older
 // keys sit in cache slot j mod capacity.
 //   p: uniform; q: [n_tok, n_head * hd] f32; kc, vc: [n_tok, n_kv * hd] f32 (chunk)

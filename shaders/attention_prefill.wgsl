@@ -1,6 +1,6 @@
 // Tiled causal sliding-window GQA attention of a chunk of queries (prefill) over the
 // rolling cache plus the chunk's own keys: the same masks and sums as attention.wgsl
-// `main` (src/attention.rs is the CPU twin), but a key or value row is read from
+// `main` (src/cpu/attention.rs is the CPU twin), but a key or value row is read from
 // global memory once per tile of R query rows instead of once per query row.
 //   p: uniform (attention_args.wgsl's Params); q: [n_tok, n_head * hd] f32
 //   kc, vc: [n_tok, n_kv * hd] f32 (the chunk)
@@ -12,7 +12,7 @@
 // Rows: the n_tok · group query rows of KV head g (group = n_head / n_kv) in the order
 // row = i · group + (h - g · group), so a tile of R consecutive rows is every head of
 // the group at a few consecutive positions (flash-attention 2's blocking, Dao 2023,
-// with GQA's shared heads folded into the rows as src/attention.rs's CPU tiles do).
+// with GQA's shared heads folded into the rows as src/cpu/attention.rs's CPU tiles do).
 // Workgroup (tile, g): the tile's queries sit in workgroup
 // memory; keys, then values, come through it TK at a time, TK · hd <= KV floats;
 // each row folds them into a running max / sum / output (online softmax, Milakov &

@@ -1,4 +1,4 @@
-// Writes a chunk's K and V rows into their rolling-cache slots (src/cache.rs): row i
+// Writes a chunk's K and V rows into their rolling-cache slots (src/cpu/cache.rs): row i
 // of the chunk is position pos + i, slot (pos + i) mod capacity; a chunk longer than
 // the cache keeps only its last `capacity` rows (from row `first`). A kernel rather
 // than buffer copies so the step stays one compute pass and an f16 cache can convert.

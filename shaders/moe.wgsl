@@ -1,10 +1,10 @@
-// Mixtral routing on the GPU (src/moe.rs): per token, the k largest router logits
+// Mixtral routing on the GPU (src/cpu/moe.rs): per token, the k largest router logits
 // (ties: lower expert id first, as a stable sort) and the softmax over those k.
 //   p: uniform { n_tok, n_expert, k }; logits: [n_tok, n_expert] f32
 //   ids: [n_tok, k] u32 (read by matmul main_id, never by the CPU); wts: [n_tok, k] f32
 // combine: y[t, :] = sum_s wts[t, s] * down[t * k + s, :]    (down: [n_tok * k, n])
 // group (prefill, for matmul.wgsl main_grouped): the (token, slot) entries z = t*k + s
-//   by expert, z ascending within one (src/moe.rs group_by_expert is the twin):
+//   by expert, z ascending within one (src/cpu/moe.rs group_by_expert is the twin):
 //   offsets: [n_expert + 1] u32, offsets[e] = #entries with id < e;
 //   entries: [n_tok * k] u32, expert e's z in entries[offsets[e] .. offsets[e + 1]].
 struct Params { n_tok: u32, n_expert: u32, k: u32, n: u32 }

@@ -1,6 +1,6 @@
 // Sampling on the GPU, so a decode step reads back 4 bytes (the token id).
 //   argmax: index of the largest logit of one row (first index on ties, as
-//           src/sampling.rs argmax).
+//           src/model/sampling.rs argmax).
 //   sample: temperature + top-k + top-p (nucleus) with a seeded draw, one workgroup.
 // Both: p: uniform Params; logits: [.., n] f32 (row at row_off); out: [1] u32.
 //

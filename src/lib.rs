@@ -1,32 +1,23 @@
 //! Precis: a private, in-browser summarizer running quantized llama-architecture
 //! models (Mistral 7B, Mixtral 8x7B, SmolLM2) from GGUF files.
+//!
+//! The folders are the layers, read top-down (docs/ARCHITECTURE.md draws them):
+//! the apps (`bin/`, [`wasm`]) → [`summarize`] → [`engine`] → [`cpu`] | [`gpu`] →
+//! [`model`] (the rules both forward passes share) → [`format`] / [`text`] /
+//! [`transcript`] / [`platform`]. A module imports only from layers below its own.
 
-pub mod attention;
-pub mod cache;
-pub mod chat;
-pub mod clock;
-pub mod exec;
-pub mod ffn;
-pub mod generate;
+pub mod cpu;
+pub mod engine;
+pub mod format;
 #[cfg(feature = "gpu")]
 pub mod gpu;
-pub mod gguf;
-pub mod hparams;
-pub mod kernels;
-pub mod linear;
 pub mod model;
-pub mod moe;
-pub mod ops;
-pub mod quant;
-pub mod reference;
-pub mod rope;
-pub mod sampling;
+pub mod platform;
 pub mod summarize;
+pub mod text;
 pub mod transcript;
-pub mod tokenizer;
-pub mod weights;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use generate::{Backend, Engine, GenerateOptions, Generation, StopReason};
-pub use hparams::{Hparams, Overrides};
+pub use engine::{Backend, Engine, GenerateOptions, Generation, StopReason};
+pub use format::hparams::{Hparams, Overrides};

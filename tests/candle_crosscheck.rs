@@ -4,8 +4,8 @@
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
 use candle_core::{Device, Module, Tensor};
-use precis::kernels::QMatrix;
-use precis::quant::{random_blocks, GgmlType};
+use precis::cpu::kernels::QMatrix;
+use precis::format::quant::{random_blocks, GgmlType};
 
 /// |ours − candle| relative to Σ|w·x| of the row (two independent 8-bit roundings).
 const TOL: f32 = 2e-2;
@@ -29,7 +29,7 @@ fn agrees_with_candle() {
         let qt = qtensor_from_ggml(cty, &w, vec![n_out, n_in], &Device::Cpu).unwrap();
         let xt = Tensor::from_slice(&x, (rows, n_in), &Device::Cpu).unwrap();
         let theirs = QMatMul::from_qtensor(qt).unwrap().forward(&xt).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let wf = precis::quant::dequantize_vec(ty, &w, n_in * n_out);
+        let wf = precis::format::quant::dequantize_vec(ty, &w, n_in * n_out);
         for t in 0..rows {
             for o in 0..n_out {
                 let scale: f32 = (0..n_in).map(|i| (wf[o * n_in + i] * x[t * n_in + i]).abs()).sum::<f32>().max(1e-6);

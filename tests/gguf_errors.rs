@@ -3,7 +3,7 @@
 
 mod common;
 use common::{fixture, GgufWriter, Kv};
-use precis::gguf::{Gguf, GgufError};
+use precis::format::gguf::{Gguf, GgufError};
 use precis::{Engine, Overrides};
 
 fn parse(b: &[u8]) -> Result<Gguf, GgufError> {

@@ -3,12 +3,12 @@
 //! whatever adapter wgpu finds — lavapipe in CI; no adapter is a failure, not a skip.
 #![cfg(feature = "gpu")]
 
-use precis::attention::{attention_naive, AttnShape};
-use precis::cache::KvCache;
+use precis::cpu::attention::{attention_naive, AttnShape};
+use precis::cpu::cache::KvCache;
 use precis::gpu::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder};
 use precis::gpu::weights::{upload_limited, MatrixSource};
 use precis::gpu::{block_on, GpuContext, GpuError, Requirements};
-use precis::quant::{dequantize_vec, random_blocks, GgmlType};
+use precis::format::quant::{dequantize_vec, random_blocks, GgmlType};
 
 /// Products of exactly-dequantized weights in f32 against an f64 sum: bound on
 /// |gpu - cpu| relative to Σ|w·x| (the scale of the rounding error).
@@ -215,11 +215,11 @@ fn rms_norm_rope_swiglu_add() {
     let g = rnd(n, 2);
     let (xb, gb, yb) = (up(&c, "x", &x), up(&c, "g", &g), buf(&c, "y", n * rows));
     run(&c, &k, |r| kn::rms_norm(r, &xb, &gb, &yb, n, rows, 1e-5));
-    close("rms_norm", &read(&c, &yb), &precis::ops::rms_norm(&x, &g, 1e-5), TOL_ELEMENTWISE);
+    close("rms_norm", &read(&c, &yb), &precis::cpu::ops::rms_norm(&x, &g, 1e-5), TOL_ELEMENTWISE);
 
     // RoPE with n_rot < head_dim (the tail of each head is left alone), 7 rows at pos 1000.
     let (heads, hd, n_rot, pos) = (3, 12, 8, 1000);
-    let rope = precis::rope::Rope::new(hd, n_rot, 10000.0);
+    let rope = precis::cpu::rope::Rope::new(hd, n_rot, 10000.0);
     let mut want = rnd(7 * heads * hd, 4);
     let qb = up(&c, "q", &want);
     let inv: Vec<f32> = (0..n_rot / 2).map(|i| 10000f32.powf(-2.0 * i as f32 / n_rot as f32)).collect();
@@ -232,7 +232,7 @@ fn rms_norm_rope_swiglu_add() {
     let (a, b) = (rnd(1001, 5), rnd(1001, 6));
     let (ab, bb) = (up(&c, "a", &a), up(&c, "b", &b));
     run(&c, &k, |r| kn::swiglu(r, &ab, &bb, 1001));
-    let want: Vec<f32> = a.iter().zip(&b).map(|(&g, &u)| precis::ops::silu(g) * u).collect();
+    let want: Vec<f32> = a.iter().zip(&b).map(|(&g, &u)| precis::cpu::ops::silu(g) * u).collect();
     close("swiglu", &read(&c, &ab), &want, TOL_ELEMENTWISE);
     run(&c, &k, |r| kn::add(r, &ab, &bb, 1001));
     let want: Vec<f32> = want.iter().zip(&b).map(|(x, y)| x + y).collect();
@@ -271,7 +271,7 @@ fn kv_types(c: &GpuContext) -> Vec<bool> {
     }
 }
 
-/// GPU attention against src/attention.rs over a cache filled with random rows; with
+/// GPU attention against src/cpu/attention.rs over a cache filled with random rows; with
 /// an f16 cache the CPU reads the same f16-rounded rows.
 fn check_attention(c: &GpuContext, n_tok: usize, pos: usize, capacity: usize, window: Option<usize>, half: bool) {
     check_attention_with(c, n_tok, pos, capacity, window, half, None)
@@ -376,7 +376,7 @@ fn attention_decode_prefill_window_and_dense() {
     }
 }
 
-/// Split-K decode attention against src/attention.rs on long windows: 1000 keys of a
+/// Split-K decode attention against src/cpu/attention.rs on long windows: 1000 keys of a
 /// wrapped rolling buffer, 1100 dense keys, uneven and empty splits.
 #[test]
 fn attention_split_k_long_windows() {
@@ -395,7 +395,7 @@ fn attention_split_k_long_windows() {
     assert!(e.to_string().contains("2 tokens (decode only)"), "{e}");
 }
 
-/// The cache-store kernel against src/cache.rs's store: chunks that wrap the rolling
+/// The cache-store kernel against src/cpu/cache.rs's store: chunks that wrap the rolling
 /// buffer, one longer than the buffer, a dense cache; f16 rows are the f32 rows rounded.
 #[test]
 fn kv_store_matches_cpu_cache() {
@@ -432,7 +432,7 @@ fn moe_route_matmul_id_and_combine() {
     run(&c, &k, |r| kn::moe_route(r, &lb, &ids, &wts, n_tok, ne, topk));
     let (gi, gw) = (read_u32(&c, &ids), read(&c, &wts));
     for t in 0..n_tok {
-        let want = precis::moe::route(&logits[t * ne..][..ne], topk);
+        let want = precis::cpu::moe::route(&logits[t * ne..][..ne], topk);
         for (s, &(e, w)) in want.iter().enumerate() {
             assert_eq!(gi[t * topk + s] as usize, e, "moe_route token {t} slot {s}: expert");
             assert!((gw[t * topk + s] - w).abs() <= TOL_ELEMENTWISE, "moe_route token {t} slot {s}: weight {} vs {w}", gw[t * topk + s]);
@@ -472,7 +472,7 @@ fn argmax_first_of_ties() {
     x[40_001] = 5.0;
     let (xb, out) = (up(&c, "x", &x), buf(&c, "out", 1));
     run(&c, &k, |r| kn::argmax(r, &xb, 0, x.len(), &out));
-    assert_eq!(read_u32(&c, &out)[0], precis::sampling::argmax(&x));
+    assert_eq!(read_u32(&c, &out)[0], precis::model::sampling::argmax(&x));
     assert_eq!(read_u32(&c, &out)[0], 777);
 }
 
@@ -493,7 +493,7 @@ fn shape_errors_are_errors() {
 #[test]
 fn sample_temperature_top_k_top_p_matches_twin() {
     use precis::gpu::sample::{sample, sample_twin, SampleParams};
-    use precis::sampling::SamplerConfig;
+    use precis::model::sampling::SamplerConfig;
     let c = ctx();
     let k = Kernels::new(&c);
     let configs = [(0.8, 40, 0.95), (1.0, 0, 0.9), (1.5, 0, 1.0), (0.7, 50, 1.0), (1.0, 1, 1.0), (0.5, 1000, 0.5)];
@@ -519,7 +519,7 @@ fn sample_temperature_top_k_top_p_matches_twin() {
                 }
                 if top_k == 1 {
                     assert_eq!(seen.len(), 1, "top_k 1 is argmax: {seen:?}");
-                    assert_eq!(*seen.iter().next().unwrap(), precis::sampling::argmax(&x), "top_k 1 vs argmax");
+                    assert_eq!(*seen.iter().next().unwrap(), precis::model::sampling::argmax(&x), "top_k 1 vs argmax");
                 } else if !peak {
                     assert!(seen.len() > 1, "n {n} T {t} top_k {top_k} top_p {top_p}: seven draws from a flat distribution gave one token");
                 }
@@ -608,7 +608,7 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
         let y = buf(c, "y", nf);
         run(c, k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
         let got = read(c, &y);
-        let want: Vec<f32> = (0..nf).map(|o| precis::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
+        let want: Vec<f32> = (0..nf).map(|o| precis::cpu::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
         close(&format!("matvec_swiglu {} ({}, subgroups {sg})", ty.name(), layout(c)), &got, &want, TOL_FUSED_SWIGLU);
         let (g, u) = (buf(c, "g", nf), buf(c, "u", nf));
         run(c, k, |r| {
@@ -769,7 +769,7 @@ fn moe_group_matches_twin() {
     let cases: [(usize, usize, usize, Vec<u32>, Option<u32>); 4] = [(13, 6, 2, (0..6).collect(), None), (21, 8, 2, vec![1, 4, 6], None), (19, 5, 3, (0..5).collect(), Some(2)), (1, 4, 2, (0..4).collect(), None)];
     for (n_tok, ne, topk, pool, every) in cases {
         let ids = expert_ids(n_tok, topk, &pool, every, 100 + n_tok as u64);
-        let (want_off, want_ent) = precis::moe::group_by_expert(&ids, ne);
+        let (want_off, want_ent) = precis::cpu::moe::group_by_expert(&ids, ne);
         let idb = up_u32(&c, "ids", &ids);
         let (offsets, entries) = (buf(&c, "offsets", ne + 1), buf(&c, "entries", n_tok * topk));
         run(&c, &k, |r| kn::moe_group(r, &idb, &offsets, &entries, n_tok, ne, topk));

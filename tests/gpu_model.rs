@@ -8,10 +8,10 @@
 
 mod common;
 use common::{default_model, fixture};
-use precis::gguf::Gguf;
+use precis::format::gguf::Gguf;
 use precis::gpu::{block_on, GpuContext, GpuError, GpuModel, Requirements};
-use precis::model::{Logits, Model};
-use precis::weights::ModelSpec;
+use precis::cpu::model::{Logits, Model};
+use precis::format::tensors::ModelSpec;
 use precis::{Hparams, Overrides};
 
 /// GPU vs the CPU engine with the weights dequantized to f32 (`Weights::Dequantized`,
@@ -48,7 +48,7 @@ fn load_limited(path: &str, limit: u64) -> Both {
     let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
     let spec = ModelSpec::resolve(&g, &hp, path).unwrap();
     let cpu = Model::load(&mut &bytes[..], path, &spec, hp.clone()).unwrap();
-    let exact = Model::load_with(&mut &bytes[..], path, &spec, hp.clone(), precis::model::Weights::Dequantized).unwrap();
+    let exact = Model::load_with(&mut &bytes[..], path, &spec, hp.clone(), precis::cpu::model::Weights::Dequantized).unwrap();
     let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter is required (lavapipe in CI)");
     let gpu = block_on(GpuModel::load_limited(ctx, &mut &bytes[..], path, &spec, hp, limit)).unwrap();
     Both { cpu, exact, gpu }
@@ -124,7 +124,7 @@ fn check_loaded(name: &str, m: &Both, n: usize) {
         let id = block_on(m.gpu.prefill_greedy(&toks, &mut cache, 5)).unwrap();
         let mut cache = m.gpu.new_cache_with(n, half).unwrap();
         let last5 = block_on(m.gpu.prefill(&toks, &mut cache, 5)).unwrap();
-        assert_eq!(id, precis::sampling::argmax(&last5), "{name}: GPU greedy id vs argmax of GPU logits");
+        assert_eq!(id, precis::model::sampling::argmax(&last5), "{name}: GPU greedy id vs argmax of GPU logits");
     }
 }
 
@@ -146,7 +146,7 @@ fn tiny_mixtral_legacy_per_expert_tensors() {
 /// Bytes of the largest single expert of any expert stack in `path`.
 fn largest_expert_bytes(path: &str) -> u64 {
     use precis::gpu::weights::MatrixSource;
-    use precis::weights::{Experts, FfnSpec};
+    use precis::format::tensors::{Experts, FfnSpec};
     let bytes = std::fs::read(path).unwrap();
     let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
     let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
@@ -251,7 +251,7 @@ fn smollm2_greedy_64_tokens_gpu_vs_cpu() {
     if let precis::Backend::Gpu(g) = &mut gpu_engine.backend {
         g.kv_half = false;
     }
-    let prompt = engine.chat_tokens(&[precis::chat::Message::new("user", "In two sentences, what is a sliding-window attention cache?")]).unwrap();
+    let prompt = engine.chat_tokens(&[precis::text::chat::Message::new("user", "In two sentences, what is a sliding-window attention cache?")]).unwrap();
     let opts = precis::GenerateOptions { max_tokens: 64, ignore_eos: true, ..Default::default() };
     let gpu = gpu_engine.generate(&prompt, &opts, &mut |_| true).unwrap().tokens;
     let cpu = engine.generate(&prompt, &opts, &mut |_| true).unwrap().tokens;
@@ -260,13 +260,13 @@ fn smollm2_greedy_64_tokens_gpu_vs_cpu() {
     let bytes = std::fs::read(&path).unwrap();
     let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
     let spec = ModelSpec::resolve(&g, &engine.hp, &path).unwrap();
-    let exact = Model::load_with(&mut &bytes[..], &path, &spec, engine.hp.clone(), precis::model::Weights::Dequantized).unwrap();
+    let exact = Model::load_with(&mut &bytes[..], &path, &spec, engine.hp.clone(), precis::cpu::model::Weights::Dequantized).unwrap();
     let mut cache = exact.new_cache(256);
     let mut logits = exact.prefill(&prompt, &mut cache, 512).unwrap();
     let mut exact_tok = vec![];
     let mut exact_logits = vec![];
     while exact_tok.len() < 64 {
-        let t = precis::sampling::argmax(&logits);
+        let t = precis::model::sampling::argmax(&logits);
         exact_tok.push(t);
         exact_logits.push(logits.clone());
         logits = exact.forward(&[t], &mut cache, Logits::Last).unwrap();
@@ -326,9 +326,9 @@ fn tiny_smollm2_gpu_sampling_matches_twin_on_read_back_logits() {
     let path = fixture("tiny-smollm2.gguf");
     let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter");
     let e = block_on(precis::Engine::load_gpu(ctx, &mut std::fs::File::open(&path).unwrap(), &path, &Overrides::default())).unwrap();
-    let prompt = e.chat_tokens(&[precis::chat::Message::new("user", "Write one sentence about rivers.")]).unwrap();
+    let prompt = e.chat_tokens(&[precis::text::chat::Message::new("user", "Write one sentence about rivers.")]).unwrap();
     let n = 12;
-    let sampler = precis::sampling::SamplerConfig { temperature: 0.9, top_k: 40, top_p: 0.95, seed: 42, ..Default::default() };
+    let sampler = precis::model::sampling::SamplerConfig { temperature: 0.9, top_k: 40, top_p: 0.95, seed: 42, ..Default::default() };
     let opts = precis::GenerateOptions { max_tokens: n, ignore_eos: true, sampler: sampler.clone(), ..Default::default() };
     let got = e.generate(&prompt, &opts, &mut |_| true).unwrap().tokens;
     assert_eq!(got.len(), n);
@@ -345,7 +345,7 @@ fn tiny_smollm2_gpu_sampling_matches_twin_on_read_back_logits() {
     }
     assert_eq!(got, want, "GPU-sampled tokens vs the twin over read-back logits");
     assert_eq!(e.generate(&prompt, &opts, &mut |_| true).unwrap().tokens, got, "the same seed repeats");
-    let other = precis::GenerateOptions { sampler: precis::sampling::SamplerConfig { seed: 43, ..sampler }, ..opts };
+    let other = precis::GenerateOptions { sampler: precis::model::sampling::SamplerConfig { seed: 43, ..sampler }, ..opts };
     assert_ne!(e.generate(&prompt, &other, &mut |_| true).unwrap().tokens, got, "seed 43 drew the same 12 tokens as seed 42");
 }
 
@@ -411,7 +411,7 @@ struct Counting<'a> {
     total: u64,
 }
 
-impl precis::weights::ByteSource for Counting<'_> {
+impl precis::format::tensors::ByteSource for Counting<'_> {
     fn len(&self) -> u64 {
         self.bytes.len() as u64
     }

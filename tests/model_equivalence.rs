@@ -5,10 +5,10 @@
 
 mod common;
 use common::fixture;
-use precis::gguf::Gguf;
-use precis::model::{Logits, Model, Weights};
-use precis::reference::RefModel;
-use precis::weights::ModelSpec;
+use precis::format::gguf::Gguf;
+use precis::cpu::model::{Logits, Model, Weights};
+use precis::cpu::reference::RefModel;
+use precis::format::tensors::ModelSpec;
 use precis::{Hparams, Overrides};
 
 /// Cache/chunking changes only the f32 summation order of attention.
@@ -69,7 +69,7 @@ fn mean_rel(got: &[f32], want: &[f32]) -> f32 {
 }
 
 fn argmax_agreement(got: &[f32], want: &[f32], vocab: usize) -> f32 {
-    let am = |r: &[f32]| precis::sampling::argmax(r);
+    let am = |r: &[f32]| precis::model::sampling::argmax(r);
     let rows = got.len() / vocab;
     (0..rows).filter(|&r| am(&got[r * vocab..][..vocab]) == am(&want[r * vocab..][..vocab])).count() as f32 / rows as f32
 }
@@ -152,7 +152,7 @@ fn rolling_cache_stays_at_w_slots() {
 
 #[test]
 fn loading_from_ranges_supplied_out_of_order() {
-    use precis::generate::Loader;
+    use precis::engine::Loader;
     use precis::{Engine, Overrides};
     let bytes = std::fs::read(fixture("tiny-mixtral.gguf")).unwrap();
     let mut l = Loader::new("tiny-mixtral.gguf", bytes.len() as u64, Overrides::default());

@@ -3,11 +3,11 @@
 
 mod common;
 use common::{default_model, fixture};
-use precis::chat::Message;
-use precis::gguf::Gguf;
-use precis::model::{Logits, Model, Weights};
-use precis::reference::RefModel;
-use precis::weights::ModelSpec;
+use precis::text::chat::Message;
+use precis::format::gguf::Gguf;
+use precis::cpu::model::{Logits, Model, Weights};
+use precis::cpu::reference::RefModel;
+use precis::format::tensors::ModelSpec;
 use precis::{Engine, GenerateOptions, Hparams, Overrides};
 use std::sync::OnceLock;
 
@@ -63,7 +63,7 @@ fn fast_path_matches_slow_twin() {
         let (a, b) = (&fast[p * v..][..v], &slow[p * v..][..v]);
         let (_, mad, _) = rel_err(a, b);
         assert!(mad < TOL_QUANT_MEAN, "quantized: position {p}: mean |diff|/std {mad}");
-        agree += (precis::sampling::argmax(a) == precis::sampling::argmax(b)) as usize;
+        agree += (precis::model::sampling::argmax(a) == precis::model::sampling::argmax(b)) as usize;
     }
     assert!(agree as f32 >= MIN_ARGMAX_AGREEMENT * tokens.len() as f32, "argmax agrees at {agree}/{} positions", tokens.len());
 }
@@ -99,7 +99,7 @@ fn llama_cpp_greedy_choices_are_ours_under_teacher_forcing() {
     let (mut exact, mut worst) = (0, 0f32);
     for (i, &tok) in want.iter().enumerate() {
         let row = &logits[(prompt.len() - 1 + i) * v..][..v];
-        let top = precis::sampling::argmax(row);
+        let top = precis::model::sampling::argmax(row);
         let gap = row[top as usize] - row[tok as usize];
         assert!(gap <= NEAR_TIE, "position {i}: llama.cpp chose {tok} at {gap} below our argmax {top}");
         exact += (top == tok) as usize;

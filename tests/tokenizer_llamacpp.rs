@@ -3,8 +3,8 @@
 
 mod common;
 use common::{default_model, fixture, shared};
-use precis::gguf::Gguf;
-use precis::tokenizer::Tokenizer;
+use precis::format::gguf::Gguf;
+use precis::text::tokenizer::Tokenizer;
 
 fn tokenizer(path: &str) -> Tokenizer {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e} (run `make model`)"));

@@ -3,8 +3,8 @@
 
 mod common;
 use common::{GgufWriter, Kv};
-use precis::gguf::Gguf;
-use precis::tokenizer::{StreamDecoder, Tokenizer};
+use precis::format::gguf::Gguf;
+use precis::text::tokenizer::{StreamDecoder, Tokenizer};
 
 fn spm(pieces: &[(&str, f32, u32)]) -> Tokenizer {
     let mut toks = vec![("<unk>".to_string(), 0.0, 2u32), ("<s>".into(), 0.0, 3), ("</s>".into(), 0.0, 3)];

@@ -5,9 +5,9 @@
 mod summarize;
 
 use clap::{Parser, Subcommand};
-use precis::chat::Message;
-use precis::gguf::Gguf;
-use precis::sampling::SamplerConfig;
+use precis::text::chat::Message;
+use precis::format::gguf::Gguf;
+use precis::model::sampling::SamplerConfig;
 use precis::{Engine, GenerateOptions, Overrides};
 use std::io::Write;
 use std::path::PathBuf;
@@ -130,7 +130,7 @@ enum Backend {
 /// Loads `model` for `backend`: into host memory for the CPU, or streamed from the
 /// file straight into GPU buffers (the CPU copy is never made).
 fn load(model: &str, backend: Backend, ov: &Overrides) -> Result<Engine, Box<dyn std::error::Error>> {
-    let t0 = precis::clock::now();
+    let t0 = precis::platform::clock::now();
     let engine = match backend {
         Backend::Cpu => Engine::load_file(model, ov)?,
         Backend::Gpu => {
@@ -142,7 +142,7 @@ fn load(model: &str, backend: Backend, ov: &Overrides) -> Result<Engine, Box<dyn
             engine
         }
     };
-    eprintln!("loaded {} in {:.2}s", model, precis::clock::now() - t0);
+    eprintln!("loaded {} in {:.2}s", model, precis::platform::clock::now() - t0);
     Ok(engine)
 }
 
@@ -161,7 +161,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Cmd::Info { file } => info(&file),
         Cmd::Summarize { files, format, length, model, backend, out, context, shots, temperature, repeat_penalty, seed, window, threads } => {
             if let Some(t) = threads {
-                precis::kernels::pool::init(t);
+                precis::cpu::kernels::pool::init(t);
             }
             let engine = load(&model, backend, &Overrides { sliding_window: window })?;
             let summarizer = precis::summarize::Summarizer::new(engine)?;
@@ -173,7 +173,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Cmd::Generate { model, backend, prompt, prompt_file, prompt_tokens, ignore_eos, stats_json, raw, max_tokens, temperature, top_k, top_p, repeat_penalty, seed, window, stop, ctx, chunk, threads, show_tokens } => {
             if let Some(t) = threads {
-                precis::kernels::pool::init(t);
+                precis::cpu::kernels::pool::init(t);
             }
             let engine = load(&model, backend, &Overrides { sliding_window: window })?;
             let prompt = match (prompt, prompt_file) {
@@ -223,7 +223,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if stats_json {
                 eprintln!(
                     "{}",
-                    serde_json::json!({"engine": "precis", "backend": if backend == Backend::Gpu { "gpu" } else { "cpu" }, "threads": precis::kernels::pool::global().threads(),
+                    serde_json::json!({"engine": "precis", "backend": if backend == Backend::Gpu { "gpu" } else { "cpu" }, "threads": precis::cpu::kernels::pool::global().threads(),
                         "prompt_tokens": s.prompt_tokens, "generated_tokens": s.generated_tokens,
                         "prefill_tok_s": s.prefill_tps(), "decode_tok_s": s.decode_tps(),
                         "host_peak_kib": vm_hwm_kib(),
@@ -270,7 +270,7 @@ fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mix: Vec<String> = mix.iter().map(|(k, (n, b))| format!("{k} x{n} ({:.1} MiB)", *b as f64 / 1048576.0)).collect();
     println!("quant mix:     {}", mix.join(", "));
-    let tk = precis::tokenizer::Tokenizer::from_gguf(&g).map_err(|e| format!("{file}: {e}"))?;
+    let tk = precis::text::tokenizer::Tokenizer::from_gguf(&g).map_err(|e| format!("{file}: {e}"))?;
     println!(
         "tokenizer:     {} (pre: {}), {} tokens, bos {:?} eos {:?}, add_bos {}",
         tk.model_name,

@@ -1,4 +1,4 @@
-//! The rolling KV cache on the GPU (as src/cache.rs): position p lives in slot
+//! The rolling KV cache on the GPU (as src/cpu/cache.rs): position p lives in slot
 //! p mod capacity; a sliding-window model needs W slots however long the input.
 //! Rows are f16 when the device granted `shader-f16` (half the memory and the
 //! attention's reads), else f32; chosen when the cache is made.

@@ -4,7 +4,7 @@
 
 use super::context::{GpuContext, GpuError};
 use super::weights::GpuMatrix;
-use crate::quant::GgmlType;
+use crate::format::quant::GgmlType;
 use std::sync::Mutex;
 use std::collections::HashMap;
 
@@ -178,7 +178,7 @@ pub(crate) enum Bind<'b> {
 
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
-        Recorder { ctx, k, enc: Some(ctx.device.create_command_encoder(&Default::default())), pass: None, params: vec![], labels: vec![], started: crate::clock::now(), counts: StepCounts::default(), in_pass: false, bounded: false, work: 0, written: 0 }
+        Recorder { ctx, k, enc: Some(ctx.device.create_command_encoder(&Default::default())), pass: None, params: vec![], labels: vec![], started: crate::platform::clock::now(), counts: StepCounts::default(), in_pass: false, bounded: false, work: 0, written: 0 }
     }
 
     /// A recorder whose work is cut into submissions of at most the context's budget.
@@ -234,11 +234,11 @@ impl<'a> Recorder<'a> {
         if let Some(p) = &self.k.profile {
             p.resolve(&mut enc, self.labels.len());
         }
-        let t = crate::clock::now();
+        let t = crate::platform::clock::now();
         self.send(enc)?;
         *self.k.last_step.lock().unwrap_or_else(|e| e.into_inner()) = self.counts;
         if let Some(p) = &self.k.profile {
-            p.add_host(t - self.started, crate::clock::now() - t);
+            p.add_host(t - self.started, crate::platform::clock::now() - t);
             p.add_counts(self.counts);
             p.collect(self.ctx, &self.labels)?;
         }
@@ -470,7 +470,7 @@ fn matmul_id_shapes(kernel: &'static str, w: &GpuMatrix, k: usize, x: &Buf, x_pe
 
 /// The (token, slot) entries `t·k + s` of `ids` grouped by expert, on the GPU (the
 /// CPU never sees the ids): expert e's are `entries[offsets[e] .. offsets[e + 1]]`,
-/// ascending. Twin: [`crate::moe::group_by_expert`].
+/// ascending. Twin: [`crate::cpu::moe::group_by_expert`].
 pub fn moe_group(rec: &mut Recorder, ids: &Buf, offsets: &Buf, entries: &Buf, n_tok: usize, n_expert: usize, k: usize) -> Result<(), GpuError> {
     shape("moe_group", n_expert <= 63 && ids.len >= n_tok * k && entries.len >= n_tok * k && offsets.len > n_expert, || format!("{n_expert} experts (max 63), ids {} entries {} offsets {} for {n_tok} tokens of top {k}", ids.len, entries.len, offsets.len))?;
     let pl = rec.k.pipeline(rec.ctx, "moe", "group", || MOE.to_string());

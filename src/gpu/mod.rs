@@ -17,8 +17,8 @@ pub use context::{GpuContext, GpuError, Requirements};
 pub use model::{GpuModel, Pick};
 
 /// Runs a future to completion natively (wgpu's futures resolve once the device is
-/// polled, which `GpuContext::wait` does); the mechanism is [`crate::exec::block_on`].
+/// polled, which `GpuContext::wait` does); the mechanism is [`crate::platform::exec::block_on`].
 #[cfg(not(target_arch = "wasm32"))]
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    crate::exec::block_on(f).expect("natively block_on waits for the future")
+    crate::platform::exec::block_on(f).expect("natively block_on waits for the future")
 }

@@ -1,4 +1,4 @@
-//! The llama-architecture forward pass on the GPU, step for step as src/model.rs. A
+//! The llama-architecture forward pass on the GPU, step for step as src/cpu/model.rs. A
 //! decode step records every dispatch into one command buffer with one submit; a
 //! prefill chunk is cut into submissions of bounded work (src/gpu/submit.rs). Nothing
 //! is read back inside a call (the caller reads the logits, or just the greedy id).
@@ -7,10 +7,10 @@ use super::cache::GpuKvCache;
 use super::context::{GpuContext, GpuError};
 use super::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder, StepCounts};
 use super::weights::{check_fits, part_limit, upload_f32, upload_limited, GpuMatrix, MatrixSource};
-use crate::hparams::Hparams;
-use crate::model::Logits;
-use crate::quant::dequantize_vec;
-use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, ModelSpec};
+use crate::format::hparams::Hparams;
+use crate::cpu::model::Logits;
+use crate::format::quant::dequantize_vec;
+use crate::format::tensors::{read_tensor, ByteSource, Experts, FfnSpec, ModelSpec};
 use std::sync::Mutex;
 
 /// How the GPU chooses the next token when only its id is read back.
@@ -60,7 +60,7 @@ impl<const N: usize> Stacked<N> {
 }
 
 /// Uploads `ts` (same n_in) stacked by rows when they share a type, else apart.
-async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSource, ts: [&crate::gguf::TensorInfo; N], limit: u64) -> Result<Stacked<N>, GpuError> {
+async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSource, ts: [&crate::format::gguf::TensorInfo; N], limit: u64) -> Result<Stacked<N>, GpuError> {
     let same = ts.iter().all(|t| t.ty == ts[0].ty && t.dims[0] == ts[0].dims[0]);
     if same {
         let parts: Vec<MatrixSource> = ts.iter().map(|t| MatrixSource::plain(t)).collect();
@@ -170,7 +170,7 @@ impl GpuModel {
                 upload_limited(&ctx, $src, &$s, limit).await?
             };
         }
-        let vector = |t: &crate::gguf::TensorInfo, src: &mut dyn ByteSource| -> Result<Vec<f32>, GpuError> {
+        let vector = |t: &crate::format::gguf::TensorInfo, src: &mut dyn ByteSource| -> Result<Vec<f32>, GpuError> {
             let b = read_tensor(src, t, file).map_err(|e| GpuError::Load(e.to_string()))?;
             Ok(dequantize_vec(t.ty, &b, t.n_elements() as usize))
         };
@@ -206,7 +206,7 @@ impl GpuModel {
         };
         let on = vector(&spec.output_norm, src)?;
         let output_norm = fbuf(&ctx, "output_norm", &on).await?;
-        // The same f32 frequencies as src/rope.rs, so GPU and CPU rotate identically.
+        // The same f32 frequencies as src/cpu/rope.rs, so GPU and CPU rotate identically.
         let inv: Vec<f32> = (0..hp.n_rot / 2).map(|i| hp.rope_base.powf(-2.0 * i as f32 / hp.n_rot as f32)).collect();
         let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
         let kv_half = ctx.has_f16 && std::env::var("PRECIS_GPU_KV").map_or(true, |v| v != "f32");

@@ -60,7 +60,7 @@ impl Profiler {
             return Ok(());
         }
         // Native only (from_env is None in the browser, where nothing may block).
-        let Some(bytes) = crate::exec::block_on(ctx.map_read(&self.read, 16 * n as u64)) else {
+        let Some(bytes) = crate::platform::exec::block_on(ctx.map_read(&self.read, 16 * n as u64)) else {
             return Ok(());
         };
         let bytes = bytes?;

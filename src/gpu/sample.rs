@@ -3,7 +3,7 @@
 //! shaders/sample.wgsl). [`sample_twin`] is the same definition in plain Rust, by
 //! sorting, for the test.
 //!
-//! What the GPU sampler draws from: the CPU sampler's distribution (src/sampling.rs:
+//! What the GPU sampler draws from: the CPU sampler's distribution (src/model/sampling.rs:
 //! top-k of the logits in (logit desc, index asc) order, softmax at temperature T,
 //! nucleus of mass >= top_p) with every weight rounded down to a multiple of
 //! 1/`scale` of the top token's, `scale` ~ 2^32 / n_vocab (87k for SmolLM2): a token
@@ -14,7 +14,7 @@
 
 use super::context::GpuError;
 use super::kernels::{argmax, Bind, Buf, Recorder, SAMPLE};
-use crate::sampling::SamplerConfig;
+use crate::model::sampling::SamplerConfig;
 
 /// Records the argmax of row `row` of `logits` [rows, n_vocab] into `out[0]`.
 pub fn greedy(rec: &mut Recorder, logits: &Buf, row: usize, n_vocab: usize, out: &Buf) -> Result<(), GpuError> {

@@ -83,7 +83,7 @@ impl SubmitBudget {
     /// Everything submitted is complete (a full wait returned).
     pub(crate) fn all_done(&self) {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-        *self.last_done.lock().unwrap_or_else(|e| e.into_inner()) = crate::clock::now();
+        *self.last_done.lock().unwrap_or_else(|e| e.into_inner()) = crate::platform::clock::now();
     }
 
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
@@ -112,12 +112,12 @@ impl GpuContext {
             st.units += units;
             st.max_units = st.max_units.max(units);
         }
-        let now = crate::clock::now();
+        let now = crate::platform::clock::now();
         let prev = self.submits.pending.lock().unwrap_or_else(|e| e.into_inner()).replace(Pending { index, units, at: now });
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(p) = prev {
             self.wait_for(Some(p.index))?;
-            let done = crate::clock::now();
+            let done = crate::platform::clock::now();
             let mut last = self.submits.last_done.lock().unwrap_or_else(|e| e.into_inner());
             self.submits.observe(p.units, p.at.max(*last), done);
             *last = done;

@@ -2,9 +2,9 @@
 //! byte source through a bounded staging chunk so host memory stays O(chunk).
 
 use super::context::{GpuContext, GpuError};
-use crate::gguf::TensorInfo;
-use crate::quant::GgmlType;
-use crate::weights::ByteSource;
+use crate::format::gguf::TensorInfo;
+use crate::format::quant::GgmlType;
+use crate::format::tensors::ByteSource;
 
 /// Host bytes held at once while uploading (one read + one write slice).
 pub const STAGING_BYTES: u64 = 16 << 20;

@@ -8,8 +8,8 @@
 //! as whole tokens without sampling, and past a token budget the processor
 //! switches to closing mode, which steers towards the shortest way out.
 
-use crate::generate::LogitsProcessor;
-use crate::tokenizer::Tokenizer;
+use crate::engine::LogitsProcessor;
+use crate::text::tokenizer::Tokenizer;
 use llguidance::api::TopLevelGrammar;
 use llguidance::earley::SlicedBiasComputer;
 use llguidance::toktrie::{InferenceCapabilities, TokEnv, TokRxInfo, TokTrie, TokenId, TokenizerEnv};
@@ -236,14 +236,14 @@ impl LogitsProcessor for GrammarConstraint {
         if self.error.is_some() || self.finished {
             return false;
         }
-        let t0 = crate::clock::now();
+        let t0 = crate::platform::clock::now();
         let step = match self.constraint.compute_mask() {
             Ok(r) => r.clone(),
             Err(e) => return self.fail(e.to_string()),
         };
         if step.is_stop() {
             self.finished = true;
-            self.stats.mask_s += crate::clock::now() - t0;
+            self.stats.mask_s += crate::platform::clock::now() - t0;
             return false;
         }
         let Some(mask) = step.sample_mask.as_ref() else {
@@ -273,7 +273,7 @@ impl LogitsProcessor for GrammarConstraint {
             // An allowed end-of-output token means the grammar may end here: do.
             if trie.eos_tokens().iter().any(|&t| (t as usize) < n && logits[t as usize].is_finite()) {
                 self.finished = true;
-                self.stats.mask_s += crate::clock::now() - t0;
+                self.stats.mask_s += crate::platform::clock::now() - t0;
                 return false;
             }
             self.close(logits);
@@ -282,19 +282,19 @@ impl LogitsProcessor for GrammarConstraint {
             return self.fail("the grammar allows no token here".into());
         }
         self.stats.steps += 1;
-        self.stats.mask_s += crate::clock::now() - t0;
+        self.stats.mask_s += crate::platform::clock::now() - t0;
         true
     }
 
     fn accept(&mut self, token: u32) -> Vec<u32> {
-        let t0 = crate::clock::now();
+        let t0 = crate::platform::clock::now();
         self.generated += 1;
         self.recent.push_back(token);
         if self.recent.len() > self.budget.repeat_window {
             self.recent.pop_front();
         }
         let res = self.constraint.commit_token(Some(token));
-        self.stats.commit_s += crate::clock::now() - t0;
+        self.stats.commit_s += crate::platform::clock::now() - t0;
         match res {
             Ok(r) if r.backtrack > 0 => {
                 self.fail(format!("llguidance asked to backtrack {} tokens, which this engine does not do", r.backtrack));

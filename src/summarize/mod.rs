@@ -18,9 +18,9 @@ pub mod structured;
 
 pub use formats::{Format, Length};
 
-use crate::chat::ChatError;
-use crate::model::ModelError;
-use crate::sampling::SamplerConfig;
+use crate::text::chat::ChatError;
+use crate::cpu::model::ModelError;
+use crate::model::sampling::SamplerConfig;
 use crate::transcript::Transcript;
 use crate::{Engine, GenerateOptions, StopReason};
 use constrain::{Budget, ConstrainError, MaskStats, TokenSpace};
@@ -216,7 +216,7 @@ impl Summarizer {
     /// As [`Summarizer::summarize`], but `progress` returning false stops the work
     /// ([`SummarizeError::Aborted`]); the browser's Stop button goes through here.
     pub fn summarize_until(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
-        crate::exec::block_on(self.summarize_async(transcript, opts, progress)).unwrap_or(Err(SummarizeError::NeedsAsync))
+        crate::platform::exec::block_on(self.summarize_async(transcript, opts, progress)).unwrap_or(Err(SummarizeError::NeedsAsync))
     }
 
     /// The pipeline itself; its only awaits are the GPU's readbacks, so the browser
@@ -426,7 +426,7 @@ impl Summarizer {
     #[allow(clippy::too_many_arguments)]
     async fn generate(
         &self,
-        messages: &[crate::chat::Message],
+        messages: &[crate::text::chat::Message],
         spec: &GrammarSpec,
         format: Format,
         opts: &SummarizeOptions,

@@ -5,7 +5,7 @@
 
 use super::formats::{Format, NotesShape, TextShape};
 use super::structured::StructuredSummary;
-use crate::chat::Message;
+use crate::text::chat::Message;
 
 /// `instruction.txt` from the corpus, verbatim.
 pub const INSTRUCTION: &str = include_str!("prompts/instruction.txt");

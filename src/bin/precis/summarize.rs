@@ -108,7 +108,7 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
     for f in &files {
         let name = f.display().to_string();
         bar.set_message(name.clone());
-        let t0 = precis::clock::now();
+        let t0 = precis::platform::clock::now();
         let outcome = read(f).and_then(|t| {
             let fb = bar.clone();
             let s = summarizer
@@ -126,7 +126,7 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
         if let Err(e) = &outcome {
             bar.println(format!("error: {e}"));
         }
-        rows.push(Row { file: name, outcome: outcome.map_err(|e| e.to_string()), seconds: precis::clock::now() - t0 });
+        rows.push(Row { file: name, outcome: outcome.map_err(|e| e.to_string()), seconds: precis::platform::clock::now() - t0 });
         bar.inc(1);
     }
     bar.finish_and_clear();

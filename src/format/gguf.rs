@@ -9,7 +9,7 @@
 //! ask for more only when [`GgufError::NeedMore`] says so. Tensor bytes are located by
 //! [`TensorInfo::range`] and read by whoever owns the byte source.
 
-use crate::quant::GgmlType;
+use crate::format::quant::GgmlType;
 use std::collections::BTreeMap;
 
 const MAGIC: &[u8; 4] = b"GGUF";

@@ -12,8 +12,8 @@
 //! wasm memory; `summarizeAsync` then returns a Promise, because the GPU's
 //! readbacks must be awaited in the browser.
 
-use crate::chat::Message;
-use crate::sampling::SamplerConfig;
+use crate::text::chat::Message;
+use crate::model::sampling::SamplerConfig;
 use crate::summarize::{Format, Length, Pass, Progress, SummarizeOptions, Summarizer};
 use crate::transcript::{parse_transcript, Transcript, TranscriptFormat};
 use crate::{Engine, GenerateOptions, Overrides};
@@ -50,14 +50,14 @@ pub struct WasmEngine {
 /// `finish()`.
 #[wasm_bindgen]
 pub struct WasmLoader {
-    inner: Option<crate::generate::Loader>,
+    inner: Option<crate::engine::Loader>,
 }
 
 #[wasm_bindgen]
 impl WasmLoader {
     #[wasm_bindgen(constructor)]
     pub fn new(name: &str, size: f64, window: Option<usize>) -> WasmLoader {
-        WasmLoader { inner: Some(crate::generate::Loader::new(name, size as u64, Overrides { sliding_window: window })) }
+        WasmLoader { inner: Some(crate::engine::Loader::new(name, size as u64, Overrides { sliding_window: window })) }
     }
 
     /// 0 when the header is parsed; otherwise how many leading bytes to offer next.
@@ -435,7 +435,7 @@ struct JsBytes {
 }
 
 #[cfg(feature = "gpu")]
-impl crate::weights::ByteSource for JsBytes {
+impl crate::format::tensors::ByteSource for JsBytes {
     fn len(&self) -> u64 {
         self.size
     }

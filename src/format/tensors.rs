@@ -2,9 +2,9 @@
 //! `LLM_TENSOR_*`), checked against the metadata before any byte is read, and the
 //! byte sources they are read from.
 
-use crate::gguf::{Gguf, GgufError, TensorInfo};
-use crate::hparams::{Hparams, HparamsError};
-use crate::tokenizer::TokenizerError;
+use crate::format::gguf::{Gguf, GgufError, TensorInfo};
+use crate::format::hparams::{Hparams, HparamsError};
+use crate::text::tokenizer::TokenizerError;
 use std::ops::Range;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,8 @@
 //! SwiGLU feed-forward: `down(silu(gate·x) ⊙ up·x)`.
 
-use crate::kernels::KernelError;
-use crate::linear::{Linear, Projections};
-use crate::ops::silu;
+use crate::cpu::kernels::KernelError;
+use crate::cpu::linear::{Linear, Projections};
+use crate::cpu::ops::silu;
 
 pub struct SwiGlu {
     /// gate and up, in that order.

@@ -1,6 +1,6 @@
 //! Portable dot products of one quantized weight row with activation rows in
 //! [`BlockQ8`] form — the reference for the SIMD versions and the path on targets
-//! without them. Block layouts: ggml `ggml-common.h` (see `crate::quant`).
+//! without them. Block layouts: ggml `ggml-common.h` (see `crate::format::quant`).
 //! Written with fixed-length inner loops over i32 so LLVM vectorizes them (simd128).
 
 use super::q8::BlockQ8;

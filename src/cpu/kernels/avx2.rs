@@ -12,8 +12,8 @@
 macro_rules! kernels {
     ($module:ident, $features:literal, $vnni:literal, $evex:literal) => {
         pub mod $module {
-            use crate::kernels::q8::BlockQ8;
-            use crate::kernels::scalar::scale_min_k4;
+            use crate::cpu::kernels::q8::BlockQ8;
+            use crate::cpu::kernels::scalar::scale_min_k4;
             use std::arch::x86_64::*;
 
 /// Block scales are f16; the F16C instruction converts one inline (the `half` crate's

@@ -1,7 +1,7 @@
-//! Quantized `y = W·x` on the CPU: a named wrapper over [`crate::kernels::QMatrix`].
+//! Quantized `y = W·x` on the CPU: a named wrapper over [`crate::cpu::kernels::QMatrix`].
 
-use crate::kernels::{KernelError, QMatrix};
-use crate::quant::GgmlType;
+use crate::cpu::kernels::{KernelError, QMatrix};
+use crate::format::quant::GgmlType;
 
 pub struct Linear {
     m: QMatrix,

@@ -1,6 +1,6 @@
 //! Hyperparameters from `llama.*` GGUF metadata (llama.cpp's `LLM_KV_*` key names).
 
-use crate::gguf::Gguf;
+use crate::format::gguf::Gguf;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum HparamsError {

@@ -15,7 +15,7 @@ pub mod avx2;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod wasm128;
 
-use crate::quant::{dequantize_vec, GgmlType};
+use crate::format::quant::{dequantize_vec, GgmlType};
 use q8::{quantize_row, BlockQ8};
 
 /// Activation rows per pass over a weight row.
@@ -212,7 +212,7 @@ impl QMatrix {
             Data::Float(w) => {
                 for o in rows {
                     for t in toks.clone() {
-                        out[(t - toks.start) * n_out + o] = crate::ops::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]);
+                        out[(t - toks.start) * n_out + o] = crate::cpu::ops::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]);
                     }
                 }
             }
@@ -229,7 +229,7 @@ impl QMatrix {
                         let (rb, nb) = (self.ty.row_bytes(self.n_in), self.n_in / 32);
                         dot_rows::<1>(self.ty, &w[o * rb..(o + 1) * rb], [&xq[t * nb..(t + 1) * nb]])[0]
                     }
-                    Data::Float(w) => crate::ops::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]),
+                    Data::Float(w) => crate::cpu::ops::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]),
                     Data::X8(_) => unreachable!("the interleaved layout goes through matmul_x8"),
                 };
             }
@@ -339,7 +339,7 @@ pub(crate) fn simd() -> Simd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::random_blocks;
+    use crate::format::quant::random_blocks;
 
     /// Tolerance on |got − want| relative to Σ|w·x| of the row: 8-bit activations
     /// carry ~0.4% relative rounding per element; float weights are exact up to f32.

@@ -1,17 +1,17 @@
 //! The llama-architecture transformer on the CPU (Llama, Mistral, Mixtral, SmolLM).
 
-use crate::attention::{attention, AttnShape};
-use crate::cache::KvCache;
-use crate::ffn::SwiGlu;
-use crate::gguf::TensorInfo;
-use crate::hparams::Hparams;
-use crate::kernels::KernelError;
-use crate::linear::{Linear, Projections};
-use crate::moe::Moe;
-use crate::ops::{add_assign, rms_norm};
-use crate::quant::{dequantize_vec, GgmlType};
-use crate::rope::Rope;
-use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, LoadError, ModelSpec};
+use crate::cpu::attention::{attention, AttnShape};
+use crate::cpu::cache::KvCache;
+use crate::cpu::ffn::SwiGlu;
+use crate::format::gguf::TensorInfo;
+use crate::format::hparams::Hparams;
+use crate::cpu::kernels::KernelError;
+use crate::cpu::linear::{Linear, Projections};
+use crate::cpu::moe::Moe;
+use crate::cpu::ops::{add_assign, rms_norm};
+use crate::format::quant::{dequantize_vec, GgmlType};
+use crate::cpu::rope::Rope;
+use crate::format::tensors::{read_tensor, ByteSource, Experts, FfnSpec, LoadError, ModelSpec};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum ModelError {
@@ -25,8 +25,8 @@ pub enum ModelError {
     Empty,
 }
 
-impl From<crate::kernels::KernelError> for ModelError {
-    fn from(e: crate::kernels::KernelError) -> Self {
+impl From<crate::cpu::kernels::KernelError> for ModelError {
+    fn from(e: crate::cpu::kernels::KernelError) -> Self {
         ModelError::Compute(e.to_string())
     }
 }
@@ -57,7 +57,7 @@ impl Embedding {
         let rb = self.info.ty.row_bytes(d);
         let mut out = vec![0f32; ids.len() * d];
         for (o, &id) in out.chunks_exact_mut(d).zip(ids) {
-            crate::quant::dequantize(self.info.ty, &self.bytes[id as usize * rb..][..rb], o);
+            crate::format::quant::dequantize(self.info.ty, &self.bytes[id as usize * rb..][..rb], o);
         }
         out
     }

@@ -1,14 +1,14 @@
 //! A loaded model (weights + tokenizer + chat template) and the generation loop:
 //! chunked prefill, then one token at a time until EOS, a stop string or the limit.
 
-use crate::cache::KvCache;
-use crate::chat::{ChatTemplate, Message};
-use crate::gguf::{Gguf, GgufError};
-use crate::hparams::{Hparams, Overrides};
-use crate::model::{Logits, Model, ModelError};
-use crate::sampling::{Sampler, SamplerConfig};
-use crate::tokenizer::{StreamDecoder, Tokenizer};
-use crate::weights::{ByteSource, LoadError, ModelSpec};
+use crate::cpu::cache::KvCache;
+use crate::text::chat::{ChatTemplate, Message};
+use crate::format::gguf::{Gguf, GgufError};
+use crate::format::hparams::{Hparams, Overrides};
+use crate::cpu::model::{Logits, Model, ModelError};
+use crate::model::sampling::{Sampler, SamplerConfig};
+use crate::text::tokenizer::{StreamDecoder, Tokenizer};
+use crate::format::tensors::{ByteSource, LoadError, ModelSpec};
 
 pub struct Engine {
     pub file: String,
@@ -253,7 +253,7 @@ impl Engine {
 
     /// Renders a chat and tokenizes it (specials parsed; BOS added unless the
     /// template already wrote it).
-    pub fn chat_tokens(&self, messages: &[Message]) -> Result<Vec<u32>, crate::chat::ChatError> {
+    pub fn chat_tokens(&self, messages: &[Message]) -> Result<Vec<u32>, crate::text::chat::ChatError> {
         let text = self.template.render(messages, true)?;
         let bos_text = self.tokenizer.bos.and_then(|b| self.tokenizer.token_text(b)).unwrap_or("\u{0}");
         let add_special = !text.starts_with(bos_text);
@@ -304,7 +304,7 @@ impl Engine {
         processor: Option<&mut dyn LogitsProcessor>,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generation, ModelError> {
-        crate::exec::block_on(self.generate_async(prompt, opts, processor, on_text)).unwrap_or_else(|| Err(ModelError::Compute("a GPU engine in the browser must be driven with generate_async".into())))
+        crate::platform::exec::block_on(self.generate_async(prompt, opts, processor, on_text)).unwrap_or_else(|| Err(ModelError::Compute("a GPU engine in the browser must be driven with generate_async".into())))
     }
 
     /// The generation loop. Its only awaits are GPU readbacks.
@@ -323,10 +323,10 @@ impl Engine {
         let mut dec = StreamDecoder::default();
         let mut tokens = vec![];
 
-        let t0 = crate::clock::now();
+        let t0 = crate::platform::clock::now();
         let mut next_in = run.prefill(prompt, opts.chunk).await?;
-        stats.prefill_s = crate::clock::now() - t0;
-        let t1 = crate::clock::now();
+        stats.prefill_s = crate::platform::clock::now() - t0;
+        let t1 = crate::platform::clock::now();
         let stop = 'gen: loop {
             if tokens.len() >= opts.max_tokens {
                 break StopReason::MaxTokens;
@@ -367,7 +367,7 @@ impl Engine {
             }
             next_in = run.forward(&step).await?;
         };
-        stats.decode_s = crate::clock::now() - t1;
+        stats.decode_s = crate::platform::clock::now() - t1;
         if stop != StopReason::StopString {
             let (emit, _) = out.push(&dec.finish());
             let rest = emit + &out.flush();
@@ -386,12 +386,12 @@ pub struct Loader {
     overrides: Overrides,
     gguf: Option<Gguf>,
     spec: Option<ModelSpec>,
-    store: crate::weights::RangeStore,
+    store: crate::format::tensors::RangeStore,
 }
 
 impl Loader {
     pub fn new(file: &str, size: u64, overrides: Overrides) -> Self {
-        Loader { file: file.into(), overrides, gguf: None, spec: None, store: crate::weights::RangeStore::new(size) }
+        Loader { file: file.into(), overrides, gguf: None, spec: None, store: crate::format::tensors::RangeStore::new(size) }
     }
 
     /// Offers the file's first bytes. `Ok(None)`: header parsed and checked;

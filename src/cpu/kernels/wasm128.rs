@@ -13,7 +13,7 @@
 //! are sign-extended to i16 first. The portable loop leaves LLVM to widen each
 //! product to i32 on its own, about four times the instructions. Layouts: ggml
 //! `ggml-common.h` (block_q4_0 18 B, block_q4_1 20 B, block_q8_0 34 B, block_q4_K
-//! 144 B, block_q5_K 176 B, block_q6_K 210 B), as in `crate::quant`.
+//! 144 B, block_q5_K 176 B, block_q6_K 210 B), as in `crate::format::quant`.
 
 use super::q8::BlockQ8;
 use super::scalar::{f16_at, scale_min_k4};
@@ -175,7 +175,7 @@ pub fn dot_q6k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
 #[cfg(test)]
 mod tests {
     use super::super::{dot_scalar, q8::quantize_row, tests::random_x, BlockQ8};
-    use crate::quant::{random_blocks, GgmlType};
+    use crate::format::quant::{random_blocks, GgmlType};
     use wasm_bindgen_test::wasm_bindgen_test;
 
     /// Every weight type, one and four activation rows: the same bits as the

@@ -19,7 +19,7 @@
 //! Same size as the ggml blocks, so memory and bytes read per token do not change.
 
 use super::q8::BlockQ8;
-use crate::quant::GgmlType;
+use crate::format::quant::GgmlType;
 use half::f16;
 
 /// Rows per group.
@@ -257,9 +257,9 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::q8::quantize_row;
-    use crate::kernels::scalar;
-    use crate::quant::random_blocks;
+    use crate::cpu::kernels::q8::quantize_row;
+    use crate::cpu::kernels::scalar;
+    use crate::format::quant::random_blocks;
 
     fn random_row(n: usize, seed: u64) -> Vec<BlockQ8> {
         let mut s = seed | 1;

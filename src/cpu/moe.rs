@@ -3,9 +3,9 @@
 //! renormalising the full softmax), and only the chosen experts run — each on the
 //! batch of tokens routed to it.
 
-use crate::ffn::SwiGlu;
-use crate::linear::Linear;
-use crate::ops::softmax;
+use crate::cpu::ffn::SwiGlu;
+use crate::cpu::linear::Linear;
+use crate::cpu::ops::softmax;
 
 pub struct Moe {
     pub router: Linear,
@@ -45,7 +45,7 @@ pub fn group_by_expert(ids: &[u32], n_expert: usize) -> (Vec<u32>, Vec<u32>) {
 }
 
 impl Moe {
-    pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, crate::kernels::KernelError> {
+    pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, crate::cpu::kernels::KernelError> {
         let d = self.router.n_in;
         let n = x.len() / d;
         let logits = self.router.forward(x)?;
@@ -62,7 +62,7 @@ impl Moe {
             let batch: Vec<f32> = routed.iter().flat_map(|&(t, _)| x[t * d..(t + 1) * d].iter().copied()).collect();
             let y = self.experts[e].forward(&batch)?;
             for (r, &(t, w)) in routed.iter().enumerate() {
-                crate::ops::axpy(w, &y[r * d..(r + 1) * d], &mut out[t * d..(t + 1) * d]);
+                crate::cpu::ops::axpy(w, &y[r * d..(r + 1) * d], &mut out[t * d..(t + 1) * d]);
             }
         }
         Ok(out)

@@ -1,13 +1,13 @@
 //! The slow twin of the forward pass: every weight dequantized to f32 by
-//! [`crate::quant`], a full-sequence pass with an explicit causal + window mask, no
+//! [`crate::format::quant`], a full-sequence pass with an explicit causal + window mask, no
 //! cache, no chunking, naive loops. It shares no compute code with the fast path
 //! (candle matmuls, rolling cache, chunked attention) or the GPU shaders, so each of
 //! them is tested against it.
 
-use crate::gguf::TensorInfo;
-use crate::hparams::Hparams;
-use crate::quant::dequantize_vec;
-use crate::weights::{read_tensor, ByteSource, Experts, FfnSpec, LoadError, ModelSpec};
+use crate::format::gguf::TensorInfo;
+use crate::format::hparams::Hparams;
+use crate::format::quant::dequantize_vec;
+use crate::format::tensors::{read_tensor, ByteSource, Experts, FfnSpec, LoadError, ModelSpec};
 
 /// A dense f32 matrix, `rows` outputs of `cols` inputs (GGUF dims [cols, rows]).
 pub struct Mat {

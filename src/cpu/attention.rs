@@ -9,8 +9,8 @@
 //! the CPU, with an exact two-pass softmax over the tile's scores). [`attention_naive`]
 //! — one query at a time, one key at a time — is its slow twin.
 
-use crate::cache::KvCache;
-use crate::ops::{axpy, dot, softmax};
+use crate::cpu::cache::KvCache;
+use crate::cpu::ops::{axpy, dot, softmax};
 use std::cell::RefCell;
 
 pub struct AttnShape {
@@ -82,7 +82,7 @@ pub fn attention(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache
     let o = &o;
     let tiles = n_tok.div_ceil(qt);
     let per_tile = s.n_head_kv * subs;
-    crate::kernels::pool::global().run(tiles * per_tile, &|t| {
+    crate::cpu::kernels::pool::global().run(tiles * per_tile, &|t| {
         let (tile, g, sub) = (t / per_tile, (t % per_tile) / subs, t % subs);
         let t = Tile { g, h0: g * group + sub * hs, nh: hs.min(group - sub * hs), i0: tile * qt, i1: (tile * qt + qt).min(n_tok) };
         // SAFETY: see `Out`.
@@ -104,7 +104,7 @@ struct Tile {
 
 unsafe fn tile_dispatch(c: &Ctx, t: &Tile, out: *mut f32) {
     #[cfg(target_arch = "x86_64")]
-    if crate::kernels::avx2_fma() {
+    if crate::cpu::kernels::avx2_fma() {
         return tile_avx2(c, t, out);
     }
     tile::<false>(c, t, out)
@@ -218,7 +218,7 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
     let mut sum = [0f32; W];
     for row in sc.chunks_exact_mut(W) {
         for l in 0..W {
-            row[l] = crate::ops::exp(row[l] - max[l]);
+            row[l] = crate::cpu::ops::exp(row[l] - max[l]);
             sum[l] += row[l];
         }
     }
@@ -289,7 +289,7 @@ pub fn attention_naive(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &K
         }
     };
 
-    crate::kernels::pool::for_each_chunk_mut(&mut out, hd, &|idx, o| one(idx, o));
+    crate::cpu::kernels::pool::for_each_chunk_mut(&mut out, hd, &|idx, o| one(idx, o));
     out
 }
 

@@ -9,7 +9,7 @@
 
 mod spm;
 
-use crate::gguf::Gguf;
+use crate::format::gguf::Gguf;
 use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +92,7 @@ impl Tokenizer {
         let n = tokens.len();
         let types: Vec<TokenType> = match g.get("tokenizer.ggml.token_type").and_then(|v| v.as_array()) {
             Some(a) if a.len() == n => a.iter().map(|v| TokenType::from_i64(match v {
-                crate::gguf::Value::I32(x) => *x as i64,
+                crate::format::gguf::Value::I32(x) => *x as i64,
                 other => other.as_u64().unwrap_or(1) as i64,
             })).collect(),
             Some(_) => return Err(key_err("tokenizer.ggml.token_type", "one entry per token")),

@@ -1,0 +1,3 @@
+//! What the CPU and GPU forward passes share.
+
+pub mod sampling;
