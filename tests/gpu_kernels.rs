@@ -5,6 +5,7 @@
 
 use precis::cpu::attention::{attention_naive, AttnShape};
 use precis::cpu::cache::KvCache;
+use precis::model::cache::CacheShape;
 use precis::gpu::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder};
 use precis::gpu::weights::{upload_limited, MatrixSource};
 use precis::gpu::{block_on, GpuContext, GpuError, Requirements};
@@ -305,7 +306,7 @@ fn check_attention_on(c: &GpuContext, heads: (usize, usize, usize), n_tok: usize
     let k = Kernels::new(c);
     let (n_head, n_kv, hd) = heads;
     let kvd = n_kv * hd;
-    let mut cache = KvCache::new(1, kvd, capacity, window.is_some());
+    let mut cache = KvCache::new(CacheShape { n_layer: 1, kv_dim: kvd, capacity, rolling: window.is_some() });
     cache.pos = pos;
     let round = |v: Vec<f32>| if half { v.into_iter().map(|x| half::f16::from_f32(x).to_f32()).collect() } else { v };
     cache.layers[0].k = round(rnd(capacity * kvd, 10 + pos as u64));
@@ -404,7 +405,7 @@ fn kv_store_matches_cpu_cache() {
     let kvd = 24;
     for half in kv_types(&c) {
         for (n, pos, cap, rolling) in [(1, 0, 8, true), (1, 29, 8, true), (5, 13, 8, true), (11, 3, 8, true), (7, 2, 20, false)] {
-            let mut cpu = KvCache::new(1, kvd, cap, rolling);
+            let mut cpu = KvCache::new(CacheShape { n_layer: 1, kv_dim: kvd, capacity: cap, rolling });
             cpu.pos = pos;
             cpu.layers[0].k = rnd(cap * kvd, 80);
             cpu.layers[0].v = rnd(cap * kvd, 81);
@@ -769,7 +770,7 @@ fn moe_group_matches_twin() {
     let cases: [(usize, usize, usize, Vec<u32>, Option<u32>); 4] = [(13, 6, 2, (0..6).collect(), None), (21, 8, 2, vec![1, 4, 6], None), (19, 5, 3, (0..5).collect(), Some(2)), (1, 4, 2, (0..4).collect(), None)];
     for (n_tok, ne, topk, pool, every) in cases {
         let ids = expert_ids(n_tok, topk, &pool, every, 100 + n_tok as u64);
-        let (want_off, want_ent) = precis::cpu::moe::group_by_expert(&ids, ne);
+        let (want_off, want_ent) = precis::model::routing::group_by_expert(&ids, ne);
         let idb = up_u32(&c, "ids", &ids);
         let (offsets, entries) = (buf(&c, "offsets", ne + 1), buf(&c, "entries", n_tok * topk));
         run(&c, &k, |r| kn::moe_group(r, &idb, &offsets, &entries, n_tok, ne, topk));

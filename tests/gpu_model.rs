@@ -10,8 +10,9 @@ mod common;
 use common::{default_model, fixture};
 use precis::format::gguf::Gguf;
 use precis::gpu::{block_on, GpuContext, GpuError, GpuModel, Requirements};
-use precis::cpu::model::{Logits, Model};
-use precis::format::tensors::ModelSpec;
+use precis::cpu::model::Model;
+use precis::model::Logits;
+use precis::model::spec::ModelSpec;
 use precis::{Hparams, Overrides};
 
 /// GPU vs the CPU engine with the weights dequantized to f32 (`Weights::Dequantized`,
@@ -145,8 +146,7 @@ fn tiny_mixtral_legacy_per_expert_tensors() {
 
 /// Bytes of the largest single expert of any expert stack in `path`.
 fn largest_expert_bytes(path: &str) -> u64 {
-    use precis::gpu::weights::MatrixSource;
-    use precis::format::tensors::{Experts, FfnSpec};
+    use precis::model::spec::FfnSpec;
     let bytes = std::fs::read(path).unwrap();
     let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
     let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
@@ -154,11 +154,7 @@ fn largest_expert_bytes(path: &str) -> u64 {
     let mut most = 0;
     for l in &spec.layers {
         if let FfnSpec::Moe { experts, .. } = &l.ffn {
-            let stacks: Vec<MatrixSource> = match experts {
-                Experts::Merged { gate, up, down } => [gate, up, down].map(MatrixSource::merged).into(),
-                Experts::PerExpert(es) => (0..3).map(|i| MatrixSource::stacked(&es.iter().map(|e| &e[i]).collect::<Vec<_>>())).collect(),
-            };
-            most = stacks.iter().map(|s| s.bytes() / s.n_expert as u64).fold(most, u64::max);
+            most = experts.expert(0).iter().map(|s| s.range().end - s.range().start).fold(most, u64::max);
         }
     }
     most
@@ -411,7 +407,7 @@ struct Counting<'a> {
     total: u64,
 }
 
-impl precis::format::tensors::ByteSource for Counting<'_> {
+impl precis::format::source::ByteSource for Counting<'_> {
     fn len(&self) -> u64 {
         self.bytes.len() as u64
     }

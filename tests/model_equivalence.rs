@@ -6,9 +6,10 @@
 mod common;
 use common::fixture;
 use precis::format::gguf::Gguf;
-use precis::cpu::model::{Logits, Model, Weights};
+use precis::cpu::model::{Model, Weights};
+use precis::model::Logits;
 use precis::cpu::reference::RefModel;
-use precis::format::tensors::ModelSpec;
+use precis::model::spec::ModelSpec;
 use precis::{Hparams, Overrides};
 
 /// Cache/chunking changes only the f32 summation order of attention.

@@ -5,9 +5,10 @@ mod common;
 use common::{default_model, fixture};
 use precis::text::chat::Message;
 use precis::format::gguf::Gguf;
-use precis::cpu::model::{Logits, Model, Weights};
+use precis::cpu::model::{Model, Weights};
+use precis::model::Logits;
 use precis::cpu::reference::RefModel;
-use precis::format::tensors::ModelSpec;
+use precis::model::spec::ModelSpec;
 use precis::{Engine, GenerateOptions, Hparams, Overrides};
 use std::sync::OnceLock;
 

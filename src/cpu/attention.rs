@@ -317,7 +317,7 @@ mod tests {
         for (n_head, n_kv, hd, window, cap) in [(9, 3, 64, None, 64), (8, 2, 128, Some(13), 13), (4, 4, 24, Some(7), 7), (6, 3, 40, None, 64)] {
             let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
             let kvd = n_kv * hd;
-            let mut cache = KvCache::new(1, kvd, cap, window.is_some());
+            let mut cache = KvCache::new(crate::model::cache::CacheShape { n_layer: 1, kv_dim: kvd, capacity: cap, rolling: window.is_some() });
             let mut seed = 1;
             for chunk in [5, 1, 9, 1, 1, 6, 2] {
                 if window.is_none() && cache.pos + chunk > cap {

@@ -1,6 +1,7 @@
-//! Rolling-buffer KV cache (Mistral's reference `RotatingBufferCache`): position p
-//! lives in slot `p mod capacity`, so a sliding-window model needs only W slots
-//! however long the input. Dense models get `capacity = n_ctx` and never wrap.
+//! The KV cache in host memory, shaped by [`CacheShape`] (the rolling-buffer rule
+//! and the context rule live in `model::cache`, shared with the GPU's cache).
+
+use crate::model::cache::{CachePos, CacheShape};
 
 pub struct LayerCache {
     pub k: Vec<f32>,
@@ -18,9 +19,10 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    pub fn new(n_layer: usize, kv_dim: usize, capacity: usize, rolling: bool) -> Self {
-        let layers = (0..n_layer).map(|_| LayerCache { k: vec![], v: vec![] }).collect();
-        KvCache { layers, pos: 0, capacity, kv_dim, rolling }
+    /// An empty cache; rows are allocated as positions arrive, so short inputs stay small.
+    pub fn new(shape: CacheShape) -> Self {
+        let layers = (0..shape.n_layer).map(|_| LayerCache { k: vec![], v: vec![] }).collect();
+        KvCache { layers, pos: 0, capacity: shape.capacity, kv_dim: shape.kv_dim, rolling: shape.rolling }
     }
 
     /// Slot of absolute position `p`.
@@ -67,5 +69,17 @@ impl KvCache {
 
     pub fn bytes(&self) -> usize {
         self.layers.iter().map(|l| (l.k.capacity() + l.v.capacity()) * 4).sum()
+    }
+}
+
+impl CachePos for KvCache {
+    fn pos(&self) -> usize {
+        self.pos
+    }
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+    fn rolling(&self) -> bool {
+        self.rolling
     }
 }

@@ -11,19 +11,11 @@ use crate::cpu::moe::Moe;
 use crate::cpu::ops::{add_assign, rms_norm};
 use crate::format::quant::{dequantize_vec, GgmlType};
 use crate::cpu::rope::Rope;
-use crate::format::tensors::{read_tensor, ByteSource, Experts, FfnSpec, LoadError, ModelSpec};
-
-#[derive(Debug, thiserror::Error, Clone, PartialEq)]
-pub enum ModelError {
-    #[error("token id {id} is outside the vocabulary of {n_vocab}")]
-    BadToken { id: u32, n_vocab: usize },
-    #[error("context is full: position {pos} + {n} tokens exceeds the {n_ctx}-token context of this dense-attention model")]
-    ContextFull { pos: usize, n: usize, n_ctx: usize },
-    #[error("compute error: {0}")]
-    Compute(String),
-    #[error("empty input: forward needs at least one token")]
-    Empty,
-}
+use crate::format::source::{read_tensor, ByteSource, ReadError};
+use crate::model::cache::CacheShape;
+use crate::model::input::{check_input, prefill_chunk};
+use crate::model::spec::{FfnSpec, ModelSpec, Slice};
+use crate::model::{LoadError, Logits, ModelError};
 
 impl From<crate::cpu::kernels::KernelError> for ModelError {
     fn from(e: crate::cpu::kernels::KernelError) -> Self {
@@ -72,13 +64,6 @@ pub enum Weights {
     Dequantized,
 }
 
-/// Which logits `forward` returns.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Logits {
-    Last,
-    All,
-}
-
 pub struct Model {
     pub hp: Hparams,
     pub embd: Embedding,
@@ -91,7 +76,7 @@ pub struct Model {
 impl Model {
     /// Runs `tokens` (positions `cache.pos..`) through the model and stores their K/V.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, which: Logits) -> Result<Vec<f32>, ModelError> {
-        self.check_input(tokens, cache)?;
+        check_input(&self.hp, tokens, cache)?;
         let hp = &self.hp;
         let shape = AttnShape { n_head: hp.n_head, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, window: hp.sliding_window };
         let mut x = self.embd.rows(tokens); //                        1. token embeddings
@@ -121,7 +106,7 @@ impl Model {
     /// Prefill in chunks of at most `chunk` tokens (capped at the sliding window), so
     /// attention scratch stays O(chunk · (W + chunk)). Returns the last token's logits.
     pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache, chunk: usize) -> Result<Vec<f32>, ModelError> {
-        let chunk = chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX));
+        let chunk = prefill_chunk(&self.hp, chunk);
         let mut logits = Err(ModelError::Empty);
         for c in tokens.chunks(chunk) {
             logits = self.forward(c, cache, Logits::Last);
@@ -133,24 +118,7 @@ impl Model {
     /// A KV cache sized for this model: W slots for a sliding-window model, else
     /// `n_ctx` slots (grown on demand, so short inputs stay small).
     pub fn new_cache(&self, n_ctx: usize) -> KvCache {
-        let hp = &self.hp;
-        match hp.sliding_window {
-            Some(w) => KvCache::new(hp.n_layer, hp.kv_dim(), w, true),
-            None => KvCache::new(hp.n_layer, hp.kv_dim(), n_ctx, false),
-        }
-    }
-
-    fn check_input(&self, tokens: &[u32], cache: &KvCache) -> Result<(), ModelError> {
-        if tokens.is_empty() {
-            return Err(ModelError::Empty);
-        }
-        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= self.hp.n_vocab) {
-            return Err(ModelError::BadToken { id, n_vocab: self.hp.n_vocab });
-        }
-        if !cache.rolling && cache.pos + tokens.len() > cache.capacity {
-            return Err(ModelError::ContextFull { pos: cache.pos, n: tokens.len(), n_ctx: cache.capacity });
-        }
-        Ok(())
+        KvCache::new(CacheShape::for_model(&self.hp, n_ctx))
     }
 
     /// Loads every tensor of `spec` from `src` and builds the CPU model.
@@ -165,19 +133,13 @@ impl Model {
         let mut layers = Vec::with_capacity(spec.layers.len());
         for ls in &spec.layers {
             let ffn = match &ls.ffn {
-                FfnSpec::Dense { gate, up, down } => Ffn::Dense(r.swiglu([gate, up, down], 0, 1, &hp)?),
+                FfnSpec::Dense { gate, up, down } => Ffn::Dense(r.swiglu([gate, up, down].map(Slice::whole), &hp)?),
                 FfnSpec::Moe { router, experts } => {
-                    let ne = hp.n_expert;
-                    let experts = (0..ne)
-                        .map(|e| match experts {
-                            Experts::PerExpert(es) => r.swiglu([&es[e][0], &es[e][1], &es[e][2]], 0, 1, &hp),
-                            Experts::Merged { gate, up, down } => r.swiglu([gate, up, down], e, ne, &hp),
-                        })
-                        .collect::<Result<Vec<_>, LoadError>>()?;
+                    let experts = (0..hp.n_expert).map(|e| r.swiglu(experts.expert(e), &hp)).collect::<Result<Vec<_>, LoadError>>()?;
                     Ffn::Moe(Moe { router: r.linear(router, hp.n_embd)?, experts, k: hp.n_expert_used })
                 }
             };
-            let parts = vec![r.part(&ls.q, 0, 1)?, r.part(&ls.k, 0, 1)?, r.part(&ls.v, 0, 1)?];
+            let parts = vec![r.part(Slice::whole(&ls.q))?, r.part(Slice::whole(&ls.k))?, r.part(Slice::whole(&ls.v))?];
             layers.push(Layer {
                 attn_norm: r.vector(&ls.attn_norm)?,
                 qkv: Projections::new(parts, hp.n_embd).map_err(|e| r.err(&ls.q, e))?,
@@ -222,28 +184,28 @@ impl Reader<'_> {
         Ok(dequantize_vec(t.ty, &b, t.n_elements() as usize))
     }
 
-    /// Part `e` of `n` equal slices along the slowest dimension of `t` (a merged
-    /// `[n_in, n_out, n_expert]` expert tensor; `n = 1` for a plain matrix), as
-    /// (type, bytes, rows) — widened to f32 for `Weights::Dequantized`.
-    fn part(&mut self, t: &TensorInfo, e: usize, n: usize) -> Result<(GgmlType, Vec<u8>, usize), LoadError> {
-        let per = t.n_bytes() / n as u64;
-        let start = t.offset + per * e as u64;
-        let b = self.src.read_range(start..start + per).map_err(|er| LoadError::Io { file: self.file.into(), source: er })?;
-        if b.len() as u64 != per {
-            return Err(LoadError::ShortRead { file: self.file.into(), name: t.name.clone(), offset: start, got: b.len(), want: per as usize });
+    /// One matrix (a whole tensor, or an expert's slice of a merged one) as (type,
+    /// bytes, rows), widened to f32 for `Weights::Dequantized`.
+    fn part(&mut self, m: Slice) -> Result<(GgmlType, Vec<u8>, usize), LoadError> {
+        let range = m.range();
+        let want = range.end - range.start;
+        let b = self.src.read_range(range.clone()).map_err(|er| LoadError::io(self.file, er))?;
+        if b.len() as u64 != want {
+            let (file, name) = (self.file.into(), m.tensor.name.clone());
+            return Err(ReadError::ShortRead { file, name, offset: range.start, got: b.len(), want: want as usize }.into());
         }
-        Ok(widen(t.ty, b, t.dims[1] as usize, t.dims[0] as usize, self.w))
+        Ok(widen(m.tensor.ty, b, m.n_out(), m.n_in(), self.w))
     }
 
     fn linear(&mut self, t: &TensorInfo, n_in: usize) -> Result<Linear, LoadError> {
-        let (ty, b, n_out) = self.part(t, 0, 1)?;
+        let (ty, b, n_out) = self.part(Slice::whole(t))?;
         Linear::from_vec(ty, b, n_in, n_out).map_err(|e| self.err(t, e))
     }
 
-    fn swiglu(&mut self, [g, u, d]: [&TensorInfo; 3], e: usize, n: usize, hp: &Hparams) -> Result<SwiGlu, LoadError> {
-        let gate_up = Projections::new(vec![self.part(g, e, n)?, self.part(u, e, n)?], hp.n_embd).map_err(|er| self.err(g, er))?;
-        let (ty, b, n_out) = self.part(d, e, n)?;
-        Ok(SwiGlu { gate_up, down: Linear::from_vec(ty, b, hp.n_ff, n_out).map_err(|er| self.err(d, er))? })
+    fn swiglu(&mut self, [g, u, d]: [Slice; 3], hp: &Hparams) -> Result<SwiGlu, LoadError> {
+        let gate_up = Projections::new(vec![self.part(g)?, self.part(u)?], hp.n_embd).map_err(|er| self.err(g.tensor, er))?;
+        let (ty, b, n_out) = self.part(d)?;
+        Ok(SwiGlu { gate_up, down: Linear::from_vec(ty, b, hp.n_ff, n_out).map_err(|er| self.err(d.tensor, er))? })
     }
 }
 

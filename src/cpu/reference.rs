@@ -7,7 +7,9 @@
 use crate::format::gguf::TensorInfo;
 use crate::format::hparams::Hparams;
 use crate::format::quant::dequantize_vec;
-use crate::format::tensors::{read_tensor, ByteSource, Experts, FfnSpec, LoadError, ModelSpec};
+use crate::format::source::{read_tensor, ByteSource, ReadError};
+use crate::model::spec::{FfnSpec, ModelSpec, Slice};
+use crate::model::LoadError;
 
 /// A dense f32 matrix, `rows` outputs of `cols` inputs (GGUF dims [cols, rows]).
 pub struct Mat {
@@ -53,10 +55,16 @@ fn load_mat(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Result<Mat,
     Ok(Mat { w: dequantize_vec(t.ty, &b, n), cols: t.dims[0] as usize, rows: n / t.dims[0] as usize })
 }
 
-/// Splits a merged `[in, out, n_expert]` matrix into per-expert matrices.
-fn split(m: Mat, n: usize) -> Vec<Mat> {
-    let rows = m.rows / n;
-    m.w.chunks_exact(rows * m.cols).map(|c| Mat { w: c.to_vec(), rows, cols: m.cols }).collect()
+/// One expert's matrix of a merged tensor (or a whole per-expert tensor).
+fn load_slice(src: &mut dyn ByteSource, m: Slice, file: &str) -> Result<Mat, LoadError> {
+    let range = m.range();
+    let want = (range.end - range.start) as usize;
+    let b = src.read_range(range.clone()).map_err(|e| LoadError::io(file, e))?;
+    if b.len() != want {
+        return Err(ReadError::ShortRead { file: file.into(), name: m.tensor.name.clone(), offset: range.start, got: b.len(), want }.into());
+    }
+    let (rows, cols) = (m.n_out(), m.n_in());
+    Ok(Mat { w: dequantize_vec(m.tensor.ty, &b, rows * cols), rows, cols })
 }
 
 impl RefModel {
@@ -70,17 +78,12 @@ impl RefModel {
                 }
                 FfnSpec::Moe { router, experts } => {
                     let r = load_mat(src, router, file)?;
-                    let ex = match experts {
-                        Experts::Merged { gate, up, down } => {
-                            let ne = hp.n_expert;
-                            let (g, u, d) = (split(load_mat(src, gate, file)?, ne), split(load_mat(src, up, file)?, ne), split(load_mat(src, down, file)?, ne));
-                            g.into_iter().zip(u).zip(d).map(|((gate, up), down)| RefExpert { gate, up, down }).collect()
-                        }
-                        Experts::PerExpert(es) => es
-                            .iter()
-                            .map(|[g, u, d]| Ok(RefExpert { gate: load_mat(src, g, file)?, up: load_mat(src, u, file)?, down: load_mat(src, d, file)? }))
-                            .collect::<Result<Vec<_>, LoadError>>()?,
-                    };
+                    let ex = (0..hp.n_expert)
+                        .map(|e| {
+                            let [g, u, d] = experts.expert(e);
+                            Ok(RefExpert { gate: load_slice(src, g, file)?, up: load_slice(src, u, file)?, down: load_slice(src, d, file)? })
+                        })
+                        .collect::<Result<Vec<_>, LoadError>>()?;
                     (Some(r), ex)
                 }
             };

@@ -9,8 +9,7 @@ pub struct Rope {
 
 impl Rope {
     pub fn new(head_dim: usize, n_rot: usize, base: f32) -> Self {
-        let inv_freq = (0..n_rot / 2).map(|i| base.powf(-2.0 * i as f32 / n_rot as f32)).collect();
-        Rope { inv_freq, head_dim }
+        Rope { inv_freq: crate::model::rope::inv_freq(n_rot, base), head_dim }
     }
 
     /// Rotates `x` = rows of `n_heads * head_dim`, row `r` at position `pos + r`.

@@ -1,8 +1,8 @@
 //! What a GGUF file holds: the container ([`gguf`]), the tensor types' block layouts
-//! ([`quant`]), the hyperparameters ([`hparams`]) and the tensors a model needs
-//! ([`tensors`]).
+//! ([`quant`]), the hyperparameters ([`hparams`]), and where the bytes come from
+//! ([`source`]).
 
 pub mod gguf;
 pub mod hparams;
 pub mod quant;
-pub mod tensors;
+pub mod source;

@@ -5,6 +5,7 @@
 
 use super::context::{GpuContext, GpuError};
 use super::kernels::{buf, kv_store, Buf, Recorder};
+use crate::model::cache::{CachePos, CacheShape};
 
 pub struct GpuKvCache {
     pub k: Vec<Buf>,
@@ -20,7 +21,8 @@ pub struct GpuKvCache {
 }
 
 impl GpuKvCache {
-    pub fn new(ctx: &GpuContext, n_layer: usize, kv_dim: usize, capacity: usize, rolling: bool, half: bool) -> Result<Self, GpuError> {
+    pub fn new(ctx: &GpuContext, shape: CacheShape, half: bool) -> Result<Self, GpuError> {
+        let CacheShape { n_layer, kv_dim, capacity, rolling } = shape;
         if half && !ctx.has_f16 {
             return Err(GpuError::Device(format!("an f16 KV cache needs the shader-f16 feature, which {} did not grant", ctx.adapter_name)));
         }
@@ -46,5 +48,17 @@ impl GpuKvCache {
     /// last `capacity` rows.
     pub fn store(&self, rec: &mut Recorder, layer: usize, k: &Buf, v: &Buf, n: usize) -> Result<(), GpuError> {
         kv_store(rec, k, v, &self.k[layer], &self.v[layer], n, self.kv_dim, self.pos, self.capacity, self.half)
+    }
+}
+
+impl CachePos for GpuKvCache {
+    fn pos(&self) -> usize {
+        self.pos
+    }
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+    fn rolling(&self) -> bool {
+        self.rolling
     }
 }

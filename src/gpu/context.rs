@@ -27,6 +27,9 @@ pub enum GpuError {
     Timeout(u64),
     #[error("{0}")]
     Load(String),
+    /// The input was refused by the checks both passes share (`model::input`).
+    #[error(transparent)]
+    Input(#[from] crate::model::ModelError),
     /// An error raised outside any error scope, recorded by the device's handler.
     #[error("{0} (raised by the GPU outside an error scope)")]
     Uncaptured(String),

@@ -14,7 +14,7 @@ pub mod weights;
 
 pub use cache::GpuKvCache;
 pub use context::{GpuContext, GpuError, Requirements};
-pub use model::{GpuModel, Pick};
+pub use model::{GpuModel, DeviceSampling};
 
 /// Runs a future to completion natively (wgpu's futures resolve once the device is
 /// polled, which `GpuContext::wait` does); the mechanism is [`crate::platform::exec::block_on`].

@@ -8,17 +8,42 @@ use super::context::{GpuContext, GpuError};
 use super::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder, StepCounts};
 use super::weights::{check_fits, part_limit, upload_f32, upload_limited, GpuMatrix, MatrixSource};
 use crate::format::hparams::Hparams;
-use crate::cpu::model::Logits;
+use crate::format::gguf::TensorInfo;
 use crate::format::quant::dequantize_vec;
-use crate::format::tensors::{read_tensor, ByteSource, Experts, FfnSpec, ModelSpec};
+use crate::format::source::{read_tensor, ByteSource};
+use crate::model::cache::{CachePos, CacheShape};
+use crate::model::input::{check_input, prefill_chunk};
+use crate::model::spec::{FfnSpec, ModelSpec, DOWN, GATE, UP};
+use crate::model::Logits;
 use std::sync::Mutex;
 
 /// How the GPU chooses the next token when only its id is read back.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Pick {
+pub enum DeviceSampling {
     Greedy,
     /// Temperature / top-k / top-p with the draw for decode step `.1`.
     Sample(super::sample::SampleParams, u32),
+}
+
+impl DeviceSampling {
+    /// This step's pick; a sampled pick's draw advances for the next step (once per
+    /// sampled token, so a seeded run draws the same stream however it is cut).
+    pub fn advance(&mut self) -> DeviceSampling {
+        let now = *self;
+        if let DeviceSampling::Sample(_, step) = self {
+            *step += 1;
+        }
+        now
+    }
+}
+
+/// Projection `p` of every expert as one source: a merged tensor, or the per-expert
+/// tensors stacked in expert order.
+fn experts_source<'a>(ts: &[&'a TensorInfo]) -> MatrixSource<'a> {
+    match ts {
+        [merged] => MatrixSource::merged(merged),
+        ts => MatrixSource::stacked(ts),
+    }
 }
 
 /// Matrices that read the same input, stacked by rows in one matrix when their types
@@ -113,16 +138,24 @@ pub struct GpuModel {
 struct Scratch {
     n: usize,
     rows: usize,
+    /// Token ids `[n]`.
     tok: Buf,
-    x: Buf,
-    h: Buf,
+    /// The residual stream `[n, n_embd]`, which every block adds into.
+    resid: Buf,
+    /// The RMSNorm of the residual `[n, n_embd]`, a block's input.
+    normed: Buf,
+    /// Queries `[n, q_dim]`, keys and values `[n, kv_dim]`.
     q: Buf,
     k: Buf,
     v: Buf,
-    att: Buf,
-    t: Buf,
-    g: Buf,
-    u: Buf,
+    /// Attention's output `[n, q_dim]`, before the output projection.
+    attn: Buf,
+    /// A block's output `[n, n_embd]`, added into the residual.
+    branch: Buf,
+    /// SwiGLU's gate (then the activated product) and up projections `[n, n_ff]`.
+    gate: Buf,
+    up: Buf,
+    /// The last token's residual row, when only its logits are wanted.
     last: Buf,
     /// Split-K attention's per-split results (decode).
     partials: Buf,
@@ -170,7 +203,7 @@ impl GpuModel {
                 upload_limited(&ctx, $src, &$s, limit).await?
             };
         }
-        let vector = |t: &crate::format::gguf::TensorInfo, src: &mut dyn ByteSource| -> Result<Vec<f32>, GpuError> {
+        let vector = |t: &TensorInfo, src: &mut dyn ByteSource| -> Result<Vec<f32>, GpuError> {
             let b = read_tensor(src, t, file).map_err(|e| GpuError::Load(e.to_string()))?;
             Ok(dequantize_vec(t.ty, &b, t.n_elements() as usize))
         };
@@ -179,13 +212,8 @@ impl GpuModel {
             let ffn = match &ls.ffn {
                 FfnSpec::Dense { gate, up: u, down } => GpuFfn::Dense { gate_up: upload_stacked(&ctx, src, [gate, u], limit).await?, down: up!(MatrixSource::plain(down), src) },
                 FfnSpec::Moe { router, experts } => {
-                    let (g, u, d) = match experts {
-                        Experts::Merged { gate, up, down } => (MatrixSource::merged(gate), MatrixSource::merged(up), MatrixSource::merged(down)),
-                        Experts::PerExpert(es) => {
-                            let col = |i: usize| es.iter().map(|e| &e[i]).collect::<Vec<_>>();
-                            (MatrixSource::stacked(&col(0)), MatrixSource::stacked(&col(1)), MatrixSource::stacked(&col(2)))
-                        }
-                    };
+                    let (g, u, d) = (experts.projection(GATE), experts.projection(UP), experts.projection(DOWN));
+                    let (g, u, d) = (experts_source(&g), experts_source(&u), experts_source(&d));
                     GpuFfn::Moe { router: up!(MatrixSource::plain(router), src), gate: up!(g, src), up: up!(u, src), down: up!(d, src) }
                 }
             };
@@ -206,8 +234,8 @@ impl GpuModel {
         };
         let on = vector(&spec.output_norm, src)?;
         let output_norm = fbuf(&ctx, "output_norm", &on).await?;
-        // The same f32 frequencies as src/cpu/rope.rs, so GPU and CPU rotate identically.
-        let inv: Vec<f32> = (0..hp.n_rot / 2).map(|i| hp.rope_base.powf(-2.0 * i as f32 / hp.n_rot as f32)).collect();
+        // The CPU's frequencies (model::rope), so GPU and CPU rotate identically.
+        let inv = crate::model::rope::inv_freq(hp.n_rot, hp.rope_base);
         let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
         let kv_half = ctx.has_f16 && std::env::var("PRECIS_GPU_KV").map_or(true, |v| v != "f32");
         Ok(GpuModel { kernels: Kernels::new(&ctx), kv_half, ctx, hp, embd, output, output_norm, inv_freq, layers, weight_bytes, scratch: Mutex::new(None) })
@@ -226,11 +254,7 @@ impl GpuModel {
 
     /// As [`GpuModel::new_cache`] with the element type chosen (`half`: f16).
     pub fn new_cache_with(&self, n_ctx: usize, half: bool) -> Result<GpuKvCache, GpuError> {
-        let hp = &self.hp;
-        match hp.sliding_window {
-            Some(w) => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), w, true, half),
-            None => GpuKvCache::new(&self.ctx, hp.n_layer, hp.kv_dim(), n_ctx.max(1), false, half),
-        }
+        GpuKvCache::new(&self.ctx, CacheShape::for_model(&self.hp, n_ctx), half)
     }
 
     /// Runs `tokens` (positions `cache.pos..`) and returns logits (last row or all).
@@ -245,12 +269,12 @@ impl GpuModel {
     /// Runs `tokens` and returns only the argmax of the last token's logits (4 bytes
     /// read back; the argmax and the copy are in the same submit as the step).
     pub async fn forward_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache) -> Result<u32, GpuError> {
-        self.forward_pick(tokens, cache, Pick::Greedy).await
+        self.forward_sampled(tokens, cache, DeviceSampling::Greedy).await
     }
 
     /// Runs `tokens` and returns only the token `pick` chooses from the last logits
     /// (sampled on the GPU in the same submit; 4 bytes read back).
-    pub async fn forward_pick(&self, tokens: &[u32], cache: &mut GpuKvCache, pick: Pick) -> Result<u32, GpuError> {
+    pub async fn forward_sampled(&self, tokens: &[u32], cache: &mut GpuKvCache, pick: DeviceSampling) -> Result<u32, GpuError> {
         self.run(tokens, cache, Logits::Last, Some(pick))?;
         let s = self.scratch.lock().unwrap();
         let s = s.as_ref().expect("run allocates scratch");
@@ -263,7 +287,7 @@ impl GpuModel {
     pub fn prefill_chunk(&self, chunk: usize) -> usize {
         let per_token = self.largest_product_bytes().max(1);
         let fits = (self.ctx.submits.units() / per_token).max(1) as usize;
-        chunk.max(1).min(self.hp.sliding_window.unwrap_or(usize::MAX)).min(fits)
+        prefill_chunk(&self.hp, chunk).min(fits)
     }
 
     /// Bytes of weights the largest single prefill dispatch reads per token: a matrix
@@ -298,42 +322,37 @@ impl GpuModel {
 
     /// As [`GpuModel::prefill`], returning the greedy next token only.
     pub async fn prefill_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize) -> Result<u32, GpuError> {
-        self.prefill_pick(tokens, cache, chunk, Pick::Greedy).await
+        self.prefill_sampled(tokens, cache, chunk, DeviceSampling::Greedy).await
     }
 
     /// As [`GpuModel::prefill`], returning only the token `pick` chooses.
-    pub async fn prefill_pick(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize, pick: Pick) -> Result<u32, GpuError> {
+    pub async fn prefill_sampled(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize, pick: DeviceSampling) -> Result<u32, GpuError> {
         let chunk = self.prefill_chunk(chunk);
         let n = tokens.chunks(chunk).count();
         for (i, c) in tokens.chunks(chunk).enumerate() {
             if i + 1 < n {
                 self.run(c, cache, Logits::Last, None)?;
             } else {
-                return self.forward_pick(c, cache, pick).await;
+                return self.forward_sampled(c, cache, pick).await;
             }
         }
-        Err(GpuError::Shape { kernel: "prefill", message: "no tokens".into() })
+        Err(GpuError::Input(crate::model::ModelError::Empty))
     }
 
+    /// The shared input checks (model::input), plus one of the GPU's own: a chunk's
+    /// keys are written to the cache before attention reads them, so a chunk may not be
+    /// longer than the window's slots (the CPU attends to a chunk's own keys directly).
     fn check(&self, tokens: &[u32], cache: &GpuKvCache) -> Result<(), GpuError> {
-        let bad = |m: String| Err(GpuError::Shape { kernel: "forward", message: m });
-        if tokens.is_empty() {
-            return bad("forward needs at least one token".into());
-        }
-        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= self.hp.n_vocab) {
-            return bad(format!("token id {id} is outside the vocabulary of {}", self.hp.n_vocab));
-        }
-        if !cache.rolling && cache.pos + tokens.len() > cache.capacity {
-            return bad(format!("context is full: position {} + {} tokens exceeds {}", cache.pos, tokens.len(), cache.capacity));
-        }
+        check_input(&self.hp, tokens, cache)?;
         if cache.rolling && tokens.len() > cache.capacity {
-            return bad(format!("chunk of {} tokens is longer than the window {}; use prefill", tokens.len(), cache.capacity));
+            let message = format!("chunk of {} tokens is longer than the window {}; use prefill", tokens.len(), cache.capacity);
+            return Err(GpuError::Shape { kernel: "forward", message });
         }
         Ok(())
     }
 
     /// Records and submits one forward pass; the logits stay in the scratch buffer.
-    fn run(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits, pick: Option<Pick>) -> Result<usize, GpuError> {
+    fn run(&self, tokens: &[u32], cache: &mut GpuKvCache, which: Logits, pick: Option<DeviceSampling>) -> Result<usize, GpuError> {
         self.check(tokens, cache)?;
         self.ctx.check_lost()?;
         let hp = &self.hp;
@@ -348,67 +367,63 @@ impl GpuModel {
         let (d, qd, ff) = (hp.n_embd, hp.q_dim(), hp.n_ff);
         let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0), half: cache.half };
         // Decode over a long context: the keys split over workgroups (flash-decoding).
-        let keys = cache.pos + 1 - cache.pos.saturating_sub(cache.capacity).max(match hp.sliding_window {
-            Some(w) => (cache.pos + 1).saturating_sub(w),
-            None => 0,
-        });
-        let n_split = if n == 1 { kn::attention_splits(keys) } else { 1 };
+        let n_split = if n == 1 { kn::attention_splits(cache.keys_for_next(hp.sliding_window)) } else { 1 };
         // Prefill is cut into submissions of bounded work; a decode step is one.
         let mut rec = if n > 1 { Recorder::bounded(&self.ctx, &self.kernels) } else { Recorder::new(&self.ctx, &self.kernels) };
         let r = &mut rec;
-        kn::embed(r, &self.embd, &s.tok, &s.x, n)?; //                            1. token embeddings
+        kn::embed(r, &self.embd, &s.tok, &s.resid, n)?; //                            1. token embeddings
         for (l, ly) in self.layers.iter().enumerate() {
-            kn::rms_norm(r, &s.x, &ly.attn_norm, &s.h, d, n, hp.rms_eps)?; //      2. pre-attention RMSNorm
+            kn::rms_norm(r, &s.resid, &ly.attn_norm, &s.normed, d, n, hp.rms_eps)?; //      2. pre-attention RMSNorm
             match &ly.qkv { //                                                      3. Q/K/V
-                Stacked::Fused([nq, nk, _], m) if n == 1 => kn::matvec3(r, m, *nq, *nk, &s.h, &s.q, &s.k, &s.v)?,
-                qkv => qkv.matmul_each(r, &s.h, d, [&s.q, &s.k, &s.v], n)?,
+                Stacked::Fused([nq, nk, _], m) if n == 1 => kn::matvec3(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
+                qkv => qkv.matmul_each(r, &s.normed, d, [&s.q, &s.k, &s.v], n)?,
             }
             kn::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?; // 4. rotary positions
             kn::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos)?;
             match n_split { //                                                        5. windowed GQA:
-                _ if n > 1 && hp.head_dim <= kn::PREFILL_MAX_HEAD_DIM => kn::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?, // tiled prefill,
-                1 => kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att)?, // a query per workgroup,
-                ns => kn::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.att, &s.partials, ns)?, // or split-K decode
+                _ if n > 1 && hp.head_dim <= kn::PREFILL_MAX_HEAD_DIM => kn::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // tiled prefill,
+                1 => kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // a query per workgroup,
+                ns => kn::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn, &s.partials, ns)?, // or split-K decode
             }
             cache.store(r, l, &s.k, &s.v, n)?; //                                  6. rolling-buffer write
-            kn::matmul(r, &ly.o, &s.att, qd, &s.t, d, 0, n)?; //                   7. output projection
-            kn::add(r, &s.x, &s.t, n * d)?; //                                        + residual
-            kn::rms_norm(r, &s.x, &ly.ffn_norm, &s.h, d, n, hp.rms_eps)?; //       8. pre-FFN RMSNorm
+            kn::matmul(r, &ly.o, &s.attn, qd, &s.branch, d, 0, n)?; //                   7. output projection
+            kn::add(r, &s.resid, &s.branch, n * d)?; //                                        + residual
+            kn::rms_norm(r, &s.resid, &ly.ffn_norm, &s.normed, d, n, hp.rms_eps)?; //       8. pre-FFN RMSNorm
             match &ly.ffn {
                 GpuFfn::Dense { gate_up, down } => {
                     match gate_up { //                                                 9. SwiGLU
-                        Stacked::Fused(_, m) if n == 1 && m.parts.len() == 1 => kn::matvec_swiglu(r, m, &s.h, &s.g)?,
+                        Stacked::Fused(_, m) if n == 1 && m.parts.len() == 1 => kn::matvec_swiglu(r, m, &s.normed, &s.gate)?,
                         gu => {
-                            gu.matmul_each(r, &s.h, d, [&s.g, &s.u], n)?;
-                            kn::swiglu(r, &s.g, &s.u, n * ff)?;
+                            gu.matmul_each(r, &s.normed, d, [&s.gate, &s.up], n)?;
+                            kn::swiglu(r, &s.gate, &s.up, n * ff)?;
                         }
                     }
-                    kn::matmul(r, down, &s.g, ff, &s.t, d, 0, n)?;
+                    kn::matmul(r, down, &s.gate, ff, &s.branch, d, 0, n)?;
                 }
                 GpuFfn::Moe { router, gate, up, down } => {
                     let m = s.moe.as_ref().expect("MoE scratch");
                     let k = hp.n_expert_used;
-                    kn::matmul(r, router, &s.h, d, &m.logits, hp.n_expert, 0, n)?; // or router,
+                    kn::matmul(r, router, &s.normed, d, &m.logits, hp.n_expert, 0, n)?; // or router,
                     kn::moe_route(r, &m.logits, &m.ids, &m.wts, n, hp.n_expert, k)?; // top-k on the GPU,
-                    chosen_experts(r, [gate, up, down], m, &s.h, n, hp.n_expert, k, ff)?; // chosen experts only,
-                    kn::moe_combine(r, &m.wts, &m.down, &s.t, n, k, d)?; //               weighted sum
+                    chosen_experts(r, [gate, up, down], m, &s.normed, n, hp.n_expert, k, ff)?; // chosen experts only,
+                    kn::moe_combine(r, &m.wts, &m.down, &s.branch, n, k, d)?; //               weighted sum
                 }
             }
-            kn::add(r, &s.x, &s.t, n * d)?; //                                    10. residual
+            kn::add(r, &s.resid, &s.branch, n * d)?; //                                    10. residual
         }
         let x_out = if rows == 1 && n > 1 {
-            r.copy(&s.x, (n - 1) * d, &s.last, 0, d)?;
+            r.copy(&s.resid, (n - 1) * d, &s.last, 0, d)?;
             &s.last
         } else {
-            &s.x
+            &s.resid
         };
-        kn::rms_norm(r, x_out, &self.output_norm, &s.h, d, rows, hp.rms_eps)?; //  11. final RMSNorm
+        kn::rms_norm(r, x_out, &self.output_norm, &s.normed, d, rows, hp.rms_eps)?; //  11. final RMSNorm
         let head = self.output.as_ref().unwrap_or(&self.embd);
-        kn::matmul(r, head, &s.h, d, &s.logits, hp.n_vocab, 0, rows)?; //         12. vocabulary head
+        kn::matmul(r, head, &s.normed, d, &s.logits, hp.n_vocab, 0, rows)?; //         12. vocabulary head
         if let Some(pick) = pick {
             match pick { //                                                          13. the token on the GPU
-                Pick::Greedy => super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?,
-                Pick::Sample(sp, step) => super::sample::sample(r, &s.logits, rows - 1, hp.n_vocab, &sp, step, &s.token)?,
+                DeviceSampling::Greedy => super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?,
+                DeviceSampling::Sample(sp, step) => super::sample::sample(r, &s.logits, rows - 1, hp.n_vocab, &sp, step, &s.token)?,
             }
             r.encoder().copy_buffer_to_buffer(&s.token.buffer, 0, &s.readback, 0, 4);
         }
@@ -437,15 +452,15 @@ impl GpuModel {
             n,
             rows,
             tok: buf(c, "tokens", n),
-            x: buf(c, "x", n * d),
-            h: buf(c, "h", n * d),
+            resid: buf(c, "residual", n * d),
+            normed: buf(c, "normed", n * d),
             q: buf(c, "q", n * qd),
             k: buf(c, "k", n * kvd),
             v: buf(c, "v", n * kvd),
-            att: buf(c, "attention", n * qd),
-            t: buf(c, "t", n * d),
-            g: buf(c, "gate", n * ff),
-            u: buf(c, "up", n * ff),
+            attn: buf(c, "attention", n * qd),
+            branch: buf(c, "branch", n * d),
+            gate: buf(c, "gate", n * ff),
+            up: buf(c, "up", n * ff),
             last: buf(c, "last row", d),
             partials: buf(c, "attention partials", if n == 1 { kn::attention_partials(hp.n_head, hp.head_dim) } else { 1 }),
             logits: buf(c, "logits", rows * hp.n_vocab),
@@ -504,14 +519,7 @@ fn plan(spec: &ModelSpec) -> Vec<MatrixSource<'_>> {
             FfnSpec::Dense { gate, up, down } => v.extend([gate, up, down].map(MatrixSource::plain)),
             FfnSpec::Moe { router, experts } => {
                 v.push(MatrixSource::plain(router));
-                match experts {
-                    Experts::Merged { gate, up, down } => v.extend([gate, up, down].map(MatrixSource::merged)),
-                    Experts::PerExpert(es) => {
-                        for i in 0..3 {
-                            v.push(MatrixSource::stacked(&es.iter().map(|e| &e[i]).collect::<Vec<_>>()));
-                        }
-                    }
-                }
+                v.extend([GATE, UP, DOWN].map(|p| experts_source(&experts.projection(p))));
             }
         }
     }

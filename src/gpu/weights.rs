@@ -4,7 +4,7 @@
 use super::context::{GpuContext, GpuError};
 use crate::format::gguf::TensorInfo;
 use crate::format::quant::GgmlType;
-use crate::format::tensors::ByteSource;
+use crate::format::source::ByteSource;
 
 /// Host bytes held at once while uploading (one read + one write slice).
 pub const STAGING_BYTES: u64 = 16 << 20;

@@ -19,7 +19,7 @@ pub mod structured;
 pub use formats::{Format, Length};
 
 use crate::text::chat::ChatError;
-use crate::cpu::model::ModelError;
+use crate::model::ModelError;
 use crate::model::sampling::SamplerConfig;
 use crate::transcript::Transcript;
 use crate::{Engine, GenerateOptions, StopReason};

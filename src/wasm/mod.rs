@@ -435,7 +435,7 @@ struct JsBytes {
 }
 
 #[cfg(feature = "gpu")]
-impl crate::format::tensors::ByteSource for JsBytes {
+impl crate::format::source::ByteSource for JsBytes {
     fn len(&self) -> u64 {
         self.size
     }

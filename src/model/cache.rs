@@ -1,0 +1,54 @@
+//! The KV cache's shape and the context rule, the same for the CPU's
+//! `cpu::cache::KvCache` and the GPU's `gpu::cache::GpuKvCache` (Mistral's reference
+//! `RotatingBufferCache`): position p lives in slot `p mod capacity`, so a
+//! sliding-window model needs only W slots however long the input, while a dense
+//! model gets `n_ctx` slots and never wraps.
+
+use crate::format::hparams::Hparams;
+
+/// How many rows a model's cache holds, per layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheShape {
+    pub n_layer: usize,
+    pub kv_dim: usize,
+    /// Slots per layer: the window W, or the context.
+    pub capacity: usize,
+    /// Whether positions past `capacity` overwrite old slots (sliding window).
+    pub rolling: bool,
+}
+
+impl CacheShape {
+    /// W slots for a sliding-window model, else `n_ctx` (at least one).
+    pub fn for_model(hp: &Hparams, n_ctx: usize) -> Self {
+        let (capacity, rolling) = match hp.sliding_window {
+            Some(w) => (w, true),
+            None => (n_ctx.max(1), false),
+        };
+        CacheShape { n_layer: hp.n_layer, kv_dim: hp.kv_dim(), capacity, rolling }
+    }
+}
+
+/// Where a cache stands: both caches implement it, so the rules below are written once.
+pub trait CachePos {
+    /// Next position to be written (= tokens seen so far).
+    fn pos(&self) -> usize;
+    fn capacity(&self) -> usize;
+    fn rolling(&self) -> bool;
+
+    /// Whether `n` more tokens would overflow a dense model's context (a rolling cache
+    /// is never full: it forgets what slid out of the window).
+    fn full_after(&self, n: usize) -> bool {
+        !self.rolling() && self.pos() + n > self.capacity()
+    }
+
+    /// Keys the next single query attends to: itself and every earlier position the
+    /// cache still holds and the window (`window`, if any) reaches.
+    fn keys_for_next(&self, window: Option<usize>) -> usize {
+        let pos = self.pos();
+        let oldest = pos.saturating_sub(self.capacity()).max(match window {
+            Some(w) => (pos + 1).saturating_sub(w),
+            None => 0,
+        });
+        pos + 1 - oldest
+    }
+}

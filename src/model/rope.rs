@@ -1,0 +1,9 @@
+//! Rotary position embedding's frequencies, shared by the CPU's `cpu::rope::Rope` and
+//! the GPU's `rope.wgsl` (uploaded once), so both rotate by the same f32 angles.
+//! llama.cpp's "normal" mode: within each head the pairs (2i, 2i+1) rotate by
+//! `pos · base^(-2i/n_rot)`.
+
+/// `base^(-2i/n_rot)` for each of the `n_rot / 2` rotated pairs.
+pub fn inv_freq(n_rot: usize, base: f32) -> Vec<f32> {
+    (0..n_rot / 2).map(|i| base.powf(-2.0 * i as f32 / n_rot as f32)).collect()
+}

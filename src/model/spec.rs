@@ -1,0 +1,188 @@
+//! Which tensors a llama-architecture model needs (GGUF names as llama.cpp's
+//! `LLM_TENSOR_*`), checked against the metadata before any byte is read, and the
+//! walks over them that every loader shares (the CPU model, the GPU model, the
+//! reference), so a new optional tensor is listed here once.
+
+use crate::format::gguf::{Gguf, TensorInfo};
+use crate::format::hparams::Hparams;
+use crate::model::error::LoadError;
+
+/// Mixtral experts come either as one 3-D tensor per projection (current llama.cpp)
+/// or as one 2-D tensor per expert (`blk.N.ffn_gate.E.weight`, older conversions).
+#[derive(Debug, Clone)]
+pub enum Experts {
+    Merged { gate: TensorInfo, up: TensorInfo, down: TensorInfo },
+    PerExpert(Vec<[TensorInfo; 3]>),
+}
+
+#[derive(Debug, Clone)]
+pub enum FfnSpec {
+    Dense { gate: TensorInfo, up: TensorInfo, down: TensorInfo },
+    Moe { router: TensorInfo, experts: Experts },
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    pub attn_norm: TensorInfo,
+    pub q: TensorInfo,
+    pub k: TensorInfo,
+    pub v: TensorInfo,
+    pub o: TensorInfo,
+    pub ffn_norm: TensorInfo,
+    pub ffn: FfnSpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub token_embd: TensorInfo,
+    pub output_norm: TensorInfo,
+    /// `None`: the head is tied to `token_embd`.
+    pub output: Option<TensorInfo>,
+    pub layers: Vec<LayerSpec>,
+}
+
+impl ModelSpec {
+    /// Finds every tensor and checks its shape against the hyperparameters.
+    pub fn resolve(g: &Gguf, hp: &Hparams, file: &str) -> Result<Self, LoadError> {
+        let get = |name: String, expected: &[usize]| -> Result<TensorInfo, LoadError> {
+            let t = g.tensor(&name).ok_or_else(|| LoadError::Missing { file: file.into(), name: name.clone() })?;
+            let expected: Vec<u64> = expected.iter().map(|&d| d as u64).collect();
+            if t.dims != expected {
+                return Err(LoadError::Shape { file: file.into(), name, offset: t.info_offset, found: t.dims.clone(), expected });
+            }
+            Ok(t.clone())
+        };
+        let (d, ff, nv) = (hp.n_embd, hp.n_ff, hp.n_vocab);
+        let mut layers = Vec::with_capacity(hp.n_layer);
+        for l in 0..hp.n_layer {
+            let n = |s: &str| format!("blk.{l}.{s}.weight");
+            let attn_norm = get(n("attn_norm"), &[d])?;
+            let q = get(n("attn_q"), &[d, hp.q_dim()])?;
+            let k = get(n("attn_k"), &[d, hp.kv_dim()])?;
+            let v = get(n("attn_v"), &[d, hp.kv_dim()])?;
+            let o = get(n("attn_output"), &[hp.q_dim(), d])?;
+            let ffn_norm = get(n("ffn_norm"), &[d])?;
+            let ffn = if hp.is_moe() {
+                let ne = hp.n_expert;
+                let experts = if g.tensor(&n("ffn_gate_exps")).is_some() {
+                    Experts::Merged {
+                        gate: get(n("ffn_gate_exps"), &[d, ff, ne])?,
+                        up: get(n("ffn_up_exps"), &[d, ff, ne])?,
+                        down: get(n("ffn_down_exps"), &[ff, d, ne])?,
+                    }
+                } else {
+                    Experts::PerExpert(
+                        (0..ne)
+                            .map(|e| {
+                                Ok([
+                                    get(n(&format!("ffn_gate.{e}")), &[d, ff])?,
+                                    get(n(&format!("ffn_up.{e}")), &[d, ff])?,
+                                    get(n(&format!("ffn_down.{e}")), &[ff, d])?,
+                                ])
+                            })
+                            .collect::<Result<_, LoadError>>()?,
+                    )
+                };
+                FfnSpec::Moe { router: get(n("ffn_gate_inp"), &[d, ne])?, experts }
+            } else {
+                FfnSpec::Dense { gate: get(n("ffn_gate"), &[d, ff])?, up: get(n("ffn_up"), &[d, ff])?, down: get(n("ffn_down"), &[ff, d])? }
+            };
+            layers.push(LayerSpec { attn_norm, q, k, v, o, ffn_norm, ffn });
+        }
+        Ok(ModelSpec {
+            token_embd: get("token_embd.weight".into(), &[d, nv])?,
+            output_norm: get("output_norm.weight".into(), &[d])?,
+            output: match g.tensor("output.weight") {
+                Some(_) => Some(get("output.weight".into(), &[d, nv])?),
+                None => None,
+            },
+            layers,
+        })
+    }
+
+    /// Every tensor in file order, so a streaming reader moves forward only.
+    pub fn tensors(&self) -> Vec<&TensorInfo> {
+        let mut v = vec![&self.token_embd, &self.output_norm];
+        v.extend(self.output.as_ref());
+        v.extend(self.layers.iter().flat_map(LayerSpec::tensors));
+        v.sort_by_key(|t| t.offset);
+        v
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.tensors().iter().map(|t| t.n_bytes()).sum()
+    }
+}
+
+/// The projections of a SwiGLU block, in the order every loader reads them.
+pub const GATE: usize = 0;
+pub const UP: usize = 1;
+pub const DOWN: usize = 2;
+
+/// One matrix inside a tensor: slice `index` of `count` equal slices along the slowest
+/// dimension (an expert of a merged `[n_in, n_out, n_expert]` tensor; `count = 1` for
+/// a plain matrix).
+#[derive(Debug, Clone, Copy)]
+pub struct Slice<'a> {
+    pub tensor: &'a TensorInfo,
+    pub index: usize,
+    pub count: usize,
+}
+
+impl<'a> Slice<'a> {
+    pub fn whole(tensor: &'a TensorInfo) -> Self {
+        Slice { tensor, index: 0, count: 1 }
+    }
+    /// Inputs per row (GGUF `dims[0]`).
+    pub fn n_in(&self) -> usize {
+        self.tensor.dims[0] as usize
+    }
+    /// Rows (outputs) of this slice.
+    pub fn n_out(&self) -> usize {
+        self.tensor.dims.get(1).copied().unwrap_or(1) as usize
+    }
+    /// The slice's bytes in the file.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        let per = self.tensor.n_bytes() / self.count as u64;
+        let start = self.tensor.offset + per * self.index as u64;
+        start..start + per
+    }
+}
+
+impl Experts {
+    /// Expert `e`'s gate, up and down matrices.
+    pub fn expert(&self, e: usize) -> [Slice<'_>; 3] {
+        match self {
+            Experts::Merged { gate, up, down } => [gate, up, down].map(|t| Slice { tensor: t, index: e, count: t.dims[2] as usize }),
+            Experts::PerExpert(es) => es[e].each_ref().map(Slice::whole),
+        }
+    }
+
+    /// The tensors holding projection `p` ([`GATE`], [`UP`], [`DOWN`]) of every expert:
+    /// one merged tensor, or one per expert in expert order.
+    pub fn projection(&self, p: usize) -> Vec<&TensorInfo> {
+        match self {
+            Experts::Merged { gate, up, down } => vec![[gate, up, down][p]],
+            Experts::PerExpert(es) => es.iter().map(|e| &e[p]).collect(),
+        }
+    }
+
+    fn tensors(&self) -> Vec<&TensorInfo> {
+        (0..3).flat_map(|p| self.projection(p)).collect()
+    }
+}
+
+impl LayerSpec {
+    /// Every tensor of the layer: attention's, then the FFN's.
+    pub fn tensors(&self) -> Vec<&TensorInfo> {
+        let mut v = vec![&self.attn_norm, &self.q, &self.k, &self.v, &self.o, &self.ffn_norm];
+        match &self.ffn {
+            FfnSpec::Dense { gate, up, down } => v.extend([gate, up, down]),
+            FfnSpec::Moe { router, experts } => {
+                v.push(router);
+                v.extend(experts.tensors());
+            }
+        }
+        v
+    }
+}
