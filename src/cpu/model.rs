@@ -1,4 +1,9 @@
 //! The llama-architecture transformer on the CPU (Llama, Mistral, Mixtral, SmolLM).
+//!
+//! The steps of [`Model::forward`] are numbered as `gpu::model::GpuModel::run`'s. A
+//! change to one step comes with the same-numbered change in the other pass and a case
+//! in tests/gpu_model.rs that compares them; the rules both obey (input checks,
+//! chunking, cache shape, rope frequencies, the tensors) live once in `model/`.
 
 use crate::cpu::attention::{attention, AttnShape};
 use crate::cpu::cache::KvCache;

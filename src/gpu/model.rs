@@ -2,6 +2,11 @@
 //! decode step records every dispatch into one command buffer with one submit; a
 //! prefill chunk is cut into submissions of bounded work (src/gpu/submit.rs). Nothing
 //! is read back inside a call (the caller reads the logits, or just the greedy id).
+//!
+//! The steps of [`GpuModel::run`] are numbered as `cpu::model::Model::forward`'s. A
+//! change to one step comes with the same-numbered change in the other pass and a case
+//! in tests/gpu_model.rs that compares them; the rules both obey (input checks,
+//! chunking, cache shape, rope frequencies, the tensors) live once in `model/`.
 
 use super::cache::GpuKvCache;
 use super::context::{GpuContext, GpuError};
@@ -46,19 +51,20 @@ fn experts_source<'a>(ts: &[&'a TensorInfo]) -> MatrixSource<'a> {
     }
 }
 
-/// Matrices that read the same input, stacked by rows in one matrix when their types
-/// match (one decode dispatch instead of several), else kept apart.
-pub enum Stacked<const N: usize> {
+/// Matrices that read the same input (Q/K/V, gate/up), stacked by rows in one matrix
+/// when their types match (one decode dispatch instead of several), else kept
+/// separate: the GPU's twin of `cpu::linear::Projections`.
+pub enum Projections<const N: usize> {
     /// Rows of each, in order, and the stack.
-    Fused([usize; N], GpuMatrix),
-    Apart([GpuMatrix; N]),
+    Stacked([usize; N], GpuMatrix),
+    Separate([GpuMatrix; N]),
 }
 
-impl<const N: usize> Stacked<N> {
+impl<const N: usize> Projections<N> {
     pub fn bytes(&self) -> u64 {
         match self {
-            Stacked::Fused(_, m) => m.bytes(),
-            Stacked::Apart(ms) => ms.iter().map(|m| m.bytes()).sum(),
+            Projections::Stacked(_, m) => m.bytes(),
+            Projections::Separate(ms) => ms.iter().map(|m| m.bytes()).sum(),
         }
     }
 
@@ -66,7 +72,7 @@ impl<const N: usize> Stacked<N> {
     /// rows of its own n_out.
     fn matmul_each(&self, r: &mut Recorder, x: &Buf, x_stride: usize, ys: [&Buf; N], n: usize) -> Result<(), GpuError> {
         match self {
-            Stacked::Fused(rows, m) => {
+            Projections::Stacked(rows, m) => {
                 let mut at = 0;
                 for (i, y) in ys.iter().enumerate() {
                     kn::matmul_rows(r, m, at..at + rows[i], x, x_stride, y, rows[i], 0, n)?;
@@ -74,7 +80,7 @@ impl<const N: usize> Stacked<N> {
                 }
                 Ok(())
             }
-            Stacked::Apart(ms) => {
+            Projections::Separate(ms) => {
                 for (m, y) in ms.iter().zip(ys) {
                     kn::matmul(r, m, x, x_stride, y, m.n_out, 0, n)?;
                 }
@@ -85,32 +91,32 @@ impl<const N: usize> Stacked<N> {
 }
 
 /// Uploads `ts` (same n_in) stacked by rows when they share a type, else apart.
-async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSource, ts: [&crate::format::gguf::TensorInfo; N], limit: u64) -> Result<Stacked<N>, GpuError> {
+async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSource, ts: [&crate::format::gguf::TensorInfo; N], limit: u64) -> Result<Projections<N>, GpuError> {
     let same = ts.iter().all(|t| t.ty == ts[0].ty && t.dims[0] == ts[0].dims[0]);
     if same {
         let parts: Vec<MatrixSource> = ts.iter().map(|t| MatrixSource::plain(t)).collect();
         let name = ts.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join("+");
         let rows: [usize; N] = std::array::from_fn(|i| parts[i].n_out);
         let stack = MatrixSource { name: &name, n_out: rows.iter().sum(), ranges: parts.iter().map(|m| m.ranges[0].clone()).collect(), ..MatrixSource::plain(ts[0]) };
-        return Ok(Stacked::Fused(rows, upload_limited(ctx, src, &stack, limit).await?));
+        return Ok(Projections::Stacked(rows, upload_limited(ctx, src, &stack, limit).await?));
     }
     let mut ms = Vec::with_capacity(N);
     for t in ts {
         ms.push(upload_limited(ctx, src, &MatrixSource::plain(t), limit).await?);
     }
-    Ok(Stacked::Apart(ms.try_into().unwrap_or_else(|_| unreachable!("N matrices uploaded"))))
+    Ok(Projections::Separate(ms.try_into().unwrap_or_else(|_| unreachable!("N matrices uploaded"))))
 }
 
 pub enum GpuFfn {
     /// Gate and up (stacked when their types match), down.
-    Dense { gate_up: Stacked<2>, down: GpuMatrix },
+    Dense { gate_up: Projections<2>, down: GpuMatrix },
     /// Expert matrices stacked `n_expert` deep, whole experts per part.
     Moe { router: GpuMatrix, gate: GpuMatrix, up: GpuMatrix, down: GpuMatrix },
 }
 
 pub struct GpuLayer {
     pub attn_norm: Buf,
-    pub qkv: Stacked<3>,
+    pub qkv: Projections<3>,
     pub o: GpuMatrix,
     pub ffn_norm: Buf,
     pub ffn: GpuFfn,
@@ -375,7 +381,7 @@ impl GpuModel {
         for (l, ly) in self.layers.iter().enumerate() {
             kn::rms_norm(r, &s.resid, &ly.attn_norm, &s.normed, d, n, hp.rms_eps)?; //      2. pre-attention RMSNorm
             match &ly.qkv { //                                                      3. Q/K/V
-                Stacked::Fused([nq, nk, _], m) if n == 1 => kn::matvec3(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
+                Projections::Stacked([nq, nk, _], m) if n == 1 => kn::matvec3(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
                 qkv => qkv.matmul_each(r, &s.normed, d, [&s.q, &s.k, &s.v], n)?,
             }
             kn::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?; // 4. rotary positions
@@ -392,7 +398,7 @@ impl GpuModel {
             match &ly.ffn {
                 GpuFfn::Dense { gate_up, down } => {
                     match gate_up { //                                                 9. SwiGLU
-                        Stacked::Fused(_, m) if n == 1 && m.parts.len() == 1 => kn::matvec_swiglu(r, m, &s.normed, &s.gate)?,
+                        Projections::Stacked(_, m) if n == 1 && m.parts.len() == 1 => kn::matvec_swiglu(r, m, &s.normed, &s.gate)?,
                         gu => {
                             gu.matmul_each(r, &s.normed, d, [&s.gate, &s.up], n)?;
                             kn::swiglu(r, &s.gate, &s.up, n * ff)?;
