@@ -216,7 +216,7 @@ fn rms_norm_rope_swiglu_add() {
     let g = rnd(n, 2);
     let (xb, gb, yb) = (up(&c, "x", &x), up(&c, "g", &g), buf(&c, "y", n * rows));
     run(&c, &k, |r| kn::rms_norm(r, &xb, &gb, &yb, n, rows, 1e-5));
-    close("rms_norm", &read(&c, &yb), &precis::cpu::ops::rms_norm(&x, &g, 1e-5), TOL_ELEMENTWISE);
+    close("rms_norm", &read(&c, &yb), &precis::cpu::vector::rms_norm(&x, &g, 1e-5), TOL_ELEMENTWISE);
 
     // RoPE with n_rot < head_dim (the tail of each head is left alone), 7 rows at pos 1000.
     let (heads, hd, n_rot, pos) = (3, 12, 8, 1000);
@@ -233,7 +233,7 @@ fn rms_norm_rope_swiglu_add() {
     let (a, b) = (rnd(1001, 5), rnd(1001, 6));
     let (ab, bb) = (up(&c, "a", &a), up(&c, "b", &b));
     run(&c, &k, |r| kn::swiglu(r, &ab, &bb, 1001));
-    let want: Vec<f32> = a.iter().zip(&b).map(|(&g, &u)| precis::cpu::ops::silu(g) * u).collect();
+    let want: Vec<f32> = a.iter().zip(&b).map(|(&g, &u)| precis::cpu::vector::silu(g) * u).collect();
     close("swiglu", &read(&c, &ab), &want, TOL_ELEMENTWISE);
     run(&c, &k, |r| kn::add(r, &ab, &bb, 1001));
     let want: Vec<f32> = want.iter().zip(&b).map(|(x, y)| x + y).collect();
@@ -609,7 +609,7 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
         let y = buf(c, "y", nf);
         run(c, k, |r| kn::matvec_swiglu(r, &m, &xb, &y));
         let got = read(c, &y);
-        let want: Vec<f32> = (0..nf).map(|o| precis::cpu::ops::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
+        let want: Vec<f32> = (0..nf).map(|o| precis::cpu::vector::silu(dot_ref(&w, o, n_in, &x).0 as f32) * dot_ref(&w, nf + o, n_in, &x).0 as f32).collect();
         close(&format!("matvec_swiglu {} ({}, subgroups {sg})", ty.name(), layout(c)), &got, &want, TOL_FUSED_SWIGLU);
         let (g, u) = (buf(c, "g", nf), buf(c, "u", nf));
         run(c, k, |r| {

@@ -10,7 +10,7 @@
 //! — one query at a time, one key at a time — is its slow twin.
 
 use crate::cpu::cache::KvCache;
-use crate::cpu::ops::{axpy, dot, softmax};
+use crate::cpu::vector::{axpy, dot, softmax};
 use std::cell::RefCell;
 
 pub struct AttnShape {
@@ -218,7 +218,7 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
     let mut sum = [0f32; W];
     for row in sc.chunks_exact_mut(W) {
         for l in 0..W {
-            row[l] = crate::cpu::ops::exp(row[l] - max[l]);
+            row[l] = crate::cpu::vector::exp(row[l] - max[l]);
             sum[l] += row[l];
         }
     }

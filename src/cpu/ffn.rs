@@ -2,7 +2,7 @@
 
 use crate::cpu::kernels::KernelError;
 use crate::cpu::linear::{Linear, Projections};
-use crate::cpu::ops::silu;
+use crate::cpu::vector::silu;
 
 pub struct SwiGlu {
     /// gate and up, in that order.

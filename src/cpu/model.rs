@@ -13,7 +13,7 @@ use crate::format::hparams::Hparams;
 use crate::cpu::kernels::KernelError;
 use crate::cpu::linear::{Linear, Projections};
 use crate::cpu::moe::Moe;
-use crate::cpu::ops::{add_assign, rms_norm};
+use crate::cpu::vector::{add_assign, rms_norm};
 use crate::format::quant::{dequantize_vec, GgmlType};
 use crate::cpu::rope::Rope;
 use crate::format::source::{read_tensor, ByteSource, ReadError};

@@ -5,7 +5,7 @@
 
 use crate::cpu::ffn::SwiGlu;
 use crate::cpu::linear::Linear;
-use crate::cpu::ops::softmax;
+use crate::cpu::vector::softmax;
 
 pub struct Moe {
     pub router: Linear,
@@ -42,7 +42,7 @@ impl Moe {
             let batch: Vec<f32> = routed.iter().flat_map(|&(t, _)| x[t * d..(t + 1) * d].iter().copied()).collect();
             let y = self.experts[e].forward(&batch)?;
             for (r, &(t, w)) in routed.iter().enumerate() {
-                crate::cpu::ops::axpy(w, &y[r * d..(r + 1) * d], &mut out[t * d..(t + 1) * d]);
+                crate::cpu::vector::axpy(w, &y[r * d..(r + 1) * d], &mut out[t * d..(t + 1) * d]);
             }
         }
         Ok(out)

@@ -1,7 +1,7 @@
 //! The slow twin of the forward pass: every weight dequantized to f32 by
 //! [`crate::format::quant`], a full-sequence pass with an explicit causal + window mask, no
 //! cache, no chunking, naive loops. It shares no compute code with the fast path
-//! (candle matmuls, rolling cache, chunked attention) or the GPU shaders, so each of
+//! (quantized kernels, rolling cache, chunked attention) or the GPU shaders, so each of
 //! them is tested against it.
 
 use crate::format::gguf::TensorInfo;

@@ -2,8 +2,8 @@
 //!
 //! Layouts follow ggml's `ggml-common.h` (`block_q4_0`, `block_q4_1`, `block_q8_0`,
 //! `block_q4_K`, `block_q5_K`, `block_q6_K`); sizes are pinned below at compile time.
-//! These dequantizers are the slow twins every fast path (candle's CPU kernels, the
-//! WGSL shaders) is tested against, and they back the embedding row lookup.
+//! These dequantizers are the slow twins every fast path (the CPU's integer dot
+//! products in cpu/kernels, the WGSL decoders) is tested against, and they back the embedding row lookup.
 
 use half::{bf16, f16};
 use std::mem::size_of;

@@ -3,7 +3,8 @@
 //! Activations are quantized once per row to [`q8::BlockQ8`]; each weight row is then
 //! dotted against a tile of up to [`TILE`] activation rows while its blocks sit in
 //! registers, so prefill reads the weights once per tile instead of once per token.
-//! Work is split over output rows (rayon natively, sequential in wasm32). Float
+//! Work is split over output rows (natively on the spin-then-park pool of
+//! [`pool`], sequentially in wasm32). Float
 //! weights (F32/F16/BF16) are widened to f32 at load and use a plain f32 dot.
 
 pub mod pool;
@@ -212,7 +213,7 @@ impl QMatrix {
             Data::Float(w) => {
                 for o in rows {
                     for t in toks.clone() {
-                        out[(t - toks.start) * n_out + o] = crate::cpu::ops::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]);
+                        out[(t - toks.start) * n_out + o] = crate::cpu::vector::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]);
                     }
                 }
             }
@@ -229,7 +230,7 @@ impl QMatrix {
                         let (rb, nb) = (self.ty.row_bytes(self.n_in), self.n_in / 32);
                         dot_rows::<1>(self.ty, &w[o * rb..(o + 1) * rb], [&xq[t * nb..(t + 1) * nb]])[0]
                     }
-                    Data::Float(w) => crate::cpu::ops::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]),
+                    Data::Float(w) => crate::cpu::vector::dot(&w[o * self.n_in..][..self.n_in], &x[t * self.n_in..][..self.n_in]),
                     Data::X8(_) => unreachable!("the interleaved layout goes through matmul_x8"),
                 };
             }

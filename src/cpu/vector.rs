@@ -1,4 +1,6 @@
-//! Small dense f32 kernels shared by the CPU forward pass and its reference twin.
+//! Small dense f32 operations of the CPU forward pass: dot, axpy, RMSNorm, softmax,
+//! SiLU and a vectorizable exp. The reference (cpu/reference.rs) keeps its own f64
+//! versions, so it shares none of these.
 
 /// Dot product with 8 independent accumulators so LLVM vectorizes it (f32 addition
 /// is not associative, so a single running sum would stay scalar).
