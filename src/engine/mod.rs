@@ -106,7 +106,8 @@ impl Engine {
             gguf.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(str::to_string),
             &text(tokenizer.bos),
             &text(tokenizer.eos),
-        );
+        )
+        .named(file);
         let mut eog: Vec<u32> = tokenizer.eos.into_iter().collect();
         for t in ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>"] {
             if let Some(id) = tokenizer.token_id(t).filter(|&id| tokenizer.is_control(id)) {

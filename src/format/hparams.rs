@@ -8,9 +8,34 @@ pub enum HparamsError {
     Architecture { arch: String },
     #[error("metadata key `{key}` is {found}; expected {expected}")]
     Key { key: String, found: String, expected: &'static str },
+    #[error("metadata key `{key}` is {value}, more than any model has (at most {max})")]
+    Range { key: String, value: u64, max: u64 },
     #[error("inconsistent hyperparameters: {0}")]
     Inconsistent(String),
 }
+
+/// The largest value each size may take. The biggest published models sit well inside
+/// these (Llama 3.1 405B: 126 layers, embedding 16384, ffn 53248, 128 heads of 128;
+/// Gemma 3: a 262144-token vocabulary; Mixtral and Qwen MoE: up to 128 experts), and
+/// with them every product the engine forms (q_dim, kv_dim, a matrix's elements)
+/// fits a wasm32 usize.
+fn limit(key: &str) -> u64 {
+    match key {
+        "block_count" => 1024,
+        "embedding_length" => 1 << 16,
+        "feed_forward_length" => 1 << 18,
+        "attention.head_count" | "attention.head_count_kv" => 1024,
+        "attention.key_length" | "attention.value_length" | "rope.dimension_count" => 1024,
+        "context_length" | "attention.sliding_window" => 1 << 24,
+        "vocab_size" => 1 << 20,
+        "expert_count" | "expert_used_count" => 256,
+        _ => u32::MAX as u64,
+    }
+}
+
+/// Elements of the query projection's output (heads × head size) at most: twice the
+/// largest published model's.
+const MAX_Q_DIM: usize = 1 << 15;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hparams {
@@ -48,14 +73,21 @@ impl Hparams {
             return Err(HparamsError::Architecture { arch: if arch.is_empty() { "(missing)".into() } else { arch } });
         }
         let key = |k: &str| format!("{arch}.{k}");
+        // Integers are read as u64 and bounded before they become usize: on wasm32 a
+        // usize is 32 bits, and `2^32 + 64 as usize` would silently be 64.
         let int = |k: &str| -> Result<Option<usize>, HparamsError> {
             match g.get(&key(k)) {
                 None => Ok(None),
-                Some(v) => v.as_u64().map(|v| Some(v as usize)).ok_or_else(|| HparamsError::Key {
-                    key: key(k),
-                    found: g.describe(&key(k)),
-                    expected: "an unsigned integer",
-                }),
+                Some(v) => match v.as_u64() {
+                    None => Err(HparamsError::Key { key: key(k), found: g.describe(&key(k)), expected: "an unsigned integer" }),
+                    Some(v) => {
+                        let max = limit(k);
+                        if v > max {
+                            return Err(HparamsError::Range { key: key(k), value: v, max });
+                        }
+                        Ok(Some(v as usize))
+                    }
+                },
             }
         };
         let need = |k: &str| -> Result<usize, HparamsError> {
@@ -80,7 +112,13 @@ impl Hparams {
         let head_dim = int("attention.key_length")?.unwrap_or(n_embd / n_head);
         let n_vocab = match int("vocab_size")? {
             Some(v) => v,
-            None => g.tensor("token_embd.weight").map(|t| t.dims.get(1).copied().unwrap_or(0) as usize).unwrap_or(0),
+            None => {
+                let rows = g.tensor("token_embd.weight").map(|t| t.dims.get(1).copied().unwrap_or(0)).unwrap_or(0);
+                if rows > limit("vocab_size") {
+                    return Err(HparamsError::Range { key: "token_embd.weight rows (the vocabulary)".into(), value: rows, max: limit("vocab_size") });
+                }
+                rows as usize
+            }
         };
         let hp = Hparams {
             n_layer: need("block_count")?,
@@ -92,7 +130,10 @@ impl Hparams {
             n_rot: int("rope.dimension_count")?.unwrap_or(head_dim),
             rope_base: float("rope.freq_base", 10_000.0)?,
             rms_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
-            n_ctx_train: int("context_length")?.unwrap_or(4096),
+            n_ctx_train: match int("context_length")? {
+                Some(0) => return Err(HparamsError::Key { key: key("context_length"), found: "0".into(), expected: "a positive integer (the training context)" }),
+                c => c.unwrap_or(4096),
+            },
             n_vocab,
             n_expert: int("expert_count")?.unwrap_or(0),
             n_expert_used: int("expert_used_count")?.unwrap_or(0),
@@ -105,6 +146,12 @@ impl Hparams {
 
     fn check(&self) -> Result<(), HparamsError> {
         let bad = |m: String| Err(HparamsError::Inconsistent(m));
+        if self.head_dim == 0 {
+            return bad("attention.key_length (head dim) is 0".into());
+        }
+        if self.n_head * self.head_dim > MAX_Q_DIM {
+            return bad(format!("{} heads of {} make a query of {}, over {MAX_Q_DIM}", self.n_head, self.head_dim, self.n_head * self.head_dim));
+        }
         if self.n_head_kv == 0 || self.n_head % self.n_head_kv != 0 {
             return bad(format!("head_count {} is not a multiple of head_count_kv {}", self.n_head, self.n_head_kv));
         }
@@ -116,12 +163,6 @@ impl Hparams {
         }
         if self.n_expert > 0 && (self.n_expert_used == 0 || self.n_expert_used > self.n_expert) {
             return bad(format!("expert_used_count {} must be in 1..={}", self.n_expert_used, self.n_expert));
-        }
-        if self.n_layer > 1024 || self.n_embd > 1 << 16 || self.n_ff > 1 << 18 || self.n_expert > 256 {
-            return bad(format!(
-                "sizes out of range: {} layers, embedding {}, ffn {}, {} experts",
-                self.n_layer, self.n_embd, self.n_ff, self.n_expert
-            ));
         }
         Ok(())
     }
