@@ -32,7 +32,10 @@ impl Loader {
             r => r.map_err(|e| LoadError::Gguf { file: self.file.clone(), source: e })?,
         };
         let hp = Hparams::from_gguf(&g, &self.overrides).map_err(|e| LoadError::Hparams { file: self.file.clone(), source: e })?;
-        self.spec = Some(ModelSpec::resolve(&g, &hp, &self.file)?);
+        let spec = ModelSpec::resolve(&g, &hp, &self.file)?;
+        // The ranges are fetched into memory next: refuse a model that cannot fit first.
+        spec.check_fits(&self.file, crate::platform::memory::available_bytes())?;
+        self.spec = Some(spec);
         self.gguf = Some(g);
         Ok(None)
     }

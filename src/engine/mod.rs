@@ -40,15 +40,17 @@ pub enum Backend {
 
 impl Engine {
     /// Parses the header from `src`, resolves and loads every tensor.
+    /// Refuses a model that host memory cannot hold, before any tensor is read.
     pub fn load(src: &mut dyn ByteSource, file: &str, ov: &Overrides) -> Result<Self, LoadError> {
         let gguf = read_header(src, file)?;
+        let hp = Hparams::from_gguf(&gguf, ov).map_err(|e| LoadError::Hparams { file: file.into(), source: e })?;
+        ModelSpec::resolve(&gguf, &hp, file)?.check_fits(file, crate::platform::memory::available_bytes())?;
         Self::from_header(gguf, src, file, ov)
     }
 
     /// Builds the engine for a parsed header, reading tensors from `src`.
     pub fn from_header(gguf: Gguf, src: &mut dyn ByteSource, file: &str, ov: &Overrides) -> Result<Self, LoadError> {
-        let hp = Hparams::from_gguf(&gguf, ov).map_err(|e| LoadError::Hparams { file: file.into(), source: e })?;
-        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| LoadError::Tokenizer { file: file.into(), source: e })?;
+        let (hp, tokenizer) = Self::header_parts(&gguf, file, ov)?;
         let spec = ModelSpec::resolve(&gguf, &hp, file)?;
         let model = Model::load(src, file, &spec, hp.clone())?;
         Ok(Self::assemble(file, &gguf, hp, Backend::Cpu(model), tokenizer))
@@ -60,11 +62,21 @@ impl Engine {
     #[cfg(feature = "gpu")]
     pub async fn load_gpu(ctx: crate::gpu::GpuContext, src: &mut dyn ByteSource, file: &str, ov: &Overrides) -> Result<Self, LoadError> {
         let gguf = read_header(src, file)?;
-        let hp = Hparams::from_gguf(&gguf, ov).map_err(|e| LoadError::Hparams { file: file.into(), source: e })?;
-        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| LoadError::Tokenizer { file: file.into(), source: e })?;
+        let (hp, tokenizer) = Self::header_parts(&gguf, file, ov)?;
         let spec = ModelSpec::resolve(&gguf, &hp, file)?;
         let model = crate::gpu::GpuModel::load(ctx, src, file, &spec, hp.clone()).await.map_err(|e| LoadError::Backend { file: file.into(), source: Box::new(e) })?;
         Ok(Self::assemble(file, &gguf, hp, Backend::Gpu(model), tokenizer))
+    }
+
+    /// The hyperparameters and the tokenizer, checked against each other: a tokenizer
+    /// with fewer tokens than the vocabulary would print ids past it as nothing.
+    fn header_parts(gguf: &Gguf, file: &str, ov: &Overrides) -> Result<(Hparams, Tokenizer), LoadError> {
+        let hp = Hparams::from_gguf(gguf, ov).map_err(|e| LoadError::Hparams { file: file.into(), source: e })?;
+        let tokenizer = Tokenizer::from_gguf(gguf).map_err(|e| LoadError::Tokenizer { file: file.into(), source: e })?;
+        if tokenizer.vocab_size() < hp.n_vocab {
+            return Err(LoadError::Vocabulary { file: file.into(), tokens: tokenizer.vocab_size(), n_vocab: hp.n_vocab });
+        }
+        Ok((hp, tokenizer))
     }
 
     /// The CPU model, when the weights live in host memory.

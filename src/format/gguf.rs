@@ -24,6 +24,11 @@ const MAX_NESTING: usize = 4;
 /// template). Past the end of the file but under this, the file is truncated; over
 /// it, the field itself is corrupt.
 const MAX_PLAUSIBLE_LEN: u64 = 1 << 26;
+/// Bytes the parsed metadata may take in memory. A 256k-token vocabulary with its
+/// scores, types and merges takes ~30 MiB; numeric arrays are kept as their file
+/// bytes and strings cost at most ~4× theirs, so a hostile file cannot make a small
+/// header into gigabytes (the browser's wasm memory is 4 GiB in all).
+const MAX_METADATA_MEMORY: u64 = 512 << 20;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum GgufError {
@@ -39,6 +44,10 @@ pub enum GgufError {
     TooLarge { offset: u64, field: String, value: u64, limit: u64 },
     #[error("field `{field}` at offset {offset}: unknown metadata value type {ty}")]
     BadValueType { offset: u64, field: String, ty: u32 },
+    #[error("metadata value `{field}` at offset {offset} nests arrays more than {MAX_NESTING} deep")]
+    TooDeep { offset: u64, field: String },
+    #[error("metadata would take {bytes} bytes of memory when parsed (at `{field}`, offset {offset}), over the cap of {MAX_METADATA_MEMORY}")]
+    MetadataTooLarge { offset: u64, field: String, bytes: u64 },
     #[error("field `{field}` at offset {offset}: string is not valid UTF-8")]
     BadUtf8 { offset: u64, field: String },
     #[error("tensor `{tensor}` (info at offset {offset}): unknown or unsupported ggml type {ty}")]
@@ -65,6 +74,21 @@ pub enum Value {
     Bool(bool),
     String(String),
     Array(Vec<Value>),
+    /// An array of numbers or booleans (GGUF type `elem`), kept as the file's
+    /// little-endian bytes: one `Value` per element would cost 32 bytes for each
+    /// 1-byte element.
+    Numbers { elem: u32, bytes: Vec<u8> },
+}
+
+/// Bytes per element of a GGUF scalar type, `None` for strings and arrays.
+fn scalar_size(ty: u32) -> Option<usize> {
+    match ty {
+        0 | 1 | 7 => Some(1),
+        2 | 3 => Some(2),
+        4..=6 => Some(4),
+        10..=12 => Some(8),
+        _ => None,
+    }
 }
 
 impl Value {
@@ -107,6 +131,30 @@ impl Value {
             _ => None,
         }
     }
+    /// A numeric array's elements as f64 (exact for every GGUF integer up to 2^53
+    /// and for f32); `None` for anything else.
+    pub fn numbers(&self) -> Option<Vec<f64>> {
+        let Value::Numbers { elem, bytes } = self else { return None };
+        let size = scalar_size(*elem)?;
+        Some(
+            bytes
+                .chunks_exact(size)
+                .map(|b| match elem {
+                    0 => b[0] as f64,
+                    1 => b[0] as i8 as f64,
+                    2 => u16::from_le_bytes([b[0], b[1]]) as f64,
+                    3 => i16::from_le_bytes([b[0], b[1]]) as f64,
+                    4 => u32::from_le_bytes(b.try_into().unwrap()) as f64,
+                    5 => i32::from_le_bytes(b.try_into().unwrap()) as f64,
+                    6 => f32::from_le_bytes(b.try_into().unwrap()) as f64,
+                    7 => (b[0] != 0) as u8 as f64,
+                    10 => u64::from_le_bytes(b.try_into().unwrap()) as f64,
+                    11 => i64::from_le_bytes(b.try_into().unwrap()) as f64,
+                    _ => f64::from_le_bytes(b.try_into().unwrap()),
+                })
+                .collect(),
+        )
+    }
     fn type_name(&self) -> &'static str {
         match self {
             Value::U8(_) => "u8",
@@ -122,6 +170,7 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::String(_) => "string",
             Value::Array(_) => "array",
+            Value::Numbers { .. } => "numeric array",
         }
     }
 }
@@ -150,7 +199,7 @@ impl TensorInfo {
         self.dims.iter().product()
     }
     pub fn n_bytes(&self) -> u64 {
-        self.ty.row_bytes(self.n_elements() as usize) as u64
+        self.n_elements() / self.ty.block_size() as u64 * self.ty.block_bytes() as u64
     }
     /// Byte range of the data in the file.
     pub fn range(&self) -> std::ops::Range<u64> {
@@ -171,7 +220,7 @@ impl Gguf {
     /// Parses the header from `prefix` (the first bytes of a file of `file_size` bytes).
     /// Returns [`GgufError::NeedMore`] when the prefix is too short but the file is not.
     pub fn parse(prefix: &[u8], file_size: u64) -> Result<Gguf, GgufError> {
-        let mut r = Reader { buf: prefix, pos: 0, file_size };
+        let mut r = Reader { buf: prefix, pos: 0, file_size, memory: 0 };
         let magic: [u8; 4] = r.bytes(4, "magic")?.try_into().unwrap();
         if &magic != MAGIC {
             return Err(GgufError::BadMagic { found: magic });
@@ -258,7 +307,8 @@ impl Gguf {
             if rel % alignment != 0 {
                 return Err(bad(format!("data offset {rel} is not aligned to {alignment}")));
             }
-            let bytes = ty.row_bytes(n as usize) as u64;
+            // In u64: on wasm32 a usize could not hold a hostile element count.
+            let bytes = n / ty.block_size() as u64 * ty.block_bytes() as u64;
             let start = data_offset.checked_add(rel).ok_or_else(|| bad("offset overflows".into()))?;
             if start.saturating_add(bytes) > file_size {
                 return Err(bad(format!(
@@ -267,6 +317,20 @@ impl Gguf {
                 )));
             }
             tensors.push(TensorInfo { name, dims, ty, offset: start, info_offset });
+        }
+        // Each tensor owns its bytes: two whose data overlap would read each other's
+        // weights (a crafted or damaged file), so refuse them by name.
+        let mut by_offset: Vec<&TensorInfo> = tensors.iter().collect();
+        by_offset.sort_by_key(|t| t.offset);
+        for w in by_offset.windows(2) {
+            let end = w[0].offset + w[0].n_bytes();
+            if end > w[1].offset {
+                return Err(GgufError::BadTensor {
+                    offset: w[1].info_offset,
+                    tensor: w[1].name.clone(),
+                    problem: format!("its data at {} overlaps tensor `{}` (bytes {}..{end})", w[1].offset, w[0].name, w[0].offset),
+                });
+            }
         }
         Ok(Gguf { version, metadata, tensors, data_offset, file_size })
     }
@@ -292,6 +356,8 @@ struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     file_size: u64,
+    /// Bytes of memory the metadata parsed so far takes (approximately).
+    memory: u64,
 }
 
 impl Reader<'_> {
@@ -341,10 +407,20 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Counts `bytes` of parsed metadata against [`MAX_METADATA_MEMORY`].
+    fn charge(&mut self, offset: u64, field: &str, bytes: u64) -> Result<(), GgufError> {
+        self.memory = self.memory.saturating_add(bytes);
+        if self.memory > MAX_METADATA_MEMORY {
+            return Err(GgufError::MetadataTooLarge { offset, field: field.into(), bytes: self.memory });
+        }
+        Ok(())
+    }
+
     fn string(&mut self, field: &str) -> Result<String, GgufError> {
         let offset = self.pos as u64;
         let len = self.u64(field)?;
         self.check_len(offset, len, &format!("{field} (string length)"))?;
+        self.charge(offset, field, len)?;
         let b = self.bytes(len, field)?;
         String::from_utf8(b.to_vec()).map_err(|_| GgufError::BadUtf8 { offset, field: field.into() })
     }
@@ -359,12 +435,20 @@ impl Reader<'_> {
             6 => Value::F32(f32::from_le_bytes(self.arr(key)?)),
             7 => Value::Bool(self.arr::<1>(key)?[0] != 0),
             8 => Value::String(self.string(key)?),
-            9 if depth < MAX_NESTING => {
+            9 if depth >= MAX_NESTING => return Err(GgufError::TooDeep { offset: self.pos as u64, field: key.into() }),
+            9 => {
                 let elem_ty = self.u32(key)?;
                 let offset = self.pos as u64;
                 let n = self.u64(key)?;
+                if let Some(size) = scalar_size(elem_ty) {
+                    let len = n.checked_mul(size as u64).unwrap_or(u64::MAX);
+                    self.check_len(offset, len, &format!("{key} (array length)"))?;
+                    self.charge(offset, key, len)?;
+                    return Ok(Value::Numbers { elem: elem_ty, bytes: self.bytes(len, key)?.to_vec() });
+                }
                 // Every element takes at least one byte.
                 self.check_len(offset, n, &format!("{key} (array length)"))?;
+                self.charge(offset, key, n * std::mem::size_of::<Value>() as u64)?;
                 let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
                 for _ in 0..n {
                     items.push(self.value(elem_ty, key, depth + 1)?);

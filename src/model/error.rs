@@ -22,6 +22,10 @@ pub enum LoadError {
     Read(#[from] ReadError),
     #[error("{file}: tensor `{name}`: {message}")]
     Tensor { file: String, name: String, message: String },
+    #[error("{file}: the model's tensors take {total} bytes (the largest, `{largest}`, {largest_bytes}), but only {available} bytes of memory are available")]
+    TooLarge { file: String, total: u64, largest: String, largest_bytes: u64, available: u64 },
+    #[error("{file}: the tokenizer has {tokens} tokens but the model's vocabulary (token_embd.weight) has {n_vocab} rows; ids past the tokenizer would print as nothing")]
+    Vocabulary { file: String, tokens: usize, n_vocab: usize },
     /// The backend refused the weights (the GPU: a binding limit, out of memory, a
     /// lost device); the source is the backend's own error.
     #[error("{file}: {source}")]

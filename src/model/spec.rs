@@ -109,6 +109,19 @@ impl ModelSpec {
         v
     }
 
+    /// Refuses a model whose tensors would not fit in `available` bytes (where that is
+    /// known), before any of them is read.
+    pub fn check_fits(&self, file: &str, available: Option<u64>) -> Result<(), LoadError> {
+        let total = self.total_bytes();
+        match available {
+            Some(available) if total > available => {
+                let largest = self.tensors().into_iter().max_by_key(|t| t.n_bytes()).expect("a model has tensors");
+                Err(LoadError::TooLarge { file: file.into(), total, largest: largest.name.clone(), largest_bytes: largest.n_bytes(), available })
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.tensors().iter().map(|t| t.n_bytes()).sum()
     }

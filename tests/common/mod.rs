@@ -15,6 +15,11 @@ pub fn default_model() -> String {
 
 pub enum Kv {
     U32(u32),
+    U64(u64),
+    /// An array of `n` bytes (GGUF type u8).
+    U8Arr(usize),
+    /// Arrays nested `depth` deep around one u32.
+    Nested(usize),
     F32(f32),
     Str(String),
     StrArr(Vec<String>),
@@ -25,7 +30,7 @@ pub enum Kv {
 /// Writes GGUF v3 bytes: metadata, tensor infos (name, dims, ggml type) and zeroed data.
 pub struct GgufWriter {
     pub kv: Vec<(String, Kv)>,
-    pub tensors: Vec<(String, Vec<u64>, u32, usize)>, // name, dims, type, byte size
+    pub tensors: Vec<(String, Vec<u64>, u32, u64)>, // name, dims, type, byte size
 }
 
 impl GgufWriter {
@@ -36,11 +41,19 @@ impl GgufWriter {
         self.kv.push((k.into(), v));
         self
     }
-    pub fn tensor(mut self, name: &str, dims: &[u64], ty: u32, bytes: usize) -> Self {
+    pub fn tensor(mut self, name: &str, dims: &[u64], ty: u32, bytes: u64) -> Self {
         self.tensors.push((name.into(), dims.to_vec(), ty, bytes));
         self
     }
     pub fn bytes(&self) -> Vec<u8> {
+        let (mut b, data) = self.header();
+        b.resize(b.len() + data as usize, 0);
+        b
+    }
+
+    /// The header (metadata, tensor infos, padding) and the length of the data that
+    /// follows it, for files too large to build in memory (written sparse).
+    pub fn header(&self) -> (Vec<u8>, u64) {
         let mut b = b"GGUF".to_vec();
         b.extend(3u32.to_le_bytes());
         b.extend((self.tensors.len() as u64).to_le_bytes());
@@ -55,6 +68,26 @@ impl GgufWriter {
                 Kv::U32(x) => {
                     b.extend(4u32.to_le_bytes());
                     b.extend(x.to_le_bytes());
+                }
+                Kv::U64(x) => {
+                    b.extend(10u32.to_le_bytes());
+                    b.extend(x.to_le_bytes());
+                }
+                Kv::U8Arr(n) => {
+                    b.extend(9u32.to_le_bytes());
+                    b.extend(0u32.to_le_bytes());
+                    b.extend((*n as u64).to_le_bytes());
+                    b.resize(b.len() + n, 7);
+                }
+                Kv::Nested(depth) => {
+                    b.extend(9u32.to_le_bytes());
+                    for _ in 1..*depth {
+                        b.extend(9u32.to_le_bytes());
+                        b.extend(1u64.to_le_bytes());
+                    }
+                    b.extend(4u32.to_le_bytes());
+                    b.extend(1u64.to_le_bytes());
+                    b.extend(5u32.to_le_bytes());
                 }
                 Kv::F32(x) => {
                     b.extend(6u32.to_le_bytes());
@@ -95,12 +128,11 @@ impl GgufWriter {
             }
             b.extend(ty.to_le_bytes());
             b.extend(off.to_le_bytes());
-            off += (*size as u64).div_ceil(32) * 32;
+            off += size.div_ceil(32) * 32;
         }
         while b.len() % 32 != 0 {
             b.push(0);
         }
-        b.resize(b.len() + off as usize, 0);
-        b
+        (b, off)
     }
 }

@@ -90,11 +90,8 @@ impl Tokenizer {
             .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
             .ok_or_else(|| key_err("tokenizer.ggml.tokens", "an array of strings"))?;
         let n = tokens.len();
-        let types: Vec<TokenType> = match g.get("tokenizer.ggml.token_type").and_then(|v| v.as_array()) {
-            Some(a) if a.len() == n => a.iter().map(|v| TokenType::from_i64(match v {
-                crate::format::gguf::Value::I32(x) => *x as i64,
-                other => other.as_u64().unwrap_or(1) as i64,
-            })).collect(),
+        let types: Vec<TokenType> = match g.get("tokenizer.ggml.token_type").and_then(|v| v.numbers()) {
+            Some(a) if a.len() == n => a.iter().map(|&v| TokenType::from_i64(v as i64)).collect(),
             Some(_) => return Err(key_err("tokenizer.ggml.token_type", "one entry per token")),
             None => vec![TokenType::Normal; n],
         };
@@ -123,8 +120,8 @@ impl Tokenizer {
 
         let kind = match model_name.as_str() {
             "llama" => {
-                let scores: Vec<f32> = match g.get("tokenizer.ggml.scores").and_then(|v| v.as_array()) {
-                    Some(a) => a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect(),
+                let scores: Vec<f32> = match g.get("tokenizer.ggml.scores").and_then(|v| v.numbers()) {
+                    Some(a) => a.iter().map(|&v| v as f32).collect(),
                     None => vec![0.0; n],
                 };
                 let mut byte_tokens = Box::new([None; 256]);
