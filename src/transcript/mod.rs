@@ -83,6 +83,8 @@ mod text;
 mod timestamp;
 mod youtube;
 #[cfg(test)]
+mod error_tests;
+#[cfg(test)]
 mod tests;
 
 pub use quote::find_verbatim;

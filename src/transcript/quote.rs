@@ -96,3 +96,36 @@ fn trim_quote(q: &str) -> &str {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbatim_search() {
+        let hay = "so the  busy person's\n intro to large language models\tis here. \"Quoted\" bit";
+        assert_eq!(find_verbatim(hay, "the busy person's intro"), Some(3));
+        assert_eq!(find_verbatim(hay, "  busy   person's \n intro  "), Some(8));
+        assert_eq!(
+            find_verbatim(hay, "\u{201C}large language models.\u{201D}"),
+            Some(32)
+        );
+        assert_eq!(find_verbatim(hay, "\"is here\"."), Some(54));
+        assert_eq!(find_verbatim(hay, "...intro to large"), Some(23));
+        // A changed word, a changed case, a partial word: all rejected.
+        assert_eq!(find_verbatim(hay, "the busy people's intro"), None);
+        assert_eq!(find_verbatim(hay, "The busy person's intro"), None);
+        assert_eq!(find_verbatim(hay, "he busy"), None);
+        assert_eq!(find_verbatim(hay, "large language model"), None);
+        // Nothing to find.
+        assert_eq!(find_verbatim(hay, " \"...\" "), None);
+        assert_eq!(find_verbatim(hay, ""), None);
+        // A later occurrence is found when the first is inside a word.
+        assert_eq!(find_verbatim("xab ab ab", "ab ab"), Some(4));
+        // Non-ASCII offsets are byte offsets.
+        let hay = "caf\u{e9} \u{a0} cr\u{e8}me br\u{fb}l\u{e9}e";
+        let at = find_verbatim(hay, "cr\u{e8}me br\u{fb}l\u{e9}e").unwrap();
+        assert_eq!(at, 9);
+        assert!(hay[at..].starts_with("cr\u{e8}me"));
+    }
+}

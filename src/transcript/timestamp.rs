@@ -96,3 +96,38 @@ pub(super) fn parse_timing_line(line: &str) -> Option<(f64, f64, bool)> {
     let end = parse_clock(right, true)?;
     Some((start, end, left.contains(',')))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_format() {
+        assert_eq!(format_timestamp(0.0), "0:00");
+        assert_eq!(format_timestamp(24.9), "0:24");
+        assert_eq!(format_timestamp(62.0), "1:02");
+        assert_eq!(format_timestamp(3599.99), "59:59");
+        assert_eq!(format_timestamp(3600.0), "1:00:00");
+        assert_eq!(format_timestamp(3723.0), "1:02:03");
+        assert_eq!(format_timestamp(36000.0 + 61.0), "10:01:01");
+        assert_eq!(format_timestamp(-5.0), "0:00");
+        assert_eq!(format_timestamp(f64::NAN), "0:00");
+    }
+
+    #[test]
+    fn clock_parsing() {
+        assert_eq!(parse_clock("0:24", false), Some(24.0));
+        assert_eq!(parse_clock("75:30", false), Some(4530.0));
+        assert_eq!(parse_clock("1:02:03", false), Some(3723.0));
+        assert_eq!(parse_clock("00:00:01,500", true), Some(1.5));
+        assert_eq!(parse_clock("00:00:01,500", false), None);
+        assert_eq!(parse_clock("0:60", false), None);
+        assert_eq!(parse_clock("1:2", false), None);
+        assert_eq!(parse_clock("1:60:00", false), None);
+        assert_eq!(parse_clock("16:9", false), None);
+        assert_eq!(parse_stamp_token("[00:01:02]"), Some(62.0));
+        assert_eq!(parse_stamp_token("(1:05)"), Some(65.0));
+        assert_eq!(parse_stamp_token("0:24,"), None);
+        assert_eq!(parse_stamp_token("[]"), None);
+    }
+}
