@@ -1,10 +1,15 @@
-//! Caption files: SRT and WebVTT cues.
+//! Caption files: SRT and WebVTT cues, read by one lenient reader.
+//!
+//! WebVTT: <https://www.w3.org/TR/webvtt1/>. SRT (SubRip) has no
+//! specification; files are numbered cues, each a timing line with `,`
+//! before the milliseconds and text lines, separated by blank lines.
 
 use super::markup::strip_markup;
-use super::text::clean_text;
 use super::timestamp::parse_timing_line;
+use super::whitespace::clean_text;
 use super::Segment;
 
+/// One cue as read: its times and its text lines, markup already removed.
 struct Cue {
     start: f64,
     end: f64,

@@ -4,10 +4,13 @@ use std::borrow::Cow;
 
 use super::TranscriptError;
 
+/// The text of `bytes`: UTF-16 after a UTF-16 byte order mark, otherwise
+/// UTF-8 without its byte order mark. Binary data and invalid sequences are
+/// errors, reported as [`super::parse_transcript`] documents.
 pub(super) fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, TranscriptError> {
-    let le = bytes.starts_with(&[0xFF, 0xFE]);
-    if le || bytes.starts_with(&[0xFE, 0xFF]) {
-        return decode_utf16(bytes, le).map(Cow::Owned);
+    let little_endian = bytes.starts_with(&[0xFF, 0xFE]);
+    if little_endian || bytes.starts_with(&[0xFE, 0xFF]) {
+        return decode_utf16(bytes, little_endian).map(Cow::Owned);
     }
     check_binary(
         bytes.iter().enumerate().map(|(i, &b)| (i, u32::from(b))),
@@ -67,6 +70,9 @@ fn is_suspicious_control(v: u32) -> bool {
     (v < 0x20 && !matches!(v, 0x09 | 0x0A | 0x0C | 0x0D)) || v == 0x7F
 }
 
+/// `Binary` for any NUL, or for suspicious control characters making up more
+/// than 1/32 of the `total` code units (a stray one in real text is
+/// tolerated); names the first offender. `units` are (byte offset, code unit).
 fn check_binary(
     units: impl Iterator<Item = (usize, u32)>,
     total: usize,
@@ -91,6 +97,7 @@ fn check_binary(
     }
 }
 
+/// `\r\n` and lone `\r` as `\n`.
 pub(super) fn normalise_newlines(s: &str) -> Cow<'_, str> {
     if s.contains('\r') {
         Cow::Owned(s.replace("\r\n", "\n").replace('\r', "\n"))

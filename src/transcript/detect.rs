@@ -1,9 +1,12 @@
 //! Which [`TranscriptFormat`] a text is in.
 
-use super::text::words;
 use super::timestamp::{parse_stamp_token, parse_timing_line};
+use super::whitespace::words;
 use super::TranscriptFormat;
 
+/// Which format `text` (decoded, `\n` newlines) is in, by the rules of the
+/// module documentation, tried in this order: a `WEBVTT` header, cue timing
+/// lines, YouTube, inline timestamps, plain.
 pub(super) fn detect_format(text: &str) -> TranscriptFormat {
     let first_line = text
         .lines()
@@ -40,6 +43,7 @@ pub(super) fn detect_format(text: &str) -> TranscriptFormat {
     TranscriptFormat::Plain
 }
 
+/// At least three quarters of consecutive times do not go backwards.
 fn mostly_forwards(times: &[f64]) -> bool {
     if times.len() < 2 {
         return true;
@@ -48,6 +52,9 @@ fn mostly_forwards(times: &[f64]) -> bool {
     forwards * 4 >= (times.len() - 1) * 3
 }
 
+/// Timestamps alone on their lines: at least two, making up a quarter of the
+/// non-blank lines and mostly running forwards; or one, as the first of
+/// several lines.
 fn looks_like_youtube(text: &str) -> bool {
     let mut stamps = Vec::new();
     let mut nonblank = 0usize;
@@ -68,6 +75,9 @@ fn looks_like_youtube(text: &str) -> bool {
     }
 }
 
+/// Timestamps as words: dense, early and mostly running forwards; or one, as
+/// the very first word. Density and position keep prose that mentions "3:30"
+/// or "John 3:16" plain.
 fn looks_like_inline(text: &str) -> bool {
     let mut first_word_offset = None;
     let mut first_stamp_offset = None;

@@ -1,9 +1,9 @@
 //! Timestamps written as words inside the text.
 
 use super::plain::parse_plain;
-use super::text::{clean_text, words};
 use super::timestamp::parse_stamp_token;
-use super::{finish_timed, Segment};
+use super::whitespace::{clean_text, words};
+use super::{timed_segments, Segment};
 
 /// Drops a lone separator such as the `-` in `0:24 - text`.
 fn strip_leading_separator(text: String) -> String {
@@ -18,6 +18,9 @@ fn strip_leading_separator(text: String) -> String {
     text
 }
 
+/// One segment per stamp, holding the words up to the next stamp; words
+/// before the first stamp open the first segment. Without a stamp, plain
+/// paragraphs.
 pub(super) fn parse_inline(text: &str) -> Vec<Segment> {
     let mut preamble = String::new();
     let mut pieces: Vec<(f64, String)> = Vec::new();
@@ -59,5 +62,5 @@ pub(super) fn parse_inline(text: &str) -> Vec<Segment> {
             )
         })
         .collect();
-    finish_timed(pieces)
+    timed_segments(pieces)
 }

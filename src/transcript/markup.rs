@@ -1,10 +1,15 @@
-//! Caption markup: tags and SSA override blocks.
+//! Caption markup: HTML-like tags (the `<i>`, `<b>` and `<font>` of SRT
+//! files; the cue text tags of WebVTT, <https://www.w3.org/TR/webvtt1/>)
+//! and SubStation Alpha override blocks such as `{\an8}`, which some SRT
+//! files converted from SSA/ASS keep.
 
 use super::entities::decode_entity;
 
 /// Removes caption markup from one line: tags, `{\...}` override blocks and
 /// character references. `<v Name>` becomes `Name: `.
 pub(super) fn strip_markup(line: &str) -> String {
+    // How far a `<` or `{\` looks for its closing character: bounded so that
+    // the work per character is too and parsing stays linear.
     const LOOKAHEAD: usize = 256;
     let b = line.as_bytes();
     let mut out = String::with_capacity(line.len());

@@ -74,18 +74,18 @@ mod captions;
 mod decode;
 mod detect;
 mod entities;
+#[cfg(test)]
+mod error_tests;
 mod inline;
 mod markup;
 mod plain;
 mod quote;
 mod stray_offsets;
-mod text;
-mod timestamp;
-mod youtube;
-#[cfg(test)]
-mod error_tests;
 #[cfg(test)]
 mod tests;
+mod timestamp;
+mod whitespace;
+mod youtube;
 
 pub use quote::find_verbatim;
 pub use timestamp::format_timestamp;
@@ -223,7 +223,7 @@ pub fn parse_transcript(bytes: &[u8]) -> Result<Transcript, TranscriptError> {
 
 /// Timed pieces of text in order; drops empty ones and fills in end times
 /// from the next start.
-fn finish_timed(pieces: Vec<(f64, String)>) -> Vec<Segment> {
+fn timed_segments(pieces: Vec<(f64, String)>) -> Vec<Segment> {
     let mut segs: Vec<Segment> = pieces
         .into_iter()
         .filter(|(_, t)| !t.is_empty())

@@ -1,10 +1,10 @@
 //! Text without timestamps: one segment per paragraph.
 
-use super::text::clean_text;
+use super::whitespace::clean_text;
 use super::Segment;
 
+/// One untimed segment per paragraph (paragraphs are separated by blank lines).
 pub(super) fn parse_plain(text: &str) -> Vec<Segment> {
-    // One segment per paragraph (blank-line separated).
     let mut segs = Vec::new();
     let mut para = String::new();
     for line in text.lines() {

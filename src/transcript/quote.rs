@@ -1,4 +1,5 @@
-//! Finding a quote in the transcript text.
+//! Finding a quote in the transcript text: the notes format checks every
+//! quote the model writes this way (`crate::summarize::notes`).
 
 /// Finds `quote` in `haystack` and returns the byte offset in `haystack` where
 /// it starts, or `None`.
@@ -77,6 +78,8 @@ fn original_offset(s: &str, collapsed: usize) -> usize {
     s.len()
 }
 
+/// `q` without the surrounding quotation marks, leading ellipsis and trailing
+/// punctuation that models add (see [`find_verbatim`]).
 fn trim_quote(q: &str) -> &str {
     const QUOTES: &[char] = &[
         '"', '\'', '`', '\u{201C}', '\u{201D}', '\u{2018}', '\u{2019}', '\u{201E}', '\u{00AB}',

@@ -2,7 +2,9 @@
 
 use super::Segment;
 
-/// See "Stray caption offsets" in the module documentation.
+/// The length of the digit prefix of a word such as `208696all`: 5 to 9
+/// digits glued to a letter. See "Stray caption offsets" in the
+/// documentation of the `transcript` module.
 fn stray_offset_len(word: &str) -> Option<usize> {
     let digits = word.bytes().take_while(u8::is_ascii_digit).count();
     let glued = word
@@ -12,6 +14,8 @@ fn stray_offset_len(word: &str) -> Option<usize> {
     ((5..=9).contains(&digits) && glued).then_some(digits)
 }
 
+/// Removes the digit prefixes of stray caption offsets, when at least three
+/// words have one (one or two could be real, like `10000mah`).
 pub(super) fn strip_stray_offsets(segs: &mut [Segment]) {
     let count: usize = segs
         .iter()

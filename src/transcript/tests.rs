@@ -1,7 +1,7 @@
 //! [`parse_transcript`] on each format, and on randomly mutated input.
 
+use super::whitespace::clean_text;
 use super::*;
-use super::text::clean_text;
 
 fn parse(s: &str) -> Transcript {
     parse_transcript(s.as_bytes()).unwrap_or_else(|e| panic!("parse failed: {e}"))
@@ -210,7 +210,9 @@ fn inline_bracketed_stamps() {
 
 #[test]
 fn inline_stamps_in_one_long_line() {
-    let t = parse("My talk 0:00 intro words 0:59 - more words 1:00:00 hour mark at 3:16 pm 1:02:03 end words");
+    let t = parse(
+        "My talk 0:00 intro words 0:59 - more words 1:00:00 hour mark at 3:16 pm 1:02:03 end words",
+    );
     assert_eq!(t.format, TranscriptFormat::InlineTimestamps);
     // "3:16" inside the text is a stamp too: stamps are read as words.
     assert_eq!(

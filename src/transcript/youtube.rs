@@ -1,9 +1,9 @@
 //! YouTube's "Show transcript" copy: each timestamp on a line of its own.
 
 use super::plain::parse_plain;
-use super::text::clean_text;
 use super::timestamp::parse_stamp_token;
-use super::{finish_timed, Segment};
+use super::whitespace::clean_text;
+use super::{timed_segments, Segment};
 
 /// Whether `line` spells out `seconds` the way YouTube's transcript panel
 /// does for screen readers, e.g. "1 hour, 2 minutes, 3 seconds".
@@ -30,6 +30,9 @@ fn is_spoken_time_label(line: &str, seconds: f64) -> bool {
     any && total == seconds.floor() as u64
 }
 
+/// One segment per timestamp line, holding the lines up to the next one;
+/// lines before the first stamp open the first segment. The spoken label the
+/// panel may copy after a stamp (`1 hour, 2 seconds`) is dropped.
 pub(super) fn parse_youtube(text: &str) -> Vec<Segment> {
     let mut preamble = String::new();
     let mut pieces: Vec<(f64, String)> = Vec::new();
@@ -69,7 +72,7 @@ pub(super) fn parse_youtube(text: &str) -> Vec<Segment> {
     if pieces.is_empty() {
         return parse_plain(&preamble);
     }
-    finish_timed(
+    timed_segments(
         pieces
             .into_iter()
             .map(|(t, s)| (t, clean_text(&s)))
