@@ -191,26 +191,35 @@ impl Summarizer {
         })
     }
 
-    /// Whether `transcript` fits one pass or will be map-reduced, by the same
-    /// arithmetic [`Summarizer::summarize_until`] uses (the web app warns before it starts).
+    /// Whether `transcript` fits one pass or will be map-reduced: the plan
+    /// [`Summarizer::summarize_async`] starts from (the web app warns before it starts).
     pub fn plan(&self, transcript: &Transcript, opts: &SummarizeOptions) -> PassPlan {
-        let full = transcript.text();
+        self.work_plan(transcript, opts).pass
+    }
+
+    /// The plan with what the passes need of its arithmetic: the transcript
+    /// cut into pieces, the one-pass notes' sections, the instructions' tokens.
+    fn work_plan(&self, transcript: &Transcript, opts: &SummarizeOptions) -> WorkPlan {
+        let text = transcript.text();
         let context = self.context(opts);
-        let transcript_tokens = self.count(&full);
+        let transcript_tokens = self.count(&text);
+        let sections = transcript_tokens.div_ceil(TOKENS_PER_SECTION).clamp(5, MAX_SECTIONS);
+        let piece_chars = (text.len() / (3 * sections)).clamp(20, 600);
+        let pieces = mapreduce::pieces(&transcript.segments, piece_chars);
         let notes_shape = NotesShape::for_length(opts.length);
-        let (input, spec) = match opts.format {
+        // The one-pass prompt (notes: the transcript in parts, one per section) and its answer.
+        let (input_tokens, spec) = match opts.format {
             Format::Notes => {
-                let sections = transcript_tokens.div_ceil(TOKENS_PER_SECTION).clamp(5, MAX_SECTIONS);
-                let pieces = mapreduce::pieces(&transcript.segments, (full.len() / (3 * sections)).clamp(20, 600));
                 let parts = mapreduce::partition(&pieces, sections);
-                (self.notes_input(&parts), grammar::notes(&notes_plan(&parts), &notes_shape))
+                (self.count(&self.notes_input(&parts)), grammar::notes(&notes_plan(&parts), &notes_shape))
             }
-            f => (full.clone(), self.final_spec(f, opts)),
+            f => (transcript_tokens, self.final_spec(f, opts)),
         };
         let overhead = self.count(&prompt::system(opts.format)) + self.count(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
-        let prompt_tokens = self.count(&input) + overhead;
+        let prompt_tokens = input_tokens + overhead;
         let answer_tokens = self.sizes(&spec).budget;
-        PassPlan { transcript_tokens, prompt_tokens, answer_tokens, context, one_pass: prompt_tokens + answer_tokens <= context }
+        let pass = PassPlan { transcript_tokens, prompt_tokens, answer_tokens, context, one_pass: prompt_tokens + answer_tokens <= context };
+        WorkPlan { text, pieces, sections, notes_shape, overhead, pass }
     }
 
     /// As [`Summarizer::summarize`], but `progress` returning false stops the work
@@ -222,28 +231,14 @@ impl Summarizer {
     /// The pipeline itself; its only awaits are the GPU's readbacks, so the browser
     /// can run it on WebGPU (natively [`Summarizer::summarize_until`] blocks on it).
     pub async fn summarize_async(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
-        let full = transcript.text();
-        let context = self.context(opts);
+        let WorkPlan { text: full, pieces, sections, notes_shape, overhead, pass: plan } = self.work_plan(transcript, opts);
+        let context = plan.context;
         let mut stats = SummaryStats::default();
         let mut quotes = QuoteReport::default();
-        let total_tokens = self.count(&full);
-        let sections = total_tokens.div_ceil(TOKENS_PER_SECTION).clamp(5, MAX_SECTIONS);
-        let piece_chars = (full.len() / (3 * sections)).clamp(20, 600);
-        let pieces = mapreduce::pieces(&transcript.segments, piece_chars);
-        let notes_shape = NotesShape::for_length(opts.length);
 
         // One pass if the whole transcript fits with its answer.
-        let (direct_input, direct_spec) = match opts.format {
-            Format::Notes => {
-                let parts = mapreduce::partition(&pieces, sections);
-                (self.notes_input(&parts), grammar::notes(&notes_plan(&parts), &notes_shape))
-            }
-            f => (full.clone(), self.final_spec(f, opts)),
-        };
-        let overhead = self.count(&prompt::system(opts.format)) + self.count(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
-        let direct_prompt = self.count(&direct_input) + overhead;
-        if direct_prompt + self.sizes(&direct_spec).budget <= context {
-            if !progress(&Progress::Plan { chunks: 0, prompt_tokens: direct_prompt, context }) {
+        if plan.one_pass {
+            if !progress(&Progress::Plan { chunks: 0, prompt_tokens: plan.prompt_tokens, context }) {
                 return Err(SummarizeError::Aborted);
             }
             let text = match opts.format {
@@ -265,7 +260,7 @@ impl Summarizer {
             let chunks = mapreduce::chunks(&units, chunk_tokens, (chunk_tokens / 10).min(200), &count);
             if round == 1 {
                 stats.chunks = chunks.len();
-                if !progress(&Progress::Plan { chunks: chunks.len(), prompt_tokens: total_tokens, context }) {
+                if !progress(&Progress::Plan { chunks: chunks.len(), prompt_tokens: plan.transcript_tokens, context }) {
                     return Err(SummarizeError::Aborted);
                 }
             }
@@ -486,6 +481,22 @@ pub struct PassPlan {
     pub context: usize,
     /// False: the transcript will be summarized chunk by chunk (map-reduce).
     pub one_pass: bool,
+}
+
+/// [`Summarizer::work_plan`]: the [`PassPlan`] and the parts of its arithmetic
+/// the passes go on with.
+struct WorkPlan {
+    /// The transcript's text.
+    text: String,
+    /// The transcript cut into pieces of about a third of a section's text
+    /// (20 to 600 bytes); the notes' sections and the map's chunks are made of them.
+    pieces: Vec<Piece>,
+    /// Sections of one-pass notes.
+    sections: usize,
+    notes_shape: NotesShape,
+    /// Tokens of the requested format's instructions, with a margin for the chat markup.
+    overhead: usize,
+    pass: PassPlan,
 }
 
 struct AnswerSizes {
