@@ -6,7 +6,8 @@
 //! Otherwise the transcript is cut into chunks that fit; each chunk becomes
 //! notes with time ranges (map), and the final format is written from the
 //! notes (reduce), condensing them again if even they are too long. For the
-//! `notes` format the chunk notes *are* the output.
+//! `notes` format the chunk notes *are* the output. [`Summarizer::plan`] tells
+//! which it will be before anything is generated.
 
 pub mod constrain;
 pub mod formats;
@@ -87,7 +88,9 @@ pub enum Pass {
 /// Reported as the work goes (a CLI progress bar, the web app's status line).
 #[derive(Debug, Clone)]
 pub enum Progress {
-    /// The transcript needs `chunks` map passes before the final one.
+    /// Reported first: the transcript needs `chunks` map passes before the
+    /// final one (0: it fits one pass). `prompt_tokens` is the one-pass
+    /// prompt's size, or with chunks the transcript's.
     Plan { chunks: usize, prompt_tokens: usize, context: usize },
     Started { pass: Pass },
     Finished { pass: Pass, tokens: usize, seconds: f64 },
@@ -168,10 +171,12 @@ impl Summarizer {
         out
     }
 
-    fn count(&self, text: &str) -> usize {
+    /// Tokens of `text` alone (no chat markup, specials as text).
+    fn count_tokens(&self, text: &str) -> usize {
         self.engine.tokenizer.encode(text, false, false).len()
     }
 
+    /// The context every pass works in: the option, at most the model's trained context.
     fn context(&self, opts: &SummarizeOptions) -> usize {
         let train = self.engine.hp.n_ctx_train;
         opts.context_tokens.map_or(train, |c| c.min(train))

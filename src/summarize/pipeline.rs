@@ -4,12 +4,12 @@
 
 use super::constrain::Budget;
 use super::formats::NotesShape;
+use super::grammar::{self, GrammarSpec};
 use super::mapreduce::{self, Piece};
 use super::notes::{self, QuoteReport};
-use super::plan::{notes_plan, WorkPlan, TOKENS_PER_SECTION};
+use super::plan::{notes_outline, WorkPlan, TOKENS_PER_SECTION};
 use super::prompt::{self, Source};
 use super::structured::StructuredSummary;
-use super::grammar::{self, GrammarSpec};
 use super::{Format, Pass, Progress, SummarizeError, SummarizeOptions, Summarizer, Summary, SummaryStats};
 use crate::transcript::Transcript;
 use crate::{GenerateOptions, StopReason};
@@ -21,7 +21,7 @@ impl Summarizer {
     /// The pipeline itself; its only awaits are the GPU's readbacks, so the browser
     /// can run it on WebGPU (natively [`Summarizer::summarize_until`] blocks on it).
     pub async fn summarize_async(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
-        let WorkPlan { text: full, pieces, sections, notes_shape, overhead, pass: plan } = self.work_plan(transcript, opts);
+        let WorkPlan { transcript_text, pieces, sections, notes_shape, instruction_tokens, pass: plan } = self.work_plan(transcript, opts);
         let context = plan.context;
         let mut stats = SummaryStats::default();
         let mut quotes = QuoteReport::default();
@@ -32,8 +32,8 @@ impl Summarizer {
                 return Err(SummarizeError::Aborted);
             }
             let text = match opts.format {
-                Format::Notes => self.notes_pass(&pieces, sections, &notes_shape, &full, opts, context, Pass::Final, &mut stats, &mut quotes, progress).await?.0,
-                _ => self.final_pass(Source::Transcript, &full, opts, context, &mut stats, progress).await?,
+                Format::Notes => self.notes_pass(&pieces, sections, &notes_shape, &transcript_text, opts, context, Pass::Final, &mut stats, &mut quotes, progress).await?.0,
+                _ => self.final_pass(Source::Transcript, &transcript_text, opts, context, &mut stats, progress).await?,
             };
             return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: None });
         }
@@ -41,13 +41,13 @@ impl Summarizer {
         // Map: chunks of transcript → notes with time ranges.
         let final_notes = opts.format == Format::Notes;
         let shape = if final_notes { notes_shape } else { NotesShape::condensed() };
-        let map_system = self.count(&prompt::system(Format::Notes)) + self.count(&prompt::task(Format::Notes, &self.text_shape(opts), &shape).unwrap_or_default()) + 48;
-        let final_out = self.sizes(&self.final_spec(opts.format, opts)).budget;
-        let mut units = pieces;
+        let map_instruction_tokens = self.count_tokens(&prompt::system(Format::Notes)) + self.count_tokens(&prompt::task(Format::Notes, &self.text_shape(opts), &shape).unwrap_or_default()) + 48;
+        let final_answer_tokens = self.answer_sizes(&self.answer_grammar(opts.format, opts)).budget;
+        let mut round_pieces = pieces;
         for round in 1..=MAX_ROUNDS {
-            let (chunk_tokens, max_sections) = self.chunk_budget(context, map_system, &shape)?;
-            let count = |s: &str| self.count(s);
-            let chunks = mapreduce::chunks(&units, chunk_tokens, (chunk_tokens / 10).min(200), &count);
+            let (chunk_tokens, max_sections) = self.chunk_budget(context, map_instruction_tokens, &shape)?;
+            let count_tokens = |s: &str| self.count_tokens(s);
+            let chunks = mapreduce::chunks(&round_pieces, chunk_tokens, (chunk_tokens / 10).min(200), &count_tokens);
             if round == 1 {
                 stats.chunks = chunks.len();
                 if !progress(&Progress::Plan { chunks: chunks.len(), prompt_tokens: plan.transcript_tokens, context }) {
@@ -55,48 +55,48 @@ impl Summarizer {
                 }
             }
             let mut notes_md = vec![];
-            let mut next_units = vec![];
+            let mut next_round_pieces = vec![];
             for (index, chunk) in chunks.iter().enumerate() {
-                let used: usize = chunk.iter().map(|p| count(&p.text) + 1).sum();
-                let k = if final_notes {
+                let tokens: usize = chunk.iter().map(|p| count_tokens(&p.text) + 1).sum();
+                let chunk_sections = if final_notes {
                     // Enough sections overall for the notes' five, more for long chunks.
-                    used.div_ceil(TOKENS_PER_SECTION).max(5usize.div_ceil(chunks.len()))
+                    tokens.div_ceil(TOKENS_PER_SECTION).max(5usize.div_ceil(chunks.len()))
                 } else {
-                    used.div_ceil(2 * TOKENS_PER_SECTION)
+                    tokens.div_ceil(2 * TOKENS_PER_SECTION)
                 };
                 let pass = Pass::Chunk { round, index, of: chunks.len() };
-                let (md, sections) = self.notes_pass(chunk, k.clamp(1, max_sections), &shape, &full, opts, context, pass, &mut stats, &mut quotes, progress).await?;
+                let (md, section_pieces) = self.notes_pass(chunk, chunk_sections.clamp(1, max_sections), &shape, &transcript_text, opts, context, pass, &mut stats, &mut quotes, progress).await?;
                 notes_md.push(md);
-                next_units.extend(sections);
+                next_round_pieces.extend(section_pieces);
             }
             let notes = notes_md.join("\n\n");
             if final_notes {
                 return Ok(Summary { format: opts.format, text: notes, stats, quotes, map_notes: None });
             }
             // Reduce when the notes fit; otherwise condense the notes themselves.
-            let need = self.count(&notes) + overhead + 16;
-            if need + final_out <= context {
+            let reduce_prompt_tokens = self.count_tokens(&notes) + instruction_tokens + 16;
+            if reduce_prompt_tokens + final_answer_tokens <= context {
                 let text = self.final_pass(Source::Notes, &notes, opts, context, &mut stats, progress).await?;
                 return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: Some(notes) });
             }
-            if round == MAX_ROUNDS || next_units.len() >= units.len() {
-                return Err(SummarizeError::NoProgress { tokens: self.count(&notes), budget: context.saturating_sub(final_out), rounds: round });
+            if round == MAX_ROUNDS || next_round_pieces.len() >= round_pieces.len() {
+                return Err(SummarizeError::NoProgress { tokens: self.count_tokens(&notes), budget: context.saturating_sub(final_answer_tokens), rounds: round });
             }
-            units = next_units;
+            round_pieces = next_round_pieces;
         }
         unreachable!("the loop returns by its last round")
     }
 
-    /// Notes on `pieces` in `k` chronological sections. Returns the Markdown and
+    /// Notes on `pieces` in `sections` chronological sections. Returns the Markdown and
     /// each section as a piece (its time span; title and points as text) for a
     /// further round of condensing.
     #[allow(clippy::too_many_arguments)]
     async fn notes_pass(
         &self,
         pieces: &[Piece],
-        k: usize,
+        sections: usize,
         shape: &NotesShape,
-        full: &str,
+        transcript_text: &str,
         opts: &SummarizeOptions,
         context: usize,
         pass: Pass,
@@ -104,37 +104,37 @@ impl Summarizer {
         quotes: &mut QuoteReport,
         progress: &mut dyn FnMut(&Progress) -> bool,
     ) -> Result<(String, Vec<Piece>), SummarizeError> {
-        let parts = mapreduce::partition(pieces, k);
-        let plan = notes_plan(&parts);
-        let spec = grammar::notes(&plan, shape);
+        let parts = mapreduce::partition(pieces, sections);
+        let outline = notes_outline(&parts);
+        let spec = grammar::notes(&outline, shape);
         let task = prompt::task(Format::Notes, &self.text_shape(opts), shape);
         let messages = prompt::messages(&prompt::system(Format::Notes), &[], &prompt::user(Source::Transcript, &self.defuse(&self.notes_input(&parts)), task.as_deref()));
         let md = self.generate(&messages, &spec, Format::Notes, opts, context, pass, stats, progress).await?;
         // Split at headers; each section's quotes are checked against its own text.
-        let mut out = vec![];
-        let mut units = vec![];
-        for (i, sec) in split_sections(&md).into_iter().enumerate() {
-            let (source, part) = match (plan.get(i), parts.get(i)) {
+        let mut markdown = vec![];
+        let mut section_pieces = vec![];
+        for (i, section) in split_sections(&md).into_iter().enumerate() {
+            let (source, part) = match (outline.get(i), parts.get(i)) {
                 (Some(s), Some(p)) => (s.text.as_str(), p.as_slice()),
-                _ => (full, &[][..]),
+                _ => (transcript_text, &[][..]),
             };
-            let fixed = if shape.quotes > 0 { notes::verify_quotes(sec, source, full, quotes) } else { sec.trim_end().to_string() };
-            units.push(Piece {
+            let fixed = if shape.quotes > 0 { notes::verify_quotes(section, source, transcript_text, quotes) } else { section.trim_end().to_string() };
+            section_pieces.push(Piece {
                 start: part.iter().find_map(|p| p.start),
                 end: part.iter().rev().find_map(|p| p.end.or(p.start)),
                 text: fixed.lines().filter(|l| !l.starts_with('"') && *l != "Quotes:").map(|l| l.trim_start_matches("### ")).collect::<Vec<_>>().join(" "),
             });
-            out.push(fixed);
+            markdown.push(fixed);
         }
-        Ok((out.join("\n\n"), units))
+        Ok((markdown.join("\n\n"), section_pieces))
     }
 
     /// The requested (non-notes) format from the transcript or from notes.
     async fn final_pass(&self, source: Source, input: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<String, SummarizeError> {
         let system = prompt::system(opts.format);
         let task = prompt::task(opts.format, &self.text_shape(opts), &NotesShape::for_length(opts.length));
-        let spec = self.final_spec(opts.format, opts);
-        let out = self.sizes(&spec).budget;
+        let spec = self.answer_grammar(opts.format, opts);
+        let answer_tokens = self.answer_sizes(&spec).budget;
         let user = prompt::user(source, &self.defuse(input), task.as_deref());
         // Worked examples are transcripts, so they only help a transcript input.
         let mut shots = vec![];
@@ -142,7 +142,7 @@ impl Summarizer {
             for shot in prompt::shots(input).into_iter().take(opts.max_shots) {
                 shots.push(shot);
                 let n = self.engine.chat_tokens(&prompt::messages(&system, &shots, &user))?.len();
-                if n + out > context {
+                if n + answer_tokens > context {
                     shots.pop();
                     break;
                 }
@@ -173,7 +173,7 @@ impl Summarizer {
         progress: &mut dyn FnMut(&Progress) -> bool,
     ) -> Result<String, SummarizeError> {
         let prompt = self.engine.chat_tokens(messages)?;
-        let sizes = self.sizes(spec);
+        let sizes = self.answer_sizes(spec);
         let max_tokens = sizes.budget.min(context.saturating_sub(prompt.len()));
         // Below this even the shortest answer cannot be written.
         let least = sizes.structure + sizes.reserve + spec.fields;

@@ -8,7 +8,10 @@ use super::mapreduce::{self, Piece};
 use super::{prompt, Format, SummarizeError, SummarizeOptions, Summarizer};
 use crate::transcript::Transcript;
 
-/// Notes sections: at least 5, one per this many transcript tokens beyond that.
+/// Transcript tokens per notes section: one-pass notes get one section per
+/// this many tokens (at least 5, at most [`MAX_SECTIONS`]); in the map, a
+/// chunk's notes get one per this many (notes format) or per twice as many
+/// (notes to be condensed into another format).
 pub(super) const TOKENS_PER_SECTION: usize = 700;
 const MAX_SECTIONS: usize = 12;
 
@@ -24,7 +27,7 @@ impl Summarizer {
     pub(super) fn work_plan(&self, transcript: &Transcript, opts: &SummarizeOptions) -> WorkPlan {
         let text = transcript.text();
         let context = self.context(opts);
-        let transcript_tokens = self.count(&text);
+        let transcript_tokens = self.count_tokens(&text);
         let sections = transcript_tokens.div_ceil(TOKENS_PER_SECTION).clamp(5, MAX_SECTIONS);
         let piece_chars = (text.len() / (3 * sections)).clamp(20, 600);
         let pieces = mapreduce::pieces(&transcript.segments, piece_chars);
@@ -33,21 +36,22 @@ impl Summarizer {
         let (input_tokens, spec) = match opts.format {
             Format::Notes => {
                 let parts = mapreduce::partition(&pieces, sections);
-                (self.count(&self.notes_input(&parts)), grammar::notes(&notes_plan(&parts), &notes_shape))
+                (self.count_tokens(&self.notes_input(&parts)), grammar::notes(&notes_outline(&parts), &notes_shape))
             }
-            f => (transcript_tokens, self.final_spec(f, opts)),
+            f => (transcript_tokens, self.answer_grammar(f, opts)),
         };
-        let overhead = self.count(&prompt::system(opts.format)) + self.count(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
-        let prompt_tokens = input_tokens + overhead;
-        let answer_tokens = self.sizes(&spec).budget;
+        // The margin covers the user turn's heading and the chat markup.
+        let instruction_tokens = self.count_tokens(&prompt::system(opts.format)) + self.count_tokens(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
+        let prompt_tokens = input_tokens + instruction_tokens;
+        let answer_tokens = self.answer_sizes(&spec).budget;
         let pass = PassPlan { transcript_tokens, prompt_tokens, answer_tokens, context, one_pass: prompt_tokens + answer_tokens <= context };
-        WorkPlan { text, pieces, sections, notes_shape, overhead, pass }
+        WorkPlan { transcript_text: text, pieces, sections, notes_shape, instruction_tokens, pass }
     }
 
     /// Transcript tokens per map chunk, and the most sections such a chunk's
     /// answer has room for.
     pub(super) fn chunk_budget(&self, context: usize, system: usize, shape: &NotesShape) -> Result<(usize, usize), SummarizeError> {
-        let per_section = self.sizes(&grammar::notes(&[NotesSection { range: Some("00:00 - 00:00".into()), text: "x".repeat(200) }], shape)).budget;
+        let per_section = self.answer_sizes(&grammar::notes(&[NotesSection { range: Some("00:00 - 00:00".into()), text: "x".repeat(200) }], shape)).budget;
         // A chunk of c tokens gets about c / T sections of `per_section` answer
         // tokens each: c + c·per/T + system + one spare section ≤ context.
         let avail = context.saturating_sub(system + 2 * per_section);
@@ -58,12 +62,14 @@ impl Summarizer {
         Ok((chunk, ((context - system - chunk) / per_section).max(1)))
     }
 
+    /// Length limits of a text format's answer.
     pub(super) fn text_shape(&self, opts: &SummarizeOptions) -> TextShape {
         TextShape::for_format(opts.format, opts.length)
     }
 
-    /// The grammar of a non-notes format.
-    pub(super) fn final_spec(&self, format: Format, opts: &SummarizeOptions) -> GrammarSpec {
+    /// The grammar of the answer in `format` (for notes, one without sections:
+    /// the notes passes build theirs from the sections they ask for).
+    pub(super) fn answer_grammar(&self, format: Format, opts: &SummarizeOptions) -> GrammarSpec {
         match format {
             Format::Structured => grammar::structured(&StructuredSizes::for_length(opts.length)),
             Format::Notes => grammar::notes(&[], &NotesShape::for_length(opts.length)),
@@ -74,12 +80,14 @@ impl Summarizer {
     /// Token sizes of a grammar's answer: its layout as it will be forced, the
     /// closing reserve, and the budget (layout + fields at about 3.5
     /// characters per token + reserve).
-    pub(super) fn sizes(&self, spec: &GrammarSpec) -> AnswerSizes {
+    pub(super) fn answer_sizes(&self, spec: &GrammarSpec) -> AnswerSizes {
         let structure = spec.layout.iter().map(|p| self.engine.tokenizer.encode_continuation(p).len()).sum::<usize>();
         let reserve = spec.fields * spec.close_tokens + 8;
         AnswerSizes { structure, reserve, budget: structure + spec.content_chars * 2 / 7 + reserve }
     }
 
+    /// The notes prompt's input: each part of the transcript under a
+    /// `[Part i, range]` heading, one part per section the notes must have.
     pub(super) fn notes_input(&self, parts: &[Vec<Piece>]) -> String {
         parts
             .iter()
@@ -110,7 +118,7 @@ pub struct PassPlan {
 /// the passes go on with.
 pub(super) struct WorkPlan {
     /// The transcript's text.
-    pub(super) text: String,
+    pub(super) transcript_text: String,
     /// The transcript cut into pieces of about a third of a section's text
     /// (20 to 600 bytes); the notes' sections and the map's chunks are made of them.
     pub(super) pieces: Vec<Piece>,
@@ -118,16 +126,21 @@ pub(super) struct WorkPlan {
     pub(super) sections: usize,
     pub(super) notes_shape: NotesShape,
     /// Tokens of the requested format's instructions, with a margin for the chat markup.
-    pub(super) overhead: usize,
+    pub(super) instruction_tokens: usize,
     pub(super) pass: PassPlan,
 }
 
+/// [`Summarizer::answer_sizes`], in tokens.
 pub(super) struct AnswerSizes {
+    /// The grammar's fixed layout (keys, headers, punctuation).
     pub(super) structure: usize,
+    /// Kept for closing every field.
     pub(super) reserve: usize,
+    /// The most the answer may take.
     pub(super) budget: usize,
 }
 
-pub(super) fn notes_plan(parts: &[Vec<Piece>]) -> Vec<NotesSection> {
+/// What the notes grammar is built from: each part's time range and text.
+pub(super) fn notes_outline(parts: &[Vec<Piece>]) -> Vec<NotesSection> {
     parts.iter().map(|p| NotesSection { range: mapreduce::time_range(p), text: mapreduce::join(p) }).collect()
 }
