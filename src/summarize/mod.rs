@@ -6,7 +6,8 @@
 //! Otherwise the transcript is cut into chunks that fit; each chunk becomes
 //! notes with time ranges (map), and the final format is written from the
 //! notes (reduce), condensing them again if even they are too long. For the
-//! `notes` format the chunk notes *are* the output.
+//! `notes` format the chunk notes *are* the output. [`Summarizer::plan`] tells
+//! which it will be before anything is generated.
 
 pub mod constrain;
 pub mod formats;
@@ -15,21 +16,20 @@ pub mod mapreduce;
 pub mod notes;
 pub mod prompt;
 pub mod structured;
+mod pipeline;
+mod plan;
 
 pub use formats::{Format, Length};
+pub use plan::PassPlan;
 
 use crate::text::chat::ChatError;
 use crate::model::ModelError;
 use crate::model::sampling::SamplerConfig;
 use crate::transcript::Transcript;
-use crate::{Engine, GenerateOptions, StopReason};
-use constrain::{Budget, ConstrainError, MaskStats, TokenSpace};
-use formats::{NotesShape, StructuredSizes, TextShape};
-use grammar::{GrammarSpec, NotesSection};
-use mapreduce::Piece;
+use crate::{Engine, StopReason};
+use constrain::{ConstrainError, MaskStats, TokenSpace};
 use notes::QuoteReport;
-use prompt::Source;
-use structured::{StructuredError, StructuredSummary};
+use structured::StructuredError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SummarizeError {
@@ -88,7 +88,9 @@ pub enum Pass {
 /// Reported as the work goes (a CLI progress bar, the web app's status line).
 #[derive(Debug, Clone)]
 pub enum Progress {
-    /// The transcript needs `chunks` map passes before the final one.
+    /// Reported first: the transcript needs `chunks` map passes before the
+    /// final one (0: it fits one pass). `prompt_tokens` is the one-pass
+    /// prompt's size, or with chunks the transcript's.
     Plan { chunks: usize, prompt_tokens: usize, context: usize },
     Started { pass: Pass },
     Finished { pass: Pass, tokens: usize, seconds: f64 },
@@ -149,12 +151,6 @@ pub struct Summarizer {
     space: TokenSpace,
 }
 
-/// Notes sections: at least 5, one per this many transcript tokens beyond that.
-const TOKENS_PER_SECTION: usize = 700;
-const MAX_SECTIONS: usize = 12;
-/// Map rounds before giving up on shrinking the notes.
-const MAX_ROUNDS: usize = 4;
-
 impl Summarizer {
     pub fn new(engine: Engine) -> Result<Self, ConstrainError> {
         let space = TokenSpace::new(&engine.tokenizer, &engine.eog, engine.hp.n_vocab)?;
@@ -175,10 +171,12 @@ impl Summarizer {
         out
     }
 
-    fn count(&self, text: &str) -> usize {
+    /// Tokens of `text` alone (no chat markup, specials as text).
+    fn count_tokens(&self, text: &str) -> usize {
         self.engine.tokenizer.encode(text, false, false).len()
     }
 
+    /// The context every pass works in: the option, at most the model's trained context.
     fn context(&self, opts: &SummarizeOptions) -> usize {
         let train = self.engine.hp.n_ctx_train;
         opts.context_tokens.map_or(train, |c| c.min(train))
@@ -191,327 +189,9 @@ impl Summarizer {
         })
     }
 
-    /// Whether `transcript` fits one pass or will be map-reduced, by the same
-    /// arithmetic [`Summarizer::summarize_until`] uses (the web app warns before it starts).
-    pub fn plan(&self, transcript: &Transcript, opts: &SummarizeOptions) -> PassPlan {
-        let full = transcript.text();
-        let context = self.context(opts);
-        let transcript_tokens = self.count(&full);
-        let notes_shape = NotesShape::for_length(opts.length);
-        let (input, spec) = match opts.format {
-            Format::Notes => {
-                let sections = transcript_tokens.div_ceil(TOKENS_PER_SECTION).clamp(5, MAX_SECTIONS);
-                let pieces = mapreduce::pieces(&transcript.segments, (full.len() / (3 * sections)).clamp(20, 600));
-                let parts = mapreduce::partition(&pieces, sections);
-                (self.notes_input(&parts), grammar::notes(&notes_plan(&parts), &notes_shape))
-            }
-            f => (full.clone(), self.final_spec(f, opts)),
-        };
-        let overhead = self.count(&prompt::system(opts.format)) + self.count(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
-        let prompt_tokens = self.count(&input) + overhead;
-        let answer_tokens = self.sizes(&spec).budget;
-        PassPlan { transcript_tokens, prompt_tokens, answer_tokens, context, one_pass: prompt_tokens + answer_tokens <= context }
-    }
-
     /// As [`Summarizer::summarize`], but `progress` returning false stops the work
     /// ([`SummarizeError::Aborted`]); the browser's Stop button goes through here.
     pub fn summarize_until(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
         crate::platform::exec::block_on(self.summarize_async(transcript, opts, progress)).unwrap_or(Err(SummarizeError::NeedsAsync))
-    }
-
-    /// The pipeline itself; its only awaits are the GPU's readbacks, so the browser
-    /// can run it on WebGPU (natively [`Summarizer::summarize_until`] blocks on it).
-    pub async fn summarize_async(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
-        let full = transcript.text();
-        let context = self.context(opts);
-        let mut stats = SummaryStats::default();
-        let mut quotes = QuoteReport::default();
-        let total_tokens = self.count(&full);
-        let sections = total_tokens.div_ceil(TOKENS_PER_SECTION).clamp(5, MAX_SECTIONS);
-        let piece_chars = (full.len() / (3 * sections)).clamp(20, 600);
-        let pieces = mapreduce::pieces(&transcript.segments, piece_chars);
-        let notes_shape = NotesShape::for_length(opts.length);
-
-        // One pass if the whole transcript fits with its answer.
-        let (direct_input, direct_spec) = match opts.format {
-            Format::Notes => {
-                let parts = mapreduce::partition(&pieces, sections);
-                (self.notes_input(&parts), grammar::notes(&notes_plan(&parts), &notes_shape))
-            }
-            f => (full.clone(), self.final_spec(f, opts)),
-        };
-        let overhead = self.count(&prompt::system(opts.format)) + self.count(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
-        let direct_prompt = self.count(&direct_input) + overhead;
-        if direct_prompt + self.sizes(&direct_spec).budget <= context {
-            if !progress(&Progress::Plan { chunks: 0, prompt_tokens: direct_prompt, context }) {
-                return Err(SummarizeError::Aborted);
-            }
-            let text = match opts.format {
-                Format::Notes => self.notes_pass(&pieces, sections, &notes_shape, &full, opts, context, Pass::Final, &mut stats, &mut quotes, progress).await?.0,
-                _ => self.final_pass(Source::Transcript, &full, opts, context, &mut stats, progress).await?,
-            };
-            return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: None });
-        }
-
-        // Map: chunks of transcript → notes with time ranges.
-        let final_notes = opts.format == Format::Notes;
-        let shape = if final_notes { notes_shape } else { NotesShape::condensed() };
-        let map_system = self.count(&prompt::system(Format::Notes)) + self.count(&prompt::task(Format::Notes, &self.text_shape(opts), &shape).unwrap_or_default()) + 48;
-        let final_out = self.sizes(&self.final_spec(opts.format, opts)).budget;
-        let mut units = pieces;
-        for round in 1..=MAX_ROUNDS {
-            let (chunk_tokens, max_sections) = self.chunk_budget(context, map_system, &shape)?;
-            let count = |s: &str| self.count(s);
-            let chunks = mapreduce::chunks(&units, chunk_tokens, (chunk_tokens / 10).min(200), &count);
-            if round == 1 {
-                stats.chunks = chunks.len();
-                if !progress(&Progress::Plan { chunks: chunks.len(), prompt_tokens: total_tokens, context }) {
-                    return Err(SummarizeError::Aborted);
-                }
-            }
-            let mut notes_md = vec![];
-            let mut next_units = vec![];
-            for (index, chunk) in chunks.iter().enumerate() {
-                let used: usize = chunk.iter().map(|p| count(&p.text) + 1).sum();
-                let k = if final_notes {
-                    // Enough sections overall for the notes' five, more for long chunks.
-                    used.div_ceil(TOKENS_PER_SECTION).max(5usize.div_ceil(chunks.len()))
-                } else {
-                    used.div_ceil(2 * TOKENS_PER_SECTION)
-                };
-                let pass = Pass::Chunk { round, index, of: chunks.len() };
-                let (md, sections) = self.notes_pass(chunk, k.clamp(1, max_sections), &shape, &full, opts, context, pass, &mut stats, &mut quotes, progress).await?;
-                notes_md.push(md);
-                next_units.extend(sections);
-            }
-            let notes = notes_md.join("\n\n");
-            if final_notes {
-                return Ok(Summary { format: opts.format, text: notes, stats, quotes, map_notes: None });
-            }
-            // Reduce when the notes fit; otherwise condense the notes themselves.
-            let need = self.count(&notes) + overhead + 16;
-            if need + final_out <= context {
-                let text = self.final_pass(Source::Notes, &notes, opts, context, &mut stats, progress).await?;
-                return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: Some(notes) });
-            }
-            if round == MAX_ROUNDS || next_units.len() >= units.len() {
-                return Err(SummarizeError::NoProgress { tokens: self.count(&notes), budget: context.saturating_sub(final_out), rounds: round });
-            }
-            units = next_units;
-        }
-        unreachable!("the loop returns by its last round")
-    }
-
-    /// Transcript tokens per map chunk, and the most sections such a chunk's
-    /// answer has room for.
-    fn chunk_budget(&self, context: usize, system: usize, shape: &NotesShape) -> Result<(usize, usize), SummarizeError> {
-        let per_section = self.sizes(&grammar::notes(&[NotesSection { range: Some("00:00 - 00:00".into()), text: "x".repeat(200) }], shape)).budget;
-        // A chunk of c tokens gets about c / T sections of `per_section` answer
-        // tokens each: c + c·per/T + system + one spare section ≤ context.
-        let avail = context.saturating_sub(system + 2 * per_section);
-        let chunk = avail * TOKENS_PER_SECTION / (TOKENS_PER_SECTION + per_section);
-        if chunk < 64 {
-            return Err(SummarizeError::ContextTooSmall { context, needed: system, output: 2 * per_section });
-        }
-        Ok((chunk, ((context - system - chunk) / per_section).max(1)))
-    }
-
-    fn text_shape(&self, opts: &SummarizeOptions) -> TextShape {
-        TextShape::for_format(opts.format, opts.length)
-    }
-
-    /// The grammar of a non-notes format.
-    fn final_spec(&self, format: Format, opts: &SummarizeOptions) -> GrammarSpec {
-        match format {
-            Format::Structured => grammar::structured(&StructuredSizes::for_length(opts.length)),
-            Format::Notes => grammar::notes(&[], &NotesShape::for_length(opts.length)),
-            f => grammar::text(f, &self.text_shape(opts)),
-        }
-    }
-
-    /// Token sizes of a grammar's answer: its layout as it will be forced, the
-    /// closing reserve, and the budget (layout + fields at about 3.5
-    /// characters per token + reserve).
-    fn sizes(&self, spec: &GrammarSpec) -> AnswerSizes {
-        let structure = spec.layout.iter().map(|p| self.engine.tokenizer.encode_continuation(p).len()).sum::<usize>();
-        let reserve = spec.fields * spec.close_tokens + 8;
-        AnswerSizes { structure, reserve, budget: structure + spec.content_chars * 2 / 7 + reserve }
-    }
-
-    fn notes_input(&self, parts: &[Vec<Piece>]) -> String {
-        parts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| match mapreduce::time_range(p) {
-                Some(r) => format!("[Part {}, {r}]\n{}", i + 1, mapreduce::join(p)),
-                None => format!("[Part {}]\n{}", i + 1, mapreduce::join(p)),
-            })
-            .collect::<Vec<_>>()
-            .join("\n\n")
-    }
-
-    /// Notes on `pieces` in `k` chronological sections. Returns the Markdown and
-    /// each section as a piece (its time span; title and points as text) for a
-    /// further round of condensing.
-    #[allow(clippy::too_many_arguments)]
-    async fn notes_pass(
-        &self,
-        pieces: &[Piece],
-        k: usize,
-        shape: &NotesShape,
-        full: &str,
-        opts: &SummarizeOptions,
-        context: usize,
-        pass: Pass,
-        stats: &mut SummaryStats,
-        quotes: &mut QuoteReport,
-        progress: &mut dyn FnMut(&Progress) -> bool,
-    ) -> Result<(String, Vec<Piece>), SummarizeError> {
-        let parts = mapreduce::partition(pieces, k);
-        let plan = notes_plan(&parts);
-        let spec = grammar::notes(&plan, shape);
-        let task = prompt::task(Format::Notes, &self.text_shape(opts), shape);
-        let messages = prompt::messages(&prompt::system(Format::Notes), &[], &prompt::user(Source::Transcript, &self.defuse(&self.notes_input(&parts)), task.as_deref()));
-        let md = self.generate(&messages, &spec, Format::Notes, opts, context, pass, stats, progress).await?;
-        // Split at headers; each section's quotes are checked against its own text.
-        let mut out = vec![];
-        let mut units = vec![];
-        for (i, sec) in split_sections(&md).into_iter().enumerate() {
-            let (source, part) = match (plan.get(i), parts.get(i)) {
-                (Some(s), Some(p)) => (s.text.as_str(), p.as_slice()),
-                _ => (full, &[][..]),
-            };
-            let fixed = if shape.quotes > 0 { notes::verify_quotes(sec, source, full, quotes) } else { sec.trim_end().to_string() };
-            units.push(Piece {
-                start: part.iter().find_map(|p| p.start),
-                end: part.iter().rev().find_map(|p| p.end.or(p.start)),
-                text: fixed.lines().filter(|l| !l.starts_with('"') && *l != "Quotes:").map(|l| l.trim_start_matches("### ")).collect::<Vec<_>>().join(" "),
-            });
-            out.push(fixed);
-        }
-        Ok((out.join("\n\n"), units))
-    }
-
-    /// The requested (non-notes) format from the transcript or from notes.
-    async fn final_pass(&self, source: Source, input: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<String, SummarizeError> {
-        let system = prompt::system(opts.format);
-        let task = prompt::task(opts.format, &self.text_shape(opts), &NotesShape::for_length(opts.length));
-        let spec = self.final_spec(opts.format, opts);
-        let out = self.sizes(&spec).budget;
-        let user = prompt::user(source, &self.defuse(input), task.as_deref());
-        // Worked examples are transcripts, so they only help a transcript input.
-        let mut shots = vec![];
-        if opts.format == Format::Structured && source == Source::Transcript {
-            for shot in prompt::shots(input).into_iter().take(opts.max_shots) {
-                shots.push(shot);
-                let n = self.engine.chat_tokens(&prompt::messages(&system, &shots, &user))?.len();
-                if n + out > context {
-                    shots.pop();
-                    break;
-                }
-            }
-        }
-        stats.shots = shots.len();
-        let messages = prompt::messages(&system, &shots, &user);
-        let text = self.generate(&messages, &spec, opts.format, opts, context, Pass::Final, stats, progress).await?;
-        if opts.format == Format::Structured {
-            StructuredSummary::parse(&text)?;
-        }
-        Ok(text)
-    }
-
-    /// One constrained generation within the grammar's budget (less if the
-    /// context is shorter); closing mode starts early enough that the rest of
-    /// the layout and every field's minimum always fit.
-    #[allow(clippy::too_many_arguments)]
-    async fn generate(
-        &self,
-        messages: &[crate::text::chat::Message],
-        spec: &GrammarSpec,
-        format: Format,
-        opts: &SummarizeOptions,
-        context: usize,
-        pass: Pass,
-        stats: &mut SummaryStats,
-        progress: &mut dyn FnMut(&Progress) -> bool,
-    ) -> Result<String, SummarizeError> {
-        let prompt = self.engine.chat_tokens(messages)?;
-        let sizes = self.sizes(spec);
-        let max_tokens = sizes.budget.min(context.saturating_sub(prompt.len()));
-        // Below this even the shortest answer cannot be written.
-        let least = sizes.structure + sizes.reserve + spec.fields;
-        if max_tokens < least {
-            return Err(SummarizeError::ContextTooSmall { context, needed: prompt.len(), output: least });
-        }
-        let budget = Budget {
-            max_tokens,
-            structure_tokens: sizes.structure,
-            field_reserve: sizes.reserve,
-            closers: spec.closers.clone(),
-            repeat_penalty: opts.repeat_penalty,
-            repeat_window: 256,
-        };
-        let mut constraint = self.space.constrain(&spec.lark, budget)?;
-        let gen_opts = GenerateOptions { max_tokens, sampler: opts.sampler.clone(), stop: vec![], chunk: 512, n_ctx: context, ignore_eos: false };
-        if !progress(&Progress::Started { pass }) {
-            return Err(SummarizeError::Aborted);
-        }
-        let g = self.engine.generate_async(&prompt, &gen_opts, Some(&mut constraint), &mut |piece| progress(&Progress::Text { pass, piece: piece.to_string() })).await?;
-        if g.stop == StopReason::Aborted {
-            return Err(SummarizeError::Aborted);
-        }
-        stats.add(&g, &constraint.stats);
-        progress(&Progress::Finished { pass, tokens: g.stats.generated_tokens, seconds: g.stats.prefill_s + g.stats.decode_s });
-        if let Some(e) = constraint.error() {
-            return Err(e.into());
-        }
-        // The grammar's end, or an end-of-turn token the mask only allows where
-        // the grammar may end.
-        let complete = (g.stop == StopReason::Complete && constraint.is_finished()) || g.stop == StopReason::Eos;
-        if !complete {
-            return Err(SummarizeError::Incomplete { format, stop: g.stop, tokens: g.tokens.len() });
-        }
-        Ok(g.text)
-    }
-}
-
-/// What [`Summarizer::plan`] found.
-#[derive(Debug, Clone, Copy)]
-pub struct PassPlan {
-    pub transcript_tokens: usize,
-    /// Prompt of the one-pass attempt: instructions plus the transcript.
-    pub prompt_tokens: usize,
-    /// Token budget of the answer.
-    pub answer_tokens: usize,
-    pub context: usize,
-    /// False: the transcript will be summarized chunk by chunk (map-reduce).
-    pub one_pass: bool,
-}
-
-struct AnswerSizes {
-    structure: usize,
-    reserve: usize,
-    budget: usize,
-}
-
-fn notes_plan(parts: &[Vec<Piece>]) -> Vec<NotesSection> {
-    parts.iter().map(|p| NotesSection { range: mapreduce::time_range(p), text: mapreduce::join(p) }).collect()
-}
-
-/// The sections of generated notes, each starting at its `### ` header.
-fn split_sections(md: &str) -> Vec<&str> {
-    let mut starts: Vec<usize> = md.match_indices("### ").filter(|&(i, _)| i == 0 || md[..i].ends_with('\n')).map(|(i, _)| i).collect();
-    starts.push(md.len());
-    starts.windows(2).map(|w| md[w[0]..w[1]].trim_end()).filter(|s| !s.is_empty()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sections_split_at_headers_only() {
-        let md = "### A (0:00 - 0:10)\n1. x ### y.\n2. z.\n\n### B\n1. q.\n2. r.";
-        assert_eq!(split_sections(md), vec!["### A (0:00 - 0:10)\n1. x ### y.\n2. z.", "### B\n1. q.\n2. r."]);
     }
 }
