@@ -3,6 +3,7 @@
 //! once per (shader, weight type, entry point) and cached.
 
 use super::context::{GpuContext, GpuError};
+pub use super::submit::StepCounts;
 use super::weights::GpuMatrix;
 use crate::format::quant::GgmlType;
 use std::sync::Mutex;
@@ -131,18 +132,6 @@ impl Kernels {
     fn label(&self, p: &wgpu::ComputePipeline) -> String {
         self.names.lock().unwrap_or_else(|e| e.into_inner()).get(p).cloned().unwrap_or_else(|| "?".into())
     }
-}
-
-/// Commands in one submitted step (the profiler's per-dispatch passes aside).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StepCounts {
-    pub dispatches: usize,
-    /// Compute passes (a buffer copy ends one).
-    pub passes: usize,
-    pub copies: usize,
-    /// Command buffers submitted (prefill is cut by the submission budget; its units
-    /// are counted by [`super::submit::SubmitBudget::take_stats`]).
-    pub submits: usize,
 }
 
 /// Records the dispatches of one step into one command encoder, in one compute pass
