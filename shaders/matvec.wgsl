@@ -1,27 +1,21 @@
 // y[out_row0 + r] = W[r, :] · x[:n_in] for ONE token (decode), the memory-bound case.
-// Joined after bytes.wgsl, dequant_<type>.wgsl and dot_<type>.wgsl (or dot_generic.wgsl),
-// which defines dot4(row, s, i, xo): elements 4i..4i+4 of 32-element sub-block s times x,
-// and after matvec_sum_workgroup.wgsl or matvec_sum_subgroup.wgsl, which define the
-// thread's slot (`Ids`, `slot_of`) and the row sums over its lanes (`row_sum`).
-//   p                 uniform Params (the layout of matmul.wgsl's; n_tok = 1)
-//   w: [part bytes / 4] u32    GGUF blocks as stored, rows of p.row_bytes from byte p.w_off
-//   x: [p.n_in] f32            the token's activations
-//   y: [>= out_row0 + n_out] f32
+// Joined after bytes.wgsl, dequant_<type>.wgsl, matmul_args.wgsl (Params, bindings
+// 0-3) and dot_<type>.wgsl (or dot_generic.wgsl), which defines dot4(row, s, i, xo):
+// elements 4i..4i+4 of 32-element sub-block s times x, and after
+// matvec_sum_workgroup.wgsl or matvec_sum_subgroup.wgsl, which define the thread's
+// slot (`Ids`, `slot_of`) and the row sums over its lanes (`row_sum`).
+//   0 p: uniform Params (matmul_args.wgsl; n_tok = 1)
+//   1 w: [part bytes / 4] u32   GGUF blocks as stored, rows of p.row_bytes from byte p.w_off
+//   2 x: [p.n_in] f32           the token's activations
+//   3 y: [>= out_row0 + n_out] f32 (main3: the Q rows)
+//   4 y1: [K rows] f32          (main3 only) the K rows
+//   5 y2: [V rows] f32          (main3 only) the V rows
 // Workgroup of ROWS rows × LANES threads. A row is cut into items of 4 elements, dealt
 // to its lanes in order, so lane j reads x[4j ..] and the weight word of those 4: each
 // load instruction of a warp touches consecutive addresses (one lane per sub-block,
 // tried first, made every x load hit 32 different cache lines and ran at ~5% of the
 // H100's bandwidth). Thread slot s (0..256; the local index, or its place among the
 // subgroups) is lane s % LANES of row s / LANES; `row_sum` gives lane 0 the row's total.
-struct Params {
-    n_in: u32, n_out: u32, n_tok: u32, row_bytes: u32,
-    w_off: u32, out_row0: u32, x_stride: u32, y_stride: u32,
-    k: u32, expert_bytes: u32, x_per_slot: u32, pad: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 // Four activations from o; those past n_in read as 0 (float rows need not be a
 // multiple of 4).

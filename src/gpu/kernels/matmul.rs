@@ -7,6 +7,7 @@ use crate::gpu::weights::GpuMatrix;
 use super::{shape, spread, typed_source, Bind, Buf, Recorder};
 use crate::format::quant::GgmlType;
 
+const MATMUL_ARGS: &str = include_str!("../../../shaders/matmul_args.wgsl");
 const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
 const MATVEC: &str = include_str!("../../../shaders/matvec.wgsl");
 const MATVEC_SUM_WORKGROUP: &str = include_str!("../../../shaders/matvec_sum_workgroup.wgsl");
@@ -50,7 +51,7 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
     let pl = if n_tok == 1 {
         matvec_pipeline(rec, w.ty, "main")
     } else {
-        rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), if rec.ctx.row_per_thread { "main_rows" } else { "main" }, || typed_source(w.ty, MATMUL))
+        rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), if rec.ctx.row_per_thread { "main_rows" } else { "main" }, || matmul_source(w.ty))
     };
     for part in &w.parts {
         let (a, b) = (rows.start.max(part.row0), rows.end.min(part.row0 + part.rows));
@@ -101,7 +102,12 @@ fn matvec_entry(ctx: &GpuContext, entry: &'static str) -> &'static str {
 /// sees this module.
 fn matvec_source(ty: GgmlType, subgroups: bool) -> String {
     let sum = if subgroups { MATVEC_SUM_SUBGROUP } else { MATVEC_SUM_WORKGROUP };
-    typed_source(ty, &format!("{}\n{sum}\n{MATVEC}", dot_source(ty)))
+    typed_source(ty, &format!("{MATMUL_ARGS}\n{}\n{sum}\n{MATVEC}", dot_source(ty)))
+}
+
+/// The matmul module for `ty`: its uniform and bindings, then the body.
+fn matmul_source(ty: GgmlType) -> String {
+    typed_source(ty, &format!("{MATMUL_ARGS}\n{MATMUL}"))
 }
 
 /// The matvec pipeline for `ty` and `entry` in this device's layout (a row per thread
@@ -154,7 +160,7 @@ pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Res
 pub fn matmul_id(rec: &mut Recorder, w: &GpuMatrix, ids: &Buf, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
     matmul_id_shapes("matmul_id", w, k, x, x_per_slot, y, n_tok)?;
     shape("matmul_id", ids.len >= n_tok * k, || format!("ids holds {}, need {}", ids.len, n_tok * k))?;
-    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_id", || typed_source(w.ty, MATMUL));
+    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_id", || matmul_source(w.ty));
     rec.charge((n_tok * k * w.expert_bytes()) as u64)?;
     let (gx, gy) = spread(w.n_out);
     for part in &w.parts {
@@ -183,7 +189,7 @@ pub fn matmul_id_grouped(rec: &mut Recorder, w: &GpuMatrix, offsets: &Buf, entri
     matmul_id_shapes("matmul_id_grouped", w, k, x, x_per_slot, y, n_tok)?;
     shape("matmul_id_grouped", offsets.len > w.n_expert && entries.len >= n_tok * k, || format!("offsets {} (need {}), entries {} (need {})", offsets.len, w.n_expert + 1, entries.len, n_tok * k))?;
     let tiles = n_tok.div_ceil(MATMUL_TOKENS);
-    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_grouped", || typed_source(w.ty, MATMUL));
+    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_grouped", || matmul_source(w.ty));
     let (gx, gy) = spread(w.n_out.div_ceil(MATMUL_ROWS));
     for part in &w.parts {
         let e = w.experts(part);
