@@ -12,7 +12,7 @@
 struct Params {
     n_tok: u32, n_head: u32, n_kv: u32, hd: u32,
     pos: u32, capacity: u32, window: u32, oldest: u32,
-    scale: f32, n_split: u32, chunk: u32, pad2: u32,
+    scale: f32, n_split: u32, chunk: u32, pad: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;

@@ -4,6 +4,7 @@
 
 use crate::gpu::context::GpuError;
 use super::{shape, spread, Bind, Buf, Recorder};
+use bytemuck::{Pod, Zeroable};
 
 const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
 const ATTENTION_PREFILL: &str = include_str!("../../../shaders/attention_prefill.wgsl");
@@ -39,10 +40,41 @@ fn kv_name(base: &str, half: bool) -> String {
     format!("{base}_{}", if half { "f16" } else { "f32" })
 }
 
-fn attention_params(a: &AttnArgs, n_split: usize, chunk: usize) -> [u32; 12] {
-    let oldest = a.pos.saturating_sub(a.capacity);
-    let scale = 1.0 / (a.head_dim as f32).sqrt();
-    [a.n_tok as u32, a.n_head as u32, a.n_kv as u32, a.head_dim as u32, a.pos as u32, a.capacity as u32, a.window as u32, oldest as u32, scale.to_bits(), n_split as u32, chunk as u32, 0]
+/// An attention module: the cache's element type, the shared uniform, bindings and
+/// key reads (attention_args.wgsl), then `body`.
+fn attention_source(half: bool, body: &str) -> String {
+    format!("{}{ATTENTION_ARGS}{body}", kv_prelude(half))
+}
+
+/// The uniform of shaders/attention.wgsl and shaders/attention_prefill.wgsl (`Params`
+/// in shaders/attention_args.wgsl, which both join), field for field.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct AttentionParams {
+    pub n_tok: u32, pub n_head: u32, pub n_kv: u32, pub hd: u32,
+    pub pos: u32, pub capacity: u32, pub window: u32, pub oldest: u32,
+    pub scale: f32, pub n_split: u32, pub chunk: u32, pub pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<AttentionParams>() == 48);
+
+impl AttentionParams {
+    /// `a`'s geometry; `n_split` splits of `chunk` keys for split-K decode (else 0).
+    fn new(a: &AttnArgs, n_split: usize, chunk: usize) -> Self {
+        AttentionParams {
+            n_tok: a.n_tok as u32,
+            n_head: a.n_head as u32,
+            n_kv: a.n_kv as u32,
+            hd: a.head_dim as u32,
+            pos: a.pos as u32,
+            capacity: a.capacity as u32,
+            window: a.window as u32,
+            oldest: a.pos.saturating_sub(a.capacity) as u32,
+            scale: 1.0 / (a.head_dim as f32).sqrt(),
+            n_split: n_split as u32,
+            chunk: chunk as u32,
+            pad: 0,
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -56,9 +88,9 @@ fn attention_shapes(a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf,
 #[allow(clippy::too_many_arguments)]
 pub fn attention(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, out: &Buf) -> Result<(), GpuError> {
     attention_shapes(a, q, k, v, ck, cv, out)?;
-    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || format!("{}{ATTENTION_ARGS}{ATTENTION}", kv_prelude(a.half)));
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || attention_source(a.half, ATTENTION));
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
-    rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (a.n_head as u32, a.n_tok as u32, 1))
+    rec.dispatch(&pl, &AttentionParams::new(a, 0, 0), &binds, (a.n_head as u32, a.n_tok as u32, 1))
 }
 
 /// Largest head_dim [`attention_prefill`] takes (HD_MAX in attention_prefill.wgsl);
@@ -77,12 +109,12 @@ pub fn attention_prefill(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: 
     attention_shapes(a, q, k, v, ck, cv, out)?;
     let tiles = (a.n_tok * (a.n_head / a.n_kv)).div_ceil(PREFILL_ROWS);
     shape("attention_prefill", (1..=PREFILL_MAX_HEAD_DIM).contains(&a.head_dim) && tiles <= 65535, || format!("head_dim {} (1..={PREFILL_MAX_HEAD_DIM}), {} tokens × {} heads per kv head in {tiles} tiles (max 65535)", a.head_dim, a.n_tok, a.n_head / a.n_kv))?;
-    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention_prefill", a.half), "main", || format!("{}{ATTENTION_ARGS}{ATTENTION_PREFILL}", kv_prelude(a.half)));
+    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention_prefill", a.half), "main", || attention_source(a.half, ATTENTION_PREFILL));
     // Multiply-adds of scores and values, a unit each (about what a quantized
     // weight byte costs a matmul).
     rec.charge(attention_units(a))?;
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
-    rec.dispatch(&pl, &attention_params(a, 0, 0), &binds, (tiles as u32, a.n_kv as u32, 1))
+    rec.dispatch(&pl, &AttentionParams::new(a, 0, 0), &binds, (tiles as u32, a.n_kv as u32, 1))
 }
 
 /// Work units of a chunk's attention: each query row against every key it can see
@@ -120,15 +152,24 @@ pub fn attention_split(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &B
     let first = if a.window > 0 { oldest.max((a.pos + 1).saturating_sub(a.window)) } else { oldest };
     let keys = a.pos + 1 - first;
     let chunk = keys.div_ceil(n_split).next_multiple_of(64);
-    let src = || format!("{}{ATTENTION_ARGS}{ATTENTION}", kv_prelude(a.half));
+    let src = || attention_source(a.half, ATTENTION);
     let name = kv_name("attention", a.half);
-    let p = attention_params(a, n_split, chunk);
+    let p = AttentionParams::new(a, n_split, chunk);
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (7, Bind::Whole(&partials.buffer))];
     let pl = rec.k.pipeline(rec.ctx, &name, "split", src);
     rec.dispatch(&pl, &p, &binds, (a.n_head as u32, n_split as u32, 1))?;
     let pl = rec.k.pipeline(rec.ctx, &name, "combine", src);
     rec.dispatch(&pl, &p, &[(6, Bind::Whole(&out.buffer)), (7, Bind::Whole(&partials.buffer))], (a.n_head as u32, 1, 1))
 }
+
+/// The uniform of shaders/kv_store.wgsl (`Params`), field for field.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct KvStoreParams {
+    pub n: u32, pub kvd: u32, pub pos: u32, pub capacity: u32,
+    pub first: u32, pub pad0: u32, pub pad1: u32, pub pad2: u32,
+}
+const _: () = assert!(std::mem::size_of::<KvStoreParams>() == 32);
 
 /// Writes rows `first..n` of the chunk's `k`, `v` [n, kvd] into cache slots
 /// `(pos + i) mod capacity` of `ck`, `cv` (f16 when `half`), with `first` =
@@ -139,6 +180,20 @@ pub fn kv_store(rec: &mut Recorder, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, n: usi
     let first = n.saturating_sub(capacity);
     let pl = rec.k.pipeline(rec.ctx, &kv_name("kv_store", half), "main", || format!("{}{KV_STORE}", kv_prelude(half)));
     let (gx, gy) = spread(((n - first) * kvd).div_ceil(64));
-    let p = [n, kvd, pos, capacity, first, 0, 0, 0].map(|v| v as u32);
+    let p = KvStoreParams { n: n as u32, kvd: kvd as u32, pos: pos as u32, capacity: capacity as u32, first: first as u32, ..Zeroable::zeroed() };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&k.buffer)), (2, Bind::Whole(&v.buffer)), (3, Bind::Whole(&ck.buffer)), (4, Bind::Whole(&cv.buffer))], (gx, gy, 1))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniforms_mirror_wgsl() {
+        for half in [false, true] {
+            super::super::assert_mirrors::<AttentionParams>(&attention_source(half, ATTENTION));
+            super::super::assert_mirrors::<AttentionParams>(&attention_source(half, ATTENTION_PREFILL));
+            super::super::assert_mirrors::<KvStoreParams>(&format!("{}{KV_STORE}", kv_prelude(half)));
+        }
+    }
 }

@@ -6,12 +6,27 @@ use crate::gpu::context::{GpuContext, GpuError};
 use crate::gpu::weights::GpuMatrix;
 use super::{shape, spread, typed_source, Bind, Buf, Recorder};
 use crate::format::quant::GgmlType;
+use bytemuck::{Pod, Zeroable};
 
 const MATMUL_ARGS: &str = include_str!("../../../shaders/matmul_args.wgsl");
 const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
 const MATVEC: &str = include_str!("../../../shaders/matvec.wgsl");
 const MATVEC_SUM_WORKGROUP: &str = include_str!("../../../shaders/matvec_sum_workgroup.wgsl");
 const MATVEC_SUM_SUBGROUP: &str = include_str!("../../../shaders/matvec_sum_subgroup.wgsl");
+
+/// The uniform of shaders/matmul.wgsl and shaders/matvec.wgsl (`Params` in
+/// shaders/matmul_args.wgsl, which both join), field for field. The fields an entry
+/// point does not read are 0; matvec's `main3` takes its Q/K/V split in two fields a
+/// matvec has no other use for: `k` = the first K row, `expert_bytes` = the first V row.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct MatmulParams {
+    pub n_in: u32, pub n_out: u32, pub n_tok: u32, pub row_bytes: u32,
+    pub w_off: u32, pub out_row0: u32, pub x_stride: u32, pub y_stride: u32,
+    pub k: u32, pub expert_bytes: u32, pub x_per_slot: u32, pub e0: u32,
+    pub e1: u32, pub tiles: u32, pub pad0: u32, pub pad1: u32,
+}
+const _: () = assert!(std::mem::size_of::<MatmulParams>() == 64);
 
 /// Tokens per pass over the weights in `matmul` (TT in matmul.wgsl).
 pub const MATMUL_TOKENS: usize = 8;
@@ -63,11 +78,11 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
         if n_tok == 1 {
             // Decode: the memory-bound matvec (one token, the row's items over 32 lanes).
             let (gx, gy) = spread(n.div_ceil(matvec_rows(rec.ctx)));
-            let p = [w.n_in, n, 1, w.row_bytes(), w_off, col, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
+            let p = MatmulParams { n_in: w.n_in as u32, n_out: n as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, w_off: w_off as u32, out_row0: col as u32, x_stride: w.n_in as u32, k: 1, ..Zeroable::zeroed() };
             rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
         } else {
             let (gx, gy) = spread(n.div_ceil(MATMUL_ROWS));
-            let p = [w.n_in, n, n_tok, w.row_bytes(), w_off, col, x_stride, y_stride, 1, 0, 0, 0].map(|v| v as u32);
+            let p = MatmulParams { n_in: w.n_in as u32, n_out: n as u32, n_tok: n_tok as u32, row_bytes: w.row_bytes() as u32, w_off: w_off as u32, out_row0: col as u32, x_stride: x_stride as u32, y_stride: y_stride as u32, k: 1, ..Zeroable::zeroed() };
             rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, n_tok.div_ceil(MATMUL_TOKENS) as u32))?;
         }
     }
@@ -133,7 +148,9 @@ pub fn matvec3(rec: &mut Recorder, w: &GpuMatrix, n0: usize, n1: usize, x: &Buf,
     let pl = matvec_pipeline(rec, w.ty, "main3");
     for part in &w.parts {
         let (gx, gy) = spread(part.rows.div_ceil(matvec_rows(rec.ctx)));
-        let p = [w.n_in, part.rows, 1, w.row_bytes(), 0, part.row0, w.n_in, 0, n0, n0 + n1, 0, 0].map(|v| v as u32);
+        // Rows from the matrix's first: out_row0 is the part's first row; k and
+        // expert_bytes carry where K and V start.
+        let p = MatmulParams { n_in: w.n_in as u32, n_out: part.rows as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, out_row0: part.row0 as u32, x_stride: w.n_in as u32, k: n0 as u32, expert_bytes: (n0 + n1) as u32, ..Zeroable::zeroed() };
         let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y0.buffer)), (4, Bind::Whole(&y1.buffer)), (5, Bind::Whole(&y2.buffer))];
         rec.dispatch(&pl, &p, &binds, (gx, gy, 1))?;
     }
@@ -147,7 +164,7 @@ pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Res
     shape("matvec_swiglu", w.parts.len() == 1 && w.n_out % 2 == 0 && x.len >= w.n_in && y.len >= n_ff, || format!("`{}`: {} parts of {} rows (one part, even rows); x {} y {}", w.name, w.parts.len(), w.n_out, x.len, y.len))?;
     let pl = matvec_pipeline(rec, w.ty, "main_swiglu");
     let (gx, gy) = spread(n_ff.div_ceil(matvec_rows(rec.ctx)));
-    let p = [w.n_in, n_ff, 1, w.row_bytes(), 0, 0, w.n_in, 0, 1, 0, 0, 0].map(|v| v as u32);
+    let p = MatmulParams { n_in: w.n_in as u32, n_out: n_ff as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, x_stride: w.n_in as u32, k: 1, ..Zeroable::zeroed() };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&w.parts[0].buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))
 }
 
@@ -165,10 +182,28 @@ pub fn matmul_id(rec: &mut Recorder, w: &GpuMatrix, ids: &Buf, k: usize, x: &Buf
     let (gx, gy) = spread(w.n_out);
     for part in &w.parts {
         let e = w.experts(part);
-        let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, e.start, e.end, 0, 0, 0].map(|v| v as u32);
+        let p = expert_params(w, k, x_per_slot, n_tok, e);
         rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (4, Bind::Whole(&ids.buffer))], (gx, gy, (n_tok * k) as u32))?;
     }
     Ok(())
+}
+
+/// The uniform of an expert product over the experts `e` one part of `w` holds.
+fn expert_params(w: &GpuMatrix, k: usize, x_per_slot: bool, n_tok: usize, e: std::ops::Range<usize>) -> MatmulParams {
+    MatmulParams {
+        n_in: w.n_in as u32,
+        n_out: w.n_out as u32,
+        n_tok: n_tok as u32,
+        row_bytes: w.row_bytes() as u32,
+        x_stride: w.n_in as u32,
+        y_stride: w.n_out as u32,
+        k: k as u32,
+        expert_bytes: w.expert_bytes() as u32,
+        x_per_slot: x_per_slot as u32,
+        e0: e.start as u32,
+        e1: e.end as u32,
+        ..Zeroable::zeroed()
+    }
 }
 
 fn matmul_id_shapes(kernel: &'static str, w: &GpuMatrix, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
@@ -197,9 +232,22 @@ pub fn matmul_id_grouped(rec: &mut Recorder, w: &GpuMatrix, offsets: &Buf, entri
         // The n_tok·k rows spread over the experts; this part's share, as routed evenly.
         rec.charge((n_tok * k * w.expert_bytes() * e.len() / w.n_expert) as u64)?;
         shape("matmul_id_grouped", gz <= 65535, || format!("`{}`: {} experts x {tiles} token tiles = {gz} workgroups in z (max 65535)", w.name, e.len()))?;
-        let p = [w.n_in, w.n_out, n_tok, w.row_bytes(), 0, 0, w.n_in, w.n_out, k, w.expert_bytes(), x_per_slot as usize, e.start, e.end, tiles, 0, 0].map(|v| v as u32);
+        let p = MatmulParams { tiles: tiles as u32, ..expert_params(w, k, x_per_slot, n_tok, e) };
         let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer)), (5, Bind::Whole(&offsets.buffer)), (6, Bind::Whole(&entries.buffer))];
         rec.dispatch(&pl, &p, &binds, (gx, gy, gz as u32))?;
     }
     Ok(())
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniforms_mirror_wgsl() {
+        for ty in [GgmlType::F32, GgmlType::Q4K] {
+            super::super::assert_mirrors::<MatmulParams>(&matmul_source(ty));
+            super::super::assert_mirrors::<MatmulParams>(&matvec_source(ty, false));
+        }
+    }
 }

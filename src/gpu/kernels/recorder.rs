@@ -4,6 +4,7 @@
 
 use crate::gpu::context::{GpuContext, GpuError};
 use super::StepCounts;
+use bytemuck::Pod;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -186,12 +187,17 @@ impl<'a> Recorder<'a> {
         Ok(())
     }
 
-    pub(crate) fn dispatch(&mut self, pipeline: &wgpu::ComputePipeline, params: &[u32], binds: &[(u32, Bind)], groups: (u32, u32, u32)) -> Result<(), GpuError> {
+    /// Records a dispatch of `groups` workgroups of `pipeline` with `binds` at their
+    /// binding numbers and, at binding 0, `params` in a slot of its own: the
+    /// `#[repr(C)]` twin of the shader's `struct Params` (kernels/mod.rs has the layout
+    /// rules), zero-filled to the slot's end.
+    pub(crate) fn dispatch<P: Pod>(&mut self, pipeline: &wgpu::ComputePipeline, params: &P, binds: &[(u32, Bind)], groups: (u32, u32, u32)) -> Result<(), GpuError> {
+        const { assert!(std::mem::size_of::<P>() as u64 <= SLOT && std::mem::size_of::<P>() % 16 == 0, "a uniform block fills whole 16-byte rows of one slot") };
         let slot = self.params.len() as u64;
         if slot / SLOT >= MAX_DISPATCHES {
             return Err(GpuError::Shape { kernel: "recorder", message: format!("more than {MAX_DISPATCHES} dispatches in one step") });
         }
-        let mut p = bytemuck::cast_slice::<u32, u8>(params).to_vec();
+        let mut p = bytemuck::bytes_of(params).to_vec();
         p.resize(SLOT as usize, 0);
         self.params.extend(p);
         let key: BindKey = (pipeline.clone(), slot, binds.iter().map(|(b, Bind::Whole(buf))| (*b, (*buf).clone())).collect());
