@@ -360,7 +360,7 @@ impl GpuModel {
         for (l, ly) in self.layers.iter().enumerate() {
             kn::rms_norm(r, &s.x, &ly.attn_norm, &s.h, d, n, hp.rms_eps)?; //      2. pre-attention RMSNorm
             match &ly.qkv { //                                                      3. Q/K/V
-                Stacked::Fused([nq, nk, _], m) if n == 1 => kn::matvec3(r, m, *nq, *nk, &s.h, &s.q, &s.k, &s.v)?,
+                Stacked::Fused([nq, nk, _], m) if n == 1 => kn::matvec_qkv(r, m, *nq, *nk, &s.h, &s.q, &s.k, &s.v)?,
                 qkv => qkv.matmul_each(r, &s.h, d, [&s.q, &s.k, &s.v], n)?,
             }
             kn::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?; // 4. rotary positions

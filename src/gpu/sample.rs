@@ -85,7 +85,7 @@ pub fn sample(rec: &mut Recorder, logits: &Buf, row: usize, n_vocab: usize, sp: 
     if n_vocab == 0 || n_vocab >= MAX_VOCAB || logits.len < off + n_vocab || out.len < 1 {
         return Err(GpuError::Shape { kernel: "sample", message: format!("logits {} for a row of {n_vocab} from {off} (vocabulary at most {MAX_VOCAB})", logits.len) });
     }
-    let pl = rec.k.pipeline(rec.ctx, "sample", "sample", || SAMPLE.to_string());
+    let pl = rec.kernels.pipeline(rec.ctx, "sample", "sample", || SAMPLE.to_string());
     let p = SampleKernelParams { n: n_vocab as u32, row_off: off as u32, top_k: sp.top_k, top_p: sp.top_p, inv_t: sp.inv_t, scale: scale_for(n_vocab), seed_lo: sp.seed as u32, seed_hi: (sp.seed >> 32) as u32, step, pad0: 0, pad1: 0, pad2: 0 };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&logits.buffer)), (2, Bind::Whole(&out.buffer))], (1, 1, 1))
 }

@@ -2,9 +2,9 @@
 //! split-K decode; attention_prefill.wgsl: tiled prefill) and the cache writes
 //! (kv_store.wgsl).
 
-use crate::gpu::context::GpuError;
-use super::{shape, spread, Bind, Buf, Recorder};
 use bytemuck::{Pod, Zeroable};
+use crate::gpu::context::GpuError;
+use super::{shape, workgroups_xy, Bind, Buf, Recorder};
 
 const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
 const ATTENTION_PREFILL: &str = include_str!("../../../shaders/attention_prefill.wgsl");
@@ -88,7 +88,7 @@ fn attention_shapes(a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf,
 #[allow(clippy::too_many_arguments)]
 pub fn attention(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, out: &Buf) -> Result<(), GpuError> {
     attention_shapes(a, q, k, v, ck, cv, out)?;
-    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || attention_source(a.half, ATTENTION));
+    let pl = rec.kernels.pipeline(rec.ctx, &kv_name("attention", a.half), "main", || attention_source(a.half, ATTENTION));
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (6, Bind::Whole(&out.buffer))];
     rec.dispatch(&pl, &AttentionParams::new(a, 0, 0), &binds, (a.n_head as u32, a.n_tok as u32, 1))
 }
@@ -109,7 +109,7 @@ pub fn attention_prefill(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: 
     attention_shapes(a, q, k, v, ck, cv, out)?;
     let tiles = (a.n_tok * (a.n_head / a.n_kv)).div_ceil(PREFILL_ROWS);
     shape("attention_prefill", (1..=PREFILL_MAX_HEAD_DIM).contains(&a.head_dim) && tiles <= 65535, || format!("head_dim {} (1..={PREFILL_MAX_HEAD_DIM}), {} tokens × {} heads per kv head in {tiles} tiles (max 65535)", a.head_dim, a.n_tok, a.n_head / a.n_kv))?;
-    let pl = rec.k.pipeline(rec.ctx, &kv_name("attention_prefill", a.half), "main", || attention_source(a.half, ATTENTION_PREFILL));
+    let pl = rec.kernels.pipeline(rec.ctx, &kv_name("attention_prefill", a.half), "main", || attention_source(a.half, ATTENTION_PREFILL));
     // Multiply-adds of scores and values, a unit each (about what a quantized
     // weight byte costs a matmul).
     rec.charge(attention_units(a))?;
@@ -156,9 +156,9 @@ pub fn attention_split(rec: &mut Recorder, a: &AttnArgs, q: &Buf, k: &Buf, v: &B
     let name = kv_name("attention", a.half);
     let p = AttentionParams::new(a, n_split, chunk);
     let binds = [(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&k.buffer)), (3, Bind::Whole(&v.buffer)), (4, Bind::Whole(&ck.buffer)), (5, Bind::Whole(&cv.buffer)), (7, Bind::Whole(&partials.buffer))];
-    let pl = rec.k.pipeline(rec.ctx, &name, "split", src);
+    let pl = rec.kernels.pipeline(rec.ctx, &name, "split", src);
     rec.dispatch(&pl, &p, &binds, (a.n_head as u32, n_split as u32, 1))?;
-    let pl = rec.k.pipeline(rec.ctx, &name, "combine", src);
+    let pl = rec.kernels.pipeline(rec.ctx, &name, "combine", src);
     rec.dispatch(&pl, &p, &[(6, Bind::Whole(&out.buffer)), (7, Bind::Whole(&partials.buffer))], (a.n_head as u32, 1, 1))
 }
 
@@ -178,8 +178,8 @@ const _: () = assert!(std::mem::size_of::<KvStoreParams>() == 32);
 pub fn kv_store(rec: &mut Recorder, k: &Buf, v: &Buf, ck: &Buf, cv: &Buf, n: usize, kvd: usize, pos: usize, capacity: usize, half: bool) -> Result<(), GpuError> {
     shape("kv_store", capacity > 0 && k.len >= n * kvd && v.len >= n * kvd && ck.len >= capacity * kvd && cv.len >= capacity * kvd, || format!("k {} v {} for {n} rows of {kvd}, cache {} {} for {capacity} slots", k.len, v.len, ck.len, cv.len))?;
     let first = n.saturating_sub(capacity);
-    let pl = rec.k.pipeline(rec.ctx, &kv_name("kv_store", half), "main", || format!("{}{KV_STORE}", kv_prelude(half)));
-    let (gx, gy) = spread(((n - first) * kvd).div_ceil(64));
+    let pl = rec.kernels.pipeline(rec.ctx, &kv_name("kv_store", half), "main", || format!("{}{KV_STORE}", kv_prelude(half)));
+    let (gx, gy) = workgroups_xy(((n - first) * kvd).div_ceil(64));
     let p = KvStoreParams { n: n as u32, kvd: kvd as u32, pos: pos as u32, capacity: capacity as u32, first: first as u32, ..Zeroable::zeroed() };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&k.buffer)), (2, Bind::Whole(&v.buffer)), (3, Bind::Whole(&ck.buffer)), (4, Bind::Whole(&cv.buffer))], (gx, gy, 1))
 }

@@ -2,11 +2,11 @@
 //! the decode matvecs (matvec.wgsl), and the expert products of a stack
 //! ([`matmul_id`], [`matmul_id_grouped`]).
 
+use bytemuck::{Pod, Zeroable};
+use crate::format::quant::GgmlType;
 use crate::gpu::context::{GpuContext, GpuError};
 use crate::gpu::weights::GpuMatrix;
-use super::{shape, spread, typed_source, Bind, Buf, Recorder};
-use crate::format::quant::GgmlType;
-use bytemuck::{Pod, Zeroable};
+use super::{shape, typed_source, workgroups_xy, Bind, Buf, Recorder};
 
 const MATMUL_ARGS: &str = include_str!("../../../shaders/matmul_args.wgsl");
 const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
@@ -16,8 +16,9 @@ const MATVEC_SUM_SUBGROUP: &str = include_str!("../../../shaders/matvec_sum_subg
 
 /// The uniform of shaders/matmul.wgsl and shaders/matvec.wgsl (`Params` in
 /// shaders/matmul_args.wgsl, which both join), field for field. The fields an entry
-/// point does not read are 0; matvec's `main3` takes its Q/K/V split in two fields a
-/// matvec has no other use for: `k` = the first K row, `expert_bytes` = the first V row.
+/// point does not read are 0; matvec's `main_qkv` takes its Q/K/V split in two fields
+/// a matvec has no other use for: `k` = the first K row, `expert_bytes` = the first V
+/// row ([`matvec_qkv`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct MatmulParams {
@@ -66,7 +67,7 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
     let pl = if n_tok == 1 {
         matvec_pipeline(rec, w.ty, "main")
     } else {
-        rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), if rec.ctx.row_per_thread { "main_rows" } else { "main" }, || matmul_source(w.ty))
+        rec.kernels.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), if rec.ctx.row_per_thread { "main_rows" } else { "main" }, || matmul_source(w.ty))
     };
     for part in &w.parts {
         let (a, b) = (rows.start.max(part.row0), rows.end.min(part.row0 + part.rows));
@@ -77,11 +78,11 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
         rec.charge((n * w.row_bytes() * n_tok) as u64)?;
         if n_tok == 1 {
             // Decode: the memory-bound matvec (one token, the row's items over 32 lanes).
-            let (gx, gy) = spread(n.div_ceil(matvec_rows(rec.ctx)));
+            let (gx, gy) = workgroups_xy(n.div_ceil(matvec_rows_per_workgroup(rec.ctx)));
             let p = MatmulParams { n_in: w.n_in as u32, n_out: n as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, w_off: w_off as u32, out_row0: col as u32, x_stride: w.n_in as u32, k: 1, ..Zeroable::zeroed() };
             rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
         } else {
-            let (gx, gy) = spread(n.div_ceil(MATMUL_ROWS));
+            let (gx, gy) = workgroups_xy(n.div_ceil(MATMUL_ROWS));
             let p = MatmulParams { n_in: w.n_in as u32, n_out: n as u32, n_tok: n_tok as u32, row_bytes: w.row_bytes() as u32, w_off: w_off as u32, out_row0: col as u32, x_stride: x_stride as u32, y_stride: y_stride as u32, k: 1, ..Zeroable::zeroed() };
             rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, n_tok.div_ceil(MATMUL_TOKENS) as u32))?;
         }
@@ -91,7 +92,7 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
 
 /// Rows per workgroup in `matvec` (ROWS in matvec.wgsl; ROWS_WG for the *_rows
 /// entry points a CPU adapter runs).
-fn matvec_rows(ctx: &GpuContext) -> usize {
+fn matvec_rows_per_workgroup(ctx: &GpuContext) -> usize {
     if ctx.row_per_thread {
         64
     } else {
@@ -104,7 +105,7 @@ fn matvec_entry(ctx: &GpuContext, entry: &'static str) -> &'static str {
     match (ctx.row_per_thread, entry) {
         (false, e) => e,
         (true, "main") => "main_rows",
-        (true, "main3") => "main3_rows",
+        (true, "main_qkv") => "main_qkv_rows",
         (true, "main_swiglu") => "main_swiglu_rows",
         (true, e) => e,
     }
@@ -129,9 +130,9 @@ fn matmul_source(ty: GgmlType) -> String {
 /// on CPU adapters) and, for the lanes-per-row layout, the row sums `rec`'s kernels
 /// use (the row-per-thread entry points sum nothing across threads).
 fn matvec_pipeline(rec: &Recorder, ty: GgmlType, entry: &'static str) -> wgpu::ComputePipeline {
-    let sg = rec.k.subgroups && !rec.ctx.row_per_thread;
+    let sg = rec.kernels.subgroups && !rec.ctx.row_per_thread;
     let name = format!("matvec_{}{}", if sg { "sg_" } else { "" }, ty.name());
-    rec.k.pipeline(rec.ctx, &name, matvec_entry(rec.ctx, entry), || matvec_source(ty, sg))
+    rec.kernels.pipeline(rec.ctx, &name, matvec_entry(rec.ctx, entry), || matvec_source(ty, sg))
 }
 
 /// `y[y_col0 + r] = W[r, :] · x[:n_in]` for one token (decode).
@@ -140,18 +141,18 @@ pub fn matvec(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf, y_col0: usize
     matmul_rows(rec, w, 0..w.n_out, x, w.n_in, y, y_col0 + w.n_out, y_col0, 1)
 }
 
-/// Decode through a fused Q/K/V matrix `w` (rows: n0 of Q, n1 of K, the rest V) in
-/// one dispatch per part: rows into `y0`, `y1`, `y2` from their starts.
+/// Decode through a fused Q/K/V matrix `w` (rows: nq of Q, nk of K, the rest V) in
+/// one dispatch per part: rows into `q`, `k`, `v` from their starts.
 #[allow(clippy::too_many_arguments)]
-pub fn matvec3(rec: &mut Recorder, w: &GpuMatrix, n0: usize, n1: usize, x: &Buf, y0: &Buf, y1: &Buf, y2: &Buf) -> Result<(), GpuError> {
-    shape("matvec3", n0 + n1 <= w.n_out && x.len >= w.n_in && y0.len >= n0 && y1.len >= n1 && y2.len >= w.n_out - n0 - n1, || format!("`{}` rows {} as {n0} + {n1} + rest; x {} y {} {} {}", w.name, w.n_out, x.len, y0.len, y1.len, y2.len))?;
-    let pl = matvec_pipeline(rec, w.ty, "main3");
+pub fn matvec_qkv(rec: &mut Recorder, w: &GpuMatrix, nq: usize, nk: usize, x: &Buf, q: &Buf, k: &Buf, v: &Buf) -> Result<(), GpuError> {
+    shape("matvec_qkv", nq + nk <= w.n_out && x.len >= w.n_in && q.len >= nq && k.len >= nk && v.len >= w.n_out - nq - nk, || format!("`{}` rows {} as {nq} + {nk} + rest; x {} q {} k {} v {}", w.name, w.n_out, x.len, q.len, k.len, v.len))?;
+    let pl = matvec_pipeline(rec, w.ty, "main_qkv");
     for part in &w.parts {
-        let (gx, gy) = spread(part.rows.div_ceil(matvec_rows(rec.ctx)));
-        // Rows from the matrix's first: out_row0 is the part's first row; k and
+        let (gx, gy) = workgroups_xy(part.rows.div_ceil(matvec_rows_per_workgroup(rec.ctx)));
+        // Rows count from the matrix's first (out_row0: the part's first row); k and
         // expert_bytes carry where K and V start.
-        let p = MatmulParams { n_in: w.n_in as u32, n_out: part.rows as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, out_row0: part.row0 as u32, x_stride: w.n_in as u32, k: n0 as u32, expert_bytes: (n0 + n1) as u32, ..Zeroable::zeroed() };
-        let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y0.buffer)), (4, Bind::Whole(&y1.buffer)), (5, Bind::Whole(&y2.buffer))];
+        let p = MatmulParams { n_in: w.n_in as u32, n_out: part.rows as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, out_row0: part.row0 as u32, x_stride: w.n_in as u32, k: nq as u32, expert_bytes: (nq + nk) as u32, ..Zeroable::zeroed() };
+        let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&q.buffer)), (4, Bind::Whole(&k.buffer)), (5, Bind::Whole(&v.buffer))];
         rec.dispatch(&pl, &p, &binds, (gx, gy, 1))?;
     }
     Ok(())
@@ -163,7 +164,7 @@ pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Res
     let n_ff = w.n_out / 2;
     shape("matvec_swiglu", w.parts.len() == 1 && w.n_out % 2 == 0 && x.len >= w.n_in && y.len >= n_ff, || format!("`{}`: {} parts of {} rows (one part, even rows); x {} y {}", w.name, w.parts.len(), w.n_out, x.len, y.len))?;
     let pl = matvec_pipeline(rec, w.ty, "main_swiglu");
-    let (gx, gy) = spread(n_ff.div_ceil(matvec_rows(rec.ctx)));
+    let (gx, gy) = workgroups_xy(n_ff.div_ceil(matvec_rows_per_workgroup(rec.ctx)));
     let p = MatmulParams { n_in: w.n_in as u32, n_out: n_ff as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, x_stride: w.n_in as u32, k: 1, ..Zeroable::zeroed() };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&w.parts[0].buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))
 }
@@ -177,9 +178,9 @@ pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Res
 pub fn matmul_id(rec: &mut Recorder, w: &GpuMatrix, ids: &Buf, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
     matmul_id_shapes("matmul_id", w, k, x, x_per_slot, y, n_tok)?;
     shape("matmul_id", ids.len >= n_tok * k, || format!("ids holds {}, need {}", ids.len, n_tok * k))?;
-    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_id", || matmul_source(w.ty));
+    let pl = rec.kernels.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_id", || matmul_source(w.ty));
     rec.charge((n_tok * k * w.expert_bytes()) as u64)?;
-    let (gx, gy) = spread(w.n_out);
+    let (gx, gy) = workgroups_xy(w.n_out);
     for part in &w.parts {
         let e = w.experts(part);
         let p = expert_params(w, k, x_per_slot, n_tok, e);
@@ -224,8 +225,8 @@ pub fn matmul_id_grouped(rec: &mut Recorder, w: &GpuMatrix, offsets: &Buf, entri
     matmul_id_shapes("matmul_id_grouped", w, k, x, x_per_slot, y, n_tok)?;
     shape("matmul_id_grouped", offsets.len > w.n_expert && entries.len >= n_tok * k, || format!("offsets {} (need {}), entries {} (need {})", offsets.len, w.n_expert + 1, entries.len, n_tok * k))?;
     let tiles = n_tok.div_ceil(MATMUL_TOKENS);
-    let pl = rec.k.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_grouped", || matmul_source(w.ty));
-    let (gx, gy) = spread(w.n_out.div_ceil(MATMUL_ROWS));
+    let pl = rec.kernels.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), "main_grouped", || matmul_source(w.ty));
+    let (gx, gy) = workgroups_xy(w.n_out.div_ceil(MATMUL_ROWS));
     for part in &w.parts {
         let e = w.experts(part);
         let gz = e.len() * tiles;

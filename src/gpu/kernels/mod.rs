@@ -32,15 +32,15 @@ mod sample;
 pub use super::submit::StepCounts;
 pub use attention::{attention, attention_partials, attention_prefill, attention_split, attention_splits, attention_units, kv_store, AttnArgs, MAX_SPLITS, PREFILL_MAX_HEAD_DIM, SPLIT_KEYS};
 pub use elementwise::{add, embed, rms_norm, rope, swiglu};
-pub use matmul::{matmul, matmul_id, matmul_id_grouped, matmul_rows, matvec, matvec3, matvec_swiglu, MATMUL_TOKENS};
+pub use matmul::{matmul, matmul_id, matmul_id_grouped, matmul_rows, matvec, matvec_qkv, matvec_swiglu, MATMUL_TOKENS};
 pub use moe::{moe_combine, moe_group, moe_route};
 pub(crate) use recorder::Bind;
 pub use recorder::{buf, Buf, Kernels, Recorder, MAX_DISPATCHES};
 pub(crate) use sample::{SampleKernelParams, SAMPLE};
 pub use sample::argmax;
 
-use crate::gpu::context::GpuError;
 use crate::format::quant::GgmlType;
+use crate::gpu::context::GpuError;
 
 const BYTES: &str = include_str!("../../../shaders/bytes.wgsl");
 
@@ -68,7 +68,7 @@ fn shape(kernel: &'static str, ok: bool, message: impl FnOnce() -> String) -> Re
 }
 
 /// Workgroups for `n` items: x up to 65535 (WebGPU's per-dimension default), rest in y.
-fn spread(n: usize) -> (u32, u32) {
+fn workgroups_xy(n: usize) -> (u32, u32) {
     let n = n.max(1) as u32;
     (n.min(65535), n.div_ceil(65535))
 }

@@ -2,11 +2,11 @@
 //! pipelines (built once per shader, weight type and entry point), the bind groups a
 //! decode step repeats, and the uniform buffer each dispatch takes a slot of.
 
-use crate::gpu::context::{GpuContext, GpuError};
-use super::StepCounts;
-use bytemuck::Pod;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use bytemuck::Pod;
+use crate::gpu::context::{GpuContext, GpuError};
+use super::StepCounts;
 
 /// Bytes per uniform slot: WebGPU's minUniformBufferOffsetAlignment is at most 256.
 const SLOT: u64 = 256;
@@ -29,12 +29,15 @@ type BindKey = (wgpu::ComputePipeline, u64, Vec<(u32, wgpu::Buffer)>);
 /// otherwise grow it without bound).
 const MAX_BIND_GROUPS: usize = 16384;
 
+/// What every [`Recorder`] draws on: the pipelines and bind groups built so far, and
+/// the uniform buffer.
 pub struct Kernels {
     pipelines: Mutex<HashMap<(String, &'static str), wgpu::ComputePipeline>>,
     binds: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
     /// The name each pipeline was built under, for the profiler's table.
     names: Mutex<HashMap<wgpu::ComputePipeline, String>>,
-    params: wgpu::Buffer,
+    /// MAX_DISPATCHES slots of SLOT bytes, a step's dispatches' uniforms.
+    uniforms: wgpu::Buffer,
     /// What the last submitted step held.
     pub last_step: Mutex<StepCounts>,
     /// `PRECIS_GPU_PROFILE=1` and a device with timestamp queries: GPU time per kernel.
@@ -51,13 +54,13 @@ impl Kernels {
     /// As [`Kernels::new`] with the matvec's row sums chosen: `subgroups` (taken only
     /// where the device granted them) or workgroup memory; tests compare both.
     pub fn with_subgroups(ctx: &GpuContext, subgroups: bool) -> Self {
-        let params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("kernel params"),
+        let uniforms = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel uniforms"),
             size: SLOT * MAX_DISPATCHES,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), params, last_step: Mutex::new(StepCounts::default()), profile: crate::gpu::profile::Profiler::from_env(ctx), subgroups: subgroups && ctx.has_subgroups }
+        Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), uniforms, last_step: Mutex::new(StepCounts::default()), profile: crate::gpu::profile::Profiler::from_env(ctx), subgroups: subgroups && ctx.has_subgroups }
     }
 
     pub(crate) fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
@@ -94,11 +97,12 @@ impl Kernels {
 /// each dispatch keeps its own uniform slot, written before the submit that uses it.
 pub struct Recorder<'a> {
     pub ctx: &'a GpuContext,
-    pub k: &'a Kernels,
+    pub kernels: &'a Kernels,
     /// `None` only while `submit` hands it to the queue.
     enc: Option<wgpu::CommandEncoder>,
     pass: Option<wgpu::ComputePass<'static>>,
-    params: Vec<u8>,
+    /// The step's uniform slots so far, as they go into the uniform buffer.
+    uniforms: Vec<u8>,
     /// Pipeline label of each dispatch, for the profiler.
     labels: Vec<String>,
     started: f64,
@@ -110,23 +114,24 @@ pub struct Recorder<'a> {
     bounded: bool,
     /// Work units recorded since the last submit.
     work: u64,
-    /// Bytes of `params` already written to the uniform buffer.
+    /// Bytes of `uniforms` already written to the uniform buffer.
     written: usize,
 }
 
+/// A storage buffer at a binding number of a dispatch (the whole buffer).
 pub(crate) enum Bind<'b> {
     Whole(&'b wgpu::Buffer),
 }
 
 impl<'a> Recorder<'a> {
-    pub fn new(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
-        Recorder { ctx, k, enc: Some(ctx.device.create_command_encoder(&Default::default())), pass: None, params: vec![], labels: vec![], started: crate::platform::clock::now(), counts: StepCounts::default(), in_pass: false, bounded: false, work: 0, written: 0 }
+    pub fn new(ctx: &'a GpuContext, kernels: &'a Kernels) -> Self {
+        Recorder { ctx, kernels, enc: Some(ctx.device.create_command_encoder(&Default::default())), pass: None, uniforms: vec![], labels: vec![], started: crate::platform::clock::now(), counts: StepCounts::default(), in_pass: false, bounded: false, work: 0, written: 0 }
     }
 
     /// A recorder whose work is cut into submissions of at most the context's budget.
-    pub fn bounded(ctx: &'a GpuContext, k: &'a Kernels) -> Self {
-        let mut r = Self::new(ctx, k);
-        r.bounded = k.profile.is_none();
+    pub fn bounded(ctx: &'a GpuContext, kernels: &'a Kernels) -> Self {
+        let mut r = Self::new(ctx, kernels);
+        r.bounded = kernels.profile.is_none();
         r
     }
 
@@ -152,9 +157,9 @@ impl<'a> Recorder<'a> {
     fn send(&mut self, enc: wgpu::CommandEncoder) -> Result<(), GpuError> {
         self.pass = None;
         self.in_pass = false;
-        if self.params.len() > self.written {
-            self.ctx.queue.write_buffer(&self.k.params, self.written as u64, &self.params[self.written..]);
-            self.written = self.params.len();
+        if self.uniforms.len() > self.written {
+            self.ctx.queue.write_buffer(&self.kernels.uniforms, self.written as u64, &self.uniforms[self.written..]);
+            self.written = self.uniforms.len();
         }
         self.counts.submits += 1;
         let work = std::mem::take(&mut self.work);
@@ -173,13 +178,13 @@ impl<'a> Recorder<'a> {
     pub fn submit(mut self) -> Result<(), GpuError> {
         self.pass = None;
         let mut enc = self.enc.take().expect("a recorder holds an encoder until submit");
-        if let Some(p) = &self.k.profile {
+        if let Some(p) = &self.kernels.profile {
             p.resolve(&mut enc, self.labels.len());
         }
         let t = crate::platform::clock::now();
         self.send(enc)?;
-        *self.k.last_step.lock().unwrap_or_else(|e| e.into_inner()) = self.counts;
-        if let Some(p) = &self.k.profile {
+        *self.kernels.last_step.lock().unwrap_or_else(|e| e.into_inner()) = self.counts;
+        if let Some(p) = &self.kernels.profile {
             p.add_host(t - self.started, crate::platform::clock::now() - t);
             p.add_counts(self.counts);
             p.collect(self.ctx, &self.labels)?;
@@ -193,22 +198,22 @@ impl<'a> Recorder<'a> {
     /// rules), zero-filled to the slot's end.
     pub(crate) fn dispatch<P: Pod>(&mut self, pipeline: &wgpu::ComputePipeline, params: &P, binds: &[(u32, Bind)], groups: (u32, u32, u32)) -> Result<(), GpuError> {
         const { assert!(std::mem::size_of::<P>() as u64 <= SLOT && std::mem::size_of::<P>() % 16 == 0, "a uniform block fills whole 16-byte rows of one slot") };
-        let slot = self.params.len() as u64;
+        let slot = self.uniforms.len() as u64;
         if slot / SLOT >= MAX_DISPATCHES {
             return Err(GpuError::Shape { kernel: "recorder", message: format!("more than {MAX_DISPATCHES} dispatches in one step") });
         }
         let mut p = bytemuck::bytes_of(params).to_vec();
         p.resize(SLOT as usize, 0);
-        self.params.extend(p);
+        self.uniforms.extend(p);
         let key: BindKey = (pipeline.clone(), slot, binds.iter().map(|(b, Bind::Whole(buf))| (*b, (*buf).clone())).collect());
         let bg = {
-            let mut cache = self.k.binds.lock().unwrap_or_else(|e| e.into_inner());
+            let mut cache = self.kernels.binds.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(bg) = cache.get(&key) {
                 bg.clone()
             } else {
                 let mut entries = vec![wgpu::BindGroupEntry {
                     binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &self.k.params, offset: slot, size: std::num::NonZeroU64::new(SLOT) }),
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &self.kernels.uniforms, offset: slot, size: std::num::NonZeroU64::new(SLOT) }),
                 }];
                 for (b, Bind::Whole(buf)) in binds {
                     entries.push(wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() });
@@ -226,10 +231,10 @@ impl<'a> Recorder<'a> {
             self.counts.passes += 1;
             self.in_pass = true;
         }
-        if let Some(prof) = &self.k.profile {
+        if let Some(prof) = &self.kernels.profile {
             // One pass per dispatch, timestamped at its start and end.
             self.pass = None;
-            self.labels.push(self.k.label(pipeline));
+            self.labels.push(self.kernels.label(pipeline));
             let mut pass = self.enc.as_mut().expect("a recorder holds an encoder until submit").begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(prof.writes(self.labels.len() - 1)) });
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bg, &[]);
