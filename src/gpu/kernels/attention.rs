@@ -36,6 +36,7 @@ fn kv_prelude(half: bool) -> &'static str {
     }
 }
 
+/// The pipeline name of `base` for the cache's element type ("attention_f16", ...).
 fn kv_name(base: &str, half: bool) -> String {
     format!("{base}_{}", if half { "f16" } else { "f32" })
 }

@@ -11,7 +11,8 @@ use super::StepCounts;
 /// Bytes per uniform slot: WebGPU's minUniformBufferOffsetAlignment is at most 256.
 const SLOT: u64 = 256;
 
-/// Dispatches one command buffer may hold (SmolLM2 needs ~450, Mixtral 8x7B ~700).
+/// Dispatches one recorder (one step) may hold, each in a uniform slot of its own
+/// (SmolLM2 needs ~450, Mixtral 8x7B ~700).
 pub const MAX_DISPATCHES: u64 = 4096;
 
 /// An f32 (or u32) device buffer with its element count, for shape checks.
@@ -63,6 +64,8 @@ impl Kernels {
         Kernels { pipelines: Mutex::new(HashMap::new()), binds: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()), uniforms, last_step: Mutex::new(StepCounts::default()), profile: crate::gpu::profile::Profiler::from_env(ctx), subgroups: subgroups && ctx.has_subgroups }
     }
 
+    /// The pipeline of `entry` in the module `source` builds, cached under (`name`,
+    /// `entry`): `source` runs only the first time.
     pub(crate) fn pipeline(&self, ctx: &GpuContext, name: &str, entry: &'static str, source: impl FnOnce() -> String) -> wgpu::ComputePipeline {
         let key = (name.to_string(), entry);
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
