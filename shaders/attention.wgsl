@@ -2,10 +2,15 @@
 // the chunk's own keys (src/cpu/attention.rs): query i at P = pos + i sees keys
 // j in [max(oldest, P + 1 - W), P]; key j >= pos is row j - pos of the chunk, older
 // keys sit in cache slot j mod capacity.
-//   p: uniform; q: [n_tok, n_head * hd] f32; kc, vc: [n_tok, n_kv * hd] f32 (chunk)
-//   ck, cv: [capacity, n_kv * hd] kv_t (cache, before this chunk); o: [n_tok, n_head * hd]
 // Joined after a prelude that defines kv_t (f32, or f16 with `enable f16;`) and
-// attention_args.wgsl (Params, bindings 0-6).
+// attention_args.wgsl (Params, bindings 0-6, k_at / v_at / first_key).
+//   0 p: uniform Params (attention_args.wgsl)
+//   1 q: [n_tok, n_head * hd] f32
+//   2 kc, 3 vc: [n_tok, n_kv * hd] f32      the chunk's keys and values
+//   4 ck, 5 cv: [capacity, n_kv * hd] kv_t  the cache before this chunk
+//   6 o: [n_tok, n_head * hd] f32           (main, combine)
+//   7 part: [n_head, n_split, hd + 2] f32   (split, combine) per split: hd
+//                                           unnormalised outputs, max, sum
 // Workgroup per (head, query): 64 keys per tile score in parallel, then an online
 // softmax (running max and sum) folds the tile into per-thread output dims, so memory
 // is O(hd) whatever the window.
@@ -13,17 +18,6 @@
 @group(0) @binding(7) var<storage, read_write> part: array<f32>;
 
 var<workgroup> sc: array<f32, 64>;
-
-fn k_at(j: u32, off: u32) -> f32 {
-    let kvd = p.n_kv * p.hd;
-    if (j >= p.pos) { return kc[(j - p.pos) * kvd + off]; }
-    return f32(ck[(j % p.capacity) * kvd + off]);
-}
-fn v_at(j: u32, off: u32) -> f32 {
-    let kvd = p.n_kv * p.hd;
-    if (j >= p.pos) { return vc[(j - p.pos) * kvd + off]; }
-    return f32(cv[(j % p.capacity) * kvd + off]);
-}
 
 struct Fold { m: f32, l: f32, acc: array<f32, 4> }
 
@@ -61,13 +55,6 @@ fn fold(qo: u32, kvh: u32, start: u32, end: u32, li: u32) -> Fold {
         workgroupBarrier();
     }
     return f;
-}
-
-// Oldest key query i (at position P) sees.
-fn first_key(P: u32) -> u32 {
-    var lo = p.oldest;
-    if (p.window > 0u && P + 1u > p.window) { lo = max(lo, P + 1u - p.window); }
-    return lo;
 }
 
 @compute @workgroup_size(64)

@@ -2,12 +2,14 @@
 // rolling cache plus the chunk's own keys: the same masks and sums as attention.wgsl
 // `main` (src/cpu/attention.rs is the CPU twin), but a key or value row is read from
 // global memory once per tile of R query rows instead of once per query row.
-//   p: uniform (attention_args.wgsl's Params); q: [n_tok, n_head * hd] f32
-//   kc, vc: [n_tok, n_kv * hd] f32 (the chunk)
-//   ck, cv: [capacity, n_kv * hd] kv_t (the cache before this chunk: position j in
-//           slot j mod capacity); o: [n_tok, n_head * hd] f32
 // Joined after a prelude that defines kv_t (f32, or f16 with `enable f16;`) and
-// attention_args.wgsl (Params, bindings 0-6).
+// attention_args.wgsl (Params, bindings 0-6, k_at / v_at / first_key).
+//   0 p: uniform Params (attention_args.wgsl)
+//   1 q: [n_tok, n_head * hd] f32
+//   2 kc, 3 vc: [n_tok, n_kv * hd] f32      the chunk's keys and values
+//   4 ck, 5 cv: [capacity, n_kv * hd] kv_t  the cache before this chunk: position j
+//                                           in slot j mod capacity
+//   6 o: [n_tok, n_head * hd] f32
 //
 // Rows: the n_tok · group query rows of KV head g (group = n_head / n_kv) in the order
 // row = i · group + (h - g · group), so a tile of R consecutive rows is every head of
@@ -37,24 +39,6 @@ const MASKED: f32 = -3.0e38;
 var<workgroup> qs: array<f32, 2048>; // R · HD_MAX
 var<workgroup> kv: array<f32, KV>;
 var<workgroup> sc: array<f32, 256>; // R · TK_MAX
-
-fn k_at(j: u32, off: u32) -> f32 {
-    let kvd = p.n_kv * p.hd;
-    if (j >= p.pos) { return kc[(j - p.pos) * kvd + off]; }
-    return f32(ck[(j % p.capacity) * kvd + off]);
-}
-fn v_at(j: u32, off: u32) -> f32 {
-    let kvd = p.n_kv * p.hd;
-    if (j >= p.pos) { return vc[(j - p.pos) * kvd + off]; }
-    return f32(cv[(j % p.capacity) * kvd + off]);
-}
-
-// Oldest key the query at position P sees.
-fn first_key(P: u32) -> u32 {
-    var lo = p.oldest;
-    if (p.window > 0u && P + 1u > p.window) { lo = max(lo, P + 1u - p.window); }
-    return lo;
-}
 
 // Offset in q / o of tile row `row` (all rows < n_tok · group) of KV head g.
 fn q_off(row: u32, g: u32, group: u32) -> u32 {

@@ -1,5 +1,7 @@
 // Elementwise ops over n floats.
-//   p: uniform { n }; a: [n] f32 read_write; b: [n] f32
+//   0 p: uniform Params { n }
+//   1 a: [n] f32   read_write
+//   2 b: [n] f32
 // add:    a += b            (residual)
 // swiglu: a = silu(a) * b   (gate in place, up; SiLU(x) = x / (1 + e^-x))
 struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32 }

@@ -1,6 +1,8 @@
 // Token embedding rows dequantized from the quantized table (one weight part).
-//   p: uniform; w: table part bytes (rows p.row0 .. p.row0 + p.rows, p.row_bytes each)
-//   tok: [n_tok] u32 token ids; y: [n_tok, p.n_in] f32
+//   0 p: uniform Params
+//   1 w: [part bytes / 4] u32   the table's part: rows p.row0 .. p.row0 + p.rows, p.row_bytes each
+//   2 tok: [n_tok] u32          token ids
+//   3 y: [n_tok, p.n_in] f32
 // Workgroup per token; tokens whose row lives in another part are skipped.
 struct Params { n_in: u32, n_tok: u32, row_bytes: u32, row0: u32, rows: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;

@@ -3,7 +3,9 @@
 // the cache keeps only its last `capacity` rows (from row `first`). A kernel rather
 // than buffer copies so the step stays one compute pass and an f16 cache can convert.
 // Joined after a prelude that defines kv_t (f32, or f16 with `enable f16;`).
-//   p: uniform; k, v: [n, kvd] f32; ck, cv: [capacity, kvd] kv_t
+//   0 p: uniform Params
+//   1 k, 2 v: [n, kvd] f32             the chunk's keys and values
+//   3 ck, 4 cv: [capacity, kvd] kv_t   the cache, read_write
 struct Params { n: u32, kvd: u32, pos: u32, capacity: u32, first: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> k: array<f32>;

@@ -1,13 +1,14 @@
 // y[t, out_row0 + r] = sum_k W[r, k] * x[t, k] for the rows of one weight part.
-// Joined after bytes.wgsl and one dequant_<type>.wgsl, which defines dequant_sub.
-//   p                 uniform Params
-//   w: [part bytes / 4] u32    GGUF blocks as stored, rows of p.row_bytes from byte p.w_off
-//   x: [n_tok, p.x_stride] f32 activations (the first p.n_in of each row are used)
-//   y: [n_tok, p.y_stride] f32 output, columns out_row0 .. out_row0 + n_out
-//   ids: [n_tok * k] u32       (main_id only) expert chosen per (token, slot)
-//   offsets: [n_expert + 1] u32 (main_grouped only) expert e's entries are
-//                              entries[offsets[e] .. offsets[e + 1]] (moe.wgsl group)
-//   entries: [n_tok * k] u32   (main_grouped only) token * k + slot, grouped by expert
+// Joined after bytes.wgsl, one dequant_<type>.wgsl (which defines dequant_sub) and
+// matmul_args.wgsl (Params, bindings 0-3).
+//   0 p: uniform Params (matmul_args.wgsl)
+//   1 w: [part bytes / 4] u32      GGUF blocks as stored, rows of p.row_bytes from byte p.w_off
+//   2 x: [n_tok, p.x_stride] f32   activations (the first p.n_in of each row are used)
+//   3 y: [n_tok, p.y_stride] f32   output, columns out_row0 .. out_row0 + n_out
+//   4 ids: [n_tok * k] u32         (main_id only) expert chosen per (token, slot)
+//   5 offsets: [n_expert + 1] u32  (main_grouped only) expert e's entries are
+//                                  entries[offsets[e] .. offsets[e + 1]] (moe.wgsl group)
+//   6 entries: [n_tok * k] u32     (main_grouped only) token * k + slot, grouped by expert
 // main (prefill): workgroup of WG rows × TT tokens, one row per thread. The tokens'
 // activations come through workgroup memory in chunks of KC; each weight sub-block is
 // dequantized once and used for all TT tokens, so prefill reads the weights
@@ -21,16 +22,6 @@
 // tokens routed to it rather than once per token. The grid is sized for the worst
 // case the CPU can know without reading ids (every token picks the expert): z =
 // (expert - e0) * p.tiles + tile; tiles past the expert's count return at once.
-struct Params {
-    n_in: u32, n_out: u32, n_tok: u32, row_bytes: u32,
-    w_off: u32, out_row0: u32, x_stride: u32, y_stride: u32,
-    k: u32, expert_bytes: u32, x_per_slot: u32, e0: u32,
-    e1: u32, tiles: u32, pad0: u32, pad1: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<storage, read> ids: array<u32>;
 @group(0) @binding(5) var<storage, read> offsets: array<u32>;
 @group(0) @binding(6) var<storage, read> entries: array<u32>;

@@ -1,27 +1,21 @@
 // y[out_row0 + r] = W[r, :] · x[:n_in] for ONE token (decode), the memory-bound case.
-// Joined after bytes.wgsl, dequant_<type>.wgsl and dot_<type>.wgsl (or dot_generic.wgsl),
-// which defines dot4(row, s, i, xo): elements 4i..4i+4 of 32-element sub-block s times x,
-// and after matvec_sum_workgroup.wgsl or matvec_sum_subgroup.wgsl, which define the
-// thread's slot (`Ids`, `slot_of`) and the row sums over its lanes (`row_sum`).
-//   p                 uniform Params (the layout of matmul.wgsl's; n_tok = 1)
-//   w: [part bytes / 4] u32    GGUF blocks as stored, rows of p.row_bytes from byte p.w_off
-//   x: [p.n_in] f32            the token's activations
-//   y: [>= out_row0 + n_out] f32
+// Joined after bytes.wgsl, dequant_<type>.wgsl, matmul_args.wgsl (Params, bindings
+// 0-3) and dot_<type>.wgsl (or dot_generic.wgsl), which defines dot4(row, s, i, xo):
+// elements 4i..4i+4 of 32-element sub-block s times x, and after
+// matvec_sum_workgroup.wgsl or matvec_sum_subgroup.wgsl, which define the thread's
+// slot (`Ids`, `slot_of`) and the row sums over its lanes (`row_sum`).
+//   0 p: uniform Params (matmul_args.wgsl; n_tok = 1)
+//   1 w: [part bytes / 4] u32   GGUF blocks as stored, rows of p.row_bytes from byte p.w_off
+//   2 x: [p.n_in] f32           the token's activations
+//   3 y: [>= out_row0 + n_out] f32 (main_qkv: the Q rows)
+//   4 y_k: [K rows] f32         (main_qkv only) the K rows
+//   5 y_v: [V rows] f32         (main_qkv only) the V rows
 // Workgroup of ROWS rows × LANES threads. A row is cut into items of 4 elements, dealt
 // to its lanes in order, so lane j reads x[4j ..] and the weight word of those 4: each
 // load instruction of a warp touches consecutive addresses (one lane per sub-block,
 // tried first, made every x load hit 32 different cache lines and ran at ~5% of the
 // H100's bandwidth). Thread slot s (0..256; the local index, or its place among the
 // subgroups) is lane s % LANES of row s / LANES; `row_sum` gives lane 0 the row's total.
-struct Params {
-    n_in: u32, n_out: u32, n_tok: u32, row_bytes: u32,
-    w_off: u32, out_row0: u32, x_stride: u32, y_stride: u32,
-    k: u32, expert_bytes: u32, x_per_slot: u32, pad: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 // Four activations from o; those past n_in read as 0 (float rows need not be a
 // multiple of 4).
@@ -62,21 +56,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
     if (s % LANES == 0u && r < p.n_out) { y[p.out_row0 + r] = t; }
 }
 
-// main3: Q, K and V stacked in one matrix, one dispatch (decode). Row g (counted
-// from the matrix's first row: out_row0 is this part's first row) goes to y[g] for
-// g < p.k, to y1[g - p.k] below p.expert_bytes, else to y2.
-@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y2: array<f32>;
+// main_qkv: Q, K and V stacked in one matrix, one dispatch (decode). Row g (counted
+// from the matrix's first row: out_row0 is this part's first row) goes to y[g] below
+// the first K row, to y_k below the first V row, else to y_v. The two split rows ride
+// in fields of matmul_args.wgsl's Params that a matvec has no other use for.
+@group(0) @binding(4) var<storage, read_write> y_k: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y_v: array<f32>;
+
+fn k_row0() -> u32 { return p.k; }
+fn v_row0() -> u32 { return p.expert_bytes; }
+
+// Row g of the fused matrix into its output.
+fn store_qkv(g: u32, t: f32) {
+    if (g < k_row0()) { y[g] = t; } else if (g < v_row0()) { y_k[g - k_row0()] = t; } else { y_v[g - v_row0()] = t; }
+}
 
 @compute @workgroup_size(256)
-fn main3(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, ids: Ids) {
+fn main_qkv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, ids: Ids) {
     let s = slot_of(ids);
     let r = (wg.x + wg.y * nw.x) * ROWS + s / LANES;
     let t = row_dot(r, s, ids);
-    if (s % LANES == 0u && r < p.n_out) {
-        let g = p.out_row0 + r;
-        if (g < p.k) { y[g] = t; } else if (g < p.expert_bytes) { y1[g - p.k] = t; } else { y2[g - p.expert_bytes] = t; }
-    }
+    if (s % LANES == 0u && r < p.n_out) { store_qkv(p.out_row0 + r, t); }
 }
 
 // main_swiglu: gate rows 0..n_out stacked over up rows n_out..2·n_out in one part;
@@ -123,13 +123,11 @@ fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: 
 }
 
 @compute @workgroup_size(64)
-fn main3_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
-              @builtin(local_invocation_index) li: u32) {
+fn main_qkv_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
     let r = (wg.x + wg.y * nw.x) * ROWS_WG + li;
     if (r >= p.n_out) { return; }
-    let t = full_dot(p.w_off + r * p.row_bytes);
-    let g = p.out_row0 + r;
-    if (g < p.k) { y[g] = t; } else if (g < p.expert_bytes) { y1[g - p.k] = t; } else { y2[g - p.expert_bytes] = t; }
+    store_qkv(p.out_row0 + r, full_dot(p.w_off + r * p.row_bytes));
 }
 
 @compute @workgroup_size(64)

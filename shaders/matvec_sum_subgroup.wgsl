@@ -2,7 +2,8 @@
 // software rasterizers, 16 or 32 Intel, 32 NVIDIA, 32 or 64 AMD, up to WebGPU's 128)
 // and any number of active invocations in a subgroup (llvmpipe with
 // LP_NATIVE_VECTOR_WIDTH=1024 reports subgroup_size 32 but runs 16).
-// Needs the device's subgroup feature (no `enable subgroups;`: see kernels.rs).
+// Needs the device's subgroup feature (no `enable subgroups;`: see matvec_source in
+// src/gpu/kernels/matmul.rs).
 //   next_slot: atomic<u32> workgroup      slots handed out so far
 //   part: [256] vec2<f32> workgroup       a subgroup's share of a row it holds in part
 //   part_len: [256] u32 workgroup         how many of the row's slots that share covers

@@ -1,12 +1,17 @@
 // Mixtral routing on the GPU (src/cpu/moe.rs): per token, the k largest router logits
 // (ties: lower expert id first, as a stable sort) and the softmax over those k.
-//   p: uniform { n_tok, n_expert, k }; logits: [n_tok, n_expert] f32
-//   ids: [n_tok, k] u32 (read by matmul main_id, never by the CPU); wts: [n_tok, k] f32
-// combine: y[t, :] = sum_s wts[t, s] * down[t * k + s, :]    (down: [n_tok * k, n])
+// combine: y[t, :] = sum_s wts[t, s] * down[t * k + s, :].
 // group (prefill, for matmul.wgsl main_grouped): the (token, slot) entries z = t*k + s
-//   by expert, z ascending within one (src/cpu/moe.rs group_by_expert is the twin):
-//   offsets: [n_expert + 1] u32, offsets[e] = #entries with id < e;
-//   entries: [n_tok * k] u32, expert e's z in entries[offsets[e] .. offsets[e + 1]].
+//   by expert, z ascending within one (src/cpu/moe.rs group_by_expert is the twin).
+//   0 p: uniform Params { n_tok, n_expert, k, n }
+//   1 logits: [n_tok, n_expert] f32   (route)
+//   2 ids: [n_tok, k] u32             (route writes, group reads; matmul main_id reads
+//                                     them too, the CPU never does)
+//   3 wts: [n_tok, k] f32             (route writes, combine reads)
+//   4 down: [n_tok * k, n] f32        (combine) the experts' outputs
+//   5 y: [n_tok, n] f32               (combine)
+//   6 offsets: [n_expert + 1] u32     (group) offsets[e] = #entries with id < e
+//   7 entries: [n_tok * k] u32        (group) expert e's z in entries[offsets[e] .. offsets[e + 1]]
 struct Params { n_tok: u32, n_expert: u32, k: u32, n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;

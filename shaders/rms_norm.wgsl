@@ -1,5 +1,8 @@
 // RMSNorm per row: y = x / sqrt(mean(x^2) + eps) * g (src/cpu/ops.rs rms_norm).
-//   p: uniform { n, rows, eps }; x: [rows, n] f32; g: [n] f32; y: [rows, n] f32
+//   0 p: uniform Params { n, rows, eps }
+//   1 x: [rows, n] f32
+//   2 g: [n] f32
+//   3 y: [rows, n] f32
 struct Params { n: u32, rows: u32, eps: f32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -1,6 +1,8 @@
 // Rotary embedding, llama.cpp NORM mode (src/cpu/rope.rs): within each head, pair
 // (2i, 2i+1) of row r rotates by (pos + r) * inv_freq[i], for i < n_rot / 2.
-//   p: uniform; x: [rows, n_heads * head_dim] f32, in place; inv_freq: [n_rot / 2] f32
+//   0 p: uniform Params
+//   1 x: [rows, n_heads * head_dim] f32   rotated in place
+//   2 inv_freq: [n_pairs] f32             n_pairs = n_rot / 2
 struct Params { rows: u32, n_heads: u32, head_dim: u32, n_pairs: u32, pos: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;

@@ -2,7 +2,9 @@
 //   argmax: index of the largest logit of one row (first index on ties, as
 //           src/model/sampling.rs argmax).
 //   sample: temperature + top-k + top-p (nucleus) with a seeded draw, one workgroup.
-// Both: p: uniform Params; logits: [.., n] f32 (row at row_off); out: [1] u32.
+//   0 p: uniform Params (argmax reads n and row_off only)
+//   1 logits: [.., n] f32   the row at row_off
+//   2 out: [1] u32          the token id
 //
 // `sample` works in integers after one exp per logit, so its choice does not depend
 // on the order of any float sum (atomics add in any order): each finite logit l gets

@@ -587,12 +587,12 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
         for limit in [u64::MAX, (ty.row_bytes(n_in) * 17) as u64] {
             let m = block_on(upload_limited(c, &mut &bytes[..], &src, limit)).unwrap();
             let (y0, y1, y2) = (buf(c, "q", nq), buf(c, "k", nk), buf(c, "v", nv));
-            run(c, k, |r| kn::matvec3(r, &m, nq, nk, &xb, &y0, &y1, &y2));
+            run(c, k, |r| kn::matvec_qkv(r, &m, nq, nk, &xb, &y0, &y1, &y2));
             let got: Vec<f32> = [read(c, &y0), read(c, &y1), read(c, &y2)].concat();
             for (o, &g) in got.iter().enumerate() {
                 let (s, mag) = dot_ref(&w, o, n_in, &x);
                 let tol = tol_for(ty) * mag.max(1e-3);
-                assert!((g as f64 - s).abs() <= tol, "matvec3 {} ({} parts, {}, subgroups {sg}): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
+                assert!((g as f64 - s).abs() <= tol, "matvec_qkv {} ({} parts, {}, subgroups {sg}): first bad index row {o}: gpu {g}, cpu {s} (tol {tol:e})", ty.name(), m.parts.len(), layout(c));
             }
             let all = buf(c, "all", rows);
             run(c, k, |r| kn::matvec(r, &m, &xb, &all, 0));
@@ -600,7 +600,7 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
             // pick another width for the other pipeline (Intel, AMD), which reorders
             // the partial sums.
             let tol = if sg { TOL_MATVEC_VARIANTS } else { 0.0 };
-            close(&format!("matvec3 {} vs matvec ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(c, &all), tol);
+            close(&format!("matvec_qkv {} vs matvec ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(c, &all), tol);
         }
         // Gate rows 0..nf over up rows nf..2nf.
         let nf = rows / 2;

@@ -1,6 +1,8 @@
-//! The WebGPU engine (issue 3): quantized GGUF weights on the device in their own
-//! bytes, WGSL kernels (shaders/*.wgsl), a rolling KV cache on the GPU and sampling
-//! (greedy, temperature / top-k / top-p) on the GPU. Async throughout so the browser can await buffer mapping;
+//! The WebGPU engine: quantized GGUF weights on the device in their own bytes (never
+//! expanded to f32, so a model fits where its file does), WGSL kernels
+//! (shaders/*.wgsl, one Rust function each in [`kernels`]), a rolling KV cache on the
+//! GPU and sampling (greedy, temperature / top-k / top-p) on the GPU, so a decode step
+//! reads back one token id. Async throughout so the browser can await buffer mapping;
 //! natively [`block_on`] drives the futures.
 
 pub mod cache;

@@ -381,7 +381,7 @@ impl GpuModel {
         for (l, ly) in self.layers.iter().enumerate() {
             kn::rms_norm(r, &s.resid, &ly.attn_norm, &s.normed, d, n, hp.rms_eps)?; //      2. pre-attention RMSNorm
             match &ly.qkv { //                                                      3. Q/K/V
-                Projections::Stacked([nq, nk, _], m) if n == 1 => kn::matvec3(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
+                Projections::Stacked([nq, nk, _], m) if n == 1 => kn::matvec_qkv(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
                 qkv => qkv.matmul_each(r, &s.normed, d, [&s.q, &s.k, &s.v], n)?,
             }
             kn::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?; // 4. rotary positions

@@ -4,6 +4,7 @@
 //! start and end; the totals are printed by `precis generate` at the end.
 
 use super::context::{GpuContext, GpuError};
+use super::submit::StepCounts;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -24,7 +25,7 @@ pub struct Profiler {
     /// sum of the dispatches' own times (the difference is time between dispatches).
     spans: Mutex<Vec<(f64, f64)>>,
     /// Per step: dispatches, compute passes (outside profiling) and buffer copies.
-    counts: Mutex<Vec<super::kernels::StepCounts>>,
+    counts: Mutex<Vec<StepCounts>>,
 }
 
 impl Profiler {
@@ -84,7 +85,7 @@ impl Profiler {
         self.host.lock().unwrap_or_else(|e| e.into_inner()).push((record_s, submit_s));
     }
 
-    pub fn add_counts(&self, c: super::kernels::StepCounts) {
+    pub fn add_counts(&self, c: StepCounts) {
         self.counts.lock().unwrap_or_else(|e| e.into_inner()).push(c);
     }
 

@@ -13,7 +13,7 @@
 //! and LogitsProcessors (grammar masks) stay on the CPU, over read-back logits.
 
 use super::context::GpuError;
-use super::kernels::{argmax, Bind, Buf, Recorder, SAMPLE};
+use super::kernels::{argmax, Bind, Buf, Recorder, SampleKernelParams, SAMPLE};
 use crate::model::sampling::SamplerConfig;
 
 /// Records the argmax of row `row` of `logits` [rows, n_vocab] into `out[0]`.
@@ -21,7 +21,8 @@ pub fn greedy(rec: &mut Recorder, logits: &Buf, row: usize, n_vocab: usize, out:
     argmax(rec, logits, row * n_vocab, n_vocab, out)
 }
 
-/// The sampler settings as the kernel reads them (see shaders/sample.wgsl).
+/// The sampler settings in the kernel's terms (they fill [`SampleKernelParams`], the
+/// uniform of shaders/sample.wgsl).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SampleParams {
     /// 0 = no top-k.
@@ -84,8 +85,8 @@ pub fn sample(rec: &mut Recorder, logits: &Buf, row: usize, n_vocab: usize, sp: 
     if n_vocab == 0 || n_vocab >= MAX_VOCAB || logits.len < off + n_vocab || out.len < 1 {
         return Err(GpuError::Shape { kernel: "sample", message: format!("logits {} for a row of {n_vocab} from {off} (vocabulary at most {MAX_VOCAB})", logits.len) });
     }
-    let pl = rec.k.pipeline(rec.ctx, "sample", "sample", || SAMPLE.to_string());
-    let p = [n_vocab as u32, off as u32, sp.top_k, sp.top_p, sp.inv_t.to_bits(), scale_for(n_vocab), sp.seed as u32, (sp.seed >> 32) as u32, step, 0, 0, 0];
+    let pl = rec.kernels.pipeline(rec.ctx, "sample", "sample", || SAMPLE.to_string());
+    let p = SampleKernelParams { n: n_vocab as u32, row_off: off as u32, top_k: sp.top_k, top_p: sp.top_p, inv_t: sp.inv_t, scale: scale_for(n_vocab), seed_lo: sp.seed as u32, seed_hi: (sp.seed >> 32) as u32, step, pad0: 0, pad1: 0, pad2: 0 };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&logits.buffer)), (2, Bind::Whole(&out.buffer))], (1, 1, 1))
 }
 

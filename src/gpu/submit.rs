@@ -48,6 +48,20 @@ pub struct SubmitStats {
     pub max_units: u64,
 }
 
+/// Commands in one step a [`super::kernels::Recorder`] submitted (the profiler's
+/// per-dispatch passes aside). Here, below both the recorder that counts them and the
+/// profiler that keeps them per step, so neither of those imports the other's types.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepCounts {
+    pub dispatches: usize,
+    /// Compute passes (a buffer copy ends one).
+    pub passes: usize,
+    pub copies: usize,
+    /// Command buffers submitted (prefill is cut by the submission budget; its units
+    /// are counted by [`SubmitBudget::take_stats`]).
+    pub submits: usize,
+}
+
 // In the browser nothing is waited for, so only the index is kept.
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 struct Pending {
