@@ -287,3 +287,33 @@ impl std::future::Future for Receiver {
         }
     }
 }
+
+/// Bounded submissions (the budget and its bookkeeping live in submit.rs, which
+/// knows nothing of the device).
+impl GpuContext {
+    /// Submits `cb` (holding `units` units of work). Natively it then waits for the
+    /// submission before it, so at most two are queued and each wait is bounded by one
+    /// submission's work, never by a whole prefill; the wait's time adapts the budget.
+    pub fn submit_bounded(&self, cb: wgpu::CommandBuffer, units: u64) -> Result<(), GpuError> {
+        let index = self.queue.submit([cb]);
+        {
+            let mut st = self.submits.stats.lock().unwrap_or_else(|e| e.into_inner());
+            st.submits += 1;
+            st.units += units;
+            st.max_units = st.max_units.max(units);
+        }
+        let now = crate::platform::clock::now();
+        let prev = self.submits.pending.lock().unwrap_or_else(|e| e.into_inner()).replace(super::submit::Pending { index, units, at: now });
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(p) = prev {
+            self.wait_for(Some(p.index))?;
+            let done = crate::platform::clock::now();
+            let mut last = self.submits.last_done.lock().unwrap_or_else(|e| e.into_inner());
+            self.submits.observe(p.units, p.at.max(*last), done);
+            *last = done;
+        }
+        #[cfg(target_arch = "wasm32")]
+        drop(prev);
+        Ok(())
+    }
+}

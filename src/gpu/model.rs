@@ -10,7 +10,7 @@
 
 use super::cache::GpuKvCache;
 use super::context::{GpuContext, GpuError};
-use super::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder, StepCounts};
+use super::kernels::{self, buf, AttnArgs, Buf, Kernels, Recorder, StepCounts};
 use super::weights::{check_fits, part_limit, upload_f32, upload_limited, GpuMatrix, MatrixSource};
 use crate::format::hparams::Hparams;
 use crate::format::gguf::TensorInfo;
@@ -75,14 +75,14 @@ impl<const N: usize> Projections<N> {
             Projections::Stacked(rows, m) => {
                 let mut at = 0;
                 for (i, y) in ys.iter().enumerate() {
-                    kn::matmul_rows(r, m, at..at + rows[i], x, x_stride, y, rows[i], 0, n)?;
+                    kernels::matmul_rows(r, m, at..at + rows[i], x, x_stride, y, rows[i], 0, n)?;
                     at += rows[i];
                 }
                 Ok(())
             }
             Projections::Separate(ms) => {
                 for (m, y) in ms.iter().zip(ys) {
-                    kn::matmul(r, m, x, x_stride, y, m.n_out, 0, n)?;
+                    kernels::matmul(r, m, x, x_stride, y, m.n_out, 0, n)?;
                 }
                 Ok(())
             }
@@ -373,49 +373,49 @@ impl GpuModel {
         let (d, qd, ff) = (hp.n_embd, hp.q_dim(), hp.n_ff);
         let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0), half: cache.half };
         // Decode over a long context: the keys split over workgroups (flash-decoding).
-        let n_split = if n == 1 { kn::attention_splits(cache.keys_for_next(hp.sliding_window)) } else { 1 };
+        let n_split = if n == 1 { kernels::attention_splits(cache.keys_for_next(hp.sliding_window)) } else { 1 };
         // Prefill is cut into submissions of bounded work; a decode step is one.
         let mut rec = if n > 1 { Recorder::bounded(&self.ctx, &self.kernels) } else { Recorder::new(&self.ctx, &self.kernels) };
         let r = &mut rec;
-        kn::embed(r, &self.embd, &s.tok, &s.resid, n)?; //                            1. token embeddings
+        kernels::embed(r, &self.embd, &s.tok, &s.resid, n)?;                                              // 1. token embeddings
         for (l, ly) in self.layers.iter().enumerate() {
-            kn::rms_norm(r, &s.resid, &ly.attn_norm, &s.normed, d, n, hp.rms_eps)?; //      2. pre-attention RMSNorm
-            match &ly.qkv { //                                                      3. Q/K/V
-                Projections::Stacked([nq, nk, _], m) if n == 1 => kn::matvec_qkv(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
+            kernels::rms_norm(r, &s.resid, &ly.attn_norm, &s.normed, d, n, hp.rms_eps)?;                  // 2. pre-attention RMSNorm
+            match &ly.qkv {                                                                               // 3. Q/K/V
+                Projections::Stacked([nq, nk, _], m) if n == 1 => kernels::matvec_qkv(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
                 qkv => qkv.matmul_each(r, &s.normed, d, [&s.q, &s.k, &s.v], n)?,
             }
-            kn::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?; // 4. rotary positions
-            kn::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos)?;
-            match n_split { //                                                        5. windowed GQA:
-                _ if n > 1 && hp.head_dim <= kn::PREFILL_MAX_HEAD_DIM => kn::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // tiled prefill,
-                1 => kn::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // a query per workgroup,
-                ns => kn::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn, &s.partials, ns)?, // or split-K decode
+            kernels::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?;                // 4. rotary positions
+            kernels::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos)?;
+            match n_split {                                                                               // 5. windowed GQA:
+                _ if n > 1 && hp.head_dim <= kernels::PREFILL_MAX_HEAD_DIM => kernels::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // tiled prefill,
+                1 => kernels::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?,  // a query per workgroup,
+                ns => kernels::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn, &s.partials, ns)?, // or split-K decode
             }
-            cache.store(r, l, &s.k, &s.v, n)?; //                                  6. rolling-buffer write
-            kn::matmul(r, &ly.o, &s.attn, qd, &s.branch, d, 0, n)?; //                   7. output projection
-            kn::add(r, &s.resid, &s.branch, n * d)?; //                                        + residual
-            kn::rms_norm(r, &s.resid, &ly.ffn_norm, &s.normed, d, n, hp.rms_eps)?; //       8. pre-FFN RMSNorm
+            cache.store(r, l, &s.k, &s.v, n)?;                                                            // 6. rolling-buffer write
+            kernels::matmul(r, &ly.o, &s.attn, qd, &s.branch, d, 0, n)?;                                  // 7. output projection
+            kernels::add(r, &s.resid, &s.branch, n * d)?;                                                 // + residual
+            kernels::rms_norm(r, &s.resid, &ly.ffn_norm, &s.normed, d, n, hp.rms_eps)?;                   // 8. pre-FFN RMSNorm
             match &ly.ffn {
                 GpuFfn::Dense { gate_up, down } => {
-                    match gate_up { //                                                 9. SwiGLU
-                        Projections::Stacked(_, m) if n == 1 && m.parts.len() == 1 => kn::matvec_swiglu(r, m, &s.normed, &s.gate)?,
+                    match gate_up {                                                                       // 9. SwiGLU
+                        Projections::Stacked(_, m) if n == 1 && m.parts.len() == 1 => kernels::matvec_swiglu(r, m, &s.normed, &s.gate)?,
                         gu => {
                             gu.matmul_each(r, &s.normed, d, [&s.gate, &s.up], n)?;
-                            kn::swiglu(r, &s.gate, &s.up, n * ff)?;
+                            kernels::swiglu(r, &s.gate, &s.up, n * ff)?;
                         }
                     }
-                    kn::matmul(r, down, &s.gate, ff, &s.branch, d, 0, n)?;
+                    kernels::matmul(r, down, &s.gate, ff, &s.branch, d, 0, n)?;
                 }
                 GpuFfn::Moe { router, gate, up, down } => {
                     let m = s.moe.as_ref().expect("MoE scratch");
                     let k = hp.n_expert_used;
-                    kn::matmul(r, router, &s.normed, d, &m.logits, hp.n_expert, 0, n)?; // or router,
-                    kn::moe_route(r, &m.logits, &m.ids, &m.wts, n, hp.n_expert, k)?; // top-k on the GPU,
-                    chosen_experts(r, [gate, up, down], m, &s.normed, n, hp.n_expert, k, ff)?; // chosen experts only,
-                    kn::moe_combine(r, &m.wts, &m.down, &s.branch, n, k, d)?; //               weighted sum
+                    kernels::matmul(r, router, &s.normed, d, &m.logits, hp.n_expert, 0, n)?;              // or router,
+                    kernels::moe_route(r, &m.logits, &m.ids, &m.wts, n, hp.n_expert, k)?;                 // top-k on the GPU,
+                    chosen_experts(r, [gate, up, down], m, &s.normed, n, hp.n_expert, k, ff)?;            // chosen experts only,
+                    kernels::moe_combine(r, &m.wts, &m.down, &s.branch, n, k, d)?;                        // weighted sum
                 }
             }
-            kn::add(r, &s.resid, &s.branch, n * d)?; //                                    10. residual
+            kernels::add(r, &s.resid, &s.branch, n * d)?;                                                 // 10. residual
         }
         let x_out = if rows == 1 && n > 1 {
             r.copy(&s.resid, (n - 1) * d, &s.last, 0, d)?;
@@ -423,11 +423,11 @@ impl GpuModel {
         } else {
             &s.resid
         };
-        kn::rms_norm(r, x_out, &self.output_norm, &s.normed, d, rows, hp.rms_eps)?; //  11. final RMSNorm
+        kernels::rms_norm(r, x_out, &self.output_norm, &s.normed, d, rows, hp.rms_eps)?;                  // 11. final RMSNorm
         let head = self.output.as_ref().unwrap_or(&self.embd);
-        kn::matmul(r, head, &s.normed, d, &s.logits, hp.n_vocab, 0, rows)?; //         12. vocabulary head
+        kernels::matmul(r, head, &s.normed, d, &s.logits, hp.n_vocab, 0, rows)?;                          // 12. vocabulary head
         if let Some(pick) = pick {
-            match pick { //                                                          13. the token on the GPU
+            match pick {                                                                                  // 13. the token on the GPU
                 DeviceSampling::Greedy => super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?,
                 DeviceSampling::Sample(sp, step) => super::sample::sample(r, &s.logits, rows - 1, hp.n_vocab, &sp, step, &s.token)?,
             }
@@ -468,7 +468,7 @@ impl GpuModel {
             gate: buf(c, "gate", n * ff),
             up: buf(c, "up", n * ff),
             last: buf(c, "last row", d),
-            partials: buf(c, "attention partials", if n == 1 { kn::attention_partials(hp.n_head, hp.head_dim) } else { 1 }),
+            partials: buf(c, "attention partials", if n == 1 { kernels::attention_partials(hp.n_head, hp.head_dim) } else { 1 }),
             logits: buf(c, "logits", rows * hp.n_vocab),
             token: buf(c, "token", 1),
             readback: c.device.create_buffer(&wgpu::BufferDescriptor { label: Some("token readback"), size: 4, usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false }),
@@ -499,16 +499,16 @@ impl GpuModel {
 #[allow(clippy::too_many_arguments)]
 fn chosen_experts(r: &mut Recorder, [gate, up, down]: [&GpuMatrix; 3], m: &MoeScratch, h: &Buf, n: usize, n_expert: usize, k: usize, ff: usize) -> Result<(), GpuError> {
     if n == 1 {
-        kn::matmul_id(r, gate, &m.ids, k, h, false, &m.gate, n)?;
-        kn::matmul_id(r, up, &m.ids, k, h, false, &m.up, n)?;
-        kn::swiglu(r, &m.gate, &m.up, k * ff)?;
-        return kn::matmul_id(r, down, &m.ids, k, &m.gate, true, &m.down, n);
+        kernels::matmul_id(r, gate, &m.ids, k, h, false, &m.gate, n)?;
+        kernels::matmul_id(r, up, &m.ids, k, h, false, &m.up, n)?;
+        kernels::swiglu(r, &m.gate, &m.up, k * ff)?;
+        return kernels::matmul_id(r, down, &m.ids, k, &m.gate, true, &m.down, n);
     }
-    kn::moe_group(r, &m.ids, &m.offsets, &m.entries, n, n_expert, k)?;
-    kn::matmul_id_grouped(r, gate, &m.offsets, &m.entries, k, h, false, &m.gate, n)?;
-    kn::matmul_id_grouped(r, up, &m.offsets, &m.entries, k, h, false, &m.up, n)?;
-    kn::swiglu(r, &m.gate, &m.up, n * k * ff)?;
-    kn::matmul_id_grouped(r, down, &m.offsets, &m.entries, k, &m.gate, true, &m.down, n)
+    kernels::moe_group(r, &m.ids, &m.offsets, &m.entries, n, n_expert, k)?;
+    kernels::matmul_id_grouped(r, gate, &m.offsets, &m.entries, k, h, false, &m.gate, n)?;
+    kernels::matmul_id_grouped(r, up, &m.offsets, &m.entries, k, h, false, &m.up, n)?;
+    kernels::swiglu(r, &m.gate, &m.up, n * k * ff)?;
+    kernels::matmul_id_grouped(r, down, &m.offsets, &m.entries, k, &m.gate, true, &m.down, n)
 }
 
 async fn fbuf(ctx: &GpuContext, what: &str, v: &[f32]) -> Result<Buf, GpuError> {

@@ -13,7 +13,6 @@
 //! time of each submission towards [`TARGET_S`]; in the browser it stays at its
 //! start (a submission's end cannot be awaited inside a step there).
 
-use super::context::{GpuContext, GpuError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -33,10 +32,10 @@ pub struct SubmitBudget {
     units: AtomicU64,
     adaptive: AtomicBool,
     /// Natively: the last submission not yet waited for.
-    pending: Mutex<Option<Pending>>,
+    pub(super) pending: Mutex<Option<Pending>>,
     /// When the last waited-for submission was seen complete.
-    last_done: Mutex<f64>,
-    stats: Mutex<SubmitStats>,
+    pub(super) last_done: Mutex<f64>,
+    pub(super) stats: Mutex<SubmitStats>,
 }
 
 /// Submissions since the last [`SubmitBudget::take_stats`].
@@ -64,10 +63,10 @@ pub struct StepCounts {
 
 // In the browser nothing is waited for, so only the index is kept.
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-struct Pending {
-    index: wgpu::SubmissionIndex,
-    units: u64,
-    at: f64,
+pub(super) struct Pending {
+    pub(super) index: wgpu::SubmissionIndex,
+    pub(super) units: u64,
+    pub(super) at: f64,
 }
 
 impl SubmitBudget {
@@ -102,7 +101,7 @@ impl SubmitBudget {
 
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     /// After the submission of `units` units that started at `start` ended at `now`.
-    fn observe(&self, units: u64, start: f64, now: f64) {
+    pub(super) fn observe(&self, units: u64, start: f64, now: f64) {
         let secs = now - start;
         if !self.adaptive.load(Ordering::Relaxed) || units < MIN_UNITS || secs <= 1e-3 {
             return;
@@ -114,30 +113,3 @@ impl SubmitBudget {
     }
 }
 
-impl GpuContext {
-    /// Submits `cb` (holding `units` units of work). Natively it then waits for the
-    /// submission before it, so at most two are queued and each wait is bounded by one
-    /// submission's work, never by a whole prefill; the wait's time adapts the budget.
-    pub fn submit_bounded(&self, cb: wgpu::CommandBuffer, units: u64) -> Result<(), GpuError> {
-        let index = self.queue.submit([cb]);
-        {
-            let mut st = self.submits.stats.lock().unwrap_or_else(|e| e.into_inner());
-            st.submits += 1;
-            st.units += units;
-            st.max_units = st.max_units.max(units);
-        }
-        let now = crate::platform::clock::now();
-        let prev = self.submits.pending.lock().unwrap_or_else(|e| e.into_inner()).replace(Pending { index, units, at: now });
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Some(p) = prev {
-            self.wait_for(Some(p.index))?;
-            let done = crate::platform::clock::now();
-            let mut last = self.submits.last_done.lock().unwrap_or_else(|e| e.into_inner());
-            self.submits.observe(p.units, p.at.max(*last), done);
-            *last = done;
-        }
-        #[cfg(target_arch = "wasm32")]
-        drop(prev);
-        Ok(())
-    }
-}

@@ -28,7 +28,7 @@ pub fn moe_route(rec: &mut Recorder, logits: &Buf, ids: &Buf, wts: &Buf, n_tok: 
 
 /// The (token, slot) entries `t·k + s` of `ids` grouped by expert, on the GPU (the
 /// CPU never sees the ids): expert e's are `entries[offsets[e] .. offsets[e + 1]]`,
-/// ascending. Twin: [`crate::cpu::moe::group_by_expert`].
+/// ascending. Twin: [`crate::model::routing::group_by_expert`].
 pub fn moe_group(rec: &mut Recorder, ids: &Buf, offsets: &Buf, entries: &Buf, n_tok: usize, n_expert: usize, k: usize) -> Result<(), GpuError> {
     shape("moe_group", n_expert <= 63 && ids.len >= n_tok * k && entries.len >= n_tok * k && offsets.len > n_expert, || format!("{n_expert} experts (max 63), ids {} entries {} offsets {} for {n_tok} tokens of top {k}", ids.len, entries.len, offsets.len))?;
     let pl = rec.kernels.pipeline(rec.ctx, "moe", "group", || MOE.to_string());
