@@ -1,5 +1,6 @@
 //! `precis summarize` as a user runs it: a batch where one input is bad still
-//! writes the others and names the bad file; a single file goes to stdout.
+//! writes the others and names the bad file; a single file goes to stdout; a batch
+//! never overwrites an input or another output, and a rerun skips what is done.
 
 mod common;
 use common::default_model;
@@ -38,10 +39,10 @@ fn a_bad_file_is_named_and_the_batch_goes_on() {
     assert!(stderr.contains("c-empty.txt") && stderr.contains("empty"), "{stderr}");
     assert!(stderr.contains("2 of 3 files failed"), "{stderr}");
     assert!(stderr.contains("tok/s"), "the closing table: {stderr}");
-    let headline = std::fs::read_to_string(out.join("a-btrees.txt")).expect("the good file's summary was written");
+    let headline = std::fs::read_to_string(out.join("a-btrees.txt.summary.txt")).expect("the good file's summary was written");
     let words = headline.split_whitespace().count();
     assert!((3..=12).contains(&words), "{headline:?}");
-    assert!(!out.join("b-broken.txt").exists());
+    assert!(!out.join("b-broken.txt.summary.txt").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -60,5 +61,58 @@ fn one_file_goes_to_stdout_and_several_need_an_out_folder() {
     let run = precis().args(["summarize", "--model", &default_model()]).arg(&f).arg(&f).output().unwrap();
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("-o OUT"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn tiny() -> String {
+    common::fixture("tiny-smollm2.gguf")
+}
+
+#[test]
+fn a_batch_never_overwrites_and_a_rerun_skips_what_is_done() {
+    let dir = std::env::temp_dir().join(format!("precis-cli-batch-{}", std::process::id()));
+    let inputs = dir.join("in");
+    let out = dir.join("out");
+    std::fs::create_dir_all(inputs.join("sub")).unwrap();
+    std::fs::write(inputs.join("talk.txt"), TALK).unwrap();
+    std::fs::write(inputs.join("talk.srt"), "1\n00:00:00,000 --> 00:00:05,000\nb-trees keep keys sorted in wide nodes\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.join("nowhere"), inputs.join("dangling.txt")).unwrap();
+    let summarize = |out: &std::path::Path, extra: &[&str]| {
+        let run = precis().args(["summarize", "--format", "tldr", "--length", "short", "--model", &tiny(), "-o"]).arg(out).args(extra).arg(&inputs).output().unwrap();
+        (run.status.success(), String::from_utf8_lossy(&run.stderr).into_owned())
+    };
+
+    // The output folder may not be the input folder: nothing is written, the inputs stay.
+    let (ok, stderr) = summarize(&inputs, &[]);
+    assert!(!ok && stderr.contains("also an input folder"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(inputs.join("talk.txt")).unwrap(), TALK);
+
+    // talk.txt and talk.srt get an output each; the subfolder and the dangling link are
+    // reported in the table, not skipped silently.
+    let (ok, stderr) = summarize(&out, &[]);
+    assert!(ok, "{stderr}");
+    let (txt, srt) = (out.join("talk.txt.summary.txt"), out.join("talk.srt.summary.txt"));
+    assert!(txt.exists() && srt.exists(), "{stderr}");
+    assert!(stderr.contains("sub") && stderr.contains("a folder: not read"), "{stderr}");
+    #[cfg(unix)]
+    assert!(stderr.contains("dangling.txt") && stderr.contains("a symbolic link to nothing"), "{stderr}");
+    assert!(stderr.contains("model pass"), "the estimate before the run: {stderr}");
+    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("partial")).collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    // A rerun skips both (they are newer than their inputs); --force redoes them.
+    let before = std::fs::metadata(&txt).unwrap().modified().unwrap();
+    let (ok, stderr) = summarize(&out, &[]);
+    assert!(ok && stderr.matches("skipped: up to date").count() == 2, "{stderr}");
+    assert_eq!(std::fs::metadata(&txt).unwrap().modified().unwrap(), before);
+    let (ok, stderr) = summarize(&out, &["--force"]);
+    assert!(ok && !stderr.contains("up to date"), "{stderr}");
+
+    // --max-passes refuses a transcript that needs more, naming it.
+    let long = common::shared("corpus/transcripts/consistent-hashing.txt");
+    let run = precis().args(["summarize", "--format", "tldr", "--model", &tiny(), "--context", "1024", "--max-passes", "2", &long]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("consistent-hashing.txt") && stderr.contains("over --max-passes 2"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -6,7 +6,6 @@ mod summarize;
 
 use clap::{Parser, Subcommand};
 use precis::text::chat::Message;
-use precis::format::gguf::Gguf;
 use precis::model::sampling::SamplerConfig;
 use precis::{Engine, GenerateOptions, Overrides};
 use std::io::Write;
@@ -61,6 +60,16 @@ enum Cmd {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Refuse a transcript that needs more model passes than this (each pass reads
+        /// a chunk and writes its notes; the estimate is printed before the run).
+        #[arg(long)]
+        max_passes: Option<usize>,
+        /// Stop a transcript's summary after this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
+        /// Redo outputs that are newer than their transcript (a rerun skips them).
+        #[arg(long)]
+        force: bool,
     },
     /// Generate text from a prompt, streaming tokens to stdout and speed to stderr.
     Generate {
@@ -134,7 +143,7 @@ fn load(model: &str, backend: Backend, ov: &Overrides) -> Result<Engine, Box<dyn
     let engine = match backend {
         Backend::Cpu => Engine::load_file(model, ov)?,
         Backend::Gpu => {
-            let mut f = std::fs::File::open(model).map_err(|e| format!("{model}: {e}"))?;
+            let mut f = precis::engine::open_model(model)?;
             let ctx = precis::gpu::block_on(precis::gpu::GpuContext::new(&precis::gpu::Requirements::default()))?;
             let engine = precis::gpu::block_on(Engine::load_gpu(ctx, &mut f, model, ov))?;
             let g = engine.gpu().expect("loaded for the GPU");
@@ -159,7 +168,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.cmd {
         Cmd::Info { file } => info(&file),
-        Cmd::Summarize { files, format, length, model, backend, out, context, shots, temperature, repeat_penalty, seed, window, threads } => {
+        Cmd::Summarize { files, format, length, model, backend, out, context, shots, temperature, repeat_penalty, seed, window, threads, max_passes, timeout, force } => {
             if let Some(t) = threads {
                 precis::cpu::kernels::pool::init(t);
             }
@@ -168,7 +177,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             // The penalty goes to the summarizer, which spares the layout from it.
             let sampler = SamplerConfig { temperature, seed, repeat_penalty: 1.0, ..SamplerConfig::default() };
             let opts = precis::summarize::SummarizeOptions { format, length, context_tokens: context, max_shots: shots, sampler, repeat_penalty };
-            summarize::run(&summarizer, &files, out.as_deref(), &opts)?;
+            let limits = summarize::Limits { max_passes, timeout_s: timeout, force };
+            summarize::run(&summarizer, &files, out.as_deref(), &opts, limits)?;
             Ok(())
         }
         Cmd::Generate { model, backend, prompt, prompt_file, prompt_tokens, ignore_eos, stats_json, raw, max_tokens, temperature, top_k, top_p, repeat_penalty, seed, window, stop, ctx, chunk, threads, show_tokens } => {
@@ -242,12 +252,11 @@ fn vm_hwm_kib() -> Option<u64> {
 }
 
 fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let bytes_src = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
-    let size = bytes_src.metadata()?.len();
-    let mut prefix = vec![];
-    use std::io::Read;
-    bytes_src.take(size.min(64 << 20)).read_to_end(&mut prefix)?;
-    let g = Gguf::parse(&prefix, size).map_err(|e| format!("{file}: {e}"))?;
+    let mut f = precis::engine::open_model(file)?;
+    let size = f.metadata().map_err(|e| format!("{file}: {e}"))?.len();
+    // The header is read until it is whole, however large (a 256k-token vocabulary
+    // and a long chat template pass 64 MiB).
+    let g = precis::engine::read_header(&mut f, file)?;
     let hp = precis::Hparams::from_gguf(&g, &Overrides::default()).map_err(|e| format!("{file}: {e}"))?;
     let s = |k: &str| g.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
     println!("file:          {file} ({:.1} MiB, GGUF v{})", size as f64 / 1048576.0, g.version);

@@ -55,7 +55,9 @@ impl Loader {
     }
 }
 
-pub(super) fn read_header(src: &mut dyn ByteSource, file: &str) -> Result<Gguf, LoadError> {
+/// Parses the header from the start of `src`, reading more of it until the whole
+/// header is there (a header may be larger than any fixed prefix).
+pub fn read_header(src: &mut dyn ByteSource, file: &str) -> Result<Gguf, LoadError> {
     let size = src.len();
     let mut want = (1u64 << 20).min(size);
     loop {

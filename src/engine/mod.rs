@@ -7,8 +7,7 @@ mod load;
 mod stop;
 
 pub use generate::{GenerateOptions, Generation, LogitsProcessor, Stats, StopReason};
-pub use load::Loader;
-use load::read_header;
+pub use load::{read_header, Loader};
 
 use crate::cpu::model::Model;
 use crate::format::gguf::Gguf;
@@ -108,7 +107,7 @@ impl Engine {
 
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load_file(path: &str, ov: &Overrides) -> Result<Self, LoadError> {
-        let mut f = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
+        let mut f = open_model(path)?;
         Self::load(&mut f, path, ov)
     }
 
@@ -140,4 +139,14 @@ impl Engine {
         Ok(self.tokenizer.encode(&text, add_special, true))
     }
 
+}
+
+/// Opens a model file, naming a folder as such (opening one succeeds on Linux, and
+/// the first read then fails with a bare "Is a directory").
+#[cfg(not(target_arch = "wasm32"))]
+pub fn open_model(path: &str) -> Result<std::fs::File, LoadError> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(LoadError::io(path, std::io::Error::other("is a folder, not a GGUF model file")));
+    }
+    std::fs::File::open(path).map_err(|e| LoadError::io(path, e))
 }

@@ -54,8 +54,10 @@ fn cuts(text: &str, max_chars: usize) -> Vec<usize> {
         let cut = best(&sentence_ends)
             .filter(|&p| p - from >= max_chars / 2)
             .or_else(|| best(&word_ends))
-            .or_else(|| word_ends.iter().copied().find(|&p| p > from))
-            .unwrap_or(text.len());
+            // One unbroken piece of text longer than a piece (a pasted hash, a URL
+            // list without spaces, a hostile 5 MB "word"): cut it where the piece
+            // ends, or it would reach the model whole and overflow any context.
+            .unwrap_or_else(|| if limit > from { limit } else { from + text[from..].chars().next().map_or(1, char::len_utf8) });
         out.push(cut);
         from = cut;
     }
@@ -142,6 +144,19 @@ pub fn time_range(pieces: &[Piece]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_unbroken_word_longer_than_a_piece_is_cut() {
+        let word = "é".repeat(3000) + "x".repeat(5000).as_str();
+        let seg = Segment { start: None, end: None, text: format!("short words {word} then more") };
+        let ps = pieces(std::slice::from_ref(&seg), 600);
+        assert!(ps.len() > 10, "{} pieces", ps.len());
+        for (i, p) in ps.iter().enumerate() {
+            assert!(p.text.len() <= 600, "piece {i} has {} bytes", p.text.len());
+        }
+        let joined: String = ps.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("");
+        assert_eq!(joined.replace(' ', ""), seg.text.replace(' ', ""), "no text is lost");
+    }
     use super::*;
 
     fn seg(start: Option<f64>, end: Option<f64>, text: &str) -> Segment {

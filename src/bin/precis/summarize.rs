@@ -6,6 +6,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use precis::summarize::{Pass, Progress, SummarizeOptions, Summarizer, Summary};
 use precis::transcript::{parse_transcript, TranscriptError, MAX_TRANSCRIPT_BYTES};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,31 +22,115 @@ pub enum CliError {
     NeedOutDir(usize),
     #[error("no transcript files found in {0}")]
     NoInputs(String),
+    #[error("{out}: the output folder is also an input folder; give another -o, so no transcript is overwritten by a summary")]
+    OutIsInput { out: String },
+    #[error("{file}: needs about {passes} model passes, over --max-passes {max}")]
+    TooManyPasses { file: String, passes: usize, max: usize },
+    #[error("{file}: stopped after --timeout {seconds} s")]
+    Timeout { file: String, seconds: f64 },
+    #[error("{file}: interrupted")]
+    Interrupted { file: String },
     #[error("{failed} of {total} files failed")]
     Batch { failed: usize, total: usize },
 }
 
+/// Limits on one transcript's work (a 5 MB transcript is hours of passes).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub max_passes: Option<usize>,
+    pub timeout_s: Option<f64>,
+    /// Redo outputs that are already up to date.
+    pub force: bool,
+}
+
+/// What the command line named: the files to read, and entries of a named folder
+/// that are not read (a subfolder, a link to nothing), reported in the table.
+pub struct Inputs {
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<(PathBuf, &'static str)>,
+}
+
 /// Files named on the command line, folders expanded to their files (sorted,
-/// hidden ones skipped).
-pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
-    let mut out = vec![];
+/// hidden ones left out; anything else in them reported, not silently skipped).
+pub fn expand(inputs: &[PathBuf]) -> Result<Inputs, CliError> {
+    let mut out = Inputs { files: vec![], skipped: vec![] };
     for p in inputs {
-        if p.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|e| CliError::Io { file: p.display().to_string(), source: e })?;
-            let mut files: Vec<PathBuf> = rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-                .collect();
-            if files.is_empty() {
-                return Err(CliError::NoInputs(p.display().to_string()));
+        if !p.is_dir() {
+            out.files.push(p.clone());
+            continue;
+        }
+        let rd = std::fs::read_dir(p).map_err(|e| CliError::Io { file: p.display().to_string(), source: e })?;
+        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))).collect();
+        entries.sort();
+        let before = out.files.len();
+        for f in entries {
+            if f.is_file() {
+                out.files.push(f);
+            } else if f.is_dir() {
+                out.skipped.push((f, "a folder: not read (name it to summarize its files)"));
+            } else if f.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+                out.skipped.push((f, "a symbolic link to nothing"));
+            } else {
+                out.skipped.push((f, "not a regular file"));
             }
-            files.sort();
-            out.extend(files);
-        } else {
-            out.push(p.clone());
+        }
+        if out.files.len() == before {
+            return Err(CliError::NoInputs(p.display().to_string()));
         }
     }
     Ok(out)
+}
+
+/// One output per input in `out_dir`, named after the whole input name (so `talk.txt`
+/// and `talk.srt` do not meet), with `-2`, `-3`… for inputs of one name from
+/// different folders. The folder may not be an input folder, and no output may be an
+/// input.
+pub fn output_paths(files: &[PathBuf], inputs: &[PathBuf], out_dir: &Path, ext: &str) -> Result<Vec<PathBuf>, CliError> {
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let out_canon = canon(out_dir);
+    let out_err = || CliError::OutIsInput { out: out_dir.display().to_string() };
+    if out_canon.is_some() && inputs.iter().any(|i| i.is_dir() && canon(i) == out_canon) {
+        return Err(out_err());
+    }
+    let input_canon: Vec<_> = files.iter().filter_map(|f| canon(f)).collect();
+    let mut taken = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let name = f.file_name().map_or_else(|| "transcript".into(), |n| n.to_string_lossy().into_owned());
+        let mut k = 1;
+        let dest = loop {
+            let suffix = if k == 1 { String::new() } else { format!("-{k}") };
+            let d = out_dir.join(format!("{name}{suffix}.summary.{ext}"));
+            if taken.insert(d.clone()) {
+                break d;
+            }
+            k += 1;
+        };
+        if canon(&dest).is_some_and(|d| input_canon.contains(&d)) {
+            return Err(out_err());
+        }
+        out.push(dest);
+    }
+    Ok(out)
+}
+
+/// Whether `dest` is a finished output newer than `input` (outputs are written whole
+/// or not at all, so one that exists is complete).
+fn up_to_date(input: &Path, dest: &Path) -> bool {
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((mtime(input), mtime(dest)), (Some(i), Some(d)) if d >= i)
+}
+
+/// Writes `text` to `dest` through a temporary file in the same folder and a rename,
+/// so a crash or Ctrl-C never leaves half an output behind.
+fn write_atomic(dest: &Path, text: &str) -> Result<(), CliError> {
+    let io = |e| CliError::Io { file: dest.display().to_string(), source: e };
+    let tmp = dest.with_file_name(format!(".{}.partial-{}", dest.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()), std::process::id()));
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, dest).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
 }
 
 fn read(path: &Path) -> Result<precis::transcript::Transcript, CliError> {
@@ -67,21 +153,88 @@ fn pass_label(pass: Pass) -> String {
     }
 }
 
+enum Outcome {
+    Done(Summary),
+    Skipped(String),
+    Failed(String),
+}
+
 struct Row {
     file: String,
-    outcome: Result<Summary, String>,
+    outcome: Outcome,
     seconds: f64,
 }
 
-pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, opts: &SummarizeOptions) -> Result<(), CliError> {
-    let files = expand(inputs)?;
+/// This machine's speed with this model, measured once: (prefill, decode) tokens/s.
+fn probe(summarizer: &Summarizer) -> Option<(f64, f64)> {
+    let e = &summarizer.engine;
+    let prompt: Vec<u32> = e.tokenizer.encode(&"the quick brown fox jumps over the lazy dog ".repeat(8), true, false);
+    let opts = precis::GenerateOptions { max_tokens: 8, ignore_eos: true, ..Default::default() };
+    let g = e.generate(&prompt, &opts, &mut |_| true).ok()?;
+    Some((g.stats.prefill_tps(), g.stats.decode_tps()))
+}
+
+/// "about N model passes, ~M min on this machine", from the plan and the probe.
+fn estimate(chunks: usize, prompt_tokens: usize, answer_tokens: usize, speed: Option<(f64, f64)>) -> (usize, String) {
+    // Map-reduce: a pass per chunk, then at least one to write the result.
+    let passes = if chunks == 0 { 1 } else { chunks + 1 };
+    let Some((prefill, decode)) = speed.filter(|(p, d)| *p > 0.0 && *d > 0.0) else {
+        return (passes, format!("about {}", plural(passes)));
+    };
+    let seconds = prompt_tokens as f64 / prefill + (passes * answer_tokens) as f64 / decode;
+    let time = if seconds < 90.0 { format!("~{:.0} s", seconds.max(1.0)) } else { format!("~{:.0} min", seconds / 60.0) };
+    (passes, format!("about {}, {time} on this machine", plural(passes)))
+}
+
+/// Summarizes `t` within `limits`, `interrupted` ending it early; `on_progress` sees
+/// every event (a message line, the bar).
+fn summarize_one(summarizer: &Summarizer, t: &precis::transcript::Transcript, file: &str, opts: &SummarizeOptions, limits: Limits, speed: Option<(f64, f64)>, interrupted: &AtomicBool, on_progress: &mut dyn FnMut(&Progress, Option<&str>)) -> Result<Summary, CliError> {
+    let answer = summarizer.plan(t, opts).answer_tokens;
+    let t0 = precis::platform::clock::now();
+    let mut stop: Option<CliError> = None;
+    let r = summarizer.summarize_until(t, opts, &mut |p| {
+        let mut note = None;
+        if let Progress::Plan { chunks, prompt_tokens, .. } = p {
+            let (passes, text) = estimate(*chunks, *prompt_tokens, answer, speed);
+            if let Some(max) = limits.max_passes.filter(|&m| passes > m) {
+                stop = Some(CliError::TooManyPasses { file: file.into(), passes, max });
+                return false;
+            }
+            note = Some(text);
+        }
+        on_progress(p, note.as_deref());
+        if interrupted.load(Ordering::Relaxed) {
+            stop = Some(CliError::Interrupted { file: file.into() });
+            return false;
+        }
+        if let Some(seconds) = limits.timeout_s.filter(|&s| precis::platform::clock::now() - t0 > s) {
+            stop = Some(CliError::Timeout { file: file.into(), seconds });
+            return false;
+        }
+        true
+    });
+    match (r, stop) {
+        (_, Some(e)) => Err(e),
+        (Ok(s), None) => Ok(s),
+        (Err(e), None) => Err(CliError::Summarize { file: file.into(), source: e }),
+    }
+}
+
+pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, opts: &SummarizeOptions, limits: Limits) -> Result<(), CliError> {
+    let Inputs { files, skipped } = expand(inputs)?;
+    let speed = probe(summarizer);
+    let interrupted = Arc::new(AtomicBool::new(false));
     let single = files.len() == 1 && out_dir.is_none() && !inputs[0].is_dir();
     if single {
         let bar = spinner();
         let t = read(&files[0])?;
-        let s = summarizer
-            .summarize(&t, opts, &mut |p| report(&bar, p))
-            .map_err(|e| CliError::Summarize { file: files[0].display().to_string(), source: e })?;
+        let name = files[0].display().to_string();
+        let s = summarize_one(summarizer, &t, &name, opts, limits, speed, &interrupted, &mut |p, note| {
+            if let Some(n) = note {
+                say(&bar, &format!("{name}: {n}"));
+            }
+            report(&bar, p)
+        })?;
         bar.finish_and_clear();
         println!("{}", s.text);
         let st = &s.stats;
@@ -100,42 +253,78 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
         return Ok(());
     }
     let out_dir = out_dir.ok_or(CliError::NeedOutDir(files.len()))?;
+    let dests = output_paths(&files, inputs, out_dir, opts.format.extension())?;
     std::fs::create_dir_all(out_dir).map_err(|e| CliError::Io { file: out_dir.display().to_string(), source: e })?;
+    // Ctrl-C finishes the batch with the table of what was done (a second one ends
+    // the process as usual).
+    {
+        let flag = interrupted.clone();
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+        });
+    }
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").expect("the template is valid"));
     bar.enable_steady_tick(Duration::from_millis(200));
-    let mut rows = vec![];
-    for f in &files {
+    let mut rows: Vec<Row> = skipped.iter().map(|(f, why)| Row { file: f.display().to_string(), outcome: Outcome::Skipped((*why).into()), seconds: 0.0 }).collect();
+    for (f, dest) in files.iter().zip(&dests) {
         let name = f.display().to_string();
+        if interrupted.load(Ordering::Relaxed) {
+            rows.push(Row { file: name, outcome: Outcome::Skipped("not started (interrupted)".into()), seconds: 0.0 });
+            continue;
+        }
+        if !limits.force && up_to_date(f, dest) {
+            rows.push(Row { file: name, outcome: Outcome::Skipped(format!("up to date: {} (--force redoes it)", dest.display())), seconds: 0.0 });
+            bar.inc(1);
+            continue;
+        }
         bar.set_message(name.clone());
         let t0 = precis::platform::clock::now();
         let outcome = read(f).and_then(|t| {
             let fb = bar.clone();
-            let s = summarizer
-                .summarize(&t, opts, &mut |p| {
-                    if let Progress::Started { pass } = p {
-                        fb.set_message(format!("{name}: {}", pass_label(*pass)));
-                    }
-                })
-                .map_err(|e| CliError::Summarize { file: name.clone(), source: e })?;
-            let stem = f.file_stem().map_or_else(|| "summary".into(), |s| s.to_string_lossy().into_owned());
-            let dest = out_dir.join(format!("{stem}.{}", opts.format.extension()));
-            std::fs::write(&dest, format!("{}\n", s.text)).map_err(|e| CliError::Io { file: dest.display().to_string(), source: e })?;
+            let s = summarize_one(summarizer, &t, &name, opts, limits, speed, &interrupted, &mut |p, note| {
+                if let Some(n) = note {
+                    say(&fb, &format!("{name}: {n}"));
+                }
+                if let Progress::Started { pass } = p {
+                    fb.set_message(format!("{name}: {}", pass_label(*pass)));
+                }
+            })?;
+            write_atomic(dest, &format!("{}\n", s.text))?;
             Ok(s)
         });
-        if let Err(e) = &outcome {
-            bar.println(format!("error: {e}"));
-        }
-        rows.push(Row { file: name, outcome: outcome.map_err(|e| e.to_string()), seconds: precis::platform::clock::now() - t0 });
+        let outcome = match outcome {
+            Ok(s) => Outcome::Done(s),
+            Err(e) => {
+                say(&bar, &format!("error: {e}"));
+                Outcome::Failed(e.to_string())
+            }
+        };
+        rows.push(Row { file: name, outcome, seconds: precis::platform::clock::now() - t0 });
         bar.inc(1);
     }
     bar.finish_and_clear();
     print_table(&rows, out_dir);
-    let failed = rows.iter().filter(|r| r.outcome.is_err()).count();
+    let failed = rows.iter().filter(|r| matches!(r.outcome, Outcome::Failed(_))).count();
+    if interrupted.load(Ordering::Relaxed) {
+        return Err(CliError::Interrupted { file: "the batch".into() });
+    }
     if failed > 0 {
-        return Err(CliError::Batch { failed, total: rows.len() });
+        return Err(CliError::Batch { failed, total: files.len() });
     }
     Ok(())
+}
+
+/// A line above the bar; on stderr directly when the bar is hidden (not a terminal),
+/// so a log still gets it.
+fn say(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 fn spinner() -> ProgressBar {
@@ -159,7 +348,7 @@ fn print_table(rows: &[Row], out_dir: &Path) {
     eprintln!("{:<w$}  {:>8}  {:>6}  {:>9}  {:>7}  result", "file", "time (s)", "passes", "generated", "tok/s");
     for r in rows {
         match &r.outcome {
-            Ok(s) => eprintln!(
+            Outcome::Done(s) => eprintln!(
                 "{:<w$}  {:>8.1}  {:>6}  {:>9}  {:>7.1}  ok",
                 r.file,
                 r.seconds,
@@ -167,8 +356,13 @@ fn print_table(rows: &[Row], out_dir: &Path) {
                 s.stats.generated_tokens,
                 s.stats.decode_tps()
             ),
-            Err(e) => eprintln!("{:<w$}  {:>8.1}  {:>6}  {:>9}  {:>7}  {e}", r.file, r.seconds, "-", "-", "-"),
+            Outcome::Skipped(why) => eprintln!("{:<w$}  {:>8}  {:>6}  {:>9}  {:>7}  skipped: {why}", r.file, "-", "-", "-", "-"),
+            Outcome::Failed(e) => eprintln!("{:<w$}  {:>8.1}  {:>6}  {:>9}  {:>7}  {e}", r.file, r.seconds, "-", "-", "-"),
         }
     }
     eprintln!("outputs in {}", out_dir.display());
+}
+
+fn plural(passes: usize) -> String {
+    if passes == 1 { "1 model pass".into() } else { format!("{passes} model passes") }
 }
