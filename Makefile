@@ -32,6 +32,9 @@ test-build: setup model
 	$(MAKE) --no-print-directory wasm-node web
 	$(WASM_KERNELS_TEST) --no-run
 test-cargo:
+	@# The fuzz crate's lock must follow the main crate's dependencies (make fuzz runs it --locked).
+	@$(CARGO) metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null || \
+	  { echo "fuzz/Cargo.lock is stale: run 'cargo metadata --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null' and commit it"; exit 1; }
 	$(CARGO) test --profile $(TEST_PROFILE) --lib --bins --tests
 test-wasm: test-wasm-kernels
 	PRECIS_BIN=$(TEST_BIN) node tests/wasm/smoke.cjs
@@ -136,8 +139,8 @@ fuzz:
 	mkdir -p fuzz/corpus/gguf_header fuzz/corpus/transcript
 	cp tests/fixtures/*.gguf fuzz/corpus/gguf_header/
 	cp ../shared/corpus/transcripts/*.txt fuzz/corpus/transcript/ 2>/dev/null || true
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run gguf_header -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run transcript -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --locked gguf_header -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --locked transcript -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536
 
 # Regenerates the committed fixtures (needs Python `gguf`/numpy and npm).
 fixtures: model
