@@ -139,8 +139,8 @@ fuzz:
 	mkdir -p fuzz/corpus/gguf_header fuzz/corpus/transcript
 	cp tests/fixtures/*.gguf fuzz/corpus/gguf_header/
 	cp ../shared/corpus/transcripts/*.txt fuzz/corpus/transcript/ 2>/dev/null || true
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --locked gguf_header -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --locked transcript -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run gguf_header -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run transcript -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536
 
 # Regenerates the committed fixtures (needs Python `gguf`/numpy and npm).
 fixtures: model

@@ -63,6 +63,11 @@ impl Engine {
         let gguf = read_header(src, file)?;
         let (hp, tokenizer) = Self::header_parts(&gguf, file, ov)?;
         let spec = ModelSpec::resolve(&gguf, &hp, file)?;
+        // A software GPU's memory is the host's (a real GPU's free memory is not
+        // reported by WebGPU; its per-buffer limits are checked at upload).
+        if ctx.cpu_adapter {
+            spec.check_fits(file, crate::platform::memory::available_bytes())?;
+        }
         let model = crate::gpu::GpuModel::load(ctx, src, file, &spec, hp.clone()).await.map_err(|e| LoadError::Backend { file: file.into(), source: Box::new(e) })?;
         Ok(Self::assemble(file, &gguf, hp, Backend::Gpu(model), tokenizer))
     }

@@ -51,6 +51,9 @@ pub struct GpuContext {
     /// `shader-f16` was granted: KV caches hold f16 rows (the matvec shaders do not
     /// use f16 arithmetic).
     pub has_f16: bool,
+    /// The adapter is a GPU emulated on the CPU (SwiftShader, lavapipe): its memory is
+    /// host memory, so a model must fit what the host has left.
+    pub cpu_adapter: bool,
     /// A CPU adapter (SwiftShader, lavapipe): decode matvecs take one thread per row
     /// and no barrier (see matvec.wgsl's *_rows). `PRECIS_GPU_MATVEC=lanes|rows`
     /// overrides the choice (tests run both).
@@ -154,6 +157,7 @@ impl GpuContext {
             subgroup_matvec: has_subgroups && std::env::var("PRECIS_GPU_SUBGROUPS").map_or(true, |v| v != "0"),
             row_per_thread,
             submits: super::submit::SubmitBudget::new(cpu_adapter),
+            cpu_adapter,
             adapter_name: format!("{} ({:?})", info.name, info.backend),
             device,
             queue,
