@@ -347,6 +347,29 @@ function options() {
   return { format: $("format").value, length: $("length").value, ...(window.precisTestOptions || {}) };
 }
 
+// This device's speed with the loaded model on its backend, from its last summary
+// (tokens/s read and written), kept per model so the estimate below means this device.
+const speedKey = () => state.model && `precis.speed.${state.model.name}.${state.model.backend || "cpu"}`;
+function rememberSpeed(stats) {
+  const prefill = stats.prompt_tokens / stats.prefill_s, decode = stats.generated_tokens / stats.decode_s;
+  if (speedKey() && isFinite(prefill) && isFinite(decode) && prefill > 0 && decode > 0) localStorage.setItem(speedKey(), JSON.stringify({ prefill, decode }));
+}
+
+// "about N model passes, ~M min on this device" before the run, from the plan and
+// the last run's speed: a 5 MB transcript is hours of passes, and the user should
+// know that before pressing Summarize.
+function estimate(p) {
+  const overhead = Math.max(0, p.prompt_tokens - p.tokens);
+  const perChunk = Math.max(1, p.context - p.answer_tokens - overhead);
+  const passes = p.one_pass ? 1 : Math.ceil(p.tokens / perChunk) + 1;
+  const what = passes === 1 ? "1 model pass" : `${passes.toLocaleString()} model passes`;
+  let speed = null;
+  try { speed = JSON.parse(localStorage.getItem(speedKey()) || "null"); } catch { speed = null; }
+  if (!speed) return `about ${what} (the time is known after a first summary on this device)`;
+  const seconds = (p.prompt_tokens + overhead * (passes - 1)) / speed.prefill + (passes * p.answer_tokens) / speed.decode;
+  return `about ${what}, ~${duration(seconds)} on this device`;
+}
+
 // Character and token counts, and whether the transcript will be cut into
 // chunks: the model's own tokenizer when a model is loaded, chars/4 before.
 const updatePlan = debounce(async () => {
@@ -368,7 +391,7 @@ const updatePlan = debounce(async () => {
     const p = await worker.request({ type: "plan", text, options: options() });
     if (text !== transcript.value) return;
     state.plan = p;
-    $("transcript-stats").textContent = `${chars.toLocaleString()} characters · ${p.tokens.toLocaleString()} tokens · ${p.format}${p.duration ? ` · ${duration(p.duration)}` : ""}`;
+    $("transcript-stats").textContent = `${chars.toLocaleString()} characters · ${p.tokens.toLocaleString()} tokens · ${p.format}${p.duration ? ` · ${duration(p.duration)}` : ""} · ${estimate(p)}`;
     if (!p.one_pass) {
       show("transcript-warning", `This transcript (${p.tokens.toLocaleString()} tokens) does not fit the model's ${p.context}-token context with its answer: it will be summarized in chunks (map-reduce), which takes several passes and longer.`);
     }
@@ -455,6 +478,7 @@ async function run() {
         },
       },
     );
+    rememberSpeed(result.stats);
     state.result = { ...result, length: opts.length, seconds: (performance.now() - t0) / 1000, at: new Date().toISOString() };
     save("result", state.result);
     save("partial", "");

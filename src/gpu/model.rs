@@ -345,9 +345,10 @@ impl GpuModel {
         Err(GpuError::Input(crate::model::ModelError::Empty))
     }
 
-    /// The shared input checks (model::input), plus one of the GPU's own: a chunk's
-    /// keys are written to the cache before attention reads them, so a chunk may not be
-    /// longer than the window's slots (the CPU attends to a chunk's own keys directly).
+    /// The shared input checks (model::input), plus one of the GPU's own: its
+    /// attention and KV-store kernels are written for a chunk no longer than a rolling
+    /// cache's W slots (prefill cuts longer inputs into such chunks; the CPU's
+    /// attention takes any chunk length).
     fn check(&self, tokens: &[u32], cache: &GpuKvCache) -> Result<(), GpuError> {
         check_input(&self.hp, tokens, cache)?;
         if cache.rolling && tokens.len() > cache.capacity {

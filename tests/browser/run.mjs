@@ -176,6 +176,7 @@ try {
     const stats = await page.textContent("#transcript-stats");
     assert(stats.includes(`${text.length.toLocaleString("en-US")} characters`), stats);
     assert(await page.isHidden("#transcript-warning"), "unexpected map-reduce warning");
+    assert(/about 1 model pass \(the time is known after a first summary/.test(stats), `the estimate before any run: ${stats}`);
   });
 
   await test("structured summary passes summary.schema.json and renders as cards", async () => {
@@ -196,6 +197,12 @@ try {
     assert((await page.textContent("#cards .card.intro p")) === data.introduction, "introduction as text");
     await page.screenshot({ path: path.join(outDir, "structured.png"), fullPage: true });
     w.check();
+  });
+
+  await test("after a summary the estimate gives this device's time before the next", async () => {
+    await page.selectOption("#length", "medium");
+    await page.waitForFunction(() => /model pass, ~.+ on this device/.test(document.getElementById("transcript-stats").textContent), null, { timeout: 30_000 });
+    await page.selectOption("#length", "short");
   });
 
   await test("raw JSON toggle and JSON/Markdown downloads", async () => {
