@@ -1,7 +1,7 @@
 //! The KV cache in host memory, shaped by [`CacheShape`] (the rolling-buffer rule
 //! and the context rule live in `model::cache`, shared with the GPU's cache).
 
-use crate::model::cache::{CachePos, CacheShape};
+use crate::model::cache::CacheShape;
 
 pub struct LayerCache {
     pub k: Vec<f32>,
@@ -72,14 +72,4 @@ impl KvCache {
     }
 }
 
-impl CachePos for KvCache {
-    fn pos(&self) -> usize {
-        self.pos
-    }
-    fn capacity(&self) -> usize {
-        self.capacity
-    }
-    fn rolling(&self) -> bool {
-        self.rolling
-    }
-}
+crate::model::cache::impl_cache_pos!(KvCache);

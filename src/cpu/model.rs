@@ -16,7 +16,7 @@ use crate::cpu::moe::Moe;
 use crate::cpu::vector::{add_assign, rms_norm};
 use crate::format::quant::{dequantize_vec, GgmlType};
 use crate::cpu::rope::Rope;
-use crate::format::source::{read_tensor, ByteSource, ReadError};
+use crate::format::source::{read_part, read_tensor, ByteSource};
 use crate::model::cache::CacheShape;
 use crate::model::input::{check_input, prefill_chunk};
 use crate::model::spec::{FfnSpec, ModelSpec, Slice};
@@ -192,13 +192,7 @@ impl Reader<'_> {
     /// One matrix (a whole tensor, or an expert's slice of a merged one) as (type,
     /// bytes, rows), widened to f32 for `Weights::Dequantized`.
     fn part(&mut self, m: Slice) -> Result<(GgmlType, Vec<u8>, usize), LoadError> {
-        let range = m.range();
-        let want = range.end - range.start;
-        let b = self.src.read_range(range.clone()).map_err(|er| LoadError::io(self.file, er))?;
-        if b.len() as u64 != want {
-            let (file, name) = (self.file.into(), m.tensor.name.clone());
-            return Err(ReadError::ShortRead { file, name, offset: range.start, got: b.len(), want: want as usize }.into());
-        }
+        let b = read_part(self.src, m.range(), &m.tensor.name, self.file)?;
         Ok(widen(m.tensor.ty, b, m.n_out(), m.n_in(), self.w))
     }
 

@@ -7,7 +7,7 @@
 use crate::format::gguf::TensorInfo;
 use crate::format::hparams::Hparams;
 use crate::format::quant::dequantize_vec;
-use crate::format::source::{read_tensor, ByteSource, ReadError};
+use crate::format::source::{read_part, read_tensor, ByteSource};
 use crate::model::spec::{FfnSpec, ModelSpec, Slice};
 use crate::model::LoadError;
 
@@ -57,12 +57,7 @@ fn load_mat(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Result<Mat,
 
 /// One expert's matrix of a merged tensor (or a whole per-expert tensor).
 fn load_slice(src: &mut dyn ByteSource, m: Slice, file: &str) -> Result<Mat, LoadError> {
-    let range = m.range();
-    let want = (range.end - range.start) as usize;
-    let b = src.read_range(range.clone()).map_err(|e| LoadError::io(file, e))?;
-    if b.len() != want {
-        return Err(ReadError::ShortRead { file: file.into(), name: m.tensor.name.clone(), offset: range.start, got: b.len(), want }.into());
-    }
+    let b = read_part(src, m.range(), &m.tensor.name, file)?;
     let (rows, cols) = (m.n_out(), m.n_in());
     Ok(Mat { w: dequantize_vec(m.tensor.ty, &b, rows * cols), rows, cols })
 }

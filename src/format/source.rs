@@ -50,10 +50,17 @@ impl ByteSource for std::fs::File {
 
 /// Reads one tensor's bytes, checking the length.
 pub fn read_tensor(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Result<Vec<u8>, ReadError> {
-    let want = t.n_bytes() as usize;
-    let bytes = src.read_range(t.range()).map_err(|e| ReadError::Io { file: file.into(), source: e })?;
+    read_part(src, t.range(), &t.name, file)
+}
+
+/// Reads `range` of tensor `name` (the whole tensor, or one expert's slice of it),
+/// checking the length.
+pub fn read_part(src: &mut dyn ByteSource, range: Range<u64>, name: &str, file: &str) -> Result<Vec<u8>, ReadError> {
+    let want = (range.end - range.start) as usize;
+    let offset = range.start;
+    let bytes = src.read_range(range).map_err(|e| ReadError::Io { file: file.into(), source: e })?;
     if bytes.len() != want {
-        return Err(ReadError::ShortRead { file: file.into(), name: t.name.clone(), offset: t.offset, got: bytes.len(), want });
+        return Err(ReadError::ShortRead { file: file.into(), name: name.into(), offset, got: bytes.len(), want });
     }
     Ok(bytes)
 }

@@ -5,7 +5,7 @@
 
 use super::context::{GpuContext, GpuError};
 use super::kernels::{buf, kv_store, Buf, Recorder};
-use crate::model::cache::{CachePos, CacheShape};
+use crate::model::cache::CacheShape;
 
 pub struct GpuKvCache {
     pub k: Vec<Buf>,
@@ -51,14 +51,4 @@ impl GpuKvCache {
     }
 }
 
-impl CachePos for GpuKvCache {
-    fn pos(&self) -> usize {
-        self.pos
-    }
-    fn capacity(&self) -> usize {
-        self.capacity
-    }
-    fn rolling(&self) -> bool {
-        self.rolling
-    }
-}
+crate::model::cache::impl_cache_pos!(GpuKvCache);

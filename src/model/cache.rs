@@ -52,3 +52,22 @@ pub trait CachePos {
         pos + 1 - oldest
     }
 }
+
+/// Implements [`CachePos`] for a cache with `pos`, `capacity` and `rolling` fields
+/// (the CPU's and the GPU's), so the rule's inputs are read the same way in both.
+macro_rules! impl_cache_pos {
+    ($t:ty) => {
+        impl $crate::model::cache::CachePos for $t {
+            fn pos(&self) -> usize {
+                self.pos
+            }
+            fn capacity(&self) -> usize {
+                self.capacity
+            }
+            fn rolling(&self) -> bool {
+                self.rolling
+            }
+        }
+    };
+}
+pub(crate) use impl_cache_pos;
