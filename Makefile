@@ -32,7 +32,8 @@ test-build: setup model
 	$(MAKE) --no-print-directory wasm-node web
 	$(WASM_KERNELS_TEST) --no-run
 test-cargo:
-	@# The fuzz crate's lock must follow the main crate's dependencies (make fuzz runs it --locked).
+	@# The fuzz crate's lock must follow the main crate's dependencies (so make fuzz builds what
+	@# was tested); checking it reads the registry, as the build does.
 	@$(CARGO) metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null || \
 	  { echo "fuzz/Cargo.lock is stale: run 'cargo metadata --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null' and commit it"; exit 1; }
 	$(CARGO) test --profile $(TEST_PROFILE) --lib --bins --tests

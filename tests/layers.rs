@@ -49,8 +49,65 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines().enumerate().map(|(i, l)| (i + 1, l.split("//").next().unwrap_or(""))).filter(|(_, l)| !l.trim().is_empty())
 }
 
-/// Every `crate::a::b…` and `super::a…` path on a line, as module paths (the
-/// identifiers that start with a lower-case letter).
+/// Names the crate root re-exports (src/lib.rs), and the layer each comes from.
+const ROOT_REEXPORTS: &[(&str, &str)] = &[
+    ("Engine", "engine"),
+    ("Backend", "engine"),
+    ("GenerateOptions", "engine"),
+    ("Generation", "engine"),
+    ("StopReason", "engine"),
+    ("Hparams", "format"),
+    ("Overrides", "format"),
+];
+
+/// The module path a `use`-style path names, after its `crate::`/`super::` prefix:
+/// the identifiers that start with a lower-case letter, from `base`; a root
+/// re-export (`crate::Engine`) stands for its module.
+fn module_path(rest: &str, base: &[String]) -> Vec<String> {
+    let mut path = base.to_vec();
+    for (n, seg) in rest.split("::").enumerate() {
+        let id: String = seg.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if n == 0 && base.is_empty() {
+            if let Some((_, m)) = ROOT_REEXPORTS.iter().find(|(name, _)| *name == id) {
+                return vec![m.to_string()];
+            }
+        }
+        if id.is_empty() || !id.starts_with(|c: char| c.is_ascii_lowercase()) || id == "self" {
+            break;
+        }
+        path.push(id.clone());
+        if id.len() != seg.trim_start().len() {
+            break;
+        }
+    }
+    path
+}
+
+/// Splits `{a::b, c::{d, e}, F}` (the text after the opening brace) into its
+/// top-level items.
+fn group_items(rest: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut items) = (0, 0, vec![]);
+    for (i, c) in rest.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&rest[start..i]);
+                return items;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&rest[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&rest[start..]);
+    items
+}
+
+/// Every `crate::a::b…` and `super::a…` path on a line, as module paths, grouped
+/// imports (`crate::{a::X, b}`, `super::{c, d}`) expanded item by item.
 fn paths_on(line: &str, module: &[String]) -> Vec<Vec<String>> {
     // `super` of src/gpu/kernels.rs and of src/gpu/kernels/mod.rs is `gpu` alike.
     let parent = module[..module.len().saturating_sub(1)].to_vec();
@@ -63,20 +120,11 @@ fn paths_on(line: &str, module: &[String]) -> Vec<Vec<String>> {
             if before.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
                 continue;
             }
-            let mut path = base.clone();
-            for seg in rest.split("::") {
-                let id: String = seg.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                if id.is_empty() || !id.starts_with(|c: char| c.is_ascii_lowercase()) || id == "self" {
-                    break;
-                }
-                path.push(id.clone());
-                if id.len() != seg.len() {
-                    break;
-                }
-            }
-            if !path.is_empty() {
-                found.push(path);
-            }
+            let paths = match rest.strip_prefix('{') {
+                Some(group) => group_items(group).into_iter().map(|item| module_path(item, &base)).collect(),
+                None => vec![module_path(rest, &base)],
+            };
+            found.extend(paths.into_iter().filter(|p| !p.is_empty()));
         }
     }
     found
@@ -195,5 +243,7 @@ fn the_path_reader_finds_what_it_should() {
     assert_eq!(paths_on("use super::kernels::{self as kn, Buf};", &m), vec![vec!["gpu", "kernels"]]);
     assert_eq!(paths_on("let x = crate::model::rope::inv_freq(1, 2.0);", &m), vec![vec!["model", "rope", "inv_freq"]]);
     assert!(paths_on("use mycrate::cpu::x;", &m).is_empty());
+    assert_eq!(paths_on("use crate::{cpu::model::Model, format::gguf, Engine};", &m), vec![vec!["cpu", "model"], vec!["format", "gguf"], vec!["engine"]]);
+    assert_eq!(paths_on("use super::{cache::GpuKvCache, context};", &m), vec![vec!["gpu", "cache"], vec!["gpu", "context"]]);
     assert_eq!(code_lines("//! crate::cpu::model\n    // crate::gpu\nlet a = 1; // crate::cpu").count(), 1);
 }

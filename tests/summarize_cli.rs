@@ -108,6 +108,10 @@ fn a_batch_never_overwrites_and_a_rerun_skips_what_is_done() {
     assert_eq!(std::fs::metadata(&txt).unwrap().modified().unwrap(), before);
     let (ok, stderr) = summarize(&out, &["--force"]);
     assert!(ok && !stderr.contains("up to date"), "{stderr}");
+    // Another length is another summary: not up to date.
+    let run = precis().args(["summarize", "--format", "tldr", "--length", "long", "--model", &tiny(), "-o"]).arg(&out).arg(&inputs).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success() && !stderr.contains("up to date"), "{stderr}");
 
     // --max-passes refuses a transcript that needs more, naming it.
     let long = common::shared("corpus/transcripts/consistent-hashing.txt");

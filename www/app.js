@@ -361,7 +361,10 @@ function rememberSpeed(stats) {
 function estimate(p) {
   const overhead = Math.max(0, p.prompt_tokens - p.tokens);
   const perChunk = Math.max(1, p.context - p.answer_tokens - overhead);
-  const passes = p.one_pass ? 1 : Math.ceil(p.tokens / perChunk) + 1;
+  // Map-reduce: a pass per chunk, then one to write the result (notes are the
+  // chunks' notes joined, with no pass after them).
+  const chunks = Math.ceil(p.tokens / perChunk);
+  const passes = p.one_pass ? 1 : $("format").value === "notes" ? chunks : chunks + 1;
   const what = passes === 1 ? "1 model pass" : `${passes.toLocaleString()} model passes`;
   let speed = null;
   try { speed = JSON.parse(localStorage.getItem(speedKey()) || "null"); } catch { speed = null; }

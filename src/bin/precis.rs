@@ -160,6 +160,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
+            // Ctrl-C's conventional status (128 + SIGINT), so a script can tell.
+            if matches!(e.downcast_ref::<summarize::CliError>(), Some(summarize::CliError::Interrupted { .. })) {
+                return ExitCode::from(130);
+            }
             ExitCode::FAILURE
         }
     }

@@ -28,13 +28,13 @@ impl Loader {
     pub fn header(&mut self, prefix: &[u8]) -> Result<Option<u64>, LoadError> {
         let size = self.store.len();
         let g = match Gguf::parse(prefix, size) {
-            Err(GgufError::NeedMore { .. }) => return Ok(Some((prefix.len() as u64 * 4).clamp(1 << 20, size))),
+            Err(GgufError::NeedMore { .. }) => return Ok(Some((prefix.len() as u64 * 4).max(1 << 20).min(size))),
             r => r.map_err(|e| LoadError::Gguf { file: self.file.clone(), source: e })?,
         };
         let hp = Hparams::from_gguf(&g, &self.overrides).map_err(|e| LoadError::Hparams { file: self.file.clone(), source: e })?;
         let spec = ModelSpec::resolve(&g, &hp, &self.file)?;
         // The ranges are fetched into memory next: refuse a model that cannot fit first.
-        spec.check_fits(&self.file, crate::platform::memory::available_bytes())?;
+        spec.check_fits(&self.file, spec.cpu_extra_bytes(), crate::platform::memory::available_bytes())?;
         self.spec = Some(spec);
         self.gguf = Some(g);
         Ok(None)

@@ -43,7 +43,8 @@ impl Engine {
     pub fn load(src: &mut dyn ByteSource, file: &str, ov: &Overrides) -> Result<Self, LoadError> {
         let gguf = read_header(src, file)?;
         let hp = Hparams::from_gguf(&gguf, ov).map_err(|e| LoadError::Hparams { file: file.into(), source: e })?;
-        ModelSpec::resolve(&gguf, &hp, file)?.check_fits(file, crate::platform::memory::available_bytes())?;
+        let spec = ModelSpec::resolve(&gguf, &hp, file)?;
+        spec.check_fits(file, spec.cpu_extra_bytes(), crate::platform::memory::available_bytes())?;
         Self::from_header(gguf, src, file, ov)
     }
 
@@ -63,10 +64,11 @@ impl Engine {
         let gguf = read_header(src, file)?;
         let (hp, tokenizer) = Self::header_parts(&gguf, file, ov)?;
         let spec = ModelSpec::resolve(&gguf, &hp, file)?;
-        // A software GPU's memory is the host's (a real GPU's free memory is not
-        // reported by WebGPU; its per-buffer limits are checked at upload).
-        if ctx.cpu_adapter {
-            spec.check_fits(file, crate::platform::memory::available_bytes())?;
+        // A software GPU's memory is the host's natively (lavapipe); a real GPU's free
+        // memory is not reported by WebGPU (its per-buffer limits are checked at
+        // upload), and in the browser SwiftShader's buffers live outside the wasm heap.
+        if ctx.cpu_adapter && cfg!(not(target_arch = "wasm32")) {
+            spec.check_fits(file, 0, crate::platform::memory::available_bytes())?;
         }
         let model = crate::gpu::GpuModel::load(ctx, src, file, &spec, hp.clone()).await.map_err(|e| LoadError::Backend { file: file.into(), source: Box::new(e) })?;
         Ok(Self::assemble(file, &gguf, hp, Backend::Gpu(model), tokenizer))

@@ -131,6 +131,11 @@ impl Value {
             _ => None,
         }
     }
+    /// Elements of a numeric array, without converting them.
+    pub fn numbers_len(&self) -> Option<usize> {
+        let Value::Numbers { elem, bytes } = self else { return None };
+        Some(bytes.len() / scalar_size(*elem)?)
+    }
     /// A numeric array's elements as f64 (exact for every GGUF integer up to 2^53
     /// and for f32); `None` for anything else.
     pub fn numbers(&self) -> Option<Vec<f64>> {

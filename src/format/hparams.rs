@@ -16,9 +16,9 @@ pub enum HparamsError {
 
 /// The largest value each size may take. The biggest published models sit well inside
 /// these (Llama 3.1 405B: 126 layers, embedding 16384, ffn 53248, 128 heads of 128;
-/// Gemma 3: a 262144-token vocabulary; Mixtral and Qwen MoE: up to 128 experts), and
-/// with them every product the engine forms (q_dim, kv_dim, a matrix's elements)
-/// fits a wasm32 usize.
+/// Gemma 3: a 262144-token vocabulary; Mixtral and Qwen MoE: up to 128 experts). With
+/// them the head and row sizes (q_dim, kv_dim, a row's elements) fit a wasm32 usize; a
+/// whole matrix's bytes may not, so those are counted in u64 (`TensorInfo::n_bytes`).
 fn limit(key: &str) -> u64 {
     match key {
         "block_count" => 1024,

@@ -26,8 +26,10 @@ impl GpuKvCache {
         if half && !ctx.has_f16 {
             return Err(GpuError::Device(format!("an f16 KV cache needs the shader-f16 feature, which {} did not grant", ctx.adapter_name)));
         }
-        let elem = if half { 2 } else { 4 };
-        let bytes = (capacity * kv_dim * elem) as u64;
+        let elem: u64 = if half { 2 } else { 4 };
+        // In u64: on wasm32 the product of a 2^24-slot window and a wide KV row would
+        // wrap a usize and pass the limit check.
+        let bytes = (capacity as u64).saturating_mul(kv_dim as u64).saturating_mul(elem);
         let limit = (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size);
         if bytes > limit {
             return Err(GpuError::TooLarge { tensor: "KV cache layer".into(), bytes, limit });

@@ -18,7 +18,7 @@ use crate::format::quant::dequantize_vec;
 use crate::format::source::{read_tensor, ByteSource};
 use crate::model::cache::{CachePos, CacheShape};
 use crate::model::input::{check_input, prefill_chunk};
-use crate::model::spec::{FfnSpec, ModelSpec, DOWN, GATE, UP};
+use crate::model::spec::{Experts, FfnSpec, ModelSpec, DOWN, GATE, UP};
 use crate::model::Logits;
 use std::sync::Mutex;
 
@@ -44,10 +44,11 @@ impl DeviceSampling {
 
 /// Projection `p` of every expert as one source: a merged tensor, or the per-expert
 /// tensors stacked in expert order.
-fn experts_source<'a>(ts: &[&'a TensorInfo]) -> MatrixSource<'a> {
-    match ts {
-        [merged] => MatrixSource::merged(merged),
-        ts => MatrixSource::stacked(ts),
+/// (By the layout, not the count: a per-expert file may have one expert.)
+fn experts_source<'a>(experts: &'a Experts, p: usize) -> MatrixSource<'a> {
+    match experts {
+        Experts::Merged { .. } => MatrixSource::merged(experts.projection(p)[0]),
+        Experts::PerExpert(_) => MatrixSource::stacked(&experts.projection(p)),
     }
 }
 
@@ -218,8 +219,7 @@ impl GpuModel {
             let ffn = match &ls.ffn {
                 FfnSpec::Dense { gate, up: u, down } => GpuFfn::Dense { gate_up: upload_stacked(&ctx, src, [gate, u], limit).await?, down: up!(MatrixSource::plain(down), src) },
                 FfnSpec::Moe { router, experts } => {
-                    let (g, u, d) = (experts.projection(GATE), experts.projection(UP), experts.projection(DOWN));
-                    let (g, u, d) = (experts_source(&g), experts_source(&u), experts_source(&d));
+                    let (g, u, d) = (experts_source(experts, GATE), experts_source(experts, UP), experts_source(experts, DOWN));
                     GpuFfn::Moe { router: up!(MatrixSource::plain(router), src), gate: up!(g, src), up: up!(u, src), down: up!(d, src) }
                 }
             };
@@ -313,6 +313,9 @@ impl GpuModel {
 
     /// Prefill in chunks of at most [`GpuModel::prefill_chunk`] tokens.
     pub async fn prefill(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize) -> Result<Vec<f32>, GpuError> {
+        if tokens.is_empty() {
+            return Err(GpuError::Input(crate::model::ModelError::Empty));
+        }
         let chunk = self.prefill_chunk(chunk);
         let mut last = vec![];
         let n = tokens.chunks(chunk).count();
@@ -526,7 +529,7 @@ fn plan(spec: &ModelSpec) -> Vec<MatrixSource<'_>> {
             FfnSpec::Dense { gate, up, down } => v.extend([gate, up, down].map(MatrixSource::plain)),
             FfnSpec::Moe { router, experts } => {
                 v.push(MatrixSource::plain(router));
-                v.extend([GATE, UP, DOWN].map(|p| experts_source(&experts.projection(p))));
+                v.extend([GATE, UP, DOWN].map(|p| experts_source(experts, p)));
             }
         }
     }

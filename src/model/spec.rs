@@ -109,10 +109,11 @@ impl ModelSpec {
         v
     }
 
-    /// Refuses a model whose tensors would not fit in `available` bytes (where that is
-    /// known), before any of them is read.
-    pub fn check_fits(&self, file: &str, available: Option<u64>) -> Result<(), LoadError> {
-        let total = self.total_bytes();
+    /// Refuses a model whose tensors (and `extra` bytes: the CPU's copy of a tied
+    /// vocabulary head) would not fit in `available` bytes, where that is known, before
+    /// any of them is read.
+    pub fn check_fits(&self, file: &str, extra: u64, available: Option<u64>) -> Result<(), LoadError> {
+        let total = self.total_bytes() + extra;
         match available {
             Some(available) if total > available => {
                 let largest = self.tensors().into_iter().max_by_key(|t| t.n_bytes()).expect("a model has tensors");
@@ -120,6 +121,12 @@ impl ModelSpec {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Bytes the CPU holds beyond the file's tensors: a tied head keeps its own copy of
+    /// the token table.
+    pub fn cpu_extra_bytes(&self) -> u64 {
+        if self.output.is_none() { self.token_embd.n_bytes() } else { 0 }
     }
 
     pub fn total_bytes(&self) -> u64 {

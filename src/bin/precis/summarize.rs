@@ -5,6 +5,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use precis::summarize::{Pass, Progress, SummarizeOptions, Summarizer, Summary};
 use precis::transcript::{parse_transcript, TranscriptError, MAX_TRANSCRIPT_BYTES};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -83,8 +84,9 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Inputs, CliError> {
 
 /// One output per input in `out_dir`, named after the whole input name (so `talk.txt`
 /// and `talk.srt` do not meet), with `-2`, `-3`… for inputs of one name from
-/// different folders. The folder may not be an input folder, and no output may be an
-/// input.
+/// different folders, given in the order of their full paths (not of the command
+/// line), and names compared without case (one file on macOS and Windows). The folder
+/// may not be an input folder, and no output may be an input.
 pub fn output_paths(files: &[PathBuf], inputs: &[PathBuf], out_dir: &Path, ext: &str) -> Result<Vec<PathBuf>, CliError> {
     let canon = |p: &Path| std::fs::canonicalize(p).ok();
     let out_canon = canon(out_dir);
@@ -93,32 +95,61 @@ pub fn output_paths(files: &[PathBuf], inputs: &[PathBuf], out_dir: &Path, ext: 
         return Err(out_err());
     }
     let input_canon: Vec<_> = files.iter().filter_map(|f| canon(f)).collect();
+    let name_of = |f: &Path| f.file_name().map_or_else(|| "transcript".into(), |n| n.to_string_lossy().into_owned());
+    let full = |f: &Path| canon(f).unwrap_or_else(|| f.to_path_buf());
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| full(&files[i]));
     let mut taken = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(files.len());
-    for f in files {
-        let name = f.file_name().map_or_else(|| "transcript".into(), |n| n.to_string_lossy().into_owned());
+    let mut out = vec![PathBuf::new(); files.len()];
+    for i in order {
+        let name = name_of(&files[i]);
         let mut k = 1;
         let dest = loop {
             let suffix = if k == 1 { String::new() } else { format!("-{k}") };
-            let d = out_dir.join(format!("{name}{suffix}.summary.{ext}"));
-            if taken.insert(d.clone()) {
-                break d;
+            let d = format!("{name}{suffix}.summary.{ext}");
+            if taken.insert(d.to_lowercase()) {
+                break out_dir.join(d);
             }
             k += 1;
         };
         if canon(&dest).is_some_and(|d| input_canon.contains(&d)) {
             return Err(out_err());
         }
-        out.push(dest);
+        out[i] = dest;
     }
     Ok(out)
 }
 
-/// Whether `dest` is a finished output newer than `input` (outputs are written whole
-/// or not at all, so one that exists is complete).
-fn up_to_date(input: &Path, dest: &Path) -> bool {
-    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    matches!((mtime(input), mtime(dest)), (Some(i), Some(d)) if d >= i)
+/// What made each output in a batch folder (`OUT/.precis-batch.json`): the input's
+/// full path and the model and options, so a rerun skips an output only when it was
+/// made from this input in this way — not one of the same name, nor another length.
+struct Made {
+    path: PathBuf,
+    entries: BTreeMap<String, String>,
+}
+
+impl Made {
+    fn open(out_dir: &Path) -> Self {
+        let path = out_dir.join(".precis-batch.json");
+        let entries = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        Made { path, entries }
+    }
+    fn key(dest: &Path) -> String {
+        dest.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    }
+    fn recipe(input: &Path, how: &str) -> String {
+        format!("{} · {how}", std::fs::canonicalize(input).unwrap_or_else(|_| input.to_path_buf()).display())
+    }
+    /// `dest` exists, is newer than `input`, and was made from it in this way (outputs
+    /// are written whole or not at all, so one that exists is complete).
+    fn up_to_date(&self, input: &Path, dest: &Path, how: &str) -> bool {
+        let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        self.entries.get(&Self::key(dest)) == Some(&Self::recipe(input, how)) && matches!((mtime(input), mtime(dest)), (Some(i), Some(d)) if d >= i)
+    }
+    fn record(&mut self, input: &Path, dest: &Path, how: &str) -> Result<(), CliError> {
+        self.entries.insert(Self::key(dest), Self::recipe(input, how));
+        write_atomic(&self.path, &serde_json::to_string_pretty(&self.entries).unwrap_or_default())
+    }
 }
 
 /// Writes `text` to `dest` through a temporary file in the same folder and a rename,
@@ -126,7 +157,13 @@ fn up_to_date(input: &Path, dest: &Path) -> bool {
 fn write_atomic(dest: &Path, text: &str) -> Result<(), CliError> {
     let io = |e| CliError::Io { file: dest.display().to_string(), source: e };
     let tmp = dest.with_file_name(format!(".{}.partial-{}", dest.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()), std::process::id()));
-    std::fs::write(&tmp, text).map_err(io)?;
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        // On disk before the rename: a power loss must not leave a short output that
+        // a rerun would take for a finished one.
+        f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(io)?;
+    }
     std::fs::rename(&tmp, dest).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io(e)
@@ -165,7 +202,17 @@ struct Row {
     seconds: f64,
 }
 
-/// This machine's speed with this model, measured once: (prefill, decode) tokens/s.
+/// This machine's speed with this model, measured on first use (not at all when every
+/// output is up to date): (prefill, decode) tokens/s.
+#[derive(Default)]
+struct Speed(Option<Option<(f64, f64)>>);
+
+impl Speed {
+    fn get(&mut self, summarizer: &Summarizer) -> Option<(f64, f64)> {
+        *self.0.get_or_insert_with(|| probe(summarizer))
+    }
+}
+
 fn probe(summarizer: &Summarizer) -> Option<(f64, f64)> {
     let e = &summarizer.engine;
     let prompt: Vec<u32> = e.tokenizer.encode(&"the quick brown fox jumps over the lazy dog ".repeat(8), true, false);
@@ -175,9 +222,10 @@ fn probe(summarizer: &Summarizer) -> Option<(f64, f64)> {
 }
 
 /// "about N model passes, ~M min on this machine", from the plan and the probe.
-fn estimate(chunks: usize, prompt_tokens: usize, answer_tokens: usize, speed: Option<(f64, f64)>) -> (usize, String) {
-    // Map-reduce: a pass per chunk, then at least one to write the result.
-    let passes = if chunks == 0 { 1 } else { chunks + 1 };
+fn estimate(chunks: usize, notes: bool, prompt_tokens: usize, answer_tokens: usize, speed: Option<(f64, f64)>) -> (usize, String) {
+    // Map-reduce: a pass per chunk, then (except for notes, which are the chunks'
+    // notes joined) at least one to write the result.
+    let passes = if chunks == 0 { 1 } else if notes { chunks } else { chunks + 1 };
     let Some((prefill, decode)) = speed.filter(|(p, d)| *p > 0.0 && *d > 0.0) else {
         return (passes, format!("about {}", plural(passes)));
     };
@@ -188,14 +236,16 @@ fn estimate(chunks: usize, prompt_tokens: usize, answer_tokens: usize, speed: Op
 
 /// Summarizes `t` within `limits`, `interrupted` ending it early; `on_progress` sees
 /// every event (a message line, the bar).
-fn summarize_one(summarizer: &Summarizer, t: &precis::transcript::Transcript, file: &str, opts: &SummarizeOptions, limits: Limits, speed: Option<(f64, f64)>, interrupted: &AtomicBool, on_progress: &mut dyn FnMut(&Progress, Option<&str>)) -> Result<Summary, CliError> {
+#[allow(clippy::too_many_arguments)]
+fn summarize_one(summarizer: &Summarizer, t: &precis::transcript::Transcript, file: &str, opts: &SummarizeOptions, limits: Limits, speed: &mut Speed, interrupted: &AtomicBool, on_progress: &mut dyn FnMut(&Progress, Option<&str>)) -> Result<Summary, CliError> {
+    let speed = speed.get(summarizer);
     let answer = summarizer.plan(t, opts).answer_tokens;
     let t0 = precis::platform::clock::now();
     let mut stop: Option<CliError> = None;
     let r = summarizer.summarize_until(t, opts, &mut |p| {
         let mut note = None;
         if let Progress::Plan { chunks, prompt_tokens, .. } = p {
-            let (passes, text) = estimate(*chunks, *prompt_tokens, answer, speed);
+            let (passes, text) = estimate(*chunks, opts.format == precis::summarize::Format::Notes, *prompt_tokens, answer, speed);
             if let Some(max) = limits.max_passes.filter(|&m| passes > m) {
                 stop = Some(CliError::TooManyPasses { file: file.into(), passes, max });
                 return false;
@@ -214,22 +264,23 @@ fn summarize_one(summarizer: &Summarizer, t: &precis::transcript::Transcript, fi
         true
     });
     match (r, stop) {
-        (_, Some(e)) => Err(e),
-        (Ok(s), None) => Ok(s),
+        // A summary that finished as the limit or Ctrl-C arrived is kept.
+        (Ok(s), _) => Ok(s),
+        (Err(_), Some(e)) => Err(e),
         (Err(e), None) => Err(CliError::Summarize { file: file.into(), source: e }),
     }
 }
 
 pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, opts: &SummarizeOptions, limits: Limits) -> Result<(), CliError> {
     let Inputs { files, skipped } = expand(inputs)?;
-    let speed = probe(summarizer);
+    let mut speed = Speed::default();
     let interrupted = Arc::new(AtomicBool::new(false));
     let single = files.len() == 1 && out_dir.is_none() && !inputs[0].is_dir();
     if single {
         let bar = spinner();
         let t = read(&files[0])?;
         let name = files[0].display().to_string();
-        let s = summarize_one(summarizer, &t, &name, opts, limits, speed, &interrupted, &mut |p, note| {
+        let s = summarize_one(summarizer, &t, &name, opts, limits, &mut speed, &interrupted, &mut |p, note| {
             if let Some(n) = note {
                 say(&bar, &format!("{name}: {n}"));
             }
@@ -265,6 +316,8 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
             }
         });
     }
+    let mut made = Made::open(out_dir);
+    let how = format!("{} · {:?}", summarizer.engine.file, opts);
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").expect("the template is valid"));
     bar.enable_steady_tick(Duration::from_millis(200));
@@ -275,7 +328,7 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
             rows.push(Row { file: name, outcome: Outcome::Skipped("not started (interrupted)".into()), seconds: 0.0 });
             continue;
         }
-        if !limits.force && up_to_date(f, dest) {
+        if !limits.force && made.up_to_date(f, dest, &how) {
             rows.push(Row { file: name, outcome: Outcome::Skipped(format!("up to date: {} (--force redoes it)", dest.display())), seconds: 0.0 });
             bar.inc(1);
             continue;
@@ -284,7 +337,7 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
         let t0 = precis::platform::clock::now();
         let outcome = read(f).and_then(|t| {
             let fb = bar.clone();
-            let s = summarize_one(summarizer, &t, &name, opts, limits, speed, &interrupted, &mut |p, note| {
+            let s = summarize_one(summarizer, &t, &name, opts, limits, &mut speed, &interrupted, &mut |p, note| {
                 if let Some(n) = note {
                     say(&fb, &format!("{name}: {n}"));
                 }
@@ -293,6 +346,7 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
                 }
             })?;
             write_atomic(dest, &format!("{}\n", s.text))?;
+            made.record(f, dest, &how)?;
             Ok(s)
         });
         let outcome = match outcome {

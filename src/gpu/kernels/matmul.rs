@@ -209,7 +209,8 @@ fn expert_params(w: &GpuMatrix, k: usize, x_per_slot: bool, n_tok: usize, e: std
 
 fn matmul_id_shapes(kernel: &'static str, w: &GpuMatrix, k: usize, x: &Buf, x_per_slot: bool, y: &Buf, n_tok: usize) -> Result<(), GpuError> {
     let x_rows = if x_per_slot { n_tok * k } else { n_tok };
-    shape(kernel, w.n_expert > 1, || format!("`{}` is not an expert stack", w.name))?;
+    // Any stack of at least k experts (a one-expert MoE is degenerate but valid).
+    shape(kernel, w.n_expert >= k.max(1), || format!("`{}` holds {} experts, fewer than the {k} chosen per token", w.name, w.n_expert))?;
     shape(kernel, w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
     shape(kernel, x.len >= x_rows * w.n_in, || format!("x holds {} floats, need {x_rows} rows of {}", x.len, w.n_in))?;
     shape(kernel, y.len >= n_tok * k * w.n_out, || format!("y holds {} floats, need {} rows of {}", y.len, n_tok * k, w.n_out))

@@ -90,9 +90,10 @@ impl Tokenizer {
             .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_string)).collect())
             .ok_or_else(|| key_err("tokenizer.ggml.tokens", "an array of strings"))?;
         let n = tokens.len();
-        let types: Vec<TokenType> = match g.get("tokenizer.ggml.token_type").and_then(|v| v.numbers()) {
-            Some(a) if a.len() == n => a.iter().map(|&v| TokenType::from_i64(v as i64)).collect(),
-            Some(_) => return Err(key_err("tokenizer.ggml.token_type", "one entry per token")),
+        // Lengths are checked before an array is widened (8 bytes an element).
+        let types: Vec<TokenType> = match g.get("tokenizer.ggml.token_type").filter(|v| v.numbers_len() == Some(n)).and_then(|v| v.numbers()) {
+            Some(a) => a.iter().map(|&v| TokenType::from_i64(v as i64)).collect(),
+            None if g.get("tokenizer.ggml.token_type").is_some() => return Err(key_err("tokenizer.ggml.token_type", "one number per token")),
             None => vec![TokenType::Normal; n],
         };
         let mut token_to_id = HashMap::with_capacity(n);
@@ -104,7 +105,7 @@ impl Tokenizer {
                 None => Ok(None),
                 Some(v) => {
                     let id = v.as_u64().ok_or_else(|| key_err(key, "an integer"))?;
-                    if id as usize >= n {
+                    if id >= n as u64 {
                         return Err(TokenizerError::BadId { key, id, n });
                     }
                     Ok(Some(id as u32))
@@ -120,8 +121,9 @@ impl Tokenizer {
 
         let kind = match model_name.as_str() {
             "llama" => {
-                let scores: Vec<f32> = match g.get("tokenizer.ggml.scores").and_then(|v| v.numbers()) {
+                let scores: Vec<f32> = match g.get("tokenizer.ggml.scores").filter(|v| v.numbers_len() == Some(n)).and_then(|v| v.numbers()) {
                     Some(a) => a.iter().map(|&v| v as f32).collect(),
+                    None if g.get("tokenizer.ggml.scores").is_some() => return Err(key_err("tokenizer.ggml.scores", "one number per token")),
                     None => vec![0.0; n],
                 };
                 let mut byte_tokens = Box::new([None; 256]);
