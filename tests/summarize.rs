@@ -1,8 +1,9 @@
-//! The summarizer end to end (greedy, short lengths but notes at the CLI's medium, whole corpus transcripts, no
-//! worked examples): structured JSON validated by a real JSON-Schema validator for
-//! every corpus transcript, notes with chronological headers whose quote lines are
-//! exactly `N. "…"` and in the transcript (one pass and map-reduced), map-reduce on a
-//! transcript many times the budget, and a prompt injection that cannot break the JSON.
+//! The summarizer end to end (greedy, short lengths except notes at the CLI's default
+//! medium, whole corpus transcripts, no worked examples): structured JSON validated by a
+//! real JSON-Schema validator for every corpus transcript, notes with chronological
+//! headers whose quote lines are exactly `N. "…"` and in the transcript (one pass and
+//! map-reduced), map-reduce on a transcript many times the budget, and a prompt
+//! injection that cannot break the JSON.
 //!
 //! What the every-transcript checks prove (the grammar, the prompt plan, map-reduce and
 //! the quote check hold for any text the model writes) does not depend on the weights,
@@ -160,6 +161,10 @@ fn check_notes(s: &Summarizer, only: impl Fn(&str) -> bool, min_quotes: usize) {
         if n != s.quotes.kept + s.quotes.repaired {
             failures.push(format!("{name}: {n} quotes printed, but the check kept {} and repaired {}", s.quotes.kept, s.quotes.repaired));
         }
+        // The grammar keeps every quote to its section's text: nothing to repair.
+        if s.quotes.repaired > 0 {
+            failures.push(format!("{name}: {} quotes needed repairing: {:?}", s.quotes.repaired, s.quotes));
+        }
         failures.extend(problems.into_iter().map(|p| format!("{name}: {p}")));
     }
     assert!(quotes >= min_quotes, "expected {min_quotes} quotes in the notes, found {quotes}");
@@ -223,6 +228,9 @@ fn notes_quotes_are_verbatim_after_map_reduce() {
         assert!(chunks >= 2, "{name}: {chunks} chunks: not map-reduced");
         let (problems, n) = quote_problems(&s.text, &t.text());
         quotes += n;
+        if s.quotes.repaired > 0 || n != s.quotes.kept {
+            failures.push(format!("{name}: {n} quotes printed, {:?}: the grammar should leave nothing to repair", s.quotes));
+        }
         failures.extend(problems.into_iter().map(|p| format!("{name}: {p}")));
     }
     assert!(quotes >= 7, "{quotes} quotes in all");
