@@ -1,8 +1,9 @@
-//! The summarizer end to end (greedy, short lengths, whole corpus transcripts, no
-//! worked examples): structured JSON validated by a real JSON-Schema validator for
-//! every corpus transcript, verbatim notes quotes with chronological headers, map-reduce
-//! on a transcript many times the budget, and a prompt injection that cannot break the
-//! JSON.
+//! The summarizer end to end (greedy, short lengths except notes at the CLI's default
+//! medium, whole corpus transcripts, no worked examples): structured JSON validated by a
+//! real JSON-Schema validator for every corpus transcript, notes with chronological
+//! headers whose quote lines are exactly `N. "…"` and in the transcript (one pass and
+//! map-reduced), map-reduce on a transcript many times the budget, and a prompt
+//! injection that cannot break the JSON.
 //!
 //! What the every-transcript checks prove (the grammar, the prompt plan, map-reduce and
 //! the quote check hold for any text the model writes) does not depend on the weights,
@@ -12,10 +13,10 @@
 //! (`cargo test --test summarize -- --ignored`).
 
 mod common;
-use common::{default_model, fixture, shared};
+use common::{default_model, fixture, quote_problems, shared};
 use precis::summarize::structured::StructuredSummary;
 use precis::summarize::{Format, Length, Pass, Progress, SummarizeOptions, Summarizer};
-use precis::transcript::{find_verbatim, parse_transcript};
+use precis::transcript::parse_transcript;
 use precis::{Engine, Overrides};
 use std::sync::OnceLock;
 
@@ -122,8 +123,14 @@ fn header_range(line: &str) -> Option<(u32, u32)> {
     Some((secs(a)?, secs(b)?))
 }
 
+/// Notes as the CLI writes them by default (medium length).
+fn notes_options() -> SummarizeOptions {
+    SummarizeOptions { format: Format::Notes, ..SummarizeOptions::default() }
+}
+
 /// Notes of each transcript `only` admits: at least 5 sections, chronological time
-/// ranges where the transcript has times, every quote verbatim; at least `min_quotes` quotes.
+/// ranges where the transcript has times, every quote line `N. "…"` and verbatim
+/// ([`quote_problems`]); at least `min_quotes` quotes.
 fn check_notes(s: &Summarizer, only: impl Fn(&str) -> bool, min_quotes: usize) {
     let mut failures = vec![];
     let mut quotes = 0;
@@ -132,7 +139,7 @@ fn check_notes(s: &Summarizer, only: impl Fn(&str) -> bool, min_quotes: usize) {
         seen += 1;
         let t = parse_transcript(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let full = t.text();
-        let s = match s.summarize(&t, &quick(Format::Notes), &mut |_| {}) {
+        let s = match s.summarize(&t, &notes_options(), &mut |_| {}) {
             Ok(s) => s,
             Err(e) => {
                 failures.push(format!("{name}: {e}"));
@@ -149,24 +156,36 @@ fn check_notes(s: &Summarizer, only: impl Fn(&str) -> bool, min_quotes: usize) {
                 failures.push(format!("{name}: headers need chronological (m:ss - m:ss) ranges: {headers:?}"));
             }
         }
-        let mut in_quotes = false;
-        for line in s.text.lines() {
-            if line == "Quotes:" {
-                in_quotes = true;
-            } else if line.starts_with("### ") {
-                in_quotes = false;
-            } else if in_quotes && !line.is_empty() {
-                let q = line.split_once(". \"").and_then(|(_, r)| r.strip_suffix('"')).unwrap_or(line);
-                quotes += 1;
-                if find_verbatim(&full, q).is_none() {
-                    failures.push(format!("{name}: quote is not in the transcript: {q:?}"));
-                }
-            }
+        let (problems, n) = quote_problems(&s.text, &full);
+        quotes += n;
+        if n != s.quotes.kept + s.quotes.repaired {
+            failures.push(format!("{name}: {n} quotes printed, but the check kept {} and repaired {}", s.quotes.kept, s.quotes.repaired));
         }
+        // The grammar keeps every quote to its section's text: nothing to repair.
+        if s.quotes.repaired > 0 {
+            failures.push(format!("{name}: {} quotes needed repairing: {:?}", s.quotes.repaired, s.quotes));
+        }
+        failures.extend(problems.into_iter().map(|p| format!("{name}: {p}")));
     }
     assert!(quotes >= min_quotes, "expected {min_quotes} quotes in the notes, found {quotes}");
     assert!(seen > 0, "no transcript matched");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn quote_problems_are_found() {
+    let full = "so the cache keeps the last W keys, and nothing else";
+    let notes = "### A\n1. The \"cache\" works.\n2. Fine.\nQuotes:\n1. \"the cache keeps\"\n2. \"the last W keys\" (Part 4) - free text\n3. \"the cache holds\"\n1. \"keys and nothing\"";
+    let (problems, quotes) = quote_problems(notes, full);
+    assert_eq!(quotes, 4);
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+    assert!(problems[0].contains("outside the quotes") && problems[1].contains("not a quote line"));
+    assert!(problems[2].contains("not verbatim") && problems[3].contains("words are not"), "\"the cache holds\": {problems:#?}");
+    assert!(problems[4].contains("not a quote line"), "misnumbered: {problems:#?}");
+    // Case and punctuation do not matter to the loose reading, only to the check.
+    assert_eq!(quote_problems("Quotes:\n1. \"the cache keeps\"\n2. \"keys, and nothing\"", full), (vec![], 2));
+    let (p, _) = quote_problems("Quotes:\n1. \"The Cache keeps\"", full);
+    assert_eq!(p.len(), 1, "{p:?}");
 }
 
 #[test]
@@ -186,6 +205,36 @@ fn notes_on_the_default_model() {
 fn notes_on_the_default_model_for_every_transcript() {
     let _serial = one_at_a_time();
     check_notes(summarizer(), |_| true, 7);
+}
+
+/// Notes map-reduced (a context far smaller than the transcript): each chunk's
+/// notes go through the same grammar and check, and what is printed is their join.
+#[test]
+fn notes_quotes_are_verbatim_after_map_reduce() {
+    let _serial = one_at_a_time();
+    let mut failures = vec![];
+    let mut quotes = 0;
+    for (name, bytes) in transcripts() {
+        let t = parse_transcript(&bytes).unwrap();
+        let opts = SummarizeOptions { context_tokens: Some(2048), ..notes_options() };
+        let mut chunks = 0;
+        let s = tiny()
+            .summarize(&t, &opts, &mut |p| {
+                if let Progress::Plan { chunks: c, .. } = p {
+                    chunks = *c;
+                }
+            })
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(chunks >= 2, "{name}: {chunks} chunks: not map-reduced");
+        let (problems, n) = quote_problems(&s.text, &t.text());
+        quotes += n;
+        if s.quotes.repaired > 0 || n != s.quotes.kept {
+            failures.push(format!("{name}: {n} quotes printed, {:?}: the grammar should leave nothing to repair", s.quotes));
+        }
+        failures.extend(problems.into_iter().map(|p| format!("{name}: {p}")));
+    }
+    assert!(quotes >= 7, "{quotes} quotes in all");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

@@ -46,6 +46,20 @@ fn a_bad_file_is_named_and_the_batch_goes_on() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 22's run, as a new user types it: every quote printed is a line `N. "…"`
+/// and in the transcript, and nothing else in the notes is quoted.
+#[test]
+fn notes_printed_by_the_cli_quote_only_the_transcript() {
+    let file = common::shared("corpus/transcripts/intro-to-llms-timestamped.txt");
+    let run = precis().args(["summarize", &file, "--format", "notes"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let notes = String::from_utf8(run.stdout).unwrap();
+    let transcript = precis::transcript::parse_transcript(&std::fs::read(&file).unwrap()).unwrap();
+    let (problems, quotes) = common::quote_problems(&notes, &transcript.text());
+    assert!(problems.is_empty(), "{problems:#?}\n{notes}");
+    assert!(quotes >= 5, "{quotes} quotes:\n{notes}");
+}
+
 #[test]
 fn one_file_goes_to_stdout_and_several_need_an_out_folder() {
     let dir = std::env::temp_dir().join(format!("precis-cli1-{}", std::process::id()));

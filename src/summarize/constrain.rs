@@ -387,4 +387,58 @@ TEXT: /[abc]{1,50}/"#);
         assert_eq!(a, vec![3]);
         assert!(c.stats.closed_early);
     }
+    /// Steps `text` through `c` one single-character token at a time,
+    /// asserting the grammar allows each.
+    fn feed(c: &mut GrammarConstraint, vocab: &[String], text: &str) {
+        for ch in text.chars() {
+            let t = vocab.iter().position(|w| *w == ch.to_string()).unwrap_or_else(|| panic!("no token {ch:?}"));
+            assert!(allowed(c, vocab.len() + 1).contains(&t), "{ch:?} refused after {text:?}");
+            c.accept(t as u32);
+        }
+    }
+
+    #[test]
+    fn a_notes_quote_can_only_continue_along_the_transcript() {
+        use crate::summarize::formats::NotesShape;
+        use crate::summarize::grammar::{notes, NotesSection};
+        let text = "so the key idea is that the cache keeps the last W keys and values and nothing else";
+        let shape = NotesShape { max_points: 2, quotes: 1, title_chars: 20, sentence_chars: 40, quote_chars: 60 };
+        let spec = notes(&[NotesSection { range: None, text: text.into() }], &shape);
+        // Every printable ASCII character and newline as a token, plus three words.
+        let mut vocab: Vec<String> = (b' '..=b'~').map(|b| (b as char).to_string()).collect();
+        vocab.push("\n".into());
+        let [keeps, holds, keys_quote] = [" keeps the", " holds the", "keys\""].map(|w| {
+            vocab.push(w.into());
+            vocab.len() - 1
+        });
+        let quote_mark = vocab.iter().position(|w| w == "\"").unwrap();
+        let newline = vocab.iter().position(|w| w == "\n").unwrap();
+        let words: Vec<&str> = vocab.iter().map(String::as_str).collect();
+        let (_trie, mut c) = tiny(&words, &spec.lark);
+        let n = vocab.len() + 1;
+
+        feed(&mut c, &vocab, "### Caches\n1. It keeps ");
+        assert!(!allowed(&mut c, n).contains(&quote_mark), "a point may not quote");
+        feed(&mut c, &vocab, "keys.\n2. Old keys go.\nQuotes:\n1. \"the cache");
+        let a = allowed(&mut c, n);
+        assert!(a.contains(&keeps), "the transcript goes on with \" keeps the\"");
+        assert!(!a.contains(&holds), "\"the cache holds the\" is not in the transcript");
+        assert!(!a.contains(&quote_mark), "shorter than a quote may be");
+        for ch in ['x', 'Z', '.'] {
+            let t = vocab.iter().position(|w| *w == ch.to_string()).unwrap();
+            assert!(!a.contains(&t), "{ch:?} leaves the transcript");
+        }
+        c.accept(keeps as u32);
+        feed(&mut c, &vocab, " last W ke");
+        let a = allowed(&mut c, n);
+        assert!(!a.contains(&quote_mark), "a quote ends at the end of a word");
+        assert!(!a.contains(&keys_quote), "\"ke\" + \"keys\" is no word of the transcript");
+        feed(&mut c, &vocab, "ys");
+        // The line ends at the closing mark: nothing but the newline may follow.
+        feed(&mut c, &vocab, "\"");
+        assert_eq!(allowed(&mut c, n), vec![newline], "only the newline after the closing mark");
+        feed(&mut c, &vocab, "\n");
+        let mut logits = vec![0.0f32; n];
+        assert!(!c.process(&mut logits) && c.is_finished() && c.error().is_none(), "the notes are complete");
+    }
 }

@@ -208,7 +208,7 @@ pub fn notes(sections: &[NotesSection], shape: &NotesShape) -> GrammarSpec {
     // no Markdown, no parentheses (the time range follows).
     let title = format!("[A-Z][\\p{{L}}\\p{{N}} ,:'&+\\-\\/]{{1,{}}}", shape.title_chars);
     g.push_str(&format!("TITLE: /{title}/\nTITLE_SP: /{title} /\n"));
-    g.push_str(&format!("SENTENCE: {}\n", sentence(shape.sentence_chars)));
+    g.push_str(&format!("SENTENCE: {}\n", notes_sentence(shape.sentence_chars)));
     all.finish(g, 12, closers(&["\"", "\n", ".", "!", "?", "(", " ("]))
 }
 
@@ -223,7 +223,26 @@ const MIN_SENTENCE_CHARS: usize = 8;
 /// a stop would let a model that wants to stop early pad the minimum with
 /// "Compressing.7.1.D.H." (seen with SmolLM2-135M when `[.!?][^\s]` was allowed).
 fn sentence(max_chars: usize) -> String {
-    format!(r#"/[^\s#*\-.!?,;:]([^\n.!?]|[0-9]\.[0-9]|\.[a-z])*[.!?]/ & /[^\n]{{{MIN_SENTENCE_CHARS},{max_chars}}}/"#)
+    sentence_excluding(max_chars, "", "")
+}
+
+/// Double quotation marks, straight and typographic: in notes they appear
+/// only around the quotes, which are checked against the transcript.
+pub const DOUBLE_QUOTES: &[char] = &['"', '\u{201C}', '\u{201D}', '\u{201E}', '\u{201F}', '\u{00AB}', '\u{00BB}'];
+
+/// A notes point: a [`sentence`] without double quotation marks, not starting
+/// with a single one either. Points that may quote made small models write
+/// `1. "server" (7 times.`: a line that reads as a quote, with free text after
+/// it and words that are not in the transcript.
+fn notes_sentence(max_chars: usize) -> String {
+    let marks: String = DOUBLE_QUOTES.iter().map(|c| format!("\\x{{{:X}}}", *c as u32)).collect();
+    sentence_excluding(max_chars, &format!("{marks}'\\x{{2018}}\\x{{2019}}"), &marks)
+}
+
+/// [`sentence`] with the characters (regex class syntax) `first` left out of
+/// its first character and `inner` out of every character.
+fn sentence_excluding(max_chars: usize, first: &str, inner: &str) -> String {
+    format!(r#"/[^\s#*\-.!?,;:{first}{inner}]([^\n.!?{inner}]|[0-9]\.[0-9]|\.[a-z])*[.!?]/ & /[^\n]{{{MIN_SENTENCE_CHARS},{max_chars}}}/"#)
 }
 
 /// The W3C-style plain formats.

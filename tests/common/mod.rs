@@ -1,4 +1,5 @@
-//! Test helpers: a minimal GGUF writer for hand-made corrupt files, and fixture paths.
+//! Test helpers: a minimal GGUF writer for hand-made corrupt files, fixture paths, and
+//! what is wrong with the quotes of notes ([`quote_problems`]).
 #![allow(dead_code)]
 
 pub fn fixture(name: &str) -> String {
@@ -11,6 +12,57 @@ pub fn shared(path: &str) -> String {
 
 pub fn default_model() -> String {
     format!("{}/models/SmolLM2-135M-Instruct.Q4_1.gguf", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Double quotation marks, straight and typographic.
+pub const DOUBLE_QUOTES: &[char] = &['"', '\u{201C}', '\u{201D}', '\u{201E}', '\u{201F}', '\u{00AB}', '\u{00BB}'];
+
+/// Lowercase words of letters and digits, everything else a separator: the
+/// loosest reading of "in the transcript" (the check itself is stricter).
+pub fn loose(s: &str) -> String {
+    let spaced: String = s.chars().flat_map(char::to_lowercase).map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
+    format!(" {} ", spaced.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// What is wrong with the quotes of `notes` against the transcript text `full`:
+/// a quote line must be exactly `N. "…"` (numbered from 1 in its block), its
+/// text found by `find_verbatim` and, independently, as words in `loose(full)`;
+/// no other line may hold a double quotation mark. Returns the problems and the
+/// number of quotes.
+pub fn quote_problems(notes: &str, full: &str) -> (Vec<String>, usize) {
+    let loose_full = loose(full);
+    let mut problems = vec![];
+    let mut quotes = 0;
+    let mut block: Option<usize> = None;
+    for line in notes.lines() {
+        if line == "Quotes:" {
+            block = Some(0);
+            continue;
+        }
+        if line.is_empty() || line.starts_with("### ") {
+            block = None;
+        }
+        let Some(n) = block.as_mut() else {
+            if line.contains(DOUBLE_QUOTES) {
+                problems.push(format!("a double quotation mark outside the quotes: {line:?}"));
+            }
+            continue;
+        };
+        *n += 1;
+        quotes += 1;
+        let q = line.strip_prefix(&format!("{n}. \"")).and_then(|r| r.strip_suffix('"')).filter(|q| !q.is_empty() && !q.contains(DOUBLE_QUOTES));
+        let Some(q) = q else {
+            problems.push(format!("not a quote line `{n}. \"…\"`: {line:?}"));
+            continue;
+        };
+        if precis::transcript::find_verbatim(full, q).is_none() {
+            problems.push(format!("quote is not verbatim in the transcript: {q:?}"));
+        }
+        if !loose_full.contains(&loose(q)) {
+            problems.push(format!("quote's words are not in the transcript: {q:?}"));
+        }
+    }
+    (problems, quotes)
 }
 
 pub enum Kv {
