@@ -226,6 +226,8 @@ fn notes_quotes_are_verbatim_after_map_reduce() {
             })
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(chunks >= 2, "{name}: {chunks} chunks: not map-reduced");
+        // The plan foresees the passes the pipeline ran (notes: one per chunk).
+        assert_eq!(tiny().plan(&t, &opts).passes, s.stats.passes, "{name}: planned passes");
         let (problems, n) = quote_problems(&s.text, &t.text());
         quotes += n;
         if s.quotes.repaired > 0 || n != s.quotes.kept {
@@ -264,6 +266,11 @@ fn map_reduce_handles_a_transcript_several_times_the_budget() {
     };
     assert!(started.windows(2).all(|w| order(&w[0]) < order(&w[1])), "{started:?}");
     assert_eq!(s.stats.chunks, chunks);
+    // The plan foresees the first round's chunks and the final pass (condensing
+    // rounds come on top).
+    let planned = tiny().plan(&t, &opts).passes;
+    assert_eq!(planned, chunks + 1);
+    assert!(s.stats.passes >= planned, "{} passes ran, {planned} planned", s.stats.passes);
     assert!(s.stats.prompt_tokens / s.stats.passes <= budget);
 
     // The map notes kept the transcript's time ranges, in order, to its end.

@@ -359,17 +359,12 @@ function rememberSpeed(stats) {
 // the last run's speed: a 5 MB transcript is hours of passes, and the user should
 // know that before pressing Summarize.
 function estimate(p) {
-  const overhead = Math.max(0, p.prompt_tokens - p.tokens);
-  const perChunk = Math.max(1, p.context - p.answer_tokens - overhead);
-  // Map-reduce: a pass per chunk, then one to write the result (notes are the
-  // chunks' notes joined, with no pass after them).
-  const chunks = Math.ceil(p.tokens / perChunk);
-  const passes = p.one_pass ? 1 : $("format").value === "notes" ? chunks : chunks + 1;
+  const passes = Math.max(1, p.passes);
   const what = passes === 1 ? "1 model pass" : `${passes.toLocaleString()} model passes`;
   let speed = null;
   try { speed = JSON.parse(localStorage.getItem(speedKey()) || "null"); } catch { speed = null; }
   if (!speed) return `about ${what} (the time is known after a first summary on this device)`;
-  const seconds = (p.prompt_tokens + overhead * (passes - 1)) / speed.prefill + (passes * p.answer_tokens) / speed.decode;
+  const seconds = p.prompt_tokens / speed.prefill + (passes * p.answer_tokens) / speed.decode;
   return `about ${what}, ~${duration(seconds)} on this device`;
 }
 

@@ -7,7 +7,7 @@ use super::formats::NotesShape;
 use super::grammar::{self, GrammarSpec};
 use super::mapreduce::{self, Piece};
 use super::notes::{self, QuoteReport};
-use super::plan::{notes_outline, WorkPlan, TOKENS_PER_SECTION};
+use super::plan::{notes_outline, MapPlan, WorkPlan, TOKENS_PER_SECTION};
 use super::prompt::{self, Source};
 use super::structured::StructuredSummary;
 use super::{Format, Pass, Progress, SummarizeError, SummarizeOptions, Summarizer, Summary, SummaryStats};
@@ -21,7 +21,7 @@ impl Summarizer {
     /// The pipeline itself; its only awaits are the GPU's readbacks, so the browser
     /// can run it on WebGPU (natively [`Summarizer::summarize_until`] blocks on it).
     pub async fn summarize_async(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
-        let WorkPlan { transcript_text, pieces, sections, notes_shape, instruction_tokens, pass: plan } = self.work_plan(transcript, opts);
+        let WorkPlan { transcript_text, pieces, sections, notes_shape, instruction_tokens, map, pass: plan } = self.work_plan(transcript, opts);
         let context = plan.context;
         let mut stats = SummaryStats::default();
         let mut quotes = QuoteReport::default();
@@ -40,14 +40,13 @@ impl Summarizer {
 
         // Map: chunks of transcript → notes with time ranges.
         let final_notes = opts.format == Format::Notes;
-        let shape = if final_notes { notes_shape } else { NotesShape::condensed() };
-        let map_instruction_tokens = self.count_tokens(&prompt::system(Format::Notes)) + self.count_tokens(&prompt::task(Format::Notes, &self.text_shape(opts), &shape).unwrap_or_default()) + 48;
+        let MapPlan { shape, chunk_tokens, max_sections, first_chunks } = map.expect("work_plan plans the map when one pass will not do")?;
         let final_answer_tokens = self.answer_sizes(&self.answer_grammar(opts.format, opts)).budget;
+        let count_tokens = |s: &str| self.count_tokens(s);
         let mut round_pieces = pieces;
+        let mut first_chunks = Some(first_chunks);
         for round in 1..=MAX_ROUNDS {
-            let (chunk_tokens, max_sections) = self.chunk_budget(context, map_instruction_tokens, &shape)?;
-            let count_tokens = |s: &str| self.count_tokens(s);
-            let chunks = mapreduce::chunks(&round_pieces, chunk_tokens, (chunk_tokens / 10).min(200), &count_tokens);
+            let chunks = first_chunks.take().unwrap_or_else(|| self.map_chunks(&round_pieces, chunk_tokens));
             if round == 1 {
                 stats.chunks = chunks.len();
                 if !progress(&Progress::Plan { chunks: chunks.len(), prompt_tokens: plan.transcript_tokens, context }) {

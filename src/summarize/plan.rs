@@ -44,8 +44,32 @@ impl Summarizer {
         let instruction_tokens = self.count_tokens(&prompt::system(opts.format)) + self.count_tokens(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
         let prompt_tokens = input_tokens + instruction_tokens;
         let answer_tokens = self.answer_sizes(&spec).budget;
-        let pass = PassPlan { transcript_tokens, prompt_tokens, answer_tokens, context, one_pass: prompt_tokens + answer_tokens <= context };
-        WorkPlan { transcript_text: text, pieces, sections, notes_shape, instruction_tokens, pass }
+        let one_pass = prompt_tokens + answer_tokens <= context;
+        let map = (!one_pass).then(|| self.map_plan(opts, context, &pieces, notes_shape));
+        let passes = match &map {
+            None => 1,
+            // A pass per chunk, then (except for notes, the chunks' notes joined) one to
+            // write the result; further condensing rounds are not foreseen here.
+            Some(Ok(m)) => m.first_chunks.len() + usize::from(opts.format != Format::Notes),
+            Some(Err(_)) => 0,
+        };
+        let pass = PassPlan { transcript_tokens, prompt_tokens, answer_tokens, context, one_pass, passes };
+        WorkPlan { transcript_text: text, pieces, sections, notes_shape, instruction_tokens, map, pass }
+    }
+
+    /// The map step's sizes and its first round of chunks, worked out once for the
+    /// plan and the pipeline.
+    fn map_plan(&self, opts: &SummarizeOptions, context: usize, pieces: &[Piece], notes_shape: NotesShape) -> Result<MapPlan, SummarizeError> {
+        let shape = if opts.format == Format::Notes { notes_shape } else { NotesShape::condensed() };
+        let instruction_tokens = self.count_tokens(&prompt::system(Format::Notes)) + self.count_tokens(&prompt::task(Format::Notes, &self.text_shape(opts), &shape).unwrap_or_default()) + 48;
+        let (chunk_tokens, max_sections) = self.chunk_budget(context, instruction_tokens, &shape)?;
+        let first_chunks = self.map_chunks(pieces, chunk_tokens);
+        Ok(MapPlan { shape, chunk_tokens, max_sections, first_chunks })
+    }
+
+    /// `pieces` grouped into chunks of at most `chunk_tokens`, overlapping a little.
+    pub(super) fn map_chunks(&self, pieces: &[Piece], chunk_tokens: usize) -> Vec<Vec<Piece>> {
+        mapreduce::chunks(pieces, chunk_tokens, (chunk_tokens / 10).min(200), &|s: &str| self.count_tokens(s))
     }
 
     /// Transcript tokens per map chunk, and the most sections such a chunk's
@@ -112,6 +136,20 @@ pub struct PassPlan {
     pub context: usize,
     /// False: the transcript will be summarized chunk by chunk (map-reduce).
     pub one_pass: bool,
+    /// Model passes foreseen: 1, or the map's chunks plus the pass that writes the
+    /// result (0: the context cannot hold a map pass).
+    pub passes: usize,
+}
+
+/// The map step of a transcript that does not fit one pass.
+pub(super) struct MapPlan {
+    /// The notes each chunk is turned into.
+    pub(super) shape: NotesShape,
+    pub(super) chunk_tokens: usize,
+    /// The most sections a chunk's notes have room for.
+    pub(super) max_sections: usize,
+    /// Round one's chunks of the transcript's pieces.
+    pub(super) first_chunks: Vec<Vec<Piece>>,
 }
 
 /// [`Summarizer::work_plan`]: the [`PassPlan`] and the parts of its arithmetic
@@ -127,6 +165,8 @@ pub(super) struct WorkPlan {
     pub(super) notes_shape: NotesShape,
     /// Tokens of the requested format's instructions, with a margin for the chat markup.
     pub(super) instruction_tokens: usize,
+    /// The map step, when the transcript does not fit one pass.
+    pub(super) map: Option<Result<MapPlan, SummarizeError>>,
     pub(super) pass: PassPlan,
 }
 

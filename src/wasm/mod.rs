@@ -231,8 +231,8 @@ impl WasmSummarizer {
     }
 
     /// The transcript described (as `parseTranscript`) plus the model's view of it:
-    /// `{tokens, prompt_tokens, answer_tokens, context, one_pass}`; `one_pass`
-    /// false means map-reduce.
+    /// `{tokens, prompt_tokens, answer_tokens, context, one_pass, passes}`; `one_pass`
+    /// false means map-reduce, in `passes` model passes (the plan's count).
     pub fn plan(&self, bytes: &[u8], options_json: &str) -> Result<JsValue, JsError> {
         let t = parse_transcript(bytes).map_err(js_err)?;
         let p = self.inner.plan(&t, &options(options_json)?);
@@ -243,6 +243,7 @@ impl WasmSummarizer {
             ("answer_tokens", num(p.answer_tokens as f64)),
             ("context", num(p.context as f64)),
             ("one_pass", p.one_pass.into()),
+            ("passes", num(p.passes as f64)),
         ]);
         Ok(obj(&pairs))
     }

@@ -221,37 +221,31 @@ fn probe(summarizer: &Summarizer) -> Option<(f64, f64)> {
     Some((g.stats.prefill_tps(), g.stats.decode_tps()))
 }
 
-/// "about N model passes, ~M min on this machine", from the plan and the probe.
-fn estimate(chunks: usize, notes: bool, prompt_tokens: usize, answer_tokens: usize, speed: Option<(f64, f64)>) -> (usize, String) {
-    // Map-reduce: a pass per chunk, then (except for notes, which are the chunks'
-    // notes joined) at least one to write the result.
-    let passes = if chunks == 0 { 1 } else if notes { chunks } else { chunks + 1 };
+/// "about N model passes, ~M s on this machine", from the plan and the probe.
+fn estimate(plan: &precis::summarize::PassPlan, speed: Option<(f64, f64)>) -> String {
+    let passes = plan.passes.max(1);
     let Some((prefill, decode)) = speed.filter(|(p, d)| *p > 0.0 && *d > 0.0) else {
-        return (passes, format!("about {}", plural(passes)));
+        return format!("about {}", plural(passes));
     };
-    let seconds = prompt_tokens as f64 / prefill + (passes * answer_tokens) as f64 / decode;
+    let seconds = plan.prompt_tokens as f64 / prefill + (passes * plan.answer_tokens) as f64 / decode;
     let time = if seconds < 90.0 { format!("~{:.0} s", seconds.max(1.0)) } else { format!("~{:.0} min", seconds / 60.0) };
-    (passes, format!("about {}, {time} on this machine", plural(passes)))
+    format!("about {}, {time} on this machine", plural(passes))
 }
 
 /// Summarizes `t` within `limits`, `interrupted` ending it early; `on_progress` sees
 /// every event (a message line, the bar).
 #[allow(clippy::too_many_arguments)]
 fn summarize_one(summarizer: &Summarizer, t: &precis::transcript::Transcript, file: &str, opts: &SummarizeOptions, limits: Limits, speed: &mut Speed, interrupted: &AtomicBool, on_progress: &mut dyn FnMut(&Progress, Option<&str>)) -> Result<Summary, CliError> {
-    let speed = speed.get(summarizer);
-    let answer = summarizer.plan(t, opts).answer_tokens;
+    let plan = summarizer.plan(t, opts);
+    if let Some(max) = limits.max_passes.filter(|&m| plan.passes > m) {
+        return Err(CliError::TooManyPasses { file: file.into(), passes: plan.passes, max });
+    }
+    let mut note = Some(estimate(&plan, speed.get(summarizer)));
     let t0 = precis::platform::clock::now();
     let mut stop: Option<CliError> = None;
     let r = summarizer.summarize_until(t, opts, &mut |p| {
-        let mut note = None;
-        if let Progress::Plan { chunks, prompt_tokens, .. } = p {
-            let (passes, text) = estimate(*chunks, opts.format == precis::summarize::Format::Notes, *prompt_tokens, answer, speed);
-            if let Some(max) = limits.max_passes.filter(|&m| passes > m) {
-                stop = Some(CliError::TooManyPasses { file: file.into(), passes, max });
-                return false;
-            }
-            note = Some(text);
-        }
+        // The estimate goes out with the first event, above the bar's first message.
+        let note = note.take();
         on_progress(p, note.as_deref());
         if interrupted.load(Ordering::Relaxed) {
             stop = Some(CliError::Interrupted { file: file.into() });
