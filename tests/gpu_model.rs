@@ -432,3 +432,19 @@ fn gpu_load_streams_in_bounded_slices() {
     assert!(src.largest <= precis::gpu::weights::STAGING_BYTES.max(4 << 20), "largest read {} bytes exceeds the staging slice", src.largest);
     assert!(src.total < weights + (8 << 20), "read {} bytes for {weights} bytes of weights: something was read twice", src.total);
 }
+
+fn gpu_engine(name: &str) -> precis::Engine {
+    let path = fixture(&format!("{name}.gguf"));
+    let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter");
+    block_on(precis::Engine::load_gpu(ctx, &mut std::fs::File::open(&path).unwrap(), &path, &Overrides::default())).unwrap()
+}
+
+/// The prompt-prefix cache on the GPU (the kept KV rows copied buffer to buffer into
+/// the next generation's cache): bit for bit a cold run, past the window too; a Stop
+/// between prefill chunks ends the run.
+#[test]
+fn gpu_prefix_cache_equals_a_cold_run_bit_for_bit() {
+    common::check_prefix_reuse("GPU tiny-smollm2", &|| gpu_engine("tiny-smollm2"), 23, 6, 8);
+    common::check_prefix_reuse("GPU tiny-mistral (W = 8)", &|| gpu_engine("tiny-mistral"), 20, 9, 5);
+    common::check_stop_in_prefill("GPU, between chunks", &gpu_engine("tiny-smollm2"), false);
+}

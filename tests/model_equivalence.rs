@@ -182,3 +182,26 @@ fn loading_from_ranges_supplied_out_of_order() {
     let e = l.finish().err().unwrap().to_string();
     assert!(e.contains("were not supplied"), "{e}");
 }
+
+fn engine(name: &str) -> precis::Engine {
+    precis::Engine::load_file(&fixture(&format!("{name}.gguf")), &Overrides::default()).unwrap()
+}
+
+/// The prompt-prefix cache on the CPU: past the sliding window (a kept 20-token prefix
+/// of an 8-slot rolling buffer), through the MoE path, and on the llama layout.
+#[test]
+fn prefix_cache_equals_a_cold_run_bit_for_bit() {
+    common::check_prefix_reuse("tiny-mistral (W = 8)", &|| engine("tiny-mistral"), 20, 9, 5);
+    common::check_prefix_reuse("tiny-mixtral", &|| engine("tiny-mixtral"), 20, 9, 7);
+    common::check_prefix_reuse("tiny-smollm2", &|| engine("tiny-smollm2"), 23, 6, 8);
+}
+
+/// Stop between two chunks, and inside one (between layers), ends the prefill.
+#[test]
+fn stop_during_the_prefill_ends_it() {
+    let e = engine("tiny-smollm2");
+    common::check_stop_in_prefill("between chunks", &e, false);
+    common::check_stop_in_prefill("between layers", &e, true);
+    // Nothing half-done was kept: the engine still gives a cold run's result.
+    common::check_prefix_reuse("tiny-smollm2 after two Stops", &|| engine("tiny-smollm2"), 23, 6, 8);
+}

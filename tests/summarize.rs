@@ -298,3 +298,93 @@ fn a_prompt_injection_cannot_break_the_json() {
     assert!(errs.is_empty(), "{errs:?}\n{}", s.text);
     StructuredSummary::parse(&s.text).unwrap();
 }
+
+/// A second summary of another transcript starts from the prompt prefix (instruction
+/// and worked examples) the first one kept, reports those tokens as cached, and
+/// writes exactly what a fresh engine writes; every pass's prefill progress goes up
+/// to its prompt's total before that pass's first text.
+fn check_prefix_summaries(what: &str, fresh: &dyn Fn() -> Summarizer, opts: &SummarizeOptions, a: &[u8], b: &[u8], min_kept: usize) {
+    let (a, b) = (parse_transcript(a).unwrap(), parse_transcript(b).unwrap());
+    let cold = fresh().summarize(&b, opts, &mut |_| {}).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(cold.stats.cached_tokens, 0, "{what}: nothing cached on a fresh engine");
+    let s = fresh();
+    s.summarize(&a, opts, &mut |_| {}).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let (kept, _) = s.engine.prefixes.kept();
+    let mut events = vec![];
+    let warm = s
+        .summarize(&b, opts, &mut |p| match p {
+            Progress::Prefill { pass, done, total, cached, .. } => events.push(format!("{pass:?} prefill {done}/{total} cached {cached}")),
+            Progress::Text { pass, .. } => events.push(format!("{pass:?} text")),
+            _ => {}
+        })
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(kept >= min_kept, "{what}: only {kept} prefix tokens kept, expected at least {min_kept}");
+    assert_eq!(warm.stats.cached_tokens, kept, "{what}: the second summary starts from the kept prefix");
+    assert_eq!(warm.text, cold.text, "{what}: the same text as on a fresh engine");
+    // Per pass: prefill events with `done` going up to `total`, then text only.
+    let mut last: Option<(String, usize, usize)> = None;
+    for e in &events {
+        let (pass, rest) = e.split_once(' ').unwrap();
+        if let Some(r) = rest.strip_prefix("prefill ") {
+            let (done, total) = r.split_once(" cached").unwrap().0.split_once('/').unwrap();
+            let (done, total): (usize, usize) = (done.parse().unwrap(), total.parse().unwrap());
+            if let Some((p, d, _)) = &last {
+                assert!(p != pass || done > *d, "{what}: progress went from {d} to {done} in {pass}");
+            }
+            last = Some((pass.to_string(), done, total));
+        } else {
+            let (p, d, t) = last.clone().unwrap_or_else(|| panic!("{what}: text before any prefill event"));
+            assert!(p == pass && d == t, "{what}: text of {pass} after reading {d}/{t} of {p}");
+        }
+    }
+    assert!(events.iter().any(|e| e.ends_with(&format!("cached {kept}"))), "{what}: no event reports the cached tokens");
+}
+
+fn excerpt(name: &str, chars: usize) -> Vec<u8> {
+    let t = std::fs::read_to_string(shared(&format!("corpus/transcripts/{name}"))).unwrap();
+    t.chars().take(chars).collect::<String>().into_bytes()
+}
+
+#[test]
+fn prompt_prefix_is_reused_across_summaries() {
+    let _serial = one_at_a_time();
+    let fresh_tiny = || Summarizer::new(Engine::load_file(&fixture("tiny-smollm2.gguf"), &Overrides::default()).unwrap()).unwrap();
+    let (a, b) = (excerpt("consistent-hashing.txt", 3000), excerpt("dpo.txt", 3000));
+    // The product's structured prompt: instruction plus both worked examples.
+    let structured = SummarizeOptions { format: Format::Structured, length: Length::Short, ..SummarizeOptions::default() };
+    check_prefix_summaries("tiny-smollm2, structured with examples", &fresh_tiny, &structured, &a, &b, 1500);
+    // Its system turn is one sentence of role: little to keep, but kept all the same.
+    check_prefix_summaries("tiny-smollm2, tldr", &fresh_tiny, &quick(Format::Tldr), &a, &b, 30);
+}
+
+/// On the default model, the structured prompt itself (instruction, both worked
+/// examples, a transcript excerpt): 8 tokens after a kept prefix give the logits of
+/// a fresh engine bit for bit. At the engine level, so it costs three prefills and
+/// not three summaries.
+#[test]
+fn prompt_prefix_on_the_default_model_is_bit_for_bit() {
+    use precis::summarize::prompt;
+    let _serial = one_at_a_time();
+    let fresh = || Engine::load_file(&default_model(), &Overrides::default()).expect("run `make model` first");
+    let e = fresh();
+    let system = prompt::system(Format::Structured);
+    let chat = |name: &str| {
+        let body = String::from_utf8(excerpt(name, 2000)).unwrap();
+        let m = prompt::messages(&system, &prompt::shots(&body), &prompt::user(prompt::Source::Transcript, &body, None));
+        e.chat_tokens(&m).unwrap()
+    };
+    let (a, b) = (chat("consistent-hashing.txt"), chat("dpo.txt"));
+    let keep = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    assert!(keep > 1500, "the instruction and examples are {keep} tokens");
+    let opts = precis::GenerateOptions { max_tokens: 8, keep_prefix: keep, n_ctx: 8192, ..Default::default() };
+    let cold = common::run_events(&fresh(), &b, &opts);
+    common::run_events(&e, &a, &opts);
+    let warm = common::run_events(&e, &b, &opts);
+    assert_eq!(warm.gen.stats.cached_tokens, keep);
+    for (step, (w, c)) in warm.logits.iter().zip(&cold.logits).enumerate() {
+        if let Some(i) = (0..w.len()).find(|&i| w[i].to_bits() != c[i].to_bits()) {
+            panic!("step {step}: logit {i} is {} from the kept prefix, {} cold", w[i], c[i]);
+        }
+    }
+    assert_eq!(warm.gen.tokens, cold.gen.tokens);
+}

@@ -71,6 +71,12 @@ fn one_file_goes_to_stdout_and_several_need_an_out_folder() {
     let text = String::from_utf8(run.stdout).unwrap();
     let text = text.trim_end();
     assert!(text.lines().count() == 1 && text.ends_with(['.', '!', '?']), "one sentence: {text:?}");
+    // Not a terminal: the reading progress is a line per chunk, up to the whole prompt.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let reading: Vec<&str> = stderr.lines().filter(|l| l.starts_with("reading ")).collect();
+    let last = reading.last().unwrap_or_else(|| panic!("no reading progress:\n{stderr}"));
+    let (done, total) = last["reading ".len()..].split(" tokens").next().unwrap().split_once('/').unwrap();
+    assert!(reading[0].starts_with("reading 0/") && done == total, "progress from 0 to the total: {reading:?}");
 
     let run = precis().args(["summarize", "--model", &default_model()]).arg(&f).arg(&f).output().unwrap();
     assert!(!run.status.success());

@@ -212,6 +212,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 chunk,
                 n_ctx: ctx,
                 ignore_eos,
+                keep_prefix: 0,
             };
             let mut stdout = std::io::stdout();
             let g = engine.generate(&ids, &opts, &mut |s| {

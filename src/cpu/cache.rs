@@ -3,11 +3,13 @@
 
 use crate::model::cache::CacheShape;
 
+#[derive(Clone)]
 pub struct LayerCache {
     pub k: Vec<f32>,
     pub v: Vec<f32>,
 }
 
+#[derive(Clone)]
 pub struct KvCache {
     pub layers: Vec<LayerCache>,
     /// Next position to be written (= tokens seen so far).
@@ -65,6 +67,16 @@ impl KvCache {
             l.k.clear();
             l.v.clear();
         }
+    }
+
+    /// This cache's rows in a cache of `shape` (a prompt-prefix snapshot continued by
+    /// a generation with another context size), or `None` where they do not carry over:
+    /// another model's layout, a rolling buffer of another window, or a dense context
+    /// too short for the rows already written.
+    pub fn reshaped(&self, shape: CacheShape) -> Option<KvCache> {
+        let same = shape.n_layer == self.layers.len() && shape.kv_dim == self.kv_dim && shape.rolling == self.rolling;
+        let fits = if self.rolling { shape.capacity == self.capacity } else { shape.capacity >= self.pos };
+        (same && fits).then(|| KvCache { capacity: shape.capacity, ..self.clone() })
     }
 
     pub fn bytes(&self) -> usize {

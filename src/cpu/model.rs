@@ -81,11 +81,22 @@ pub struct Model {
 impl Model {
     /// Runs `tokens` (positions `cache.pos..`) through the model and stores their K/V.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, which: Logits) -> Result<Vec<f32>, ModelError> {
+        self.forward_until(tokens, cache, which, &mut || true)
+    }
+
+    /// As [`Model::forward`], asking `go_on` before every layer after the first: a
+    /// 512-token chunk of a 30-layer model takes seconds on one wasm thread, and Stop
+    /// must act within a second. `false` ends it with [`ModelError::Stopped`] and a
+    /// half-written cache (a rolling buffer may have lost slots), which the caller drops.
+    pub fn forward_until(&self, tokens: &[u32], cache: &mut KvCache, which: Logits, go_on: &mut dyn FnMut() -> bool) -> Result<Vec<f32>, ModelError> {
         check_input(&self.hp, tokens, cache)?;
         let hp = &self.hp;
         let shape = AttnShape { n_head: hp.n_head, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, window: hp.sliding_window };
         let mut x = self.embd.rows(tokens); //                        1. token embeddings
         for (l, layer) in self.layers.iter().enumerate() {
+            if l > 0 && !go_on() {
+                return Err(ModelError::Stopped); //                     the caller's Stop
+            }
             let h = rms_norm(&x, &layer.attn_norm, hp.rms_eps); //    2. pre-attention RMSNorm
             let [mut q, mut k, v]: [Vec<f32>; 3] = layer.qkv.forward(&h)?.try_into().expect("three projections"); // 3. Q/K/V
             self.rope.apply(&mut q, hp.n_head, cache.pos); //         4. rotary positions

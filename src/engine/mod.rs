@@ -4,9 +4,11 @@
 
 mod generate;
 mod load;
+mod prefix;
 mod stop;
 
-pub use generate::{GenerateOptions, Generation, LogitsProcessor, Stats, StopReason};
+pub use generate::{Event, GenerateOptions, Generation, LogitsProcessor, Stats, StopReason};
+pub use prefix::PrefixCache;
 pub use load::{read_header, Loader};
 
 use crate::cpu::model::Model;
@@ -28,6 +30,9 @@ pub struct Engine {
     pub template: ChatTemplate,
     /// End-of-generation ids: EOS plus the chat end-of-turn tokens the vocabulary has.
     pub eog: Vec<u32>,
+    /// The KV state after the last long prompt opening, for the next prompt that
+    /// shares it ([`GenerateOptions::keep_prefix`]).
+    pub prefixes: PrefixCache,
 }
 
 pub enum Backend {
@@ -134,7 +139,7 @@ impl Engine {
                 }
             }
         }
-        Engine { file: file.into(), hp, backend, tokenizer, template, eog }
+        Engine { file: file.into(), hp, backend, tokenizer, template, eog, prefixes: PrefixCache::default() }
     }
 
     /// Renders a chat and tokenizes it (specials parsed; BOS added unless the

@@ -224,6 +224,15 @@ impl GpuContext {
         self.check_lost()
     }
 
+    /// Resolves once the GPU has finished everything submitted so far: a prefill's
+    /// progress is reported when its chunk is done, not when it was queued.
+    pub async fn settled(&self) -> Result<(), GpuError> {
+        let (tx, rx) = oneshot();
+        self.queue.on_submitted_work_done(move || tx.send(Ok(())));
+        self.wait()?;
+        rx.await.map_err(|e| self.check_lost().err().unwrap_or(GpuError::Map(e)))
+    }
+
     /// Copies `bytes` bytes of `src` from `offset` back to the host.
     pub async fn read_back(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>, GpuError> {
         let staging = self.buffer("readback", bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST).await?;

@@ -329,6 +329,37 @@ impl GpuModel {
         Ok(last)
     }
 
+    /// One chunk of a prefill whose logits nobody reads: recorded, submitted, and
+    /// awaited until the GPU has finished it (so progress reports work done).
+    pub async fn prefill_part(&self, tokens: &[u32], cache: &mut GpuKvCache) -> Result<(), GpuError> {
+        self.run(tokens, cache, Logits::Last, None)?;
+        self.ctx.settled().await
+    }
+
+    /// A cache for a generation of `n_ctx` positions holding `src`'s rows (a kept
+    /// prompt prefix); `None` where they do not carry over (another window, or a dense
+    /// context too short for them).
+    pub fn copy_cache(&self, src: &GpuKvCache, n_ctx: usize) -> Result<Option<GpuKvCache>, GpuError> {
+        let shape = CacheShape::for_model(&self.hp, n_ctx.max(src.pos));
+        if shape.rolling != src.rolling || (src.rolling && shape.capacity != src.capacity) || shape.kv_dim != src.kv_dim {
+            return Ok(None);
+        }
+        let mut dst = GpuKvCache::new(&self.ctx, shape, src.half)?;
+        let elem = if src.half { 2 } else { 4 };
+        // A dense cache's rows 0..pos, or a rolling buffer whole; copies are whole words.
+        let rows = if src.rolling { src.capacity } else { src.pos };
+        let bytes = ((rows * src.kv_dim * elem) as u64).next_multiple_of(4);
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        if bytes > 0 {
+            for (s, d) in src.k.iter().zip(&dst.k).chain(src.v.iter().zip(&dst.v)) {
+                enc.copy_buffer_to_buffer(&s.buffer, 0, &d.buffer, 0, bytes);
+            }
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        dst.pos = src.pos;
+        Ok(Some(dst))
+    }
+
     /// As [`GpuModel::prefill`], returning the greedy next token only.
     pub async fn prefill_greedy(&self, tokens: &[u32], cache: &mut GpuKvCache, chunk: usize) -> Result<u32, GpuError> {
         self.prefill_sampled(tokens, cache, chunk, DeviceSampling::Greedy).await

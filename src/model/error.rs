@@ -48,4 +48,8 @@ pub enum ModelError {
     Compute(String),
     #[error("empty input: forward needs at least one token")]
     Empty,
+    /// The caller asked to stop between two layers of a chunk; the cache is left
+    /// half-written and must be dropped.
+    #[error("stopped by the caller in the middle of a forward pass")]
+    Stopped,
 }

@@ -93,6 +93,13 @@ pub enum Progress {
     /// prompt's size, or with chunks the transcript's.
     Plan { chunks: usize, prompt_tokens: usize, context: usize },
     Started { pass: Pass },
+    /// The model has read `done` of the pass's `total` prompt tokens (`cached` of
+    /// them from the prefix cache) in `seconds`; reported before the first chunk and
+    /// after each, so a slow prefill shows as progress and a stalled one as none.
+    Prefill { pass: Pass, done: usize, total: usize, cached: usize, seconds: f64 },
+    /// Between two layers of a CPU prefill chunk: nothing to show, only a chance to
+    /// stop (the callback's `false`).
+    Busy,
     Finished { pass: Pass, tokens: usize, seconds: f64 },
     /// Text of `pass` as it is generated (the web app streams it).
     Text { pass: Pass, piece: String },
@@ -105,6 +112,8 @@ pub struct SummaryStats {
     pub chunks: usize,
     pub shots: usize,
     pub prompt_tokens: usize,
+    /// Prompt tokens taken from the engine's prefix cache instead of read again.
+    pub cached_tokens: usize,
     pub generated_tokens: usize,
     pub prefill_s: f64,
     pub decode_s: f64,
@@ -122,6 +131,7 @@ impl SummaryStats {
     fn add(&mut self, g: &crate::Generation, m: &MaskStats) {
         self.passes += 1;
         self.prompt_tokens += g.stats.prompt_tokens;
+        self.cached_tokens += g.stats.cached_tokens;
         self.generated_tokens += g.stats.generated_tokens;
         self.prefill_s += g.stats.prefill_s;
         self.decode_s += g.stats.decode_s;

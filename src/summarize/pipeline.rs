@@ -12,6 +12,7 @@ use super::prompt::{self, Source};
 use super::structured::StructuredSummary;
 use super::{Format, Pass, Progress, SummarizeError, SummarizeOptions, Summarizer, Summary, SummaryStats};
 use crate::transcript::Transcript;
+use crate::engine::Event;
 use crate::{GenerateOptions, StopReason};
 
 /// Map rounds before giving up on shrinking the notes.
@@ -188,11 +189,20 @@ impl Summarizer {
             repeat_window: 256,
         };
         let mut constraint = self.space.constrain(&spec.lark, budget)?;
-        let gen_opts = GenerateOptions { max_tokens, sampler: opts.sampler.clone(), stop: vec![], chunk: 512, n_ctx: context, ignore_eos: false };
+        let keep_prefix = self.fixed_prefix(messages, &prompt)?;
+        let gen_opts = GenerateOptions { max_tokens, sampler: opts.sampler.clone(), stop: vec![], chunk: 512, n_ctx: context, ignore_eos: false, keep_prefix };
         if !progress(&Progress::Started { pass }) {
             return Err(SummarizeError::Aborted);
         }
-        let g = self.engine.generate_async(&prompt, &gen_opts, Some(&mut constraint), &mut |piece| progress(&Progress::Text { pass, piece: piece.to_string() })).await?;
+        let t0 = crate::platform::clock::now();
+        let g = self
+            .engine
+            .generate_async(&prompt, &gen_opts, Some(&mut constraint), &mut |e| match e {
+                Event::Prefill { done, total, cached } => progress(&Progress::Prefill { pass, done, total, cached, seconds: crate::platform::clock::now() - t0 }),
+                Event::Busy => progress(&Progress::Busy),
+                Event::Text(piece) => progress(&Progress::Text { pass, piece: piece.to_string() }),
+            })
+            .await?;
         if g.stop == StopReason::Aborted {
             return Err(SummarizeError::Aborted);
         }
@@ -208,6 +218,22 @@ impl Summarizer {
             return Err(SummarizeError::Incomplete { format, stop: g.stop, tokens: g.tokens.len() });
         }
         Ok(g.text)
+    }
+}
+
+impl Summarizer {
+    /// How many leading tokens of `prompt` every input of this pass shares: its
+    /// system turn, worked examples and the user turn's opening line. Found by
+    /// rendering the same chat with the input's body left out and comparing tokens,
+    /// so whatever the template and tokenizer do at the seam, the count never takes
+    /// a token that depends on the input.
+    fn fixed_prefix(&self, messages: &[crate::text::chat::Message], prompt: &[u32]) -> Result<usize, SummarizeError> {
+        let Some((last, head)) = messages.split_last() else { return Ok(0) };
+        let opening = last.content.split("\n\n").next().unwrap_or("");
+        let mut probe = head.to_vec();
+        probe.push(crate::text::chat::Message::new(&last.role, opening));
+        let other = self.engine.chat_tokens(&probe)?;
+        Ok(prompt.iter().zip(&other).take_while(|(a, b)| a == b).count())
     }
 }
 

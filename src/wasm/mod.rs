@@ -250,11 +250,14 @@ impl WasmSummarizer {
 
     /// Summarizes the transcript in `bytes` with the options (JSON, see
     /// `JsOptions`). `on_event(e)` gets `{type: "plan", chunks, prompt_tokens,
-    /// context}`, `{type: "start", pass}`, `{type: "text", pass, piece}` and
+    /// context}`, `{type: "start", pass}`, `{type: "prefill", pass, done, total,
+    /// cached, seconds}` (before the first chunk of a pass's prompt and after each),
+    /// `{type: "busy"}` (between layers of a CPU chunk: only its answer matters),
+    /// `{type: "text", pass, piece}` and
     /// `{type: "finish", pass, tokens, seconds}`; returning `false` stops the
     /// work with the error "summarizing was stopped". Returns `{format, text,
     /// map_notes, stats: {passes, chunks, shots, prompt_tokens,
-    /// generated_tokens, prefill_s, decode_s}, quotes: {kept, repaired, dropped}}`.
+    /// cached_tokens, generated_tokens, prefill_s, decode_s}, quotes: {kept, repaired, dropped}}`.
     pub fn summarize(&self, bytes: &[u8], options_json: &str, on_event: &js_sys::Function) -> Result<JsValue, JsError> {
         let t = parse_transcript(bytes).map_err(js_err)?;
         let opts = options(options_json)?;
@@ -387,6 +390,16 @@ impl Events {
                 ("context", num(*context as f64)),
             ])),
             Progress::Started { pass } => self.emit(obj(&[("type", "start".into()), ("pass", pass_obj(*pass))])),
+            Progress::Prefill { pass, done, total, cached, seconds } => self.emit(obj(&[
+                ("type", "prefill".into()),
+                ("pass", pass_obj(*pass)),
+                ("done", num(*done as f64)),
+                ("total", num(*total as f64)),
+                ("cached", num(*cached as f64)),
+                ("seconds", num(*seconds)),
+            ])),
+            // Not for the page: the worker answers it from the Stop flag alone.
+            Progress::Busy => self.emit(obj(&[("type", "busy".into())])),
             Progress::Text { pass, piece } => self.emit(obj(&[("type", "text".into()), ("pass", pass_obj(*pass)), ("piece", piece.as_str().into())])),
             Progress::Finished { pass, tokens, seconds } => {
                 self.emit(obj(&[("type", "finish".into()), ("pass", pass_obj(*pass)), ("tokens", num(*tokens as f64)), ("seconds", num(*seconds))]))
@@ -411,6 +424,7 @@ impl Events {
                     ("chunks", num(st.chunks as f64)),
                     ("shots", num(st.shots as f64)),
                     ("prompt_tokens", num(st.prompt_tokens as f64)),
+                    ("cached_tokens", num(st.cached_tokens as f64)),
                     ("generated_tokens", num(st.generated_tokens as f64)),
                     ("prefill_s", num(st.prefill_s)),
                     ("decode_s", num(st.decode_s)),

@@ -188,3 +188,121 @@ impl GgufWriter {
         (b, off)
     }
 }
+
+/// Records every logit row a generation samples from (a [`LogitsProcessor`] that
+/// restricts nothing), so two runs can be compared bit for bit.
+#[derive(Default)]
+pub struct Recorder(pub Vec<Vec<f32>>);
+
+impl precis::engine::LogitsProcessor for Recorder {
+    fn process(&mut self, logits: &mut [f32]) -> bool {
+        self.0.push(logits.to_vec());
+        true
+    }
+    fn accept(&mut self, _token: u32) -> Vec<u32> {
+        vec![]
+    }
+}
+
+/// What one generation reported: its result, the logits it sampled from and the
+/// prefill events' (done, total, cached), with the index of the first text event.
+pub struct Run {
+    pub gen: precis::Generation,
+    pub logits: Vec<Vec<f32>>,
+    pub prefill: Vec<(usize, usize, usize)>,
+    pub first_text_after: Option<usize>,
+}
+
+pub fn run_events(e: &precis::Engine, prompt: &[u32], opts: &precis::GenerateOptions) -> Run {
+    use precis::engine::Event;
+    let mut rec = Recorder::default();
+    let mut prefill = vec![];
+    let mut first_text_after = None;
+    let gen = precis::gpu::block_on(e.generate_async(prompt, opts, Some(&mut rec), &mut |ev| {
+        match ev {
+            Event::Prefill { done, total, cached } => prefill.push((done, total, cached)),
+            Event::Text(_) => {
+                first_text_after.get_or_insert(prefill.len());
+            }
+            Event::Busy => {}
+        }
+        true
+    }))
+    .expect("generates");
+    Run { gen, logits: rec.0, prefill, first_text_after }
+}
+
+/// Seeded token ids below `vocab`.
+pub fn seeded_tokens(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) % vocab as u64) as u32
+        })
+        .collect()
+}
+
+/// The prefix cache changes nothing but the work: a prompt B that opens with the
+/// `keep` tokens a prompt A kept gives, after A, the same logits bit for bit as B on
+/// a fresh engine, reports those tokens as cached, and its prefill events go up to
+/// the total before the first text. `fresh` loads the engine anew each call.
+pub fn check_prefix_reuse(what: &str, fresh: &dyn Fn() -> precis::Engine, keep: usize, tail: usize, chunk: usize) {
+    let e = fresh();
+    let vocab = e.hp.n_vocab;
+    let prefix = seeded_tokens(keep, vocab, 1);
+    let a: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail, vocab, 2)).collect();
+    let b: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail + 3, vocab, 3)).collect();
+    let opts = precis::GenerateOptions { max_tokens: 12, chunk, keep_prefix: keep, ignore_eos: true, n_ctx: 64, ..Default::default() };
+    let cold = run_events(&fresh(), &b, &opts);
+    assert_eq!(cold.gen.stats.cached_tokens, 0, "{what}: a fresh engine has nothing cached");
+    let first = run_events(&e, &a, &opts);
+    assert_eq!(first.gen.stats.cached_tokens, 0, "{what}: the first prompt computes its prefix");
+    assert_eq!(e.prefixes.kept().0, keep, "{what}: the first prompt's {keep}-token prefix is kept");
+    let warm = run_events(&e, &b, &opts);
+    assert_eq!(warm.gen.stats.cached_tokens, keep, "{what}: the second prompt starts from the kept prefix");
+    assert_eq!(warm.logits.len(), cold.logits.len(), "{what}: steps");
+    for (step, (w, c)) in warm.logits.iter().zip(&cold.logits).enumerate() {
+        if let Some(i) = (0..w.len()).find(|&i| w[i].to_bits() != c[i].to_bits()) {
+            panic!("{what}: step {step}: logit {i} is {} from the kept prefix, {} cold", w[i], c[i]);
+        }
+    }
+    assert_eq!(warm.gen.tokens, cold.gen.tokens, "{what}: tokens");
+    for (r, label) in [(&cold, "cold"), (&warm, "warm")] {
+        let dones: Vec<usize> = r.prefill.iter().map(|p| p.0).collect();
+        assert!(dones.windows(2).all(|w| w[0] < w[1]), "{what} ({label}): prefill progress goes up: {dones:?}");
+        assert_eq!(r.prefill.first().map(|p| p.0), Some(r.gen.stats.cached_tokens), "{what} ({label}): first event at the cached tokens");
+        assert_eq!(r.prefill.last(), Some(&(b.len(), b.len(), r.gen.stats.cached_tokens)), "{what} ({label}): last event at the total");
+        assert_eq!(r.first_text_after, Some(r.prefill.len()), "{what} ({label}): text only after the whole prompt is read");
+    }
+    // A different prefix of the same length replaces the kept one; a shorter one does not.
+    let other: Vec<u32> = seeded_tokens(keep + tail, vocab, 9);
+    run_events(&e, &other, &precis::GenerateOptions { keep_prefix: keep / 2, ..opts.clone() });
+    assert_eq!(e.prefixes.kept().0, keep, "{what}: a shorter prefix does not evict a longer one");
+    assert_eq!(run_events(&e, &other, &opts).gen.stats.cached_tokens, 0, "{what}: another prefix is computed");
+    assert_eq!(run_events(&e, &b, &opts).gen.stats.cached_tokens, 0, "{what}: ...and replaces the kept one");
+}
+
+/// A Stop during the prefill (the callback's `false` at the `at`-th event of
+/// `kind`) ends the generation at once with nothing generated, and leaves the engine
+/// as it was: the next run equals a cold one.
+pub fn check_stop_in_prefill(what: &str, e: &precis::Engine, busy: bool) {
+    use precis::engine::Event;
+    let vocab = e.hp.n_vocab;
+    let prompt = seeded_tokens(40, vocab, 4);
+    let opts = precis::GenerateOptions { max_tokens: 8, chunk: 8, keep_prefix: 20, ignore_eos: true, n_ctx: 64, ..Default::default() };
+    let mut seen = 0;
+    let g = precis::gpu::block_on(e.generate_async(&prompt, &opts, None, &mut |ev| {
+        let hit = match ev {
+            Event::Busy => busy,
+            Event::Prefill { .. } => !busy,
+            Event::Text(_) => panic!("{what}: text after a Stop in the prefill"),
+        };
+        seen += hit as usize;
+        !(hit && seen == 2)
+    }))
+    .expect("a Stop is not an error");
+    assert_eq!(g.stop, precis::StopReason::Aborted, "{what}");
+    assert!(g.tokens.is_empty(), "{what}: nothing generated");
+    assert_eq!(seen, 2, "{what}: stopped at the second event");
+}

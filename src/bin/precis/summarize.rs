@@ -338,6 +338,9 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
                 if let Progress::Started { pass } = p {
                     fb.set_message(format!("{name}: {}", pass_label(*pass)));
                 }
+                if let Some(line) = reading(p) {
+                    fb.set_message(format!("{name}: {line}"));
+                }
             })?;
             write_atomic(dest, &format!("{}\n", s.text))?;
             made.record(f, dest, &how)?;
@@ -387,8 +390,36 @@ fn report(bar: &ProgressBar, p: &Progress) {
         Progress::Plan { chunks: 0, prompt_tokens, .. } => bar.set_message(format!("{prompt_tokens} prompt tokens, one pass")),
         Progress::Plan { chunks, prompt_tokens, context } => bar.set_message(format!("{prompt_tokens} transcript tokens > {context}-token context: {chunks} chunks")),
         Progress::Started { pass } => bar.set_message(pass_label(*pass)),
-        Progress::Finished { .. } | Progress::Text { .. } => {}
+        Progress::Prefill { .. } => {
+            if let Some(line) = reading(p) {
+                // A line per chunk in a log; the bar's message on a terminal.
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.set_message(line);
+                }
+            }
+        }
+        Progress::Finished { .. } | Progress::Text { .. } | Progress::Busy => {}
     }
+}
+
+/// "chunk 2/5: reading 1024/3620 tokens (300 from the prefix cache) · 212 tok/s · about 12 s left".
+pub fn reading(p: &Progress) -> Option<String> {
+    let Progress::Prefill { pass, done, total, cached, seconds } = *p else { return None };
+    let read = done - cached;
+    let mut line = match pass {
+        Pass::Final => format!("reading {done}/{total} tokens"),
+        chunk => format!("{}: reading {done}/{total} tokens", pass_label(chunk)),
+    };
+    if cached > 0 {
+        line += &format!(" ({cached} from the prefix cache)");
+    }
+    if read > 0 && seconds > 0.0 {
+        let rate = read as f64 / seconds;
+        line += &format!(" · {rate:.0} tok/s · about {:.0} s left", (total - done) as f64 / rate);
+    }
+    Some(line)
 }
 
 fn print_table(rows: &[Row], out_dir: &Path) {
