@@ -2,6 +2,8 @@
 // All model work happens in the worker (precis.js → worker.js); model output is
 // only ever inserted as text, never parsed as HTML.
 import { PrecisWorker, DEFAULT_MODEL, abortFlag, cachedModels, deleteCachedModel, partialDownloads, deletePartialDownload } from "./precis.js";
+import { renderNotes } from "./notes.js";
+import { markdown } from "./markdown.js";
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -531,7 +533,9 @@ function render(result) {
   $("toggle-raw").hidden = !data;
   $("download-json").hidden = false;
   if (!data) {
-    cards.append(el("div", "card text-output", result.text));
+    // Notes are Markdown of one small grammar, drawn as headings and lists
+    // (notes.js); the other formats are plain text.
+    cards.append(result.format === "notes" ? renderNotes(result.text) : el("div", "card text-output", result.text));
     raw.hidden = true;
     return;
   }
@@ -583,23 +587,6 @@ function setRaw(on) {
   $("cards").hidden = on;
 }
 $("toggle-raw").addEventListener("click", () => setRaw($("toggle-raw").getAttribute("aria-pressed") !== "true"));
-
-function markdown(result) {
-  if (result.format !== "structured") return result.text;
-  let d;
-  try {
-    d = JSON.parse(result.text);
-  } catch {
-    return result.text;
-  }
-  const lines = ["# Summary", "", d.introduction, ""];
-  for (const s of d.sections) {
-    lines.push(`## ${s.title}`, "", ...s.content.map((c) => `- ${c}`), "", `Topics: ${s.topics.join(", ")}`, "");
-  }
-  lines.push("## Topics", "", d.topics.map((t) => `- ${t}`).join("\n"), "", "## General topics", "");
-  for (const g of d.generalTopics) lines.push(`- ${g.name}: ${Number(g.complexity).toFixed(2)}`);
-  return lines.join("\n") + "\n";
-}
 
 function download(name, type, text) {
   const a = document.createElement("a");

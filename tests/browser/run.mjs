@@ -324,6 +324,51 @@ try {
     w.check();
   });
 
+  await test("notes from the default model render as sections: h3, numbered points, quotes (no Markdown shown)", async () => {
+    // A timestamped talk, so the headers carry time ranges.
+    const talk = excerpt("intro-to-llms-timestamped.txt");
+    await setTranscript(page, talk);
+    await page.waitForFunction(() => / tokens · /.test(document.getElementById("transcript-stats").textContent), null, { timeout: 60_000 });
+    await page.selectOption("#format", "notes");
+    await page.selectOption("#length", "short");
+    const r = await summarize(page);
+    fs.writeFileSync(path.join(outDir, "notes.md"), r.text);
+    console.log(`     ${r.stats.generated_tokens} tokens; ${r.text.split("\n")[0]}`);
+    const lines = r.text.split("\n");
+    const headers = lines.filter((l) => l.startsWith("### "));
+    const dom = await page.evaluate(() => {
+      const cards = document.getElementById("cards");
+      return {
+        text: cards.textContent,
+        h3: [...cards.querySelectorAll("article.notes-section > h3")].map((h) => ({ text: h.textContent, range: h.querySelector(".range")?.textContent ?? null })),
+        points: [...cards.querySelectorAll("ol.points > li")].map((li) => ({ n: li.value, text: li.textContent })),
+        quotes: [...cards.querySelectorAll("ol.quotes > li > blockquote")].map((b) => b.textContent),
+        plain: [...cards.querySelectorAll(".plain")].map((p) => p.textContent),
+        raw: document.getElementById("raw").textContent,
+      };
+    });
+    assert(headers.length >= 1 && dom.h3.length === headers.length, `${dom.h3.length} headings for ${headers.length} headers in ${JSON.stringify(r.text)}`);
+    assert(!dom.text.includes("###") && !dom.text.includes("Quotes:"), `Markdown shown as text: ${dom.text.slice(0, 300)}`);
+    assert(dom.plain.length === 0, `lines outside the notes grammar: ${JSON.stringify(dom.plain)}`);
+    headers.forEach((hd, i) => {
+      const m = /^### (.*) \((.+)\)$/.exec(hd);
+      assert(m && dom.h3[i].range === m[2] && dom.h3[i].text === `${m[1].trim()} ${m[2]}`, `heading ${i}: ${JSON.stringify(dom.h3[i])} for ${JSON.stringify(hd)}`);
+    });
+    // Every point and quote line of the Markdown is one list item, in order.
+    const pointLines = lines.filter((l) => /^\d+\. [^"]/.test(l));
+    const quoteLines = lines.filter((l) => /^\d+\. "/.test(l));
+    assert(pointLines.length >= 2 * headers.length, `${pointLines.length} points for ${headers.length} sections`);
+    assert(JSON.stringify(dom.points.map((p) => `${p.n}. ${p.text}`)) === JSON.stringify(pointLines), `points ${JSON.stringify(dom.points)} vs ${JSON.stringify(pointLines)}`);
+    assert(JSON.stringify(dom.quotes.map((q) => `"${q}"`)) === JSON.stringify(quoteLines.map((l) => l.replace(/^\d+\. /, ""))), `quotes ${JSON.stringify(dom.quotes)} vs ${JSON.stringify(quoteLines)}`);
+    assert(dom.raw === r.text, "the Markdown kept for Copy");
+    await page.locator("#result").screenshot({ path: path.join(outDir, "notes.png") });
+    const [md] = await Promise.all([page.waitForEvent("download"), page.click("#download-md")]);
+    const mdText = fs.readFileSync(await md.path(), "utf8");
+    assert(mdText.split("\n").filter((l) => l.startsWith("### ")).length === headers.length, `the download keeps the Markdown: ${mdText.slice(0, 200)}`);
+    await setTranscript(page, text);
+    w.check();
+  });
+
   await test("phone-sized layout: no horizontal scrolling", async () => {
     await page.setViewportSize({ width: 375, height: 800 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
@@ -407,6 +452,125 @@ try {
     assert(await p.evaluate(() => !!navigator.gpu), "navigator.gpu present");
     assert((await p.getAttribute("#backend-badge", "data-backend")) === "cpu", "badge backend");
     assert(/CPU/.test(await p.textContent("#backend-badge")), "badge text");
+    await c.close();
+  });
+
+  // ---- Model output under control: a result saved in IndexedDB is what the
+  // page shows after a reload, so any text can stand in for the model's.
+  await test("notes Markdown renders as h3/ol/blockquote; model HTML stays text; Markdown downloads escape it", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    const w4 = watch(p);
+    await p.goto(base);
+    const show = async (result) => {
+      await p.evaluate((r) => new Promise((resolve, reject) => {
+        const open = indexedDB.open("precis", 1);
+        open.onupgradeneeded = () => open.result.createObjectStore("kv");
+        open.onsuccess = () => {
+          const t = open.result.transaction("kv", "readwrite");
+          t.objectStore("kv").put(r, "result");
+          t.oncomplete = () => (open.result.close(), resolve());
+          t.onerror = () => reject(t.error);
+        };
+        open.onerror = () => reject(open.error);
+      }), { length: "short", at: new Date(0).toISOString(), ...result });
+      await p.reload();
+      await p.waitForSelector("#result:not([hidden])");
+    };
+    const mdOf = async () => {
+      const [dl] = await Promise.all([p.waitForEvent("download"), p.click("#download-md")]);
+      return fs.readFileSync(await dl.path(), "utf8");
+    };
+    const notes = [
+      "### Hashing <b>x</b> (0:00 - 1:05)",
+      "1. Keys map to a ring of <img src=x onerror=\"window.pwned=1\"> servers.",
+      "2. Adding a node (see `ring`) moves only Q&A &amp; keys.",
+      "3. A <b>bold</b> claim<br />on one line.",
+      "Quotes:",
+      "1. \"data does not fit on a single <b>server</b>\"",
+      "2. \"this is called horizontal scaling\"",
+      "",
+      "### Virtual nodes  (1:05 - 1:02:03)",
+      "1. Each server gets many points.",
+      "2. Load evens out.",
+      "A stray line <script>window.pwned=2</script> outside the grammar.",
+    ].join("\n");
+    await show({ format: "notes", text: notes });
+    const dom = await p.evaluate(() => {
+      const cards = document.getElementById("cards");
+      return {
+        text: cards.textContent,
+        h3: [...cards.querySelectorAll("article.notes-section > h3")].map((h) => [h.textContent, h.querySelector(".range")?.textContent]),
+        points: [...cards.querySelectorAll("article.notes-section > ol.points > li")].map((li) => [li.value, li.textContent]),
+        quotes: [...cards.querySelectorAll("article.notes-section > ol.quotes > li > blockquote")].map((b) => b.textContent),
+        plain: [...cards.querySelectorAll("p.plain")].map((e) => e.textContent),
+        injected: cards.querySelectorAll("b, img, br, script").length,
+        pwned: window.pwned,
+      };
+    });
+    assert(JSON.stringify(dom.h3) === JSON.stringify([["Hashing <b>x</b> 0:00 - 1:05", "0:00 - 1:05"], ["Virtual nodes 1:05 - 1:02:03", "1:05 - 1:02:03"]]), `headings ${JSON.stringify(dom.h3)}`);
+    assert(JSON.stringify(dom.points) === JSON.stringify([
+      [1, "Keys map to a ring of <img src=x onerror=\"window.pwned=1\"> servers."],
+      [2, "Adding a node (see `ring`) moves only Q&A &amp; keys."],
+      [3, "A <b>bold</b> claim<br />on one line."],
+      [1, "Each server gets many points."],
+      [2, "Load evens out."],
+    ]), `points ${JSON.stringify(dom.points)}`);
+    assert(JSON.stringify(dom.quotes) === JSON.stringify(["data does not fit on a single <b>server</b>", "this is called horizontal scaling"]), `quotes ${JSON.stringify(dom.quotes)}`);
+    assert(JSON.stringify(dom.plain) === JSON.stringify(["A stray line <script>window.pwned=2</script> outside the grammar."]), `plain ${JSON.stringify(dom.plain)}`);
+    assert(dom.injected === 0 && dom.pwned === undefined, `model text became HTML: ${dom.injected} elements, pwned ${dom.pwned}`);
+    assert(!dom.text.includes("###") && !dom.text.includes("Quotes:"), `Markdown shown as text: ${dom.text}`);
+    await p.locator("#result").screenshot({ path: path.join(outDir, "notes-fixture.png") });
+
+    // The download keeps the Markdown, with what a viewer would take as HTML escaped.
+    const md = await mdOf();
+    assert(md === [
+      "### Hashing &lt;b&gt;x&lt;/b&gt; (0:00 - 1:05)",
+      "1. Keys map to a ring of &lt;img src=x onerror=\"window.pwned=1\"&gt; servers.",
+      "2. Adding a node (see \\`ring\\`) moves only Q&A &amp;amp; keys.",
+      "3. A &lt;b&gt;bold&lt;/b&gt; claim&lt;br /&gt;on one line.",
+      "Quotes:",
+      "1. \"data does not fit on a single &lt;b&gt;server&lt;/b&gt;\"",
+      "2. \"this is called horizontal scaling\"",
+      "",
+      "### Virtual nodes  (1:05 - 1:02:03)",
+      "1. Each server gets many points.",
+      "2. Load evens out.",
+      "A stray line &lt;script&gt;window.pwned=2&lt;/script&gt; outside the grammar.",
+    ].join("\n"), `notes Markdown: ${md}`);
+
+    // The renderer on its own: text outside the grammar is plain text only.
+    const loose = await p.evaluate(async () => {
+      const { renderNotes } = await import("./notes.js");
+      const box = document.createElement("div");
+      box.append(renderNotes("1. A point before any header.\nQuotes:\n### \n#### Four <i>hashes</i>\n### T\n1. p.\nQuotes:\n1. \"unclosed quote\n2. \"fine\""));
+      return { html: box.innerHTML, plain: [...box.querySelectorAll("p.plain")].map((e) => e.textContent), quotes: [...box.querySelectorAll("blockquote")].map((b) => b.textContent), h3: [...box.querySelectorAll("h3")].map((h) => h.textContent) };
+    });
+    assert(JSON.stringify(loose.plain) === JSON.stringify(["1. A point before any header.", "Quotes:", "### ", "#### Four <i>hashes</i>", "1. \"unclosed quote"]), `plain ${JSON.stringify(loose)}`);
+    assert(JSON.stringify(loose.h3) === JSON.stringify(["T"]) && JSON.stringify(loose.quotes) === JSON.stringify(["fine"]), JSON.stringify(loose));
+    assert(!/<i>/.test(loose.html), loose.html);
+
+    // The other formats' downloads are escaped too.
+    await show({ format: "key-points", text: "- Use <br /> and <b>bold</b> tags.\n- Then stop." });
+    assert((await p.textContent("#cards .text-output")) === "- Use <br /> and <b>bold</b> tags.\n- Then stop.", "key points as text");
+    const kp = await mdOf();
+    assert(kp === "- Use &lt;br /&gt; and &lt;b&gt;bold&lt;/b&gt; tags.\n- Then stop.", `key-points Markdown: ${kp}`);
+    const data = {
+      introduction: "A talk on <b>hashing</b>.",
+      sections: [{ title: "Rings <br />", content: ["Keys <i>move</i>.", "Nodes join."], topics: ["<hash>", "ring"] }],
+      topics: ["a<b>", "c"],
+      generalTopics: [{ name: "<sys>", complexity: 0.5 }],
+    };
+    await show({ format: "structured", text: JSON.stringify(data) });
+    assert((await p.textContent("#cards .card.section h3")) === "Rings <br />", "structured title as text");
+    const st = await mdOf();
+    assert(st === [
+      "# Summary", "", "A talk on &lt;b&gt;hashing&lt;/b&gt;.", "",
+      "## Rings &lt;br /&gt;", "", "- Keys &lt;i&gt;move&lt;/i&gt;.", "- Nodes join.", "", "Topics: &lt;hash&gt;, ring", "",
+      "## Topics", "", "- a&lt;b&gt;\n- c", "", "## General topics", "", "- &lt;sys&gt;: 0.50",
+    ].join("\n") + "\n", `structured Markdown: ${st}`);
+    w4.check();
     await c.close();
   });
 
