@@ -31,6 +31,10 @@ echo >&2
 echo "constrained decoding (structured, short, $(basename "$PROMPT")):" >&2
 ./target/release/precis summarize --model "$MODEL" --format structured --length short --shots 0 \
   --threads "$THREADS" "$PROMPT" 2>&1 >/dev/null | tail -1
+# Time to first text per format, cold and with the prompt prefix kept.
+echo >&2
+THREADS=$THREADS MODEL=$MODEL bash bench/ttft.sh
+
 # GPU rows (WebGPU via wgpu; natively Vulkan). On a machine without a GPU this runs
 # on lavapipe, a software rasterizer: those timings say nothing about real GPUs.
 # Shorter run by default because lavapipe is slow (GPU_PROMPT_TOKENS, GPU_GEN_TOKENS).

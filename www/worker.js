@@ -383,6 +383,8 @@ async function summarizeNow(msg) {
     lastFlush = performance.now();
   };
   const onEvent = (ev) => {
+    // Between two layers of a CPU chunk the engine only asks whether to go on.
+    if (ev.type === "busy") return !(flag && Atomics.load(flag, 0) !== 0);
     pending.push(ev);
     if (ev.type !== "text" || performance.now() - lastFlush > 50) flush();
     return !(flag && Atomics.load(flag, 0) !== 0);

@@ -200,6 +200,8 @@ struct Row {
     file: String,
     outcome: Outcome,
     seconds: f64,
+    /// Seconds from the start to the first generated text (what a reader waits).
+    first_text: Option<f64>,
 }
 
 /// This machine's speed with this model, measured on first use (not at all when every
@@ -315,23 +317,27 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").expect("the template is valid"));
     bar.enable_steady_tick(Duration::from_millis(200));
-    let mut rows: Vec<Row> = skipped.iter().map(|(f, why)| Row { file: f.display().to_string(), outcome: Outcome::Skipped((*why).into()), seconds: 0.0 }).collect();
+    let mut rows: Vec<Row> = skipped.iter().map(|(f, why)| Row { file: f.display().to_string(), outcome: Outcome::Skipped((*why).into()), seconds: 0.0, first_text: None }).collect();
     for (f, dest) in files.iter().zip(&dests) {
         let name = f.display().to_string();
         if interrupted.load(Ordering::Relaxed) {
-            rows.push(Row { file: name, outcome: Outcome::Skipped("not started (interrupted)".into()), seconds: 0.0 });
+            rows.push(Row { file: name, outcome: Outcome::Skipped("not started (interrupted)".into()), seconds: 0.0, first_text: None });
             continue;
         }
         if !limits.force && made.up_to_date(f, dest, &how) {
-            rows.push(Row { file: name, outcome: Outcome::Skipped(format!("up to date: {} (--force redoes it)", dest.display())), seconds: 0.0 });
+            rows.push(Row { file: name, outcome: Outcome::Skipped(format!("up to date: {} (--force redoes it)", dest.display())), seconds: 0.0, first_text: None });
             bar.inc(1);
             continue;
         }
         bar.set_message(name.clone());
         let t0 = precis::platform::clock::now();
+        let mut first_text = None;
         let outcome = read(f).and_then(|t| {
             let fb = bar.clone();
             let s = summarize_one(summarizer, &t, &name, opts, limits, &mut speed, &interrupted, &mut |p, note| {
+                if let Progress::Text { .. } = p {
+                    first_text.get_or_insert_with(|| precis::platform::clock::now() - t0);
+                }
                 if let Some(n) = note {
                     say(&fb, &format!("{name}: {n}"));
                 }
@@ -353,7 +359,7 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
                 Outcome::Failed(e.to_string())
             }
         };
-        rows.push(Row { file: name, outcome, seconds: precis::platform::clock::now() - t0 });
+        rows.push(Row { file: name, outcome, seconds: precis::platform::clock::now() - t0, first_text });
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -424,19 +430,21 @@ pub fn reading(p: &Progress) -> Option<String> {
 
 fn print_table(rows: &[Row], out_dir: &Path) {
     let w = rows.iter().map(|r| r.file.len()).max().unwrap_or(4).max(4);
-    eprintln!("{:<w$}  {:>8}  {:>6}  {:>9}  {:>7}  result", "file", "time (s)", "passes", "generated", "tok/s");
+    eprintln!("{:<w$}  {:>8}  {:>10}  {:>6}  {:>6}  {:>9}  {:>7}  result", "file", "time (s)", "first text", "passes", "cached", "generated", "tok/s");
     for r in rows {
         match &r.outcome {
             Outcome::Done(s) => eprintln!(
-                "{:<w$}  {:>8.1}  {:>6}  {:>9}  {:>7.1}  ok",
+                "{:<w$}  {:>8.1}  {:>10}  {:>6}  {:>6}  {:>9}  {:>7.1}  ok",
                 r.file,
                 r.seconds,
+                r.first_text.map_or("-".into(), |t| format!("{t:.1}")),
                 s.stats.passes,
+                s.stats.cached_tokens,
                 s.stats.generated_tokens,
                 s.stats.decode_tps()
             ),
-            Outcome::Skipped(why) => eprintln!("{:<w$}  {:>8}  {:>6}  {:>9}  {:>7}  skipped: {why}", r.file, "-", "-", "-", "-"),
-            Outcome::Failed(e) => eprintln!("{:<w$}  {:>8.1}  {:>6}  {:>9}  {:>7}  {e}", r.file, r.seconds, "-", "-", "-"),
+            Outcome::Skipped(why) => eprintln!("{:<w$}  {:>8}  {:>10}  {:>6}  {:>6}  {:>9}  {:>7}  skipped: {why}", r.file, "-", "-", "-", "-", "-", "-"),
+            Outcome::Failed(e) => eprintln!("{:<w$}  {:>8.1}  {:>10}  {:>6}  {:>6}  {:>9}  {:>7}  {e}", r.file, r.seconds, "-", "-", "-", "-", "-"),
         }
     }
     eprintln!("outputs in {}", out_dir.display());
