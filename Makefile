@@ -55,7 +55,7 @@ test-models: setup model
 WASM_KERNELS_TEST = CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	  $(CARGO) test --release --target $(WASM_TARGET) --lib --no-default-features --features gpu
 test-wasm-kernels: setup
-	$(WASM_KERNELS_TEST) kernels::wasm128
+	$(WASM_KERNELS_TEST) cpu::
 
 # Only the browser suite (needs `make web` first; `make setup-browser` installs Chromium).
 test-browser: web setup-browser

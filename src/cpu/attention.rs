@@ -139,6 +139,12 @@ thread_local! {
 #[inline(always)]
 unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, out: *mut f32) {
     let nr = (t.i1 - t.i0) * t.nh;
+    // simd128 has 4 lanes: a decode step's rows (a group's heads at one position,
+    // 3 for SmolLM2) fit one vector, where 8 lanes would be two, half idle.
+    #[cfg(target_arch = "wasm32")]
+    if nr <= 4 {
+        return tile_lanes::<FMA, 4>(c, t, out);
+    }
     if nr <= LANES / 2 {
         return tile_lanes::<FMA, { LANES / 2 }>(c, t, out);
     }
@@ -203,10 +209,15 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
             sc[j * W + r] = f32::NEG_INFINITY;
         }
     }
+    // A compare, not `f32::max`: the same maximum (scores are never NaN, and ±0
+    // subtract alike below), but one vector op where wasm32 makes `max` a libm call
+    // per element (its `f32.max` treats NaN otherwise).
     let mut max = [f32::NEG_INFINITY; W];
     for row in sc.chunks_exact(W) {
         for l in 0..W {
-            max[l] = max[l].max(row[l]);
+            if row[l] > max[l] {
+                max[l] = row[l];
+            }
         }
     }
     // Unused lanes saw only zeros; keep their max finite.
@@ -312,7 +323,10 @@ mod tests {
 
     /// Tiled vs naive over a cache that is empty, partly filled, and wrapped, with and
     /// without a window, GQA groups of 3 and 4, head sizes with and without a tail.
-    #[test]
+    /// Also under Node in wasm32 (`make test-wasm-kernels`), where decode-sized
+    /// tiles take 4 lanes.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn tiled_equals_naive() {
         for (n_head, n_kv, hd, window, cap) in [(9, 3, 64, None, 64), (8, 2, 128, Some(13), 13), (4, 4, 24, Some(7), 7), (6, 3, 40, None, 64)] {
             let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
@@ -340,6 +354,37 @@ mod tests {
                 }
                 cache.store(0, &k, &v);
                 cache.advance(chunk);
+            }
+        }
+    }
+
+    /// A position's output does not depend on the chunk it was computed in: the
+    /// same tokens as one chunk, as single steps (the narrowest tiles) and in
+    /// uneven chunks give the same bits.
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    fn chunking_does_not_change_bits() {
+        for (n_head, n_kv, hd, window) in [(9, 3, 64, None), (8, 2, 32, Some(11)), (4, 4, 24, None), (2, 1, 16, None)] {
+            let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
+            let (n, qd, kvd) = (23, n_head * hd, n_kv * hd);
+            let (q, k, v) = (random(n * qd, 7), random(n * kvd, 8), random(n * kvd, 9));
+            let run = |chunks: &[usize]| {
+                let mut cache = KvCache::new(crate::model::cache::CacheShape { n_layer: 1, kv_dim: kvd, capacity: n, rolling: false });
+                let mut out = Vec::new();
+                for &c in chunks {
+                    let (a, b) = (cache.pos, cache.pos + c);
+                    out.extend(attention(&s, &q[a * qd..b * qd], &k[a * kvd..b * kvd], &v[a * kvd..b * kvd], &cache, 0));
+                    cache.store(0, &k[a * kvd..b * kvd], &v[a * kvd..b * kvd]);
+                    cache.advance(c);
+                }
+                out
+            };
+            let whole = run(&[n]);
+            for chunks in [vec![1; n], vec![5, 1, 2, 9, 1, 5]] {
+                let got = run(&chunks);
+                for (i, (a, b)) in got.iter().zip(&whole).enumerate() {
+                    assert!(a.to_bits() == b.to_bits(), "heads {n_head}/{n_kv}, hd {hd}, window {window:?}, chunks {chunks:?}: first bad index {i} (token {}, dim {}): {a} vs {b} in one chunk", i / qd, i % qd);
+                }
             }
         }
     }

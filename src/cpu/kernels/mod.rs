@@ -6,6 +6,8 @@
 //! Work is split over output rows (natively on the spin-then-park pool of
 //! [`pool`], sequentially in wasm32). Float
 //! weights (F32/F16/BF16) are widened to f32 at load and use a plain f32 dot.
+//! On simd128, Q4_0/Q4_1/Q8_0 matrices take their own whole-matmul path
+//! ([`wasm128::tiled`]: activations widened once, 16 tokens per weight pass).
 
 pub mod pool;
 pub mod q8;
@@ -88,6 +90,13 @@ impl QMatrix {
     pub fn matmul(&self, x: &[f32]) -> Result<Vec<f32>, KernelError> {
         if x.len() % self.n_in != 0 {
             return Err(KernelError::Input { len: x.len(), n_in: self.n_in });
+        }
+        // simd128 (the browser, one thread): its own whole-matmul kernels.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if let Data::Quant(w) = &self.data {
+            if wasm128::tiled::supported(self.ty) {
+                return Ok(wasm128::tiled::matmul(self.ty, w, x, self.n_in, self.n_out));
+            }
         }
         let n = x.len() / self.n_in;
         let xq = match &self.data {

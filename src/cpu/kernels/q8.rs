@@ -27,6 +27,9 @@ pub fn quantize_row(x: &[f32], out: &mut [BlockQ8]) {
         // SAFETY: the CPU has AVX2.
         return unsafe { quantize_row_avx2(x, out) };
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    quantize_row_simd128(x, out);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     quantize_row_body(x, out)
 }
 
@@ -58,6 +61,44 @@ unsafe fn quantize_row_avx2(x: &[f32], out: &mut [BlockQ8]) {
         let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
         b.d = d;
         b.s = d * _mm_cvtsi128_si32(s) as f32;
+    }
+}
+
+/// [`quantize_row_body`] on simd128 vectors, the same bits: the max of absolute values
+/// is exact in any order (`pmax` equals `f32::max` there, NaN aside, which no finite
+/// activation is), the rounding trick is the same per element, and the integer sum
+/// is exact. (Only a nonzero block whose max is below ~4e-37, where 1/d overflows,
+/// would differ: there the narrowing saturates where `as i8` wraps.) LLVM leaves the portable loop scalar (its `f32::max` is a libm call on
+/// wasm32: `f32.max` treats NaN otherwise), which cost as much as a small matmul.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn quantize_row_simd128(x: &[f32], out: &mut [BlockQ8]) {
+    use core::arch::wasm32::*;
+    const ROUND: f32 = 12_582_912.0;
+    for (b, xs) in out.iter_mut().zip(x.chunks_exact(32)) {
+        // SAFETY: 32 floats are eight v128; unaligned loads are allowed.
+        let v: [v128; 8] = std::array::from_fn(|k| unsafe { v128_load(xs.as_ptr().add(4 * k) as *const v128) });
+        // A closure: a `#[target_feature]` intrinsic is not an `FnMut` itself.
+        let a = v.map(|v| f32x4_abs(v));
+        let m = f32x4_pmax(f32x4_pmax(f32x4_pmax(a[0], a[1]), f32x4_pmax(a[2], a[3])), f32x4_pmax(f32x4_pmax(a[4], a[5]), f32x4_pmax(a[6], a[7])));
+        let m = f32x4_pmax(m, i32x4_shuffle::<2, 3, 0, 1>(m, m));
+        let m = f32x4_pmax(m, i32x4_shuffle::<1, 0, 3, 2>(m, m));
+        let amax = f32x4_extract_lane::<0>(m);
+        let d = amax / 127.0;
+        let id = f32x4_splat(if d > 0.0 { 1.0 / d } else { 0.0 });
+        let r = f32x4_splat(ROUND);
+        let q = v.map(|v| i32x4_trunc_sat_f32x4(f32x4_sub(f32x4_add(f32x4_mul(v, id), r), r)));
+        // |q| <= 127: the saturating narrowings are plain truncations, as `q as i8`.
+        let p = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
+        let p2 = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[4], q[5]), i16x8_narrow_i32x4(q[6], q[7]));
+        // SAFETY: 32 bytes into the block's 32 codes.
+        unsafe {
+            v128_store(b.qs.as_mut_ptr() as *mut v128, p);
+            v128_store(b.qs.as_mut_ptr().add(16) as *mut v128, p2);
+        }
+        let s = i32x4_add(i32x4_add(i32x4_add(q[0], q[1]), i32x4_add(q[2], q[3])), i32x4_add(i32x4_add(q[4], q[5]), i32x4_add(q[6], q[7])));
+        let s = i32x4_extract_lane::<0>(s) + i32x4_extract_lane::<1>(s) + i32x4_extract_lane::<2>(s) + i32x4_extract_lane::<3>(s);
+        b.d = d;
+        b.s = d * s as f32;
     }
 }
 
@@ -93,15 +134,24 @@ pub fn quantize_row_body(x: &[f32], out: &mut [BlockQ8]) {
 mod tests {
     use super::*;
 
-    #[test]
+    /// Natively the AVX2 copy, in wasm32 the simd128 one (`make test-wasm-kernels`).
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn simd_quantize_equals_portable() {
         let mut s = 7u64;
         let x: Vec<f32> = (0..32 * 37)
             .map(|i| {
                 s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 let v = ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-                // Some blocks all zero, some with one large outlier.
-                if (i / 32) % 5 == 0 { 0.0 } else if i % 97 == 0 { v * 300.0 } else { v }
+                // Some blocks all zero, some with one large outlier, some tiny, some
+                // all negative.
+                match (i / 32) % 7 {
+                    0 => 0.0,
+                    1 => v * 1e-30,
+                    2 => -v.abs(),
+                    _ if i % 97 == 0 => v * 300.0,
+                    _ => v,
+                }
             })
             .collect();
         let (mut a, mut b) = (vec![BlockQ8::ZERO; 37], vec![BlockQ8::ZERO; 37]);

@@ -19,6 +19,8 @@ use super::q8::BlockQ8;
 use super::scalar::{f16_at, scale_min_k4};
 use core::arch::wasm32::*;
 
+pub mod tiled;
+
 /// 32 weight codes as four i16x8 vectors (elements 0..8, 8..16, 16..24, 24..32).
 type Codes = [v128; 4];
 
