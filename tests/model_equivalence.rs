@@ -196,6 +196,64 @@ fn prefix_cache_equals_a_cold_run_bit_for_bit() {
     common::check_prefix_reuse("tiny-smollm2", &|| engine("tiny-smollm2"), 23, 6, 8);
 }
 
+/// The web app stores the kept prefix across reloads: saved as bytes and loaded
+/// into a fresh engine it gives a cold run's logits, past the window (W = 8) too.
+#[test]
+fn a_saved_prefix_loaded_into_a_fresh_engine_equals_a_cold_run() {
+    common::check_saved_prefix("tiny-mistral (W = 8)", &|| engine("tiny-mistral"), 20, 9, 5);
+    common::check_saved_prefix("tiny-mixtral", &|| engine("tiny-mixtral"), 20, 9, 7);
+    common::check_saved_prefix("tiny-smollm2", &|| engine("tiny-smollm2"), 23, 6, 8);
+}
+
+/// What the browser's storage gives back may be another model's, another key's,
+/// cut short or crafted: each is refused with the field named, nothing is kept,
+/// and a claimed size larger than the bytes given allocates nothing.
+#[test]
+fn a_damaged_or_foreign_prefix_file_is_refused_by_name() {
+    use precis::engine::prefix_file::PrefixFileError as E;
+    let bytes = common::check_saved_prefix("tiny-smollm2", &|| engine("tiny-smollm2"), 23, 6, 8);
+    let e = engine("tiny-smollm2");
+    let key = "model sha256 + prompt";
+    let refused = |b: &[u8], k: &str| -> E {
+        let err = e.load_prefix(b, k).expect_err("a damaged file is refused");
+        assert_eq!(e.prefixes.kept().0, 0, "nothing is kept from a refused file ({err})");
+        err
+    };
+    // Every cut: the field it falls in is named.
+    for len in 0..bytes.len() {
+        match refused(&bytes[..len], key) {
+            E::Truncated { len: l, .. } => assert_eq!(l, len),
+            other => panic!("cut at {len}: {other}"),
+        }
+    }
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert_eq!(refused(&trailing, key), E::Trailing { extra: 1 });
+    assert!(matches!(refused(&bytes, "another model"), E::Key { .. }));
+    let mut magic = bytes.clone();
+    magic[0] = b'X';
+    assert!(matches!(refused(&magic, key), E::Magic(_)));
+    let mut version = bytes.clone();
+    version[8] = 9;
+    assert_eq!(refused(&version, key), E::Version(9));
+    // The token count, claimed as 2^32 - 1: truncated at the ids, nothing allocated.
+    let at = 16 + key.len();
+    let mut huge = bytes.clone();
+    huge[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(refused(&huge, key), E::Truncated { field: "token ids", .. }));
+    // A token id past the vocabulary.
+    let mut token = bytes.clone();
+    token[at + 4..at + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(refused(&token, key), E::Token { id: u32::MAX, at: 0, .. }));
+    // Another model's prefix (other layers and widths).
+    let mistral = common::check_saved_prefix("tiny-mistral", &|| engine("tiny-mistral"), 20, 9, 5);
+    let err = refused(&mistral, key);
+    assert!(matches!(err, E::Shape { .. } | E::Token { .. }), "{err}");
+    assert!(err.to_string().contains("this model has"), "{err}");
+    // The good file still loads.
+    assert_eq!(e.load_prefix(&bytes, key), Ok(23));
+}
+
 /// Stop between two chunks, and inside one (between layers), ends the prefill.
 #[test]
 fn stop_during_the_prefill_ends_it() {

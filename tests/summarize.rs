@@ -84,8 +84,16 @@ fn check_structured(s: &Summarizer, only: impl Fn(&str) -> bool) {
                 if !errs.is_empty() {
                     failures.push(format!("{name}: {errs:?}\n{}", s.text));
                 }
-                if let Err(e) = StructuredSummary::parse(&s.text) {
-                    failures.push(format!("{name}: {e}"));
+                match StructuredSummary::parse(&s.text) {
+                    Err(e) => failures.push(format!("{name}: {e}")),
+                    // The length caps end prose at a sentence's end, never mid-clause
+                    // (issue 21: "…these advancements are reshaping").
+                    Ok(j) => {
+                        let prose = std::iter::once(&j.introduction).chain(j.sections.iter().flat_map(|s| &s.content));
+                        for p in prose.filter(|p| !p.trim_end().ends_with(['.', '!', '?'])) {
+                            failures.push(format!("{name}: cut mid-sentence: {p:?}"));
+                        }
+                    }
                 }
                 assert!(s.text.ends_with('}'), "{name}: nothing may follow the JSON");
             }
@@ -387,4 +395,89 @@ fn prompt_prefix_on_the_default_model_is_bit_for_bit() {
         }
     }
     assert_eq!(warm.gen.tokens, cold.gen.tokens);
+}
+
+/// The words of `text` as the echo check counts them: runs of ASCII letters and
+/// digits, lowercased (so case and punctuation do not hide a copy).
+fn echo_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_ascii_lowercase()).collect()
+}
+
+/// The first run of six words in a row that one of `fields` shares with one of
+/// `instructions` (a run never spans two fields or two instructions).
+fn echoed_run(fields: &[String], instructions: &[String]) -> Option<String> {
+    let runs: std::collections::HashSet<Vec<String>> = instructions.iter().flat_map(|i| echo_words(i).windows(6).map(|w| w.to_vec()).collect::<Vec<_>>()).collect();
+    fields.iter().find_map(|f| echo_words(f).windows(6).find(|w| runs.contains(*w)).map(|w| format!("{:?} in {f:?}", w.join(" "))))
+}
+
+/// What a summary writes on its own: for `structured`, every free field (the
+/// JSON keys and the fixed general-topic names are the instruction's template,
+/// which the grammar spells out); for the other formats, the whole text.
+fn free_fields(format: Format, text: &str) -> Vec<String> {
+    if format != Format::Structured {
+        return vec![text.to_string()];
+    }
+    let s = StructuredSummary::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mut v = vec![s.introduction.clone()];
+    for section in &s.sections {
+        v.push(section.title.clone());
+        v.extend(section.content.iter().cloned());
+        v.extend(section.topics.iter().cloned());
+    }
+    v.extend(s.topics.iter().cloned());
+    v
+}
+
+const ALL_FORMATS: [Format; 6] = [Format::Structured, Format::Notes, Format::KeyPoints, Format::Tldr, Format::Teaser, Format::Headline];
+
+/// No summary of any transcript `only` admits, in any of `formats`, repeats six
+/// words in a row of its own instructions (issue 23 item 3: key points and
+/// teasers printed the task back).
+fn check_no_echo(s: &Summarizer, only: impl Fn(&str) -> bool, formats: &[Format]) {
+    let mut failures = vec![];
+    let mut runs = 0;
+    for (name, bytes) in transcripts().into_iter().filter(|(n, _)| only(n)) {
+        let t = parse_transcript(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for &format in formats {
+            let opts = if format == Format::Notes { notes_options() } else { quick(format) };
+            let out = s.summarize(&t, &opts, &mut |_| {}).unwrap_or_else(|e| panic!("{name} {format:?}: {e}"));
+            runs += 1;
+            if let Some(run) = echoed_run(&free_fields(format, &out.text), &s.instructions(&opts)) {
+                failures.push(format!("{name} {format:?}: {run}"));
+            }
+        }
+    }
+    assert!(runs > 0, "no transcript matched");
+    assert!(failures.is_empty(), "{} of {runs} summaries copy their instructions:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn the_echo_check_finds_a_copied_run() {
+    // The check itself, on the copies issue 23 quotes: case and punctuation do not hide them.
+    let task = ["Write a teaser for this video in at most 2 sentences: make people want to watch it by highlighting its most intriguing content, without giving away the conclusion.".to_string()];
+    let copied = "A teaser that highlights its most intriguing content, Without giving away the conclusion.".to_string();
+    assert!(echoed_run(&[copied], &task).is_some_and(|r| r.contains("\"its most intriguing content without giving\"")));
+    let own = "The talk explains how consistent hashing moves few keys when a server joins.".to_string();
+    assert_eq!(echoed_run(&[own], &task), None);
+    // Five words in a row are phrasing, not a copy.
+    assert_eq!(echoed_run(&["its most intriguing content without".to_string()], &task), None);
+}
+
+#[test]
+fn no_summary_copies_its_instructions_for_every_transcript() {
+    let _serial = one_at_a_time();
+    check_no_echo(tiny(), |_| true, &ALL_FORMATS);
+}
+
+#[test]
+fn no_key_points_or_teaser_copies_its_instructions_on_the_default_model() {
+    let _serial = one_at_a_time();
+    check_no_echo(summarizer(), |n| n == "dpo.txt", &[Format::KeyPoints, Format::Teaser]);
+}
+
+#[test]
+#[ignore = "minutes on the default model: make test-models"]
+fn no_summary_copies_its_instructions_on_the_default_model_for_every_transcript() {
+    let _serial = one_at_a_time();
+    check_no_echo(summarizer(), |_| true, &ALL_FORMATS);
 }

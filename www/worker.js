@@ -5,6 +5,7 @@
 // worker → page: {id, type: "progress"|"event"|"done"|"error", ...}.
 import init, { WasmLoader, WasmSummarizer, parseTranscript, loadGpu } from "./pkg/precis.js";
 import { download } from "./download.js";
+import { restorePrefix, keepPrefix } from "./prefix-store.js";
 
 const MODEL_CACHE = "precis-models-v1";
 // Chunk size for reads from a File/Blob: big enough to be quick, small enough that
@@ -23,6 +24,11 @@ let gpuProbe = null;
 // can load the CPU engine from it without downloading again.
 let modelBlob = null;
 let modelName = null;
+// The loaded model's identity for the stored prompt prefix (prefix-store.js): its
+// URL and size, or a picked file's name, size and date.
+let modelId = null;
+// The format whose prompt prefix the engine holds now (null: none or unknown).
+let keptFormat = null;
 
 // Whether WebGPU is usable here, with the adapter's optional features (the
 // engine asks for shader-f16 and subgroups when offered).
@@ -266,6 +272,8 @@ async function loadCpu(msg, backendNote) {
   backend = "cpu";
   modelBlob = blob;
   modelName = name;
+  modelId = identity(msg.source, blob, name);
+  keptFormat = null;
   const cacheNote = await keepAfterLoad(src);
   return {
     info: modelInfo,
@@ -357,6 +365,13 @@ async function fallBackToCpu(id) {
   await loadCpu({ id, source: { kind: "file", file, keep: false } }, null);
 }
 
+function identity(source, blob, name) {
+  // The same however the model was reached (downloaded, from the model cache, or
+  // loaded again after a reload), which a sha256 is not: only the manifest gives one.
+  if (source && source.kind === "url") return `${urlSource(source, name).url}|${blob.size}`;
+  return `file:${name}|${blob.size}|${blob.lastModified || 0}`;
+}
+
 const localKey = (name) => new URL(`local-models/${encodeURIComponent(name)}`, import.meta.url).href;
 
 function need() {
@@ -392,9 +407,20 @@ async function summarizeNow(msg) {
   const bytes = enc.encode(msg.text);
   const opts = JSON.stringify(msg.options || {});
   if (backend !== "webgpu") {
+    // A returning user's first run of a format starts from its stored prefix.
+    const format = (msg.options && msg.options.format) || "structured";
+    const restored = keptFormat === format ? { tokens: 0, note: null } : await restorePrefix(s, modelId, format);
+    keptFormat = format;
     const result = s.summarize(bytes, opts, onEvent);
     flush();
-    return { ...result, backend: "cpu" };
+    const prefix = { restored: restored.tokens, stored: 0, note: restored.note };
+    // A prefix computed by this run (none came from the cache) is stored for the next visit.
+    if (result.stats.cached_tokens === 0) {
+      const kept = await keepPrefix(s, modelId, format);
+      prefix.stored = kept.stored;
+      prefix.note = prefix.note || kept.note;
+    }
+    return { ...result, backend: "cpu", prefix };
   }
   try {
     const result = await s.summarizeAsync(bytes, opts, onEvent);

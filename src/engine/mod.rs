@@ -5,6 +5,7 @@
 mod generate;
 mod load;
 mod prefix;
+pub mod prefix_file;
 mod stop;
 
 pub use generate::{Event, GenerateOptions, Generation, LogitsProcessor, Stats, StopReason};
@@ -115,6 +116,22 @@ impl Engine {
             #[cfg(feature = "gpu")]
             Backend::Gpu(_) => "gpu",
         }
+    }
+
+    /// The kept prompt prefix as bytes under `key` ([`prefix_file`]), for storage
+    /// across sessions; CPU engines only.
+    pub fn save_prefix(&self, key: &str) -> Result<Vec<u8>, prefix_file::PrefixFileError> {
+        prefix_file::save(&self.prefixes, key)
+    }
+
+    /// Makes a prefix saved by [`Engine::save_prefix`] under `key` the kept one;
+    /// its length in tokens. The next generation that opens with its tokens and
+    /// asks to keep exactly that many starts from it.
+    pub fn load_prefix(&self, bytes: &[u8], key: &str) -> Result<usize, prefix_file::PrefixFileError> {
+        if !matches!(self.backend, Backend::Cpu(_)) {
+            return Err(prefix_file::PrefixFileError::Gpu);
+        }
+        prefix_file::load(&self.prefixes, bytes, key, crate::model::cache::CacheShape::for_model(&self.hp, 1), self.hp.n_vocab)
     }
 
     #[cfg(not(target_arch = "wasm32"))]

@@ -63,6 +63,12 @@ impl PrefixCache {
         *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Kept { tokens: prefix.to_vec(), state });
     }
 
+    /// Runs `f` on the kept prefix's tokens and state, if any.
+    pub(crate) fn with_kept<R>(&self, f: impl FnOnce(&[u32], &Snapshot) -> R) -> Option<R> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.as_ref().map(|k| f(&k.tokens, &k.state))
+    }
+
     /// Tokens of the kept prefix and the bytes its state holds (0, 0: none).
     pub fn kept(&self) -> (usize, u64) {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());

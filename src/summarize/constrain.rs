@@ -6,8 +6,12 @@
 //! prefers (or a transcript tells it). Two more things make it *finish*:
 //! forced stretches of the grammar (JSON punctuation, fixed keys) are appended
 //! as whole tokens without sampling, and past a token budget the processor
-//! switches to closing mode, which steers towards the shortest way out.
+//! switches to closing mode, which steers towards the shortest way out: the
+//! field under way first gets a few tokens to end its sentence, then its
+//! sentence's end and its closer are forced. On top of the grammar, an
+//! [`EchoGuard`] keeps the output from copying the prompt's instructions.
 
+use super::echo::{EchoGuard, TokenWords};
 use crate::engine::LogitsProcessor;
 use crate::text::tokenizer::Tokenizer;
 use llguidance::api::TopLevelGrammar;
@@ -56,6 +60,7 @@ impl TokenizerEnv for Vocab {
 pub struct TokenSpace {
     factory: ParserFactory,
     n_vocab: usize,
+    words: Arc<TokenWords>,
 }
 
 impl TokenSpace {
@@ -92,21 +97,25 @@ impl TokenSpace {
         let caps = InferenceCapabilities { ff_tokens: true, conditional_ff_tokens: false, backtrack: false, fork: false };
         let mut factory = ParserFactory::new(&env, caps, &SlicedBiasComputer::general_slices()).map_err(|e| ConstrainError::Setup(e.to_string()))?;
         factory.quiet();
-        Ok(TokenSpace { factory, n_vocab })
+        let words = Arc::new(TokenWords::new(factory.tok_env().tok_trie()));
+        Ok(TokenSpace { factory, n_vocab, words })
     }
 
     pub fn trie(&self) -> &TokTrie {
         self.factory.tok_env().tok_trie()
     }
 
-    /// Compiles a Lark grammar into a fresh constraint.
-    pub fn constrain(&self, lark: &str, budget: Budget) -> Result<GrammarConstraint, ConstrainError> {
+    /// Compiles a Lark grammar into a fresh constraint whose output may not
+    /// repeat a run of [`super::echo::RUN`] words of any of `instructions`.
+    pub fn constrain(&self, lark: &str, budget: Budget, instructions: &[&str]) -> Result<GrammarConstraint, ConstrainError> {
         // llguidance's message quotes the offending grammar lines.
         let parser = self.factory.create_parser(TopLevelGrammar::from_lark(lark.to_string())).map_err(|e| ConstrainError::Compile(e.to_string()))?;
         let trie = self.trie();
-        let closer_tokens = (0..trie.vocab_size() as u32).filter(|&t| budget.closers.iter().any(|c| trie.token(t).starts_with(c))).collect();
+        let starting = |starts: &[Vec<u8>]| (0..trie.vocab_size() as u32).filter(|&t| starts.iter().any(|c| trie.token(t).starts_with(c))).collect::<Vec<u32>>();
+        let closer_tokens = starting(&budget.closing.closers);
+        let ender_tokens = starting(&budget.closing.enders);
         let mut penalized = vec![true; trie.vocab_size()];
-        for &t in &closer_tokens {
+        for &t in closer_tokens.iter().chain(&ender_tokens) {
             penalized[t as usize] = false;
         }
         Ok(GrammarConstraint {
@@ -114,9 +123,12 @@ impl TokenSpace {
             budget,
             n_vocab: self.n_vocab,
             closer_tokens,
+            ender_tokens,
             penalized,
+            echo: EchoGuard::new(self.words.clone(), instructions),
             recent: std::collections::VecDeque::new(),
             generated: 0,
+            wrap_up: None,
             error: None,
             finished: false,
             stats: MaskStats::default(),
@@ -124,25 +136,45 @@ impl TokenSpace {
     }
 }
 
-/// How long the output may get, what closes a field, and how repetition of
-/// the model's own words is discouraged.
+/// How closing mode ends fields. A field whose grammar demands a sentence's
+/// end before its closer (prose in JSON, a notes point, a key point) is ended
+/// in two steps: an ender, then the closer.
+#[derive(Debug, Clone, Default)]
+pub struct Closing {
+    /// Starts of tokens that end an open field (`"` in JSON, `\n` in Markdown).
+    pub closers: Vec<Vec<u8>>,
+    /// Starts of tokens that end a sentence (`.`, `!`, `?`).
+    pub enders: Vec<Vec<u8>>,
+    /// Sampled tokens in which the field open when closing mode starts may end
+    /// its sentence on its own (closers and enders favoured, not yet forced):
+    /// forcing the full stop at once would end the sentence mid-clause.
+    pub wrap_up: usize,
+}
+
+/// How long the output may get, how it ends, and how repetition of the
+/// model's own words is discouraged.
 #[derive(Debug, Clone)]
 pub struct Budget {
     /// Hard limit on generated tokens (forced ones included).
     pub max_tokens: usize,
     /// Tokens the grammar's fixed text takes, as it will be forced.
     pub structure_tokens: usize,
-    /// Tokens the free fields need at least, closing each as soon as allowed.
+    /// Tokens the free fields need at least, closing each as soon as allowed
+    /// (the wrap-up included).
     pub field_reserve: usize,
-    /// Starts of tokens that end an open field (`"` in JSON, `\n` in
-    /// Markdown); in closing mode such a token is chosen whenever one is allowed.
-    pub closers: Vec<Vec<u8>>,
+    /// What closing mode chooses; closers and enders are exempt from the
+    /// repetition penalty, so ending a field is never discouraged.
+    pub closing: Closing,
     /// Penalty (llama.cpp's rule) on tokens the model itself sampled within
-    /// the last `repeat_window` sampled tokens; forced layout does not count and
-    /// closers are exempt, so ending a field is never discouraged.
+    /// the last `repeat_window` sampled tokens; forced layout does not count.
     pub repeat_penalty: f32,
     pub repeat_window: usize,
 }
+
+/// Logit bonus of closers and enders during the wrap-up: about 50 times the
+/// odds, enough that a sentence ends at its next natural stop, not so much
+/// that a stop mid-phrase (odds of 1 in 10,000) becomes likely.
+const WRAP_UP_BIAS: f32 = 4.0;
 
 impl Budget {
     /// Whether the rest must now be written as briefly as the grammar allows:
@@ -172,13 +204,19 @@ pub struct GrammarConstraint {
     constraint: Constraint,
     budget: Budget,
     n_vocab: usize,
-    /// Tokens that start with a closer (precomputed once per grammar).
+    /// Tokens that start with a closer, and with an ender (precomputed once per grammar).
     closer_tokens: Vec<u32>,
-    /// Per token: subject to the repetition penalty (closers are not).
+    ender_tokens: Vec<u32>,
+    /// Per token: subject to the repetition penalty (closers and enders are not).
     penalized: Vec<bool>,
+    /// Refuses tokens that would repeat the instructions.
+    echo: EchoGuard,
     /// The last sampled (not forced) tokens.
     recent: std::collections::VecDeque<u32>,
     generated: usize,
+    /// In closing mode: tokens generated when it began, while the open field's
+    /// wrap-up lasts (`None` before closing mode and once the wrap-up is over).
+    wrap_up: Option<usize>,
     error: Option<String>,
     finished: bool,
     pub stats: MaskStats,
@@ -216,19 +254,58 @@ impl GrammarConstraint {
     }
 
     /// Closing mode: when a token that closes the open field is allowed, only
-    /// such tokens stay allowed (the model picks among them); elsewhere the
-    /// model writes the least the grammar demands before a closer is possible.
+    /// such tokens stay allowed (the model picks among them); failing that,
+    /// when one that ends its sentence is, only those; elsewhere the model
+    /// writes the least the grammar demands before either is possible.
     fn close(&self, logits: &mut [f32]) {
-        let allowed = |t: &u32| (*t as usize) < logits.len() && logits[*t as usize].is_finite();
-        if !self.closer_tokens.iter().any(allowed) {
+        for tier in [&self.closer_tokens, &self.ender_tokens] {
+            let keep: Vec<(u32, f32)> = tier.iter().filter(|&&t| allowed(logits, t)).map(|&t| (t, logits[t as usize])).collect();
+            if keep.is_empty() {
+                continue;
+            }
+            logits.iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
+            for (t, l) in keep {
+                logits[t as usize] = l;
+            }
             return;
         }
-        let keep: Vec<(u32, f32)> = self.closer_tokens.iter().filter(|t| allowed(t)).map(|&t| (t, logits[t as usize])).collect();
-        logits.iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
-        for (t, l) in keep {
-            logits[t as usize] = l;
+    }
+
+    /// The wrap-up: closers and enders made likelier, nothing forbidden.
+    fn favour_ends(&self, logits: &mut [f32]) {
+        for &t in self.closer_tokens.iter().chain(&self.ender_tokens) {
+            if allowed(logits, t) {
+                logits[t as usize] += WRAP_UP_BIAS;
+            }
         }
     }
+
+    /// Closing mode, once it is due: the wrap-up while it lasts, then [`Self::close`].
+    fn closing(&mut self, logits: &mut [f32]) {
+        let first = !self.stats.closed_early;
+        self.stats.closed_early = true;
+        if first {
+            self.wrap_up = Some(self.generated);
+        }
+        match self.wrap_up {
+            Some(from) if self.generated - from < self.budget.closing.wrap_up => self.favour_ends(logits),
+            _ => {
+                self.wrap_up = None;
+                self.close(logits);
+            }
+        }
+    }
+
+    /// Runs of the instructions refused, and runs let through because the grammar
+    /// left no other way (see [`EchoGuard::restrict`]).
+    pub fn echo_counts(&self) -> (usize, usize) {
+        (self.echo.refusals, self.echo.unavoidable)
+    }
+}
+
+/// Whether the grammar allows token `t` (its logit is still finite).
+fn allowed(logits: &[f32], t: u32) -> bool {
+    logits.get(t as usize).is_some_and(|l| l.is_finite())
 }
 
 impl LogitsProcessor for GrammarConstraint {
@@ -267,16 +344,16 @@ impl LogitsProcessor for GrammarConstraint {
         for l in &mut logits[n..] {
             *l = f32::NEG_INFINITY;
         }
-        let trie = self.constraint.tok_trie();
+        if std::env::var_os("PRECIS_NO_ECHO_GUARD").is_none() { self.echo.restrict(self.constraint.tok_trie(), &mut logits[..n]); }
         if self.budget.must_close(self.generated, self.stats.forced_tokens) {
-            self.stats.closed_early = true;
             // An allowed end-of-output token means the grammar may end here: do.
-            if trie.eos_tokens().iter().any(|&t| (t as usize) < n && logits[t as usize].is_finite()) {
+            if self.constraint.tok_trie().eos_tokens().iter().any(|&t| (t as usize) < n && logits[t as usize].is_finite()) {
+                self.stats.closed_early = true;
                 self.finished = true;
                 self.stats.mask_s += crate::platform::clock::now() - t0;
                 return false;
             }
-            self.close(logits);
+            self.closing(logits);
         }
         if !logits.iter().any(|l| l.is_finite()) {
             return self.fail("the grammar allows no token here".into());
@@ -293,6 +370,12 @@ impl LogitsProcessor for GrammarConstraint {
         if self.recent.len() > self.budget.repeat_window {
             self.recent.pop_front();
         }
+        // The wrap-up is over once the model ends its sentence or the field
+        // (the tokens exempt from the penalty are exactly the closers and enders).
+        if self.wrap_up.is_some() && !self.penalized.get(token as usize).copied().unwrap_or(true) {
+            self.wrap_up = None;
+        }
+        self.echo.accept(self.constraint.tok_trie(), token);
         let res = self.constraint.commit_token(Some(token));
         self.stats.commit_s += crate::platform::clock::now() - t0;
         match res {
@@ -303,6 +386,9 @@ impl LogitsProcessor for GrammarConstraint {
             Ok(r) => {
                 // `ff_tokens` starts with the sampled token itself.
                 let forced: Vec<u32> = r.ff_tokens.into_iter().skip(1).collect();
+                for &t in &forced {
+                    self.echo.accept(self.constraint.tok_trie(), t);
+                }
                 self.generated += forced.len();
                 self.stats.forced_tokens += forced.len();
                 if r.stop {
@@ -332,9 +418,11 @@ mod tests {
         let env: TokEnv = Arc::new(llguidance::toktrie::ApproximateTokEnv::new(trie.clone()));
         let mut factory = ParserFactory::new(&env, InferenceCapabilities::default(), &SlicedBiasComputer::general_slices()).unwrap();
         factory.quiet();
-        let space = TokenSpace { factory, n_vocab: w.len() };
-        let budget = Budget { max_tokens: 1000, structure_tokens: 0, field_reserve: 0, closers: vec![b"\"".to_vec()], repeat_penalty: 1.0, repeat_window: 0 };
-        let c = space.constrain(lark, budget).unwrap();
+        let words = Arc::new(TokenWords::new(&trie));
+        let space = TokenSpace { factory, n_vocab: w.len(), words };
+        let closing = Closing { closers: vec![b"\"".to_vec()], enders: vec![], wrap_up: 0 };
+        let budget = Budget { max_tokens: 1000, structure_tokens: 0, field_reserve: 0, closing, repeat_penalty: 1.0, repeat_window: 0 };
+        let c = space.constrain(lark, budget, &[]).unwrap();
         (trie, c)
     }
 

@@ -6,6 +6,7 @@
 //! come its fixed text and field sizes, from which the caller sizes the answer
 //! budget and the reserve that closing mode needs.
 
+use super::constrain::Closing;
 use super::formats::{NotesShape, StructuredSizes, TextShape};
 use super::structured::{BULLETS, GENERAL, GENERAL_TOPICS, SECTIONS, SECTION_TOPICS, TOPICS};
 
@@ -18,14 +19,25 @@ pub struct GrammarSpec {
     /// The fields' combined maximum length in characters.
     pub content_chars: usize,
     /// Most tokens a field may take in closing mode before its closer is
-    /// allowed (1 for JSON strings; a sentence needs 8 characters first).
+    /// allowed (a name: a character, then the closer; a sentence: a word,
+    /// its full stop, then the closer; a notes or W3C sentence needs 8
+    /// characters first).
     pub close_tokens: usize,
-    /// Starts of tokens that end an open field.
-    pub closers: Vec<Vec<u8>>,
+    /// What ends a field and its sentence in closing mode.
+    pub closing: Closing,
 }
 
-fn closers(starts: &[&str]) -> Vec<Vec<u8>> {
-    starts.iter().map(|s| s.as_bytes().to_vec()).collect()
+fn starts(s: &[&str]) -> Vec<Vec<u8>> {
+    s.iter().map(|s| s.as_bytes().to_vec()).collect()
+}
+
+/// Tokens of closing mode's grace, in which the field under way may end its
+/// sentence where the model likes (a long clause is ~10 tokens).
+const WRAP_UP_TOKENS: usize = 12;
+
+/// Closing mode for fields ended by `closers` whose sentences end at `.`, `!` or `?`.
+fn closing(closers: &[&str]) -> Closing {
+    Closing { closers: starts(closers), enders: starts(&[".", "!", "?"]), wrap_up: WRAP_UP_TOKENS }
 }
 
 /// A Lark string literal (JSON string syntax).
@@ -41,6 +53,42 @@ const JSON_START: &str = r#"[^\s"\\\x00-\x1F\x7F\x{2028}\x{2029}\x{FEFF}]"#;
 
 fn json_text(max_chars: usize) -> String {
     format!("/{JSON_START}{JSON_CHAR}{{0,{}}}/", max_chars.saturating_sub(1))
+}
+
+/// How far past its size a sentence under way may run to reach its end, as a
+/// fraction of the size (half again). A hard cut at the size made fields end
+/// mid-sentence ("…these advancements are reshaping"); with the grammar
+/// demanding the full stop instead, the stop would come mid-clause
+/// ("…are reshaping."). The overrun lets nearly every sentence end where
+/// the model ends it; only one running on past it gets its stop forced.
+pub fn overrun(size: usize) -> usize {
+    size / 2
+}
+
+/// A JSON string of prose, as Lark terminal `name` (with a helper terminal
+/// `{name}_HEAD`): whole sentences, the last ending with `.`, `!` or `?` right
+/// before the closing quote. No sentence may start after `size` characters;
+/// the one under way may then run [`overrun`] characters further to its end.
+///
+/// A sentence ends at `.`, `!` or `?` followed by a space (or by the end of
+/// the field); followed by anything else the mark is part of the sentence
+/// (`2.5`, `node.js`). That makes the split before the last sentence
+/// unambiguous, which the lexer needs: a first version that let any text of
+/// up to `size` characters precede the last sentence gave it a choice at
+/// every character and llguidance gave up ("too many expressions constructed").
+pub fn json_prose(name: &str, size: usize) -> String {
+    // F: a field's first character (no space, Markdown or punctuation);
+    // M: any character but a space or an end mark; N: any but an end mark.
+    let f = r#"[^\s"\\\x00-\x1F\x7F\x{2028}\x{2029}\x{FEFF}#*\-.!?,;:]"#;
+    let m = r#"[^ .!?"\\\x00-\x1F\x7F\x{2028}\x{2029}]"#;
+    let n = r#"[^.!?"\\\x00-\x1F\x7F\x{2028}\x{2029}]"#;
+    let e = "[.!?]";
+    let body = format!("({n}|{e}+{m})*");
+    let size = size.max(2);
+    // The sentences before the last, each ended by its mark and one space.
+    let head = format!("{name}_HEAD: /{f}{body}{e}+ ({m}{body}{e}+ )*/ & /{JSON_CHAR}{{0,{}}}/\n", size + 1);
+    let field = format!("{name}: ({name}_HEAD /{m}{body}{e}+/ | /{f}{body}{e}+/) & /{JSON_CHAR}{{2,{}}}/\n", size + overrun(size) + 1);
+    head + &field
 }
 
 /// The structured summary, laid out as [`super::structured::StructuredSummary::render`] writes it.
@@ -84,11 +132,11 @@ pub fn structured(z: &StructuredSizes) -> GrammarSpec {
     b.lit("  ]\n}");
 
     let mut g = format!("start: {}\n", b.seq.join(" "));
-    g.push_str(&format!("INTRO: {}\n", json_text(z.introduction)));
+    g.push_str(&json_prose("INTRO", z.introduction));
     // The schema's title pattern is `^Section N(: .+)?$`; `.` excludes line
     // terminators, which JSON_CHAR already leaves out.
     g.push_str(&format!("TITLE: {}\n", json_text(z.title)));
-    g.push_str(&format!("BULLET: {}\n", json_text(z.bullet)));
+    g.push_str(&json_prose("BULLET", z.bullet));
     // Topics are names, not sentences: letters and digits with the few signs
     // technical names use (C++, C#, Node.js, TCP/IP, O(n), R&D).
     g.push_str(&format!("TOPIC: /[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/\n", z.topic - 1));
@@ -97,7 +145,7 @@ pub fn structured(z: &StructuredSizes) -> GrammarSpec {
     g.push_str(&format!("TAG: /{word}( {word})?/\n"));
     g.push_str(&format!("NAME: {}\n", GENERAL_TOPICS.iter().map(|t| lit(t)).collect::<Vec<_>>().join(" | ")));
     g.push_str("COMPLEXITY: /0\\.[0-9][0-9]|1\\.00/\n");
-    b.finish(g, 2, closers(&["\""]))
+    b.finish(g, 3, closing(&["\""]))
 }
 
 /// Collects a grammar's top-level sequence with its layout and field sizes.
@@ -120,8 +168,8 @@ impl Builder {
         self.fields += 1;
         self.content_chars += chars;
     }
-    fn finish(self, lark: String, close_tokens: usize, closers: Vec<Vec<u8>>) -> GrammarSpec {
-        GrammarSpec { lark, layout: self.layout, fields: self.fields, content_chars: self.content_chars, close_tokens, closers }
+    fn finish(self, lark: String, close_tokens: usize, closing: Closing) -> GrammarSpec {
+        GrammarSpec { lark, layout: self.layout, fields: self.fields, content_chars: self.content_chars, close_tokens, closing }
     }
 }
 
@@ -209,7 +257,7 @@ pub fn notes(sections: &[NotesSection], shape: &NotesShape) -> GrammarSpec {
     let title = format!("[A-Z][\\p{{L}}\\p{{N}} ,:'&+\\-\\/]{{1,{}}}", shape.title_chars);
     g.push_str(&format!("TITLE: /{title}/\nTITLE_SP: /{title} /\n"));
     g.push_str(&format!("SENTENCE: {}\n", notes_sentence(shape.sentence_chars)));
-    all.finish(g, 12, closers(&["\"", "\n", ".", "!", "?", "(", " ("]))
+    all.finish(g, 12, closing(&["\"", "\n", "(", " ("]))
 }
 
 /// Shorter "sentences" are a small model giving up ("The run."). Raising it
@@ -258,7 +306,7 @@ pub fn text(format: super::Format, shape: &TextShape) -> GrammarSpec {
                 b.lit("\n");
             }
             let g = format!("start: {}\nSENTENCE: {}\n", b.seq.join(" "), sentence(shape.sentence_chars));
-            b.finish(g, 12, closers(&["\n", ".", "!", "?"]))
+            b.finish(g, 12, closing(&["\n"]))
         }
         Format::Headline => {
             // 3..=n words on one line.
@@ -267,7 +315,7 @@ pub fn text(format: super::Format, shape: &TextShape) -> GrammarSpec {
             let word = r#"[\p{L}\p{N}][\p{L}\p{N}'’\-+#.:,&\/]{0,19}"#;
             let first = r#"[\p{Lu}\p{N}][\p{L}\p{N}'’\-+#.:,&\/]{0,19}"#;
             let g = format!("start: HEADLINE\nHEADLINE: /{first}( {word}){{2,{}}}/\n", n.max(3) - 1);
-            b.finish(g, 4, vec![])
+            b.finish(g, 4, Closing::default())
         }
         _ => {
             // 1..=n sentences in one paragraph.
@@ -277,7 +325,7 @@ pub fn text(format: super::Format, shape: &TextShape) -> GrammarSpec {
                 rest = format!("(\" \" SENTENCE {rest})?");
             }
             let g = format!("start: SENTENCE {rest}\nSENTENCE: {}\n", sentence(shape.sentence_chars));
-            b.finish(g, 12, closers(&[".", "!", "?"]))
+            b.finish(g, 12, closing(&[]))
         }
     }
 }

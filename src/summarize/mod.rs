@@ -10,6 +10,7 @@
 //! which it will be before anything is generated.
 
 pub mod constrain;
+pub mod echo;
 pub mod formats;
 pub mod grammar;
 pub mod mapreduce;

@@ -108,8 +108,9 @@ impl Summarizer {
         let outline = notes_outline(&parts);
         let spec = grammar::notes(&outline, shape);
         let task = prompt::task(Format::Notes, &self.text_shape(opts), shape);
-        let messages = prompt::messages(&prompt::system(Format::Notes), &[], &prompt::user(Source::Transcript, &self.defuse(&self.notes_input(&parts)), task.as_deref()));
-        let md = self.generate(&messages, &spec, Format::Notes, opts, context, pass, stats, progress).await?;
+        let system = prompt::system(Format::Notes);
+        let messages = prompt::messages(&system, &[], &prompt::user(Source::Transcript, &self.defuse(&self.notes_input(&parts)), task.as_deref()));
+        let md = self.generate(&messages, &prompt::fixed_texts(&system, task.as_deref()), &spec, Format::Notes, opts, context, pass, stats, progress).await?;
         // Split at headers; each section's quotes are checked against its own text.
         let mut markdown = vec![];
         let mut section_pieces = vec![];
@@ -127,6 +128,23 @@ impl Summarizer {
             markdown.push(fixed);
         }
         Ok((markdown.join("\n\n"), section_pieces))
+    }
+
+    /// The prompt's own words for `opts` that no summary may copy six of in a
+    /// row ([`super::echo::RUN`]): the system turn, the task (the notes task of
+    /// a map step too, whose shape may differ) and the headings over the input.
+    pub fn instructions(&self, opts: &SummarizeOptions) -> Vec<String> {
+        let text = self.text_shape(opts);
+        let system = prompt::system(opts.format);
+        let task = prompt::task(opts.format, &text, &NotesShape::for_length(opts.length));
+        let mut v: Vec<String> = prompt::fixed_texts(&system, task.as_deref()).into_iter().map(str::to_string).collect();
+        for shape in [NotesShape::for_length(opts.length), NotesShape::condensed()] {
+            v.extend(prompt::task(Format::Notes, &text, &shape));
+        }
+        v.push(prompt::system(Format::Notes));
+        v.sort();
+        v.dedup();
+        v
     }
 
     /// The requested (non-notes) format from the transcript or from notes.
@@ -150,7 +168,7 @@ impl Summarizer {
         }
         stats.shots = shots.len();
         let messages = prompt::messages(&system, &shots, &user);
-        let text = self.generate(&messages, &spec, opts.format, opts, context, Pass::Final, stats, progress).await?;
+        let text = self.generate(&messages, &prompt::fixed_texts(&system, task.as_deref()), &spec, opts.format, opts, context, Pass::Final, stats, progress).await?;
         if opts.format == Format::Structured {
             StructuredSummary::parse(&text)?;
         }
@@ -159,11 +177,13 @@ impl Summarizer {
 
     /// One constrained generation within the grammar's budget (less if the
     /// context is shorter); closing mode starts early enough that the rest of
-    /// the layout and every field's minimum always fit.
+    /// the layout and every field's minimum always fit. The output may not
+    /// repeat runs of the prompt's `instructions`.
     #[allow(clippy::too_many_arguments)]
     async fn generate(
         &self,
         messages: &[crate::text::chat::Message],
+        instructions: &[&str],
         spec: &GrammarSpec,
         format: Format,
         opts: &SummarizeOptions,
@@ -184,11 +204,11 @@ impl Summarizer {
             max_tokens,
             structure_tokens: sizes.structure,
             field_reserve: sizes.reserve,
-            closers: spec.closers.clone(),
+            closing: spec.closing.clone(),
             repeat_penalty: opts.repeat_penalty,
             repeat_window: 256,
         };
-        let mut constraint = self.space.constrain(&spec.lark, budget)?;
+        let mut constraint = self.space.constrain(&spec.lark, budget, instructions)?;
         let keep_prefix = self.fixed_prefix(messages, &prompt)?;
         let gen_opts = GenerateOptions { max_tokens, sampler: opts.sampler.clone(), stop: vec![], chunk: 512, n_ctx: context, ignore_eos: false, keep_prefix };
         if !progress(&Progress::Started { pass }) {

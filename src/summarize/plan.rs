@@ -106,7 +106,7 @@ impl Summarizer {
     /// characters per token + reserve).
     pub(super) fn answer_sizes(&self, spec: &GrammarSpec) -> AnswerSizes {
         let structure = spec.layout.iter().map(|p| self.engine.tokenizer.encode_continuation(p).len()).sum::<usize>();
-        let reserve = spec.fields * spec.close_tokens + 8;
+        let reserve = spec.fields * spec.close_tokens + spec.closing.wrap_up + 8;
         AnswerSizes { structure, reserve, budget: structure + spec.content_chars * 2 / 7 + reserve }
     }
 

@@ -56,15 +56,27 @@ pub fn task(format: Format, text: &TextShape, notes: &NotesShape) -> Option<Stri
     })
 }
 
+const TRANSCRIPT_HEAD: &str = "Video transcript:";
+const NOTES_HEAD: &str = "Notes taken from the video's transcript, part by part:";
+
 pub fn user(source: Source, body: &str, task: Option<&str>) -> String {
     let head = match source {
-        Source::Transcript => "Video transcript:",
-        Source::Notes => "Notes taken from the video's transcript, part by part:",
+        Source::Transcript => TRANSCRIPT_HEAD,
+        Source::Notes => NOTES_HEAD,
     };
     match task {
         Some(t) => format!("{head}\n\n{body}\n\n{t}"),
         None => format!("{head}\n\n{body}"),
     }
+}
+
+/// The prompt's own words, which the output must not copy: the system turn,
+/// the task and the headings over the input (not the input, which a summary
+/// and its quotes draw on, nor the worked examples).
+pub fn fixed_texts<'a>(system: &'a str, task: Option<&'a str>) -> Vec<&'a str> {
+    let mut v = vec![system, TRANSCRIPT_HEAD, NOTES_HEAD];
+    v.extend(task);
+    v
 }
 
 /// The worked examples as chat turns, each rendered in the grammar's layout,

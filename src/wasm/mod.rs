@@ -322,6 +322,29 @@ impl WasmSummarizer {
         }))
     }
 
+    /// The kept prompt prefix's KV state as bytes under `key` (the model's
+    /// identity), for the page to store across reloads; throws when none is kept
+    /// or the engine runs on the GPU (see `engine::prefix_file`).
+    #[wasm_bindgen(js_name = savePrefix)]
+    pub fn save_prefix(&self, key: &str) -> Result<js_sys::Uint8Array, JsError> {
+        let bytes = self.inner.engine.save_prefix(key).map_err(js_err)?;
+        Ok(js_sys::Uint8Array::from(bytes.as_slice()))
+    }
+
+    /// Makes a prefix saved by `savePrefix` under the same `key` the kept one;
+    /// returns its length in tokens. Throws, keeping nothing, on a file of
+    /// another model, key or version, or a damaged one (the field is named).
+    #[wasm_bindgen(js_name = loadPrefix)]
+    pub fn load_prefix(&self, bytes: &[u8], key: &str) -> Result<f64, JsError> {
+        Ok(self.inner.engine.load_prefix(bytes, key).map_err(js_err)? as f64)
+    }
+
+    /// Tokens of the kept prompt prefix (0: none).
+    #[wasm_bindgen(js_name = keptPrefix)]
+    pub fn kept_prefix(&self) -> f64 {
+        self.inner.engine.prefixes.kept().0 as f64
+    }
+
     /// "cpu" or "webgpu": where this engine's weights live.
     pub fn backend(&self) -> String {
         match self.inner.engine.backend_name() {

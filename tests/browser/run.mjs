@@ -932,6 +932,61 @@ try {
     await c.close();
   });
 
+  // ---- The prompt prefix kept across reloads (issue 21): a returning user's first
+  // summary of a format starts from the stored KV state of its fixed opening and
+  // writes what a fresh profile writes.
+  await test("prompt prefix kept across reloads: after a reload the TL;DR starts from the stored prefix and equals a cold run", async () => {
+    const a = excerpt("dpo.txt", 900), b = excerpt("hashing.txt", 900);
+    const open = async () => {
+      const c = await browser.newContext({ serviceWorkers: "block" });
+      await c.addInitScript(NO_GPU);
+      await c.addInitScript(TEST_OPTIONS);
+      const p = await c.newPage();
+      await p.goto(base);
+      await p.click("#load-default");
+      await waitModel(p);
+      return { c, p };
+    };
+    const tldr = async (p, text) => {
+      await setTranscript(p, text);
+      await p.selectOption("#format", "tldr");
+      await p.selectOption("#length", "short");
+      return summarize(p);
+    };
+    // A fresh profile: B first, nothing stored.
+    const fresh = await open();
+    const cold = await tldr(fresh.p, b);
+    assert(cold.stats.cached_tokens === 0 && cold.prefix && cold.prefix.restored === 0, `cold run: ${JSON.stringify(cold.stats)} ${JSON.stringify(cold.prefix)}`);
+    await fresh.c.close();
+    // A returning user: A, a reload, then B.
+    const { c, p } = await open();
+    const wr = watch(p);
+    const first = await tldr(p, a);
+    assert(first.stats.cached_tokens === 0 && first.prefix.stored > 0, `the first run stores its prefix: ${JSON.stringify(first.prefix)}`);
+    const entries = await p.evaluate(async () => (await (await caches.open("precis-prefix-v1")).keys()).map((r) => r.url));
+    assert(entries.length === 1 && /tldr$/.test(entries[0]), `one stored prefix, for tldr: ${entries}`);
+    await p.reload(); // the page loads the last model again by itself
+    await waitModel(p);
+    const back = await tldr(p, b);
+    console.log(`     stored ${first.prefix.stored} bytes; after the reload ${back.stats.cached_tokens} of ${back.stats.prompt_tokens} prompt tokens came from it`);
+    assert(back.prefix.restored > 0 && back.stats.cached_tokens === back.prefix.restored, `the run after the reload starts from the stored prefix: ${JSON.stringify(back.prefix)} ${JSON.stringify(back.stats)}`);
+    assert(back.text === cold.text, `same TL;DR as a cold run:\n${back.text}\n---\n${cold.text}`);
+    // A damaged entry is refused by name, deleted, and the run computes the prefix.
+    await p.evaluate(async () => {
+      const cache = await caches.open("precis-prefix-v1");
+      const [req] = await cache.keys();
+      await cache.put(req, new Response(new Uint8Array([80, 82, 69, 67, 73, 83, 75, 86, 1, 0])));
+    });
+    await p.reload(); // the page loads the last model again by itself
+    await waitModel(p);
+    const damaged = await tldr(p, b);
+    assert(damaged.prefix.restored === 0 && /prompt-prefix file ends at byte 10/.test(damaged.prefix.note || ""), `a damaged entry is named: ${JSON.stringify(damaged.prefix)}`);
+    assert(damaged.text === cold.text && damaged.stats.cached_tokens === 0, "a damaged entry changes nothing but the work");
+    assert(damaged.prefix.stored > 0, "the recomputed prefix is stored again");
+    wr.check();
+    await c.close();
+  });
+
   // ---- WebGPU structured summary on tiny-smollm2 (tests/fixtures/gen_tiny_smollm2.py:
   // SmolLM2's tokenizer and chat template, 2 random layers), picked as a local file. What
   // it proves (the grammar-constrained JSON streams from the WebGPU engine, validates and

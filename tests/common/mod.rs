@@ -261,13 +261,7 @@ pub fn check_prefix_reuse(what: &str, fresh: &dyn Fn() -> precis::Engine, keep: 
     assert_eq!(e.prefixes.kept().0, keep, "{what}: the first prompt's {keep}-token prefix is kept");
     let warm = run_events(&e, &b, &opts);
     assert_eq!(warm.gen.stats.cached_tokens, keep, "{what}: the second prompt starts from the kept prefix");
-    assert_eq!(warm.logits.len(), cold.logits.len(), "{what}: steps");
-    for (step, (w, c)) in warm.logits.iter().zip(&cold.logits).enumerate() {
-        if let Some(i) = (0..w.len()).find(|&i| w[i].to_bits() != c[i].to_bits()) {
-            panic!("{what}: step {step}: logit {i} is {} from the kept prefix, {} cold", w[i], c[i]);
-        }
-    }
-    assert_eq!(warm.gen.tokens, cold.gen.tokens, "{what}: tokens");
+    assert_same_run(what, &warm, &cold);
     for (r, label) in [(&cold, "cold"), (&warm, "warm")] {
         let dones: Vec<usize> = r.prefill.iter().map(|p| p.0).collect();
         assert!(dones.windows(2).all(|w| w[0] < w[1]), "{what} ({label}): prefill progress goes up: {dones:?}");
@@ -281,6 +275,40 @@ pub fn check_prefix_reuse(what: &str, fresh: &dyn Fn() -> precis::Engine, keep: 
     assert_eq!(e.prefixes.kept().0, keep, "{what}: a shorter prefix does not evict a longer one");
     assert_eq!(run_events(&e, &other, &opts).gen.stats.cached_tokens, 0, "{what}: another prefix is computed");
     assert_eq!(run_events(&e, &b, &opts).gen.stats.cached_tokens, 0, "{what}: ...and replaces the kept one");
+}
+
+/// `warm` (from a kept prefix) gave the same logits bit for bit and the same tokens as `cold`.
+fn assert_same_run(what: &str, warm: &Run, cold: &Run) {
+    assert_eq!(warm.logits.len(), cold.logits.len(), "{what}: steps");
+    for (step, (w, c)) in warm.logits.iter().zip(&cold.logits).enumerate() {
+        if let Some(i) = (0..w.len()).find(|&i| w[i].to_bits() != c[i].to_bits()) {
+            panic!("{what}: step {step}: logit {i} is {} from the kept prefix, {} cold", w[i], c[i]);
+        }
+    }
+    assert_eq!(warm.gen.tokens, cold.gen.tokens, "{what}: tokens");
+}
+
+/// A prefix saved as bytes ([`precis::Engine::save_prefix`]) and loaded into a
+/// fresh engine (the web app's store across reloads) serves a prompt that opens
+/// with it as if it had been computed there: same logits bit for bit as a cold
+/// run, its tokens reported as cached. Returns the saved bytes.
+pub fn check_saved_prefix(what: &str, fresh: &dyn Fn() -> precis::Engine, keep: usize, tail: usize, chunk: usize) -> Vec<u8> {
+    let e = fresh();
+    let vocab = e.hp.n_vocab;
+    let prefix = seeded_tokens(keep, vocab, 1);
+    let a: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail, vocab, 2)).collect();
+    let b: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail + 3, vocab, 3)).collect();
+    let opts = precis::GenerateOptions { max_tokens: 12, chunk, keep_prefix: keep, ignore_eos: true, n_ctx: 64, ..Default::default() };
+    assert!(e.save_prefix("k").is_err(), "{what}: nothing to save before a run");
+    run_events(&e, &a, &opts);
+    let bytes = e.save_prefix("model sha256 + prompt").unwrap_or_else(|err| panic!("{what}: {err}"));
+    let loaded = fresh();
+    assert_eq!(loaded.load_prefix(&bytes, "model sha256 + prompt"), Ok(keep), "{what}: the saved prefix's length");
+    assert_eq!(loaded.prefixes.kept().0, keep, "{what}: the loaded prefix is kept");
+    let warm = run_events(&loaded, &b, &opts);
+    assert_eq!(warm.gen.stats.cached_tokens, keep, "{what}: the prompt starts from the loaded prefix");
+    assert_same_run(what, &warm, &run_events(&fresh(), &b, &opts));
+    bytes
 }
 
 /// A Stop during the prefill (the callback's `false` at the `at`-th event of
