@@ -63,6 +63,9 @@ echo >&2
 if [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ -f www/dist/pkg/precis_bg.wasm ]; then
   [ -d bench/browser/node_modules/@wllama/wllama ] || (cd bench/browser && npm ci --no-audit --no-fund >/dev/null)
   node bench/browser/run.mjs --prompt-file "$PROMPT" || echo "browser: failed"
+  echo >&2
+  echo "time to first text in the browser (CPU wasm; cold, prefix kept in memory, prefix stored across a reload):" >&2
+  node bench/browser/ttft.mjs --formats "${TTFT_FORMATS:-tldr,structured}" || echo "browser ttft: failed"
 else
   echo "browser rows skipped: needs ${CHROMIUM:-/usr/bin/chromium} and www/dist (make web)"
 fi

@@ -932,6 +932,57 @@ try {
     await c.close();
   });
 
+  // ---- Reading the prompt, as the worker reports it (issue 21): prefill events in
+  // order up to the total before the first text; the next transcript starts from
+  // the kept prefix (its first event at the cached tokens) and writes what a cold
+  // run writes.
+  await test("prefill events go up to the total before the first text; the next summary reuses the prefix and equals a cold run", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    const wp = watch(p);
+    await p.goto(base);
+    const runs = await p.evaluate(async ({ a, b }) => {
+      const { PrecisWorker } = await import("./precis.js");
+      const model = new URL("models/SmolLM2-135M-Instruct.Q4_1.gguf", location.href).href;
+      const open = async () => {
+        const w = new PrecisWorker();
+        await w.request({ type: "load", source: { kind: "url", url: model }, backend: "cpu" });
+        return w;
+      };
+      const run = async (w, text) => {
+        const events = [];
+        const r = await w.request({ type: "summarize", text, options: { format: "tldr", length: "short" } }, {
+          onEvent: (e) => (e.type === "prefill" || e.type === "text") && events.push(e.type === "prefill" ? { done: e.done, total: e.total, cached: e.cached } : "text"),
+        });
+        return { text: r.text, stats: r.stats, events };
+      };
+      const w = await open();
+      const first = await run(w, a), next = await run(w, b);
+      w.terminate();
+      // A cold run: no prefix in memory, none stored.
+      await caches.delete("precis-prefix-v1");
+      const w2 = await open();
+      const cold = await run(w2, b);
+      w2.terminate();
+      return { first, next, cold };
+    }, { a: excerpt("dpo.txt", 1200), b: excerpt("sql-backend.txt", 1200) });
+    for (const [name, r] of Object.entries(runs)) {
+      const reads = r.events.filter((e) => e !== "text");
+      const firstText = r.events.indexOf("text");
+      assert(reads.length >= 2 && firstText === reads.length, `${name}: every prefill event comes before the first text: ${JSON.stringify(r.events.slice(0, 8))}`);
+      assert(reads.every((e, i) => i === 0 || e.done > reads[i - 1].done), `${name}: prefill progress goes up: ${JSON.stringify(reads)}`);
+      assert(reads.at(-1).done === reads.at(-1).total && reads.at(-1).total === r.stats.prompt_tokens, `${name}: the last event is at the total (${r.stats.prompt_tokens}): ${JSON.stringify(reads.at(-1))}`);
+      assert(reads[0].done === r.stats.cached_tokens, `${name}: the first event is at the cached tokens: ${JSON.stringify(reads[0])}`);
+    }
+    console.log(`     the second transcript read ${runs.next.stats.prompt_tokens - runs.next.stats.cached_tokens} of ${runs.next.stats.prompt_tokens} prompt tokens (${runs.next.stats.cached_tokens} from the kept prefix)`);
+    assert(runs.first.stats.cached_tokens === 0 && runs.cold.stats.cached_tokens === 0, "the first and the cold run read the whole prompt");
+    assert(runs.next.stats.cached_tokens > 0, "the next summary starts from the kept prefix");
+    assert(runs.next.text === runs.cold.text, `same TL;DR as a cold run:\n${runs.next.text}\n---\n${runs.cold.text}`);
+    wp.check();
+    await c.close();
+  });
+
   // ---- The prompt prefix kept across reloads (issue 21): a returning user's first
   // summary of a format starts from the stored KV state of its fixed opening and
   // writes what a fresh profile writes.
