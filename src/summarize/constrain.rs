@@ -12,6 +12,7 @@
 //! [`EchoGuard`] keeps the output from copying the prompt's instructions.
 
 use super::echo::{EchoGuard, TokenWords};
+use super::repeats::{Fields, RepeatGuard};
 use crate::engine::LogitsProcessor;
 use crate::text::tokenizer::Tokenizer;
 use llguidance::api::TopLevelGrammar;
@@ -107,7 +108,8 @@ impl TokenSpace {
 
     /// Compiles a Lark grammar into a fresh constraint whose output may not
     /// repeat a run of [`super::echo::RUN`] words of any of `instructions`.
-    pub fn constrain(&self, lark: &str, budget: Budget, instructions: &[&str]) -> Result<GrammarConstraint, ConstrainError> {
+    /// No field (delimited as `fields` says) may equal an earlier one.
+    pub fn constrain(&self, lark: &str, budget: Budget, instructions: &[&str], fields: Fields) -> Result<GrammarConstraint, ConstrainError> {
         // llguidance's message quotes the offending grammar lines.
         let parser = self.factory.create_parser(TopLevelGrammar::from_lark(lark.to_string())).map_err(|e| ConstrainError::Compile(e.to_string()))?;
         let trie = self.trie();
@@ -126,6 +128,7 @@ impl TokenSpace {
             ender_tokens,
             penalized,
             echo: EchoGuard::new(self.words.clone(), instructions),
+            repeats: RepeatGuard::new(trie, fields),
             recent: std::collections::VecDeque::new(),
             generated: 0,
             wrap_up: None,
@@ -198,6 +201,13 @@ pub struct MaskStats {
     pub forced_tokens: usize,
     /// Whether closing mode was needed.
     pub closed_early: bool,
+    /// Steps at which a copy of the instructions was refused, and at which one had
+    /// to be let through (the grammar spelled it out).
+    pub echoes_refused: usize,
+    pub echoes_unavoidable: usize,
+    /// Steps at which a repeated field was refused, and let through.
+    pub repeats_refused: usize,
+    pub repeats_unavoidable: usize,
 }
 
 pub struct GrammarConstraint {
@@ -211,6 +221,8 @@ pub struct GrammarConstraint {
     penalized: Vec<bool>,
     /// Refuses tokens that would repeat the instructions.
     echo: EchoGuard,
+    /// Refuses tokens that would end a field as a copy of an earlier one.
+    repeats: RepeatGuard,
     /// The last sampled (not forced) tokens.
     recent: std::collections::VecDeque<u32>,
     generated: usize,
@@ -345,6 +357,9 @@ impl LogitsProcessor for GrammarConstraint {
             *l = f32::NEG_INFINITY;
         }
         if std::env::var_os("PRECIS_NO_ECHO_GUARD").is_none() { self.echo.restrict(self.constraint.tok_trie(), &mut logits[..n]); }
+        self.repeats.restrict(self.constraint.tok_trie(), &mut logits[..n]);
+        (self.stats.echoes_refused, self.stats.echoes_unavoidable) = (self.echo.refusals, self.echo.unavoidable);
+        (self.stats.repeats_refused, self.stats.repeats_unavoidable) = (self.repeats.refusals, self.repeats.unavoidable);
         if self.budget.must_close(self.generated, self.stats.forced_tokens) {
             // An allowed end-of-output token means the grammar may end here: do.
             if self.constraint.tok_trie().eos_tokens().iter().any(|&t| (t as usize) < n && logits[t as usize].is_finite()) {
@@ -376,6 +391,7 @@ impl LogitsProcessor for GrammarConstraint {
             self.wrap_up = None;
         }
         self.echo.accept(self.constraint.tok_trie(), token);
+        self.repeats.accept(self.constraint.tok_trie(), token, true);
         let res = self.constraint.commit_token(Some(token));
         self.stats.commit_s += crate::platform::clock::now() - t0;
         match res {
@@ -388,6 +404,7 @@ impl LogitsProcessor for GrammarConstraint {
                 let forced: Vec<u32> = r.ff_tokens.into_iter().skip(1).collect();
                 for &t in &forced {
                     self.echo.accept(self.constraint.tok_trie(), t);
+                    self.repeats.accept(self.constraint.tok_trie(), t, false);
                 }
                 self.generated += forced.len();
                 self.stats.forced_tokens += forced.len();
@@ -422,7 +439,7 @@ mod tests {
         let space = TokenSpace { factory, n_vocab: w.len(), words };
         let closing = Closing { closers: vec![b"\"".to_vec()], enders: vec![], wrap_up: 0 };
         let budget = Budget { max_tokens: 1000, structure_tokens: 0, field_reserve: 0, closing, repeat_penalty: 1.0, repeat_window: 0 };
-        let c = space.constrain(lark, budget, &[]).unwrap();
+        let c = space.constrain(lark, budget, &[], Fields::JsonStrings).unwrap();
         (trie, c)
     }
 

@@ -7,6 +7,7 @@
 //! budget and the reserve that closing mode needs.
 
 use super::constrain::Closing;
+use super::repeats::Fields;
 use super::formats::{NotesShape, StructuredSizes, TextShape};
 use super::structured::{BULLETS, GENERAL, GENERAL_TOPICS, SECTIONS, SECTION_TOPICS, TOPICS};
 
@@ -25,6 +26,8 @@ pub struct GrammarSpec {
     pub close_tokens: usize,
     /// What ends a field and its sentence in closing mode.
     pub closing: Closing,
+    /// How fields are delimited for the rule that none repeats an earlier one.
+    pub repeat_fields: Fields,
 }
 
 fn starts(s: &[&str]) -> Vec<Vec<u8>> {
@@ -145,7 +148,7 @@ pub fn structured(z: &StructuredSizes) -> GrammarSpec {
     g.push_str(&format!("TAG: /{word}( {word})?/\n"));
     g.push_str(&format!("NAME: {}\n", GENERAL_TOPICS.iter().map(|t| lit(t)).collect::<Vec<_>>().join(" | ")));
     g.push_str("COMPLEXITY: /0\\.[0-9][0-9]|1\\.00/\n");
-    b.finish(g, 3, closing(&["\""]))
+    b.finish(g, 3, closing(&["\""]), Fields::JsonStrings)
 }
 
 /// Collects a grammar's top-level sequence with its layout and field sizes.
@@ -168,8 +171,8 @@ impl Builder {
         self.fields += 1;
         self.content_chars += chars;
     }
-    fn finish(self, lark: String, close_tokens: usize, closing: Closing) -> GrammarSpec {
-        GrammarSpec { lark, layout: self.layout, fields: self.fields, content_chars: self.content_chars, close_tokens, closing }
+    fn finish(self, lark: String, close_tokens: usize, closing: Closing, repeat_fields: Fields) -> GrammarSpec {
+        GrammarSpec { lark, layout: self.layout, fields: self.fields, content_chars: self.content_chars, close_tokens, closing, repeat_fields }
     }
 }
 
@@ -257,7 +260,7 @@ pub fn notes(sections: &[NotesSection], shape: &NotesShape) -> GrammarSpec {
     let title = format!("[A-Z][\\p{{L}}\\p{{N}} ,:'&+\\-\\/]{{1,{}}}", shape.title_chars);
     g.push_str(&format!("TITLE: /{title}/\nTITLE_SP: /{title} /\n"));
     g.push_str(&format!("SENTENCE: {}\n", notes_sentence(shape.sentence_chars)));
-    all.finish(g, 12, closing(&["\"", "\n", "(", " ("]))
+    all.finish(g, 12, closing(&["\"", "\n", "(", " ("]), Fields::Lines)
 }
 
 /// Shorter "sentences" are a small model giving up ("The run."). Raising it
@@ -306,7 +309,7 @@ pub fn text(format: super::Format, shape: &TextShape) -> GrammarSpec {
                 b.lit("\n");
             }
             let g = format!("start: {}\nSENTENCE: {}\n", b.seq.join(" "), sentence(shape.sentence_chars));
-            b.finish(g, 12, closing(&["\n"]))
+            b.finish(g, 12, closing(&["\n"]), Fields::Lines)
         }
         Format::Headline => {
             // 3..=n words on one line.
@@ -315,7 +318,7 @@ pub fn text(format: super::Format, shape: &TextShape) -> GrammarSpec {
             let word = r#"[\p{L}\p{N}][\p{L}\p{N}'’\-+#.:,&\/]{0,19}"#;
             let first = r#"[\p{Lu}\p{N}][\p{L}\p{N}'’\-+#.:,&\/]{0,19}"#;
             let g = format!("start: HEADLINE\nHEADLINE: /{first}( {word}){{2,{}}}/\n", n.max(3) - 1);
-            b.finish(g, 4, Closing::default())
+            b.finish(g, 4, Closing::default(), Fields::Lines)
         }
         _ => {
             // 1..=n sentences in one paragraph.
@@ -325,7 +328,7 @@ pub fn text(format: super::Format, shape: &TextShape) -> GrammarSpec {
                 rest = format!("(\" \" SENTENCE {rest})?");
             }
             let g = format!("start: SENTENCE {rest}\nSENTENCE: {}\n", sentence(shape.sentence_chars));
-            b.finish(g, 12, closing(&[]))
+            b.finish(g, 12, closing(&[]), Fields::Lines)
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod constrain;
 pub mod echo;
+pub mod repeats;
 pub mod formats;
 pub mod grammar;
 pub mod mapreduce;
@@ -141,6 +142,10 @@ impl SummaryStats {
         self.mask.commit_s += m.commit_s;
         self.mask.forced_tokens += m.forced_tokens;
         self.mask.closed_early |= m.closed_early;
+        self.mask.echoes_refused += m.echoes_refused;
+        self.mask.echoes_unavoidable += m.echoes_unavoidable;
+        self.mask.repeats_refused += m.repeats_refused;
+        self.mask.repeats_unavoidable += m.repeats_unavoidable;
     }
 }
 

@@ -208,7 +208,7 @@ impl Summarizer {
             repeat_penalty: opts.repeat_penalty,
             repeat_window: 256,
         };
-        let mut constraint = self.space.constrain(&spec.lark, budget, instructions)?;
+        let mut constraint = self.space.constrain(&spec.lark, budget, instructions, spec.repeat_fields)?;
         let keep_prefix = self.fixed_prefix(messages, &prompt)?;
         let gen_opts = GenerateOptions { max_tokens, sampler: opts.sampler.clone(), stop: vec![], chunk: 512, n_ctx: context, ignore_eos: false, keep_prefix };
         if !progress(&Progress::Started { pass }) {

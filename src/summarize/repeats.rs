@@ -1,0 +1,233 @@
+//! Keeps a summary from saying the same thing twice (issue 16): no title, bullet,
+//! topic, notes point or key point may equal an earlier one, normalized — and so no
+//! bullet may restate its section's title, which comes before it.
+//!
+//! A small model, greedy, falls into loops: the five sections of a structured
+//! summary came out word for word alike, and topics repeated across sections. The
+//! repetition penalty discourages reused tokens but cannot see a whole field. This
+//! guard works at the moment a field would end: a token that closes the field (`"`
+//! after a JSON string value, `\n` after a line) is refused when the field so far,
+//! normalized, is one already written, so the model has to go on and make it
+//! different. Deleting repeats afterwards would instead leave a structured summary
+//! one bullet short of its schema. Where the grammar leaves nothing but a closing
+//! token (the field is at its size limit) the repeat is let through and counted.
+//!
+//! Fields are what the model wrote: a field whose bytes all came from forced tokens
+//! (JSON keys, `Quotes:`) is layout and is not remembered. Normalized text is the
+//! field's words (runs of ASCII letters and digits, lowercased), without a leading
+//! list number (`2.`) or section label (`Section 3:`).
+
+use llguidance::toktrie::TokTrie;
+use std::collections::HashSet;
+
+/// How a format's fields are delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fields {
+    /// JSON: the values of strings (`"` opens and closes; the grammars allow no escapes).
+    JsonStrings,
+    /// Markdown and plain text: lines.
+    Lines,
+}
+
+impl Fields {
+    fn delimiter(self) -> u8 {
+        match self {
+            Fields::JsonStrings => b'"',
+            Fields::Lines => b'\n',
+        }
+    }
+}
+
+/// The words of a field, without its list number or section label.
+pub fn normalize(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+    let mut words: Vec<&str> = text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    if words.len() >= 2 && words[0] == "section" && words[1].bytes().all(|b| b.is_ascii_digit()) {
+        words.drain(..2);
+    } else if list_number(bytes) {
+        words.remove(0);
+    }
+    words.join(" ")
+}
+
+/// Whether `bytes` open with a list number: digits, then `.` or `)`.
+fn list_number(bytes: &[u8]) -> bool {
+    let b = bytes.trim_ascii_start();
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    digits > 0 && matches!(b.get(digits), Some(b'.' | b')'))
+}
+
+pub struct RepeatGuard {
+    fields: Fields,
+    /// Tokens whose bytes hold the delimiter (precomputed once per constraint).
+    closing: Vec<u32>,
+    /// JSON: inside a string.
+    inside: bool,
+    current: Vec<u8>,
+    /// Whether a sampled token wrote into the current field.
+    sampled: bool,
+    seen: HashSet<String>,
+    /// Steps at which closing tokens were refused.
+    pub refusals: usize,
+    /// Steps at which only a repeat could close the field, so it was let through.
+    pub unavoidable: usize,
+}
+
+impl RepeatGuard {
+    pub fn new(trie: &TokTrie, fields: Fields) -> Self {
+        let d = fields.delimiter();
+        let closing = (0..trie.vocab_size() as u32).filter(|&t| {
+            let b = trie.token(t);
+            b.first() != Some(&TokTrie::SPECIAL_TOKEN_MARKER) && b.contains(&d)
+        });
+        RepeatGuard { fields, closing: closing.collect(), inside: false, current: vec![], sampled: false, seen: HashSet::new(), refusals: 0, unavoidable: 0 }
+    }
+
+    /// Whether a field is open for the model to write in.
+    fn in_field(&self) -> bool {
+        self.fields == Fields::Lines || self.inside
+    }
+
+    /// Sets to -inf the allowed tokens that would end the current field as a copy
+    /// of an earlier one, unless every allowed token does.
+    pub fn restrict(&mut self, trie: &TokTrie, logits: &mut [f32]) {
+        if !self.in_field() || self.seen.is_empty() {
+            return;
+        }
+        let d = self.fields.delimiter();
+        let allowed = |t: u32| logits.get(t as usize).is_some_and(|l| l.is_finite());
+        let mut field = self.current.clone();
+        let base = field.len();
+        let refuse: Vec<u32> = self
+            .closing
+            .iter()
+            .copied()
+            .filter(|&t| allowed(t))
+            .filter(|&t| {
+                let b = trie.token(t);
+                let cut = b.iter().position(|&x| x == d).expect("a closing token holds the delimiter");
+                field.truncate(base);
+                field.extend_from_slice(&b[..cut]);
+                let n = normalize(&field);
+                !n.is_empty() && self.seen.contains(&n)
+            })
+            .collect();
+        if refuse.is_empty() {
+            return;
+        }
+        let others = logits.iter().enumerate().any(|(t, l)| l.is_finite() && !refuse.contains(&(t as u32)));
+        if !others {
+            self.unavoidable += 1;
+            return;
+        }
+        for t in refuse {
+            logits[t as usize] = f32::NEG_INFINITY;
+        }
+        self.refusals += 1;
+    }
+
+    /// Follows the output; `sampled`: the model chose this token (not the grammar).
+    pub fn accept(&mut self, trie: &TokTrie, token: u32, sampled: bool) {
+        let bytes = trie.token(token);
+        if bytes.first() == Some(&TokTrie::SPECIAL_TOKEN_MARKER) {
+            return;
+        }
+        let d = self.fields.delimiter();
+        for &b in bytes {
+            if b == d {
+                if self.in_field() {
+                    self.close();
+                }
+                if self.fields == Fields::JsonStrings {
+                    self.inside = !self.inside;
+                }
+            } else if self.in_field() {
+                self.current.push(b);
+                self.sampled |= sampled;
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        let n = normalize(&self.current);
+        if self.sampled && !n.is_empty() {
+            self.seen.insert(n);
+        }
+        self.current.clear();
+        self.sampled = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llguidance::toktrie::TokRxInfo;
+
+    fn trie(words: &[&str]) -> TokTrie {
+        let w: Vec<Vec<u8>> = words.iter().map(|s| s.as_bytes().to_vec()).collect();
+        let info = TokRxInfo { vocab_size: w.len() as u32, tok_eos: 0, tok_bos: None, tok_pad: None, tok_unk: None, tok_end_of_turn: None };
+        TokTrie::from(&info, &w)
+    }
+
+    const VOCAB: &[&str] = &["\"", "\",", "Redis", " Redis", " cache", "\n", "- ", "Section 1: ", "Caching", ".", "key", "\": \"", "2. "];
+
+    fn id(s: &str) -> u32 {
+        VOCAB.iter().position(|v| *v == s).unwrap_or_else(|| panic!("no token {s:?}")) as u32
+    }
+
+    /// Feeds `(token, sampled)` pairs, then returns the probe tokens refused.
+    fn refused(fields: Fields, written: &[(&str, bool)], probe: &[&str]) -> Vec<String> {
+        let t = trie(VOCAB);
+        let mut g = RepeatGuard::new(&t, fields);
+        for (tok, sampled) in written {
+            g.accept(&t, id(tok), *sampled);
+        }
+        let mut logits = vec![0.0f32; VOCAB.len()];
+        g.restrict(&t, &mut logits);
+        probe.iter().filter(|p| !logits[id(p) as usize].is_finite()).map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn normalized_text_drops_case_punctuation_numbers_and_labels() {
+        assert_eq!(normalize(b"Section 3: Redis, the Cache!"), "redis the cache");
+        assert_eq!(normalize(b"2. Redis the cache."), "redis the cache");
+        assert_eq!(normalize(b"2020 was the year."), "2020 was the year");
+        assert_eq!(normalize(b"3) Redis"), "redis");
+        assert_eq!(normalize(b"..."), "");
+    }
+
+    #[test]
+    fn a_json_value_equal_to_an_earlier_one_cannot_close() {
+        // {"key": "Redis", "key": "Redis| — the closing quote is refused, a longer value is not.
+        let first = [("\"", false), ("key", false), ("\": \"", false), ("Redis", true), ("\",", false), ("\"", false), ("key", false), ("\": \"", false), ("Redis", true)];
+        assert_eq!(refused(Fields::JsonStrings, &first, &["\"", "\",", " cache"]), vec!["\"", "\","]);
+        // Keys are forced: "key" twice is layout, not a repeat.
+        let keys = [("\"", false), ("key", false), ("\": \"", false), ("Redis", true), ("\",", false), ("\"", false), ("key", false)];
+        assert_eq!(refused(Fields::JsonStrings, &keys, &["\"", "\",", "\": \""]), Vec::<String>::new());
+        // A bullet that restates the title ("Section 1: Caching" then "Caching").
+        let title = [("\"", false), ("Section 1: ", false), ("Caching", true), ("\",", false), ("\"", false), ("Caching", true)];
+        assert_eq!(refused(Fields::JsonStrings, &title, &["\"", "."]), vec!["\""]);
+    }
+
+    #[test]
+    fn a_line_equal_to_an_earlier_one_cannot_end() {
+        let lines = [("- ", false), ("Redis", true), (" cache", true), ("\n", true), ("- ", false), ("Redis", true), (" cache", true)];
+        assert_eq!(refused(Fields::Lines, &lines, &["\n", "."]), vec!["\n"]);
+        // Numbered points: "2. Redis" after "Redis".
+        let numbered = [("Redis", true), ("\n", true), ("2. ", false), ("Redis", true)];
+        assert_eq!(refused(Fields::Lines, &numbered, &["\n"]), vec!["\n"]);
+    }
+
+    #[test]
+    fn a_repeat_the_grammar_leaves_no_way_around_is_let_through() {
+        let t = trie(VOCAB);
+        let mut g = RepeatGuard::new(&t, Fields::Lines);
+        for tok in ["Redis", "\n", "Redis"] {
+            g.accept(&t, id(tok), true);
+        }
+        let mut logits = vec![f32::NEG_INFINITY; VOCAB.len()];
+        logits[id("\n") as usize] = 0.0;
+        g.restrict(&t, &mut logits);
+        assert!(logits[id("\n") as usize].is_finite() && g.unavoidable == 1 && g.refusals == 0);
+    }
+}
