@@ -399,13 +399,13 @@ function knownSpeed() {
 }
 
 // The first visit with a model has no summary to time: a short run of the
-// engine (64 tokens read, 4 written) gives its speeds here, so the estimate
+// engine (32 tokens read, 3 written) gives its speeds here, so the estimate
 // exists before the first Summarize. A real summary's speeds replace it.
 const PROBE_TEXT = "Today we look at how a cache decides what to keep. When memory is full, something has to go, and the choice matters: a good policy keeps the pages that will be asked for again soon. ".repeat(4);
 async function probeSpeed() {
   if (!state.model || knownSpeed()) return;
   try {
-    const r = await worker.request({ type: "bench", text: PROBE_TEXT, promptTokens: 64, genTokens: 4 });
+    const r = await worker.request({ type: "bench", text: PROBE_TEXT, promptTokens: 32, genTokens: 3 });
     if (!knownSpeed()) rememberSpeed({ prompt_tokens: r.prompt_tokens, generated_tokens: r.generated_tokens, prefill_s: r.prefill_s, decode_s: r.decode_s }, true);
     updatePlan();
   } catch (e) {

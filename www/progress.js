@@ -48,6 +48,7 @@ export class RunProgress {
     this.passesDone = 0;
     this.phase = "starting"; // starting | reading | writing | done | stopping | stopped
     this.label = "the summary";
+    this.final = true; // the pass under way writes the answer (not a chunk's notes)
     this.read = { done: 0, total: 0, cached: 0 };
     this.written = 0;
     this.readMeter = new RateMeter(5);
@@ -60,6 +61,7 @@ export class RunProgress {
       this.passes = ev.chunks ? ev.chunks + (this.format === "notes" ? 0 : 1) : 1;
     } else if (ev.type === "start") {
       this.phase = "reading";
+      this.final = ev.pass.kind === "final";
       this.label = ev.pass.kind === "chunk" ? `chunk ${ev.pass.index + 1} of ${ev.pass.of}${ev.pass.round > 1 ? ` (round ${ev.pass.round})` : ""}` : this.passes > 1 ? "the summary from the notes" : "the summary";
       this.read = { done: 0, total: 0, cached: 0 };
       this.written = 0;
@@ -134,7 +136,15 @@ export class RunProgress {
     }
     if (this.phase === "writing") {
       const rate = this.writeMeter.rate();
-      return `writing ${this.label} · ${int(this.written)} tokens${rate ? ` · ${rate.toFixed(1)} tok/s` : ""}`;
+      const parts = [`writing ${this.label} · ${int(this.written)} tokens`];
+      if (rate) {
+        parts.push(`${rate.toFixed(1)} tok/s`);
+        // The answer may end sooner: its token budget is only an upper bound
+        // (and it is the final answer's: a chunk's notes have their own).
+        const left = about(Math.max(0, this.answerTokens - this.written) / rate);
+        if (left && this.final && this.written < this.answerTokens) parts.push(`at most ${left} left`);
+      }
+      return parts.join(" · ");
     }
     return this.phase === "done" ? "finishing…" : "starting…";
   }

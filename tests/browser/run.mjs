@@ -188,9 +188,10 @@ try {
     });
     assert(r.reading.text === "reading 1,024 / 5,800 tokens · 60 tok/s · about 1 min left · 512 from the prefix cache", r.reading.text);
     assert(r.reading.fraction > 0 && r.reading.fraction < 0.5, `bar while reading: ${r.reading.fraction}`);
-    const rate = Number(/· ([\d.]+) tok\/s$/.exec(r.writing.text)?.[1]);
+    const rate = Number(/· ([\d.]+) tok\/s · /.exec(r.writing.text)?.[1]);
     assert(rate > 9 && rate <= 10.5, `writing speed ${rate} from ${r.writing.text}`);
-    assert(/^writing the summary · 160 tokens/.test(r.writing.text), r.writing.text);
+    // 240 tokens of the 400-token budget left at ~10 tok/s.
+    assert(/^writing the summary · 160 tokens · [\d.]+ tok\/s · at most about 24 s left$/.test(r.writing.text), r.writing.text);
     assert(r.writing.fraction > r.reading.fraction && r.writing.fraction < 1, `bar while writing: ${r.writing.fraction}`);
     assert(/^stopped while writing/.test(r.stopped), r.stopped);
   });
@@ -525,6 +526,7 @@ try {
       console.log(`     ${r.status}; bar ${r.bar.toFixed(3)}`);
       assert(r.done < r.total && r.total > 3000, `reading ${r.done} of ${r.total}`);
       assert(r.bar > 0 && r.bar < 1, `the bar while reading: ${r.bar}`);
+      assert(await p.isHidden("#live"), "an empty text box while the prompt is read");
       await p.locator("#run-panel").screenshot({ path: path.join(outDir, "reading.png") });
       const t = Date.now();
       await p.click("#stop");
@@ -603,7 +605,7 @@ try {
       await setTranscript(p, excerpt("consistent-hashing.txt", 600));
       await p.waitForFunction(() => / tokens · /.test(document.getElementById("transcript-stats").textContent), null, { timeout: 60_000 });
       await p.click("#summarize");
-      await p.waitForFunction(() => /^writing the summary · \d+ tokens · [\d.]+ tok\/s$/.test(document.getElementById("run-status").textContent), null, { timeout: 120_000, polling: 100 });
+      await p.waitForFunction(() => /^writing the summary · \d+ tokens · [\d.]+ tok\/s · at most about \d+ (s|min) left$/.test(document.getElementById("run-status").textContent), null, { timeout: 120_000, polling: 100 });
       console.log(`     ${await p.textContent("#run-status")}`);
       await p.locator("#run-panel").screenshot({ path: path.join(outDir, "writing.png") });
       await p.click("#stop");
