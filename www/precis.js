@@ -4,8 +4,11 @@
 //
 //   import { Summarizer } from "./precis.js";
 //   const s = await Summarizer.create({ type: "tldr", length: "short",
-//     monitor(m) { m.addEventListener("downloadprogress", (e) => console.log(e.loaded)); } });
-//   console.log(await s.summarize(text));
+//     monitor(m) {
+//       m.addEventListener("downloadprogress", (e) => console.log(e.loaded));
+//       m.addEventListener("readprogress", (e) => console.log(`${e.done} / ${e.total} read`));
+//     } });
+//   console.log(await s.summarize(text, { signal }));  // AbortError on abort
 //   for await (const piece of s.summarizeStreaming(text)) show(piece);
 //
 // `type` takes the W3C types (key-points, tldr, teaser, headline) plus Precis's
