@@ -107,7 +107,7 @@ web: build-wasm model
 	else $(MAKE) --no-print-directory wasm-web; fi
 	rm -rf $(DIST) && mkdir -p $(DIST)/pkg $(DIST)/models
 	sed "s|connect-src 'self' https:;|connect-src $(CONNECT_SRC);|" www/index.html > $(DIST)/index.html
-	cp www/csp.js www/app.js www/notes.js www/markdown.js www/precis.js www/worker.js www/download.js www/prefix-store.js www/sha256.js www/style.css $(DIST)/
+	cp www/csp.js www/app.js www/progress.js www/notes.js www/markdown.js www/precis.js www/worker.js www/download.js www/prefix-store.js www/sha256.js www/style.css $(DIST)/
 	cp target/wasm-web/precis.js target/wasm-web/precis_bg.wasm $(DIST)/pkg/
 	cp models/manifest.json $(DIST)/models/
 	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css $(DIST)/models/manifest.json | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js

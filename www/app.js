@@ -1,7 +1,8 @@
 // The page: model loading, transcript input, summary runs and their rendering.
 // All model work happens in the worker (precis.js → worker.js); model output is
 // only ever inserted as text, never parsed as HTML.
-import { PrecisWorker, DEFAULT_MODEL, abortFlag, cachedModels, deleteCachedModel, partialDownloads, deletePartialDownload } from "./precis.js";
+import { PrecisWorker, DEFAULT_MODEL, abortFlag, wantedBackend, cachedModels, deleteCachedModel, partialDownloads, deletePartialDownload } from "./precis.js";
+import { RunProgress } from "./progress.js";
 import { renderNotes } from "./notes.js";
 import { markdown } from "./markdown.js";
 
@@ -11,8 +12,10 @@ const state = {
   modelSource: null, // what to reload after a worker restart
   plan: null,
   running: false,
+  loading: false,
   abort: null,
-  result: null, // {format, length, text, stats, map_notes}
+  result: null, // {format, length, text, stats, map_notes, source (the transcript)}
+  planned: null, // {text, plan}: the last exact count, kept while a run holds the worker
 };
 const worker = new PrecisWorker();
 window.precis = { state, worker }; // for the browser tests and the curious
@@ -65,22 +68,27 @@ function debounce(fn, ms) {
 }
 
 // ---- backend badge
-// The worker picks WebGPU when the browser offers an adapter; `?backend=cpu` in
-// the address asks for the CPU engine, as does a page without navigator.gpu.
-const WANTED_BACKEND = new URLSearchParams(location.search).get("backend") || (navigator.gpu ? "auto" : "cpu");
+// The worker picks WebGPU when the browser offers a hardware adapter (never a
+// software fallback unless asked); `?backend=cpu|webgpu` in the address asks
+// for one, and a page without navigator.gpu gets the CPU engine.
+const WANTED = wantedBackend();
 async function initBackend() {
   try {
-    const r = await worker.request({ type: "init", backend: WANTED_BACKEND });
-    setBadge(r.backend, r.gpu);
+    const r = await worker.request({ type: "init", backend: WANTED.backend, asked: WANTED.asked });
+    setBadge(r.backend, r.gpu, r.why);
   } catch (e) {
     $("backend-badge").textContent = "engine failed";
     showError("model-error", `The engine could not start: ${e.message}`);
   }
 }
-function setBadge(backend, gpu) {
+function setBadge(backend, gpu, why) {
   const b = $("backend-badge");
-  b.textContent = backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
+  const name = backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
+  b.replaceChildren(name);
+  if (why) b.append(el("span", "why", ` — ${why}`));
   b.dataset.backend = backend;
+  b.dataset.why = why || "";
+  $("footer-backend").textContent = backend === "webgpu" ? "on this device's GPU through WebGPU" : "on this device's CPU with WebAssembly";
   const feats = gpu && gpu.available ? ` (adapter: ${[gpu.vendor, gpu.architecture, gpu.description].filter(Boolean).join(" ") || "unnamed"}; shader-f16 ${gpu.f16 ? "yes" : "no"}, subgroups ${gpu.subgroups ? "yes" : "no"})` : "";
   if (backend === "webgpu") b.title = `Running on the GPU through WebGPU${feats}.`;
   else if (gpu && gpu.available) b.title = `Running on the CPU (WebAssembly); WebGPU is available${feats} but was not used.`;
@@ -127,7 +135,7 @@ async function loadModel(source, label) {
     // origin's storage, and the page's is the one the user sees in the list.
     const storage = await storageEstimate();
     // The worker picks the engine; it reports what it actually runs on.
-    const r = await worker.request({ type: "load", source, backend: WANTED_BACKEND, storage }, {
+    const r = await worker.request({ type: "load", source, backend: WANTED.backend, asked: WANTED.asked, storage }, {
       onProgress: (p) => {
         if (p.phase !== phase) {
           // A resumed download starts at the bytes already kept, and loading
@@ -164,12 +172,13 @@ async function loadModel(source, label) {
     $("model-status").dataset.resumedFrom = String(r.resumedFrom || 0);
     $("model-status").dataset.ranged = String(r.ranged ?? "");
     show("model-note", r.note);
-    setBadge(r.backend, r.gpu);
+    setBadge(r.backend, r.gpu, r.why);
     const remembered = source.kind === "file" ? { kind: "url", url: new URL(`local-models/${encodeURIComponent(r.name)}`, location.href).href, name: r.name } : { kind: "url", url: source.url, name: r.name };
     localStorage.setItem("precis.model", JSON.stringify(remembered));
     $("model-progress-wrap").hidden = true;
     refreshCached();
     updatePlan();
+    probeSpeed();
   } catch (e) {
     $("model-status").textContent = state.model ? `Still using ${state.model.name}.` : "No model loaded.";
     $("model-progress-wrap").hidden = true;
@@ -188,7 +197,18 @@ const setListButtons = (on) => {
 function setModelButtons(on) {
   for (const id of ["load-default", "load-url", "model-file"]) $(id).disabled = !on;
   setListButtons(on);
-  $("summarize").disabled = !on || !state.model || state.running;
+  state.loading = !on;
+  syncSummarize();
+}
+
+// Summarize is enabled only when it can run; when it cannot, its title and the
+// hint beside it say why (a disabled button gets no click to explain itself).
+function syncSummarize() {
+  const why = state.running ? "A summary is being written: Stop it to start another." : state.loading ? "Wait for the model to finish loading." : !state.model ? "Load a model first (step 1)." : "";
+  const b = $("summarize");
+  b.disabled = !!why;
+  b.title = why || "Summarize the transcript with the loaded model";
+  show("summarize-hint", state.running ? "" : why);
 }
 
 $("load-default").addEventListener("click", () => loadModel({ kind: "url", url: DEFAULT_MODEL }, "the default model"));
@@ -240,6 +260,7 @@ async function loadUrl(url, label) {
 worker.onCrash = () => {
   const src = state.modelSource;
   state.model = null;
+  syncSummarize();
   if (src) loadModel(src.kind === "file" ? { ...src, keep: false } : src, "the model again");
   initBackend();
 };
@@ -303,12 +324,23 @@ const persistTranscript = debounce(() => save("transcript", transcript.value), 3
 transcript.addEventListener("input", () => {
   persistTranscript();
   updatePlan();
+  markStale();
 });
 $("clear-transcript").addEventListener("click", () => {
   transcript.value = "";
   save("transcript", "");
   updatePlan();
+  markStale();
 });
+
+// A summary shown beside a transcript it is not of says so. Results saved
+// before they carried their transcript count as stale once the text is edited.
+function markStale(edited = true) {
+  const r = state.result;
+  const stale = !!r && (r.source !== undefined ? r.source !== transcript.value : edited);
+  $("result").classList.toggle("stale", stale);
+  show("result-stale", stale ? "This summary is of an earlier transcript: press Summarize for the one above." : "");
+}
 
 async function readTranscriptFile(file) {
   if (!/\.(txt|srt|vtt)$/i.test(file.name) && !/^text\//.test(file.type)) {
@@ -320,6 +352,7 @@ async function readTranscriptFile(file) {
   transcript.value = await file.text();
   save("transcript", transcript.value);
   updatePlan();
+  markStale();
 }
 $("transcript-file").addEventListener("change", (e) => {
   if (e.target.files[0]) readTranscriptFile(e.target.files[0]);
@@ -352,9 +385,32 @@ function options() {
 // This device's speed with the loaded model on its backend, from its last summary
 // (tokens/s read and written), kept per model so the estimate below means this device.
 const speedKey = () => state.model && `precis.speed.${state.model.name}.${state.model.backend || "cpu"}`;
-function rememberSpeed(stats) {
-  const prefill = stats.prompt_tokens / stats.prefill_s, decode = stats.generated_tokens / stats.decode_s;
-  if (speedKey() && isFinite(prefill) && isFinite(decode) && prefill > 0 && decode > 0) localStorage.setItem(speedKey(), JSON.stringify({ prefill, decode }));
+function rememberSpeed(stats, probe = false) {
+  // Tokens from the prefix cache were not read: the speed counts the rest.
+  const prefill = (stats.prompt_tokens - (stats.cached_tokens || 0)) / stats.prefill_s, decode = stats.generated_tokens / stats.decode_s;
+  if (speedKey() && isFinite(prefill) && isFinite(decode) && prefill > 0 && decode > 0) localStorage.setItem(speedKey(), JSON.stringify({ prefill, decode, probe }));
+}
+function knownSpeed() {
+  try {
+    return JSON.parse(localStorage.getItem(speedKey()) || "null");
+  } catch {
+    return null;
+  }
+}
+
+// The first visit with a model has no summary to time: a short run of the
+// engine (32 tokens read, 3 written) gives its speeds here, so the estimate
+// exists before the first Summarize. A real summary's speeds replace it.
+const PROBE_TEXT = "Today we look at how a cache decides what to keep. When memory is full, something has to go, and the choice matters: a good policy keeps the pages that will be asked for again soon. ".repeat(4);
+async function probeSpeed() {
+  if (!state.model || knownSpeed()) return;
+  try {
+    const r = await worker.request({ type: "bench", text: PROBE_TEXT, promptTokens: 32, genTokens: 3 });
+    if (!knownSpeed()) rememberSpeed({ prompt_tokens: r.prompt_tokens, generated_tokens: r.generated_tokens, prefill_s: r.prefill_s, decode_s: r.decode_s }, true);
+    updatePlan();
+  } catch (e) {
+    console.warn(`the speed probe failed (${e.message}); the estimate waits for a first summary`);
+  }
 }
 
 // "about N model passes, ~M min on this device" before the run, from the plan and
@@ -363,17 +419,19 @@ function rememberSpeed(stats) {
 function estimate(p) {
   const passes = Math.max(1, p.passes);
   const what = passes === 1 ? "1 model pass" : `${passes.toLocaleString()} model passes`;
-  let speed = null;
-  try { speed = JSON.parse(localStorage.getItem(speedKey()) || "null"); } catch { speed = null; }
-  if (!speed) return `about ${what} (the time is known after a first summary on this device)`;
+  const speed = knownSpeed();
+  if (!speed) return `about ${what} (timing this device…)`;
   const seconds = p.prompt_tokens / speed.prefill + (passes * p.answer_tokens) / speed.decode;
-  return `about ${what}, ~${duration(seconds)} on this device`;
+  return `about ${what}, ~${duration(seconds)} on this device${speed.probe ? " (from a short speed test)" : ""}`;
 }
 
 // Character and token counts, and whether the transcript will be cut into
 // chunks: the model's own tokenizer when a model is loaded, chars/4 before.
 const updatePlan = debounce(async () => {
   const text = transcript.value;
+  // During a run the worker answers no plan: an exact count of this very text
+  // stays as it is rather than turning into an estimate.
+  if (state.running && state.planned?.text === text) return;
   showError("transcript-error", "");
   show("transcript-warning", "");
   state.plan = null;
@@ -391,6 +449,7 @@ const updatePlan = debounce(async () => {
     const p = await worker.request({ type: "plan", text, options: options() });
     if (text !== transcript.value) return;
     state.plan = p;
+    state.planned = { text, plan: p };
     $("transcript-stats").textContent = `${chars.toLocaleString()} characters · ${p.tokens.toLocaleString()} tokens · ${p.format}${p.duration ? ` · ${duration(p.duration)}` : ""} · ${estimate(p)}`;
     if (!p.one_pass) {
       show("transcript-warning", `This transcript (${p.tokens.toLocaleString()} tokens) does not fit the model's ${p.context}-token context with its answer: it will be summarized in chunks (map-reduce), which takes several passes and longer.`);
@@ -413,18 +472,20 @@ for (const id of ["format", "length"]) {
 async function run() {
   const text = transcript.value;
   showError("run-error", "");
+  show("run-note", "");
   if (!text.trim()) return showError("run-error", "The transcript is empty: paste or open one first.");
   if (!state.model) return showError("run-error", "Load a model first.");
   const opts = options();
   state.running = true;
   state.abort = abortFlag();
-  $("summarize").disabled = true;
+  syncSummarize();
   $("stop").disabled = false;
   $("run-progress-wrap").hidden = false;
   $("run-progress").value = 0;
   const live = $("live");
   live.textContent = "";
-  live.hidden = false;
+  live.hidden = true; // shown with the first text: reading the prompt writes none
+  show("live-label", "");
   // The text streamed so far is kept as it grows, at most a second behind: a
   // reload (or a crash) in the middle of a run, or after a Stop, must not lose
   // it. A throttle, not a debounce: tokens arrive faster than any quiet period.
@@ -435,67 +496,75 @@ async function run() {
     savedAt = now;
     save("partial", live.textContent);
   };
-  let passes = 1, done = 0, pieces = 0, passStart = performance.now(), label = "reading the transcript";
+  const progress = new RunProgress({ answerTokens: state.plan?.answer_tokens || 256, speed: knownSpeed(), format: opts.format });
+  state.progress = progress;
   const status = () => {
-    const secs = (performance.now() - passStart) / 1000;
-    const rate = secs > 0 ? (pieces / secs).toFixed(1) : "—";
-    $("run-status").textContent = `${label} · ${rate} tok/s`;
+    $("run-status").textContent = progress.text();
+    $("run-status").dataset.phase = progress.phase;
+    $("run-progress").value = progress.fraction();
   };
+  status();
   const t0 = performance.now();
   try {
     const result = await worker.request(
       { type: "summarize", text, options: opts, abort: state.abort },
       {
         onEvent: (ev) => {
-          if (ev.type === "plan") {
-            passes = ev.chunks ? ev.chunks + (opts.format === "notes" ? 0 : 1) : 1;
-          } else if (ev.type === "start") {
-            pieces = 0;
-            passStart = performance.now();
-            label = ev.pass.kind === "chunk" ? `chunk ${ev.pass.index + 1} of ${ev.pass.of}${ev.pass.round > 1 ? ` (round ${ev.pass.round})` : ""}` : passes > 1 ? "writing the summary from the notes" : "writing the summary";
-            if (ev.pass.kind === "chunk" || passes > 1) live.append(`\n— ${label} —\n`);
-            status();
+          if (progress.phase === "stopping") return;
+          // Speeds from the worker's timestamps (only their differences count:
+          // its clock has another origin than the page's).
+          progress.event(ev, ev.at);
+          if (ev.type === "start") {
+            if (ev.pass.kind === "chunk" || progress.passes > 1) live.append(`\n— ${progress.label} —\n`);
           } else if (ev.type === "text") {
-            pieces++;
+            live.hidden = false;
             live.append(ev.piece);
             live.scrollTop = live.scrollHeight;
             persistPartial();
-            status();
           } else if (ev.type === "fallback") {
             // The GPU failed mid-run: the worker runs the same request again on
             // the CPU. What was streamed so far stays above the marker.
             live.append(`\n— WebGPU failed (${ev.reason}); starting again on the CPU —\n`);
-            setBadge("cpu", state.model && state.model.gpu);
+            live.hidden = false;
+            setBadge("cpu", state.model && state.model.gpu, "WebGPU failed during a summary");
             if (state.model) state.model.backend = "cpu";
             $("model-status").dataset.backend = "cpu";
             show("model-note", `WebGPU failed during a summary (${ev.reason}); the model now runs on the CPU.`);
-            done = 0;
-          } else if (ev.type === "finish") {
-            done++;
-            $("run-progress").value = Math.min(1, done / passes);
-            $("run-status").textContent = `${label}: ${ev.tokens} tokens in ${ev.seconds.toFixed(1)} s (${(ev.tokens / Math.max(ev.seconds, 1e-3)).toFixed(1)} tok/s)`;
           }
+          status();
         },
       },
     );
     rememberSpeed(result.stats);
-    state.result = { ...result, length: opts.length, seconds: (performance.now() - t0) / 1000, at: new Date().toISOString() };
+    state.result = { ...result, length: opts.length, source: text, seconds: (performance.now() - t0) / 1000, at: new Date().toISOString() };
     save("result", state.result);
     save("partial", "");
     render(state.result);
+    markStale(false);
     live.hidden = true;
-    $("run-status").textContent = `Done in ${duration(state.result.seconds)}: ${result.stats.generated_tokens} tokens generated in ${result.stats.passes} pass${result.stats.passes > 1 ? "es" : ""} (${(result.stats.generated_tokens / Math.max(result.stats.decode_s + result.stats.prefill_s, 1e-3)).toFixed(1)} tok/s overall) on ${result.backend === "webgpu" ? "WebGPU" : "the CPU"}${result.fallback ? " after WebGPU failed" : ""}.`;
+    $("run-status").textContent = `Done in ${duration(state.result.seconds)}: ${result.stats.generated_tokens} tokens generated in ${result.stats.passes} pass${result.stats.passes > 1 ? "es" : ""} (${(result.stats.generated_tokens / Math.max(result.stats.decode_s, 1e-3)).toFixed(1)} tok/s writing${result.stats.cached_tokens ? `, ${result.stats.cached_tokens.toLocaleString("en-US")} prompt tokens from the prefix cache` : ""}) on ${result.backend === "webgpu" ? "WebGPU" : "the CPU"}${result.fallback ? " after WebGPU failed" : ""}.`;
+    $("run-status").dataset.phase = "done";
     $("run-progress").value = 1;
   } catch (e) {
-    const stopped = /stopped/.test(e.message);
+    const stopped = progress.phase === "stopping" || /stopped/.test(e.message);
     save("partial", live.textContent);
-    showError("run-error", stopped ? "Stopped. The partial text stays below; the previous summary is kept." : `The summary failed: ${e.message}`);
+    if (stopped) {
+      progress.stopped();
+      status();
+      // A Stop is what the user asked for: a note, not an error.
+      const kept = [live.textContent.trim() ? "The partial text stays below." : "", state.result ? "The previous summary is kept." : ""].filter(Boolean).join(" ");
+      show("run-note", kept);
+      if (live.textContent.trim()) show("live-label", "Partial text: the run was stopped before it finished.");
+      else live.hidden = true;
+    } else {
+      showError("run-error", `The summary failed: ${e.message}`);
+    }
     if (state.result) render(state.result);
   } finally {
     state.running = false;
     state.abort = null;
     $("stop").disabled = true;
-    $("summarize").disabled = !state.model;
+    syncSummarize();
     updatePlan();
   }
 }
@@ -503,6 +572,10 @@ async function run() {
 function stop() {
   if (!state.running) return;
   $("stop").disabled = true;
+  // The status turns at once: the engine stops at its next check (between two
+  // layers while it reads, between tokens while it writes).
+  state.progress?.stopping();
+  $("run-status").textContent = "stopping…";
   if (state.abort) Atomics.store(new Int32Array(state.abort), 0, 1);
   else worker.restart("summarizing was stopped");
 }
@@ -626,11 +699,12 @@ async function start() {
     if (r) {
       state.result = r;
       render(r);
+      markStale(false);
     }
     if (partial) {
       $("live").textContent = partial;
       $("live").hidden = false;
-      $("run-status").textContent = "The text below is what the last run wrote before it was stopped or the page was reloaded.";
+      show("live-label", "Partial text: the last run was stopped or the page was reloaded before it finished. It is not a complete summary.");
     }
   } catch (e) {
     showError("transcript-error", `Saved work could not be read: ${e.message}`);

@@ -4,8 +4,11 @@
 //
 //   import { Summarizer } from "./precis.js";
 //   const s = await Summarizer.create({ type: "tldr", length: "short",
-//     monitor(m) { m.addEventListener("downloadprogress", (e) => console.log(e.loaded)); } });
-//   console.log(await s.summarize(text));
+//     monitor(m) {
+//       m.addEventListener("downloadprogress", (e) => console.log(e.loaded));
+//       m.addEventListener("readprogress", (e) => console.log(`${e.done} / ${e.total} read`));
+//     } });
+//   console.log(await s.summarize(text, { signal }));  // AbortError on abort
 //   for await (const piece of s.summarizeStreaming(text)) show(piece);
 //
 // `type` takes the W3C types (key-points, tldr, teaser, headline) plus Precis's
@@ -97,6 +100,40 @@ export function abortFlag() {
   return new SharedArrayBuffer(4);
 }
 
+// The W3C API rejects an aborted call with the signal's reason: by default a
+// DOMException named "AbortError".
+const abortReason = (signal) => signal.reason ?? new DOMException("the summary was aborted", "AbortError");
+
+// The engine a Summarizer asks for, and who asked, in words for `s.backendReason`:
+// the `backend` option first, then `?backend=` in the calling page's address
+// (so a page opened with ?backend=cpu runs its API summaries on the CPU too),
+// else "auto" (the worker never picks a software fallback adapter for it).
+export function wantedBackend(option) {
+  if (option) return { backend: option, asked: `asked for with backend: "${option}"` };
+  const param = typeof location === "undefined" ? null : new URLSearchParams(location.search).get("backend");
+  if (param) return { backend: param, asked: `asked for with ?backend=${param} in the address` };
+  // A page without navigator.gpu (its worker may still have one).
+  if (typeof navigator !== "undefined" && !navigator.gpu) return { backend: "cpu", asked: "this browser has no WebGPU (navigator.gpu)" };
+  return { backend: "auto", asked: null };
+}
+
+// The model reading the prompt (prefill), on the Summarizer's monitor: `loaded`
+// is the fraction of the pass's prompt read, `done`/`total` its tokens, `cached`
+// those taken from the prefix cache, `pass` which model pass ({kind, index, of,
+// round}), `seconds` since the pass began and `tokensPerSecond` the reading speed.
+class ReadProgressEvent extends Event {
+  constructor(ev) {
+    super("readprogress");
+    this.loaded = ev.total ? ev.done / ev.total : 0;
+    this.done = ev.done;
+    this.total = ev.total;
+    this.cached = ev.cached;
+    this.pass = ev.pass;
+    this.seconds = ev.seconds;
+    this.tokensPerSecond = ev.seconds > 0 ? (ev.done - ev.cached) / ev.seconds : 0;
+  }
+}
+
 class DownloadProgressEvent extends Event {
   constructor(loaded, total) {
     super("downloadprogress");
@@ -129,10 +166,8 @@ export class Summarizer {
     const monitor = new EventTarget();
     options.monitor?.(monitor);
     const w = new PrecisWorker();
-    // WebGPU when the worker gets an adapter, unless asked for "cpu" (or this
-    // page has no navigator.gpu).
-    const backend = options.backend ?? (typeof navigator !== "undefined" && !navigator.gpu ? "cpu" : "auto");
-    const request = { type: "load", source: modelSource(options.model), backend };
+    const { backend, asked } = wantedBackend(options.backend);
+    const request = { type: "load", source: modelSource(options.model), backend, asked };
     try {
       // A download is followed by a check and a load, each from zero: the
       // monitor sees one rising fraction (the W3C event has no phases).
@@ -145,7 +180,7 @@ export class Summarizer {
       };
       const loaded = await w.request(request, { onProgress });
       monitor.dispatchEvent(new DownloadProgressEvent(1, 1));
-      const s = new Summarizer(w, { ...options, type, length }, loaded);
+      const s = new Summarizer(w, { ...options, type, length }, loaded, monitor);
       // A Stop without shared memory restarts the worker; load the model again
       // (from the browser cache by then) before the next request.
       w.onCrash = () => {
@@ -159,12 +194,14 @@ export class Summarizer {
     }
   }
 
-  constructor(worker, options, loaded) {
+  constructor(worker, options, loaded, monitor) {
     this.worker = worker;
+    this.monitor = monitor;
     this.type = options.type;
     this.length = options.length;
     this.format = options.type === "structured" ? "json" : options.type === "tldr" || options.type === "teaser" || options.type === "headline" ? "plain-text" : "markdown";
     this.backend = loaded.backend;
+    this.backendReason = loaded.why;
     this.model = loaded.info;
     this.inputQuota = loaded.info.n_ctx_train;
     this.extra = options.extra ?? {};
@@ -181,7 +218,9 @@ export class Summarizer {
   }
 
   // Resolves to the whole summary; rejects with the engine's message (bad
-  // transcript, stopped, …). `signal` aborts like the Stop button.
+  // transcript, …). `signal` aborts like the Stop button, reading the prompt
+  // included: the call rejects at once with the signal's reason (an
+  // "AbortError" DOMException unless the caller gave another).
   async summarize(text, { signal } = {}) {
     let out = "";
     for await (const piece of this.summarizeStreaming(text, { signal })) out += piece;
@@ -194,24 +233,35 @@ export class Summarizer {
     const flag = abortFlag();
     const w = this.worker;
     let finalPass = false;
-    let streamed = "", replay = "", replaying = false, diverged = false;
+    let streamed = "", replay = "", replaying = false;
     return new ReadableStream({
       start: async (controller) => {
         try {
           await this.ready;
         } catch (e) {
-          return controller.error(e);
+          return controller.error(signal?.aborted ? abortReason(signal) : e);
         }
+        // After an abort nothing more reaches the stream: the caller has its
+        // rejection at once, while the worker stops at its next check.
+        let ended = false;
+        const fail = (e) => {
+          if (ended) return;
+          ended = true;
+          controller.error(e);
+        };
         const abort = () => {
+          fail(abortReason(signal));
           if (flag) Atomics.store(new Int32Array(flag), 0, 1);
           else w.restart("summarizing was stopped");
         };
-        if (signal?.aborted) return controller.error(new DOMException("aborted", "AbortError"));
+        if (signal?.aborted) return fail(abortReason(signal));
         signal?.addEventListener("abort", abort, { once: true });
         w.request(
           { type: "summarize", text: String(text), options: this.options(), abort: flag },
           {
             onEvent: (ev) => {
+              if (ended) return;
+              if (ev.type === "prefill") return this.monitor.dispatchEvent(new ReadProgressEvent(ev));
               if (ev.type === "fallback") {
                 // The GPU failed mid-run and the worker starts again on the CPU:
                 // the text already streamed is not repeated.
@@ -221,7 +271,7 @@ export class Summarizer {
                 return;
               }
               if (ev.type === "start") finalPass = ev.pass.kind === "final";
-              if (ev.type !== "text" || !finalPass || diverged) return;
+              if (ev.type !== "text" || !finalPass) return;
               if (!replaying) {
                 streamed += ev.piece;
                 return controller.enqueue(ev.piece);
@@ -229,8 +279,7 @@ export class Summarizer {
               replay += ev.piece;
               if (streamed.startsWith(replay)) return; // still within what was sent
               if (!replay.startsWith(streamed)) {
-                diverged = true;
-                return controller.error(new Error(`WebGPU failed mid-summary and the CPU's rerun wrote a different text from the part already streamed; summarize again`));
+                return fail(new Error(`WebGPU failed mid-summary and the CPU's rerun wrote a different text from the part already streamed; summarize again`));
               }
               const rest = replay.slice(streamed.length);
               streamed = replay;
@@ -240,11 +289,12 @@ export class Summarizer {
           },
         ).then(
           () => {
-            if (diverged) return;
-            if (replaying && replay !== streamed) return controller.error(new Error("WebGPU failed mid-summary and the CPU's rerun ended before the text already streamed"));
+            if (ended) return;
+            if (replaying && replay !== streamed) return fail(new Error("WebGPU failed mid-summary and the CPU's rerun ended before the text already streamed"));
+            ended = true;
             controller.close();
           },
-          (e) => diverged || controller.error(e),
+          (e) => fail(e),
         ).finally(() => signal?.removeEventListener("abort", abort));
       },
     });

@@ -19,6 +19,7 @@ let modelInfo = null;
 // (unless the request asked for "cpu"), else "cpu". A GPU failure while loading
 // or mid-run falls back to the CPU engine and says so.
 let backend = "cpu";
+let backendWhy = null; // pickBackend's reason for it, shown in the page's badge
 let gpuProbe = null;
 // What the loaded model was read from (a File or a cached Blob), so a GPU failure
 // can load the CPU engine from it without downloading again.
@@ -54,12 +55,24 @@ async function probeGpu() {
   return gpuProbe;
 }
 
-async function pickBackend(wanted) {
-  if (wanted && !["webgpu", "cpu", "auto"].includes(wanted)) throw new Error(`unknown backend "${wanted}"; expected webgpu, cpu or auto`);
-  if (wanted === "cpu") return { backend: "cpu", note: null };
+// The engine for a request, and why, in words for the badge. `wanted` is
+// "webgpu", "cpu" or "auto"; `asked` says who asked for it (e.g. "?backend=cpu
+// in the address"), or is the reason the page already knows (no navigator.gpu).
+// A fallback adapter (SwiftShader: a GPU emulated on the CPU) runs this model
+// 20-40x slower than the wasm CPU engine, so "auto" never takes it; only an
+// explicit "webgpu" does.
+async function pickBackend(wanted = "auto", asked = null) {
+  if (!["webgpu", "cpu", "auto"].includes(wanted)) throw new Error(`unknown backend "${wanted}"; expected webgpu, cpu or auto`);
+  if (wanted === "cpu") return { backend: "cpu", why: asked || "asked for", note: null };
   const g = await probeGpu();
-  if (g.available) return { backend: "webgpu", note: null };
-  return { backend: "cpu", note: wanted === "webgpu" ? `WebGPU is not available (${g.reason}); running on the CPU.` : null };
+  if (wanted === "webgpu") {
+    if (!g.available) return { backend: "cpu", why: `WebGPU was asked for but is not available (${g.reason})`, note: `WebGPU is not available (${g.reason}); running on the CPU.` };
+    const slow = g.fallbackAdapter ? "; its adapter is a software fallback, slower than the CPU engine" : "";
+    return { backend: "webgpu", why: `${asked || "asked for"}${slow}`, note: null };
+  }
+  if (!g.available) return { backend: "cpu", why: g.reason, note: null };
+  if (g.fallbackAdapter) return { backend: "cpu", why: "the only WebGPU adapter is a software fallback", note: null };
+  return { backend: "webgpu", why: "a hardware WebGPU adapter is available", note: null };
 }
 
 // Errors that mean the GPU (not the model file or the request) failed: the
@@ -156,13 +169,17 @@ async function load(msg) {
   await ready();
   const heapBefore = heapBytes();
   const r = await exclusive(() => loadAny(msg));
+  backendWhy = r.why;
   return { ...r, heapBefore };
 }
 
 async function loadAny(msg) {
-  const choice = await pickBackend(msg.backend);
-  if (choice.backend === "webgpu") return loadWebGpu(msg);
-  return loadCpu(msg, choice.note);
+  const choice = await pickBackend(msg.backend, msg.asked);
+  if (choice.backend === "webgpu") {
+    const r = await loadWebGpu(msg);
+    return { ...r, why: r.backend === "webgpu" ? choice.why : "WebGPU could not load the model" };
+  }
+  return { ...(await loadCpu(msg, choice.note)), why: choice.why };
 }
 
 // Keeping a picked file offline: only once it has loaded (a broken file must not be
@@ -400,6 +417,9 @@ async function summarizeNow(msg) {
   const onEvent = (ev) => {
     // Between two layers of a CPU chunk the engine only asks whether to go on.
     if (ev.type === "busy") return !(flag && Atomics.load(flag, 0) !== 0);
+    // Stamped here, in seconds on the worker's clock: batched pieces reach the
+    // page together, and a speed from their arrival times would be nonsense.
+    ev.at = performance.now() / 1000;
     pending.push(ev);
     if (ev.type !== "text" || performance.now() - lastFlush > 50) flush();
     return !(flag && Atomics.load(flag, 0) !== 0);
@@ -433,7 +453,8 @@ async function summarizeNow(msg) {
     // the same request again on the CPU engine. The page keeps the text streamed
     // so far and is told why the rest comes from the CPU.
     const reason = errorText(e);
-    post({ id: msg.id, type: "events", events: [{ type: "fallback", from: "webgpu", to: "cpu", reason }] });
+    backendWhy = "WebGPU failed during a summary";
+    post({ id: msg.id, type: "events", events: [{ type: "fallback", from: "webgpu", to: "cpu", reason, at: performance.now() / 1000 }] });
     await fallBackToCpu(msg.id);
     const result = need().summarize(bytes, opts, onEvent);
     flush();
@@ -447,9 +468,9 @@ self.onmessage = async ({ data: msg }) => {
     switch (msg.type) {
       case "init": {
         await ready();
-        // Before a model is loaded: the engine a load would pick.
-        const b = summarizer ? backend : (await pickBackend(msg.backend)).backend;
-        value = { backend: b, gpu: gpuProbe, heap: heapBytes(), isolated: self.crossOriginIsolated === true };
+        // Before a model is loaded: the engine a load would pick, and why.
+        const choice = summarizer ? { backend, why: backendWhy } : await pickBackend(msg.backend, msg.asked);
+        value = { backend: choice.backend, why: choice.why, gpu: gpuProbe, heap: heapBytes(), isolated: self.crossOriginIsolated === true };
         break;
       }
       case "lose-gpu":

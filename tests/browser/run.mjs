@@ -146,10 +146,54 @@ try {
   const w = watch(page);
   await page.goto(base);
 
-  await test("backend badge says CPU when WebGPU is absent", async () => {
+  await test("status: Summarize while disabled says why (load a model first)", async () => {
+    assert(await page.isDisabled("#summarize"), "Summarize enabled without a model");
+    const title = await page.getAttribute("#summarize", "title");
+    assert(/load a model first/i.test(title || ""), `title ${JSON.stringify(title)}`);
+    assert(await page.isVisible("#summarize-hint"), "no hint beside the button");
+    assert(/load a model first/i.test(await page.textContent("#summarize-hint")), await page.textContent("#summarize-hint"));
+  });
+
+  await test("backend badge says CPU when WebGPU is absent, and why", async () => {
     await page.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
     assert((await page.getAttribute("#backend-badge", "data-backend")) === "cpu", "badge backend");
-    assert(/CPU/.test(await page.textContent("#backend-badge")), "badge text");
+    const badge = await page.textContent("#backend-badge");
+    assert(/^CPU \(WebAssembly\) — this browser has no WebGPU/.test(badge), `badge text: ${badge}`);
+  });
+
+  await test("status: the footer names the backend in use", async () => {
+    const footer = await page.textContent("footer");
+    assert(/on this device's CPU with WebAssembly/.test(footer), footer);
+  });
+
+  await test("status: tok/s is the speed of the last seconds, reading shows tokens, speed, time left and the prefix cache", async () => {
+    // progress.js on a fixed timeline: 100 s reading, then 2 tok/s for 30 s and
+    // 10 tok/s for the last 10 s. The average since the click would be ~1.5 tok/s.
+    const r = await page.evaluate(async () => {
+      const { RunProgress } = await import("./progress.js");
+      const p = new RunProgress({ answerTokens: 400, format: "key-points" });
+      const pass = { kind: "final", index: 0, of: 1, round: 1 };
+      p.event({ type: "plan", chunks: 0, prompt_tokens: 5800, context: 8192 }, 0);
+      p.event({ type: "start", pass }, 0);
+      p.event({ type: "prefill", pass, done: 512, total: 5800, cached: 512, seconds: 0 }, 0);
+      p.event({ type: "prefill", pass, done: 1024, total: 5800, cached: 512, seconds: 8.5 }, 8.5);
+      const reading = { text: p.text(), fraction: p.fraction() };
+      p.event({ type: "prefill", pass, done: 5800, total: 5800, cached: 512, seconds: 100 }, 100);
+      let t = 100;
+      for (let i = 0; i < 60; i++) p.event({ type: "text", pass, piece: "x" }, (t += 0.5));
+      for (let i = 0; i < 100; i++) p.event({ type: "text", pass, piece: "x" }, (t += 0.1));
+      const writing = { text: p.text(), fraction: p.fraction() };
+      p.stopped();
+      return { reading, writing, stopped: p.text() };
+    });
+    assert(r.reading.text === "reading 1,024 / 5,800 tokens · 60 tok/s · about 1 min left · 512 from the prefix cache", r.reading.text);
+    assert(r.reading.fraction > 0 && r.reading.fraction < 0.5, `bar while reading: ${r.reading.fraction}`);
+    const rate = Number(/· ([\d.]+) tok\/s · /.exec(r.writing.text)?.[1]);
+    assert(rate > 9 && rate <= 10.5, `writing speed ${rate} from ${r.writing.text}`);
+    // 240 tokens of the 400-token budget left at ~10 tok/s.
+    assert(/^writing the summary · 160 tokens · [\d.]+ tok\/s · at most about 24 s left$/.test(r.writing.text), r.writing.text);
+    assert(r.writing.fraction > r.reading.fraction && r.writing.fraction < 1, `bar while writing: ${r.writing.fraction}`);
+    assert(/^stopped while writing/.test(r.stopped), r.stopped);
   });
 
   await test("default model loads; wasm heap stays below twice the file", async () => {
@@ -176,7 +220,9 @@ try {
     const stats = await page.textContent("#transcript-stats");
     assert(stats.includes(`${text.length.toLocaleString("en-US")} characters`), stats);
     assert(await page.isHidden("#transcript-warning"), "unexpected map-reduce warning");
-    assert(/about 1 model pass \(the time is known after a first summary/.test(stats), `the estimate before any run: ${stats}`);
+    // The first visit: a short speed test after loading gives the time before any summary.
+    await page.waitForFunction(() => /model pass, ~.+ on this device \(from a short speed test\)/.test(document.getElementById("transcript-stats").textContent), null, { timeout: 60_000 });
+    console.log(`     ${await page.textContent("#transcript-stats")}`);
   });
 
   await test("structured summary passes summary.schema.json and renders as cards", async () => {
@@ -201,8 +247,19 @@ try {
 
   await test("after a summary the estimate gives this device's time before the next", async () => {
     await page.selectOption("#length", "medium");
-    await page.waitForFunction(() => /model pass, ~.+ on this device/.test(document.getElementById("transcript-stats").textContent), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /model pass, ~.+ on this device$/.test(document.getElementById("transcript-stats").textContent), null, { timeout: 30_000 });
     await page.selectOption("#length", "short");
+  });
+
+  await test("status: a new transcript marks the summary as stale; the summarized one clears it", async () => {
+    assert(await page.isHidden("#result-stale"), "stale before any edit");
+    await setTranscript(page, text + " And one more sentence.");
+    assert(await page.isVisible("#result-stale"), "no stale marker after an edit");
+    assert(/earlier transcript/.test(await page.textContent("#result-stale")), await page.textContent("#result-stale"));
+    assert(await page.evaluate(() => document.getElementById("result").classList.contains("stale")), "result not styled stale");
+    await setTranscript(page, text);
+    assert(await page.isHidden("#result-stale"), "still stale on the summarized transcript");
+    await page.waitForFunction(() => / tokens · /.test(document.getElementById("transcript-stats").textContent));
   });
 
   await test("raw JSON toggle and JSON/Markdown downloads", async () => {
@@ -227,7 +284,13 @@ try {
     await page.waitForFunction(() => document.getElementById("live").textContent.length > 5, null, { timeout: 120_000 });
     await page.click("#stop");
     await page.waitForFunction(() => !window.precis.state.running, null, { timeout: 60_000 });
-    assert(/Stopped/.test(await page.textContent("#run-error")), await page.textContent("#run-error"));
+    // A Stop is no error: the status says stopped, a note says what is kept.
+    const status = await page.textContent("#run-status");
+    assert(/^stopped while writing/.test(status), `status after Stop: ${status}`);
+    assert(await page.isHidden("#run-error"), `an error after Stop: ${await page.textContent("#run-error")}`);
+    const note = await page.textContent("#run-note");
+    assert(/previous summary is kept/.test(note) && (await page.getAttribute("#run-note", "class")) === "note", `note ${JSON.stringify(note)}`);
+    assert(/^Partial text/.test(await page.textContent("#live-label")) && (await page.isVisible("#live-label")), "the stopped text is not labelled partial");
     assert((await page.inputValue("#transcript")) === text, "transcript kept");
     assert((await page.evaluate(() => window.precis.state.result.text)) === before, "last result kept");
     assert((await page.locator("#cards .card.section").count()) === 5, "cards still shown");
@@ -252,6 +315,8 @@ try {
     assert(m.origin === "cache", `model came from ${m.origin}`);
     const kept = await page.textContent("#live");
     assert(kept.length > 0 && streamed.startsWith(kept) && (await page.isVisible("#live")), `the interrupted run's text: kept ${JSON.stringify(kept.slice(0, 80))}, streamed ${JSON.stringify(streamed.slice(0, 80))}`);
+    const label = await page.textContent("#live-label");
+    assert((await page.isVisible("#live-label")) && /^Partial text/.test(label) && /not a complete summary/.test(label), `restored text labelled ${JSON.stringify(label)}`);
     assert(modelRequests === 0, `${modelRequests} model requests went out`);
     assert((await page.inputValue("#transcript")) === text, "transcript restored");
     assert((await page.locator("#cards .card.section").count()) === 5, "summary cards restored");
@@ -402,7 +467,7 @@ try {
           let aborted = "";
           try {
             for await (const piece of s.summarizeStreaming(text, { signal: ac.signal })) ac.abort();
-          } catch (e) { aborted = e.message; }
+          } catch (e) { aborted = e.name; }
           const again = await s.summarize(text);
           const out = { whole, pieces, progress, tokens, backend: s.backend, quota: s.inputQuota, aborted, again, isolated: crossOriginIsolated };
           s.destroy();
@@ -419,9 +484,182 @@ try {
     assert(r.pieces.length > 1 && r.pieces.join("") === r.whole, "stream pieces add up to the same (greedy) headline");
     assert(r.progress.at(-1) === 1, "download progress reaches 1");
     assert(r.tokens > 50 && r.backend === "cpu" && r.quota > 0, JSON.stringify({ tokens: r.tokens, backend: r.backend, quota: r.quota }));
-    assert(!r.isolated && /stopped/.test(r.aborted), `abort without shared memory: ${r.aborted}`);
+    assert(!r.isolated && r.aborted === "AbortError", `abort without shared memory rejected with ${r.aborted}`);
     assert(r.again === r.whole, "after the restart the same headline again");
     w2.check();
+    await c.close();
+  });
+
+  // ---- A long prompt on the CPU (dpo.txt, ~3,600 tokens read before the first
+  // word): reading progress, Stop while reading, the prefix cache, and the same
+  // through the Summarizer API. A fresh context: no summary exists yet.
+  {
+    const c = await browser.newContext({ serviceWorkers: "block", viewport: { width: 1100, height: 900 } });
+    await c.addInitScript(NO_GPU);
+    await c.addInitScript(TEST_OPTIONS);
+    const p = await c.newPage();
+    const wr = watch(p);
+    const long = fs.readFileSync(path.join(corpus, "transcripts/dpo.txt"), "utf8");
+    await p.goto(base);
+    // Reading, and the time since Summarize when it was at `done` tokens.
+    const reading = () => p.evaluate(() => {
+      const s = document.getElementById("run-status").textContent;
+      const m = /^reading ([\d,]+) \/ ([\d,]+) tokens/.exec(s);
+      return m ? { status: s, done: Number(m[1].replace(/,/g, "")), total: Number(m[2].replace(/,/g, "")), bar: document.getElementById("run-progress").value } : null;
+    });
+
+    await test("Stop while reading: the bar moves, the status counts tokens read; Stop ends the run within 10 s and says stopped", async () => {
+      await p.click("#load-default");
+      await waitModel(p);
+      await setTranscript(p, long);
+      await p.waitForFunction(() => / tokens · .* on this device/.test(document.getElementById("transcript-stats").textContent), null, { timeout: 60_000 });
+      await p.selectOption("#format", "key-points");
+      await p.selectOption("#length", "short");
+      await p.click("#summarize");
+      assert(await p.isEnabled("#stop"), "Stop disabled while reading");
+      // Past the first chunk (the instruction, kept as the prefix) and into the transcript.
+      await p.waitForFunction(() => {
+        const m = /^reading ([\d,]+) \/ ([\d,]+) tokens · \d+ tok\/s · about \d+ (s|min) left/.exec(document.getElementById("run-status").textContent);
+        return m && Number(m[1].replace(/,/g, "")) > 0;
+      }, null, { timeout: 120_000, polling: 100 });
+      const r = await reading();
+      console.log(`     ${r.status}; bar ${r.bar.toFixed(3)}`);
+      assert(r.done < r.total && r.total > 3000, `reading ${r.done} of ${r.total}`);
+      assert(r.bar > 0 && r.bar < 1, `the bar while reading: ${r.bar}`);
+      assert(await p.isHidden("#live"), "an empty text box while the prompt is read");
+      await p.locator("#run-panel").screenshot({ path: path.join(outDir, "reading.png") });
+      const t = Date.now();
+      await p.click("#stop");
+      await p.waitForFunction(() => !window.precis.state.running, null, { timeout: 10_000, polling: 100 });
+      console.log(`     stopped ${((Date.now() - t) / 1000).toFixed(1)} s after the click`);
+      const status = await p.textContent("#run-status");
+      assert(/^stopped while reading: [\d,]+ of [\d,]+ tokens read$/.test(status), `status after Stop: ${status}`);
+      assert(await p.isHidden("#run-error"), `an error after Stop: ${await p.textContent("#run-error")}`);
+      assert(!/previous summary/.test(await p.textContent("#run-note")), `a previous summary claimed: ${await p.textContent("#run-note")}`);
+      assert(await p.isEnabled("#summarize"), "Summarize not enabled after Stop");
+      wr.check();
+    });
+
+    await test("status: the next run reads the prefix from the cache and says so; the token count stays exact while it runs", async () => {
+      const before = await p.textContent("#transcript-stats");
+      assert(/ [\d,]+ tokens · /.test(before) && !before.includes("≈"), `count before: ${before}`);
+      await p.click("#summarize");
+      await p.waitForFunction(() => / from the prefix cache/.test(document.getElementById("run-status").textContent), null, { timeout: 120_000, polling: 100 });
+      console.log(`     ${await p.textContent("#run-status")}`);
+      // A change of length while the worker is busy must not turn the count into an estimate.
+      await p.selectOption("#length", "medium");
+      await p.waitForTimeout(1000); // past the plan's 400 ms debounce
+      const during = await p.textContent("#transcript-stats");
+      assert(during === before, `count during the run: ${during} (was ${before})`);
+      await p.click("#stop");
+      await p.waitForFunction(() => !window.precis.state.running, null, { timeout: 10_000, polling: 100 });
+      await p.selectOption("#length", "short");
+      wr.check();
+    });
+
+    await test("Summarizer API: abort while reading rejects with an AbortError well before the run's end; the monitor reports reading", async () => {
+      // Cross-origin isolated like the app, so the abort goes through the shared flag.
+      await c.route(`${base}api-abort.html`, (route) => route.fulfill({
+        contentType: "text/html",
+        headers: { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" },
+        body: `<!doctype html><meta charset="utf-8"><title>api abort</title><script type="module">
+          import { Summarizer } from "./precis.js";
+          window.run = async (text) => {
+            const reads = [];
+            const s = await Summarizer.create({ type: "key-points", length: "short", extra: { max_shots: 0 },
+              monitor(m) { m.addEventListener("readprogress", (e) => reads.push({ done: e.done, total: e.total, loaded: e.loaded, tps: e.tokensPerSecond })); } });
+            const ac = new AbortController();
+            const started = performance.now();
+            const p = s.summarize(text, { signal: ac.signal });
+            // Aborted once the reading is under way (past its first chunk).
+            await new Promise((resolve) => {
+              const t = setInterval(() => { if (reads.some((r) => r.done > 0 && r.done < r.total)) { clearInterval(t); resolve(); } }, 50);
+            });
+            const abortAt = performance.now();
+            ac.abort();
+            let name = null, isDom = false;
+            try { await p; } catch (e) { name = e.name; isDom = e instanceof DOMException; }
+            const rejectedAfter = (performance.now() - abortAt) / 1000;
+            const last = reads.at(-1);
+            s.destroy();
+            return { name, isDom, rejectedAfter, sinceStart: (abortAt - started) / 1000, reads: reads.length, last, isolated: crossOriginIsolated, backend: s.backend };
+          };
+        </script>`,
+      }));
+      const ap = await c.newPage();
+      const wa = watch(ap);
+      await ap.goto(`${base}api-abort.html`);
+      await ap.waitForFunction(() => typeof window.run === "function");
+      const r = await ap.evaluate((t) => window.run(t), long);
+      console.log(`     ${JSON.stringify(r)}`);
+      assert(r.isolated && r.backend === "cpu", `isolated ${r.isolated}, backend ${r.backend}`);
+      assert(r.name === "AbortError" && r.isDom, `rejected with ${r.name} (DOMException: ${r.isDom})`);
+      // The whole reading is thousands of tokens; the rejection comes at the abort.
+      assert(r.rejectedAfter < 10, `rejected ${r.rejectedAfter} s after the abort`);
+      assert(r.last.done < r.last.total && r.last.loaded > 0 && r.last.loaded < 1 && r.last.tps > 0, `the last reading event: ${JSON.stringify(r.last)}`);
+      wa.check();
+      await ap.close();
+    });
+
+    await test("status: while writing the status gives the current tok/s; Stop says stopped, not writing", async () => {
+      await setTranscript(p, excerpt("consistent-hashing.txt", 600));
+      await p.waitForFunction(() => / tokens · /.test(document.getElementById("transcript-stats").textContent), null, { timeout: 60_000 });
+      await p.click("#summarize");
+      await p.waitForFunction(() => /^writing the summary · \d+ tokens · [\d.]+ tok\/s · at most about \d+ (s|min) left$/.test(document.getElementById("run-status").textContent), null, { timeout: 120_000, polling: 100 });
+      console.log(`     ${await p.textContent("#run-status")}`);
+      await p.locator("#run-panel").screenshot({ path: path.join(outDir, "writing.png") });
+      await p.click("#stop");
+      await p.waitForFunction(() => !window.precis.state.running, null, { timeout: 10_000, polling: 100 });
+      const status = await p.textContent("#run-status");
+      assert(/^stopped while writing: \d+ tokens written$/.test(status), `status after Stop: ${status}`);
+      assert(!/writing the summary/.test(status), status);
+      wr.check();
+    });
+    await c.close();
+  }
+
+  // ---- Backend choice on a browser whose only WebGPU adapter is SwiftShader.
+  await test("backend: auto on a software fallback adapter picks the CPU and the badge says why", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    const p = await c.newPage();
+    const wb = watch(p);
+    await p.goto(base);
+    await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend, null, { timeout: 60_000 });
+    assert(await p.evaluate(() => !!navigator.gpu), "navigator.gpu present");
+    const badge = await p.textContent("#backend-badge");
+    assert((await p.getAttribute("#backend-badge", "data-backend")) === "cpu", `badge: ${badge}`);
+    assert(badge === "CPU (WebAssembly) — the only WebGPU adapter is a software fallback", `badge text: ${badge}`);
+    await p.click("#load-default");
+    const m = await waitModel(p);
+    assert(m.backend === "cpu", `the model loaded on ${m.backend}`);
+    assert(/on this device's CPU/.test(await p.textContent("footer")), await p.textContent("footer"));
+    await p.screenshot({ path: path.join(outDir, "backend-fallback.png") });
+    wb.check();
+    await c.close();
+  });
+
+  await test("backend: the Summarizer API on a ?backend=cpu page picks the CPU", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.route(`${base}api-backend.html?backend=cpu`, (route) => route.fulfill({
+      contentType: "text/html",
+      body: `<!doctype html><meta charset="utf-8"><title>api backend</title><script type="module">
+        import { Summarizer } from "./precis.js";
+        window.run = async () => {
+          const s = await Summarizer.create({ type: "headline" });
+          const out = { backend: s.backend, why: s.backendReason };
+          s.destroy();
+          return out;
+        };
+      </script>`,
+    }));
+    const p = await c.newPage();
+    const wb = watch(p);
+    await p.goto(`${base}api-backend.html?backend=cpu`);
+    await p.waitForFunction(() => typeof window.run === "function");
+    assert(await p.evaluate(() => !!navigator.gpu), "navigator.gpu present");
+    const r = await p.evaluate(() => window.run());
+    assert(r.backend === "cpu" && /\?backend=cpu/.test(r.why), JSON.stringify(r));
+    wb.check();
     await c.close();
   });
 
@@ -451,7 +689,8 @@ try {
     await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend, null, { timeout: 60_000 });
     assert(await p.evaluate(() => !!navigator.gpu), "navigator.gpu present");
     assert((await p.getAttribute("#backend-badge", "data-backend")) === "cpu", "badge backend");
-    assert(/CPU/.test(await p.textContent("#backend-badge")), "badge text");
+    const badge = await p.textContent("#backend-badge");
+    assert(/^CPU \(WebAssembly\) — asked for with \?backend=cpu/.test(badge), `badge text: ${badge}`);
     await c.close();
   });
 
@@ -1050,7 +1289,8 @@ try {
     await c.addInitScript(TEST_OPTIONS);
     const p = await c.newPage();
     const wg = watch(p);
-    await p.goto(base);
+    // SwiftShader is a fallback adapter, which "auto" never picks: asked for.
+    await p.goto(`${base}?backend=webgpu`);
     await test("WebGPU: structured summary (tiny-smollm2 from a local file) passes summary.schema.json and renders as cards", async () => {
       const t0 = Date.now();
       await p.setInputFiles("#model-file", tinyModelPath);
@@ -1076,7 +1316,7 @@ try {
       assert((await p.locator("#cards .complexity").count()) === data.generalTopics.length, "a complexity bar per general topic");
       assert((await p.textContent("#cards .card.intro p")) === data.introduction, "introduction as text");
       assert(/on WebGPU/.test(await p.textContent("#run-status")), await p.textContent("#run-status"));
-      assert((await p.textContent("#backend-badge")) === "WebGPU", "badge after the run");
+      assert((await p.textContent("#backend-badge")).startsWith("WebGPU"), "badge after the run");
       await p.screenshot({ path: path.join(outDir, "webgpu-structured.png"), fullPage: true });
       wg.check();
     });
@@ -1092,13 +1332,15 @@ try {
     const short = "Today we talk about consistent hashing. When you add a server to a cluster, a naive modulo hash moves almost every key. " +
       "Consistent hashing places servers and keys on a ring, so adding a server moves only the keys between it and its neighbour. Virtual nodes smooth out the load.";
     let gpuHeadline = null;
-    await p.goto(base);
+    await p.goto(`${base}?backend=webgpu`);
 
-    await test("WebGPU: badge says WebGPU when navigator.gpu gives an adapter", async () => {
+    await test("WebGPU: ?backend=webgpu gets WebGPU even on a fallback adapter; badge and footer say so", async () => {
       await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
       const title = await p.getAttribute("#backend-badge", "title");
       assert((await p.getAttribute("#backend-badge", "data-backend")) === "webgpu", `badge backend: ${title}`);
-      assert((await p.textContent("#backend-badge")) === "WebGPU", "badge text");
+      const badge = await p.textContent("#backend-badge");
+      assert(/^WebGPU — asked for with \?backend=webgpu in the address; its adapter is a software fallback/.test(badge), `badge text: ${badge}`);
+      assert(/on this device's GPU through WebGPU/.test(await p.textContent("footer")), await p.textContent("footer"));
       console.log(`     ${title}`);
     });
 
@@ -1106,7 +1348,7 @@ try {
       await p.click("#load-default");
       const m = await waitModel(p, 300_000);
       assert(m.backend === "webgpu", `loaded on ${m.backend}: ${await p.textContent("#model-note")}`);
-      assert((await p.textContent("#backend-badge")) === "WebGPU", "badge after loading");
+      assert((await p.textContent("#backend-badge")).startsWith("WebGPU"), "badge after loading");
       const peak = Number(m.heapPeak), heap = Number(m.heap);
       report.webgpuHeapBeforeMiB = Number(m.heapBefore) / 1048576;
       report.webgpuHeapPeakMiB = peak / 1048576;
@@ -1133,7 +1375,7 @@ try {
       assert(r.text.trim().split(/\s+/).length <= 12, "a short headline has at most 12 words");
       assert(/on WebGPU/.test(await p.textContent("#run-status")), await p.textContent("#run-status"));
       assert((await p.textContent("#cards")).includes(r.text.trim()), "headline rendered");
-      assert((await p.textContent("#backend-badge")) === "WebGPU", "badge after the run");
+      assert((await p.textContent("#backend-badge")).startsWith("WebGPU"), "badge after the run");
       gpuHeadline = r.text;
       await p.screenshot({ path: path.join(outDir, "webgpu.png"), fullPage: true });
       wg.check();
