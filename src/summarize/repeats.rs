@@ -71,6 +71,10 @@ pub struct RepeatGuard {
     pub refusals: usize,
     /// Steps at which only a repeat could close the field, so it was let through.
     pub unavoidable: usize,
+    /// Set by the constraint in closing mode, where finishing within the budget
+    /// comes first: nothing is refused, and a repeat closed then is counted as let
+    /// through.
+    pub relaxed: bool,
 }
 
 impl RepeatGuard {
@@ -80,7 +84,7 @@ impl RepeatGuard {
             let b = trie.token(t);
             b.first() != Some(&TokTrie::SPECIAL_TOKEN_MARKER) && b.contains(&d)
         });
-        RepeatGuard { fields, closing: closing.collect(), inside: false, current: vec![], sampled: false, seen: HashSet::new(), refusals: 0, unavoidable: 0 }
+        RepeatGuard { fields, closing: closing.collect(), inside: false, current: vec![], sampled: false, seen: HashSet::new(), refusals: 0, unavoidable: 0, relaxed: false }
     }
 
     /// Whether a field is open for the model to write in.
@@ -136,7 +140,7 @@ impl RepeatGuard {
         for &b in bytes {
             if b == d {
                 if self.in_field() {
-                    self.close();
+                    self.close(sampled && !self.relaxed);
                 }
                 if self.fields == Fields::JsonStrings {
                     self.inside = !self.inside;
@@ -148,10 +152,13 @@ impl RepeatGuard {
         }
     }
 
-    fn close(&mut self) {
+    /// Ends the current field; `by_model`: the model chose the closing token. A
+    /// repeat the grammar closed (a field at its size limit, or a fixed name the
+    /// grammar spelled out after its first token) is counted as let through.
+    fn close(&mut self, by_model: bool) {
         let n = normalize(&self.current);
-        if self.sampled && !n.is_empty() {
-            self.seen.insert(n);
+        if self.sampled && !n.is_empty() && !self.seen.insert(n) && !by_model {
+            self.unavoidable += 1;
         }
         self.current.clear();
         self.sampled = false;
