@@ -362,7 +362,7 @@ impl LogitsProcessor for GrammarConstraint {
         for l in &mut logits[n..] {
             *l = f32::NEG_INFINITY;
         }
-        if std::env::var_os("PRECIS_NO_ECHO_GUARD").is_none() { self.echo.restrict(self.constraint.tok_trie(), &mut logits[..n]); }
+        self.echo.restrict(self.constraint.tok_trie(), &mut logits[..n]);
         // Finishing within the budget comes first: in closing mode a repeat may close.
         let must_close = self.budget.must_close(self.generated, self.stats.forced_tokens);
         self.repeats.relaxed = must_close;
