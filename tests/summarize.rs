@@ -93,6 +93,13 @@ fn check_structured(s: &Summarizer, only: impl Fn(&str) -> bool) {
                         for p in prose.filter(|p| !p.trim_end().ends_with(['.', '!', '?'])) {
                             failures.push(format!("{name}: cut mid-sentence: {p:?}"));
                         }
+                        // Topics are the talk's own words (issue 16), never the worked examples'.
+                        let talk = format!(" {} ", echo_words(&t.text()).join(" "));
+                        for topic in j.topics.iter().chain(j.sections.iter().flat_map(|s| &s.topics)) {
+                            if !talk.contains(&format!(" {} ", echo_words(topic).join(" "))) {
+                                failures.push(format!("{name}: topic {topic:?} is not in the transcript"));
+                            }
+                        }
                     }
                 }
                 assert!(s.text.ends_with('}'), "{name}: nothing may follow the JSON");

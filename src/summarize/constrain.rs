@@ -480,6 +480,26 @@ NUM: /[12]{1,2}/"#);
     }
 
     #[test]
+    fn a_topic_is_a_run_of_the_talks_words() {
+        // The structured grammar's topic terminal (grammar::structured with a talk):
+        // a substring of the talk's words, in a topic's shape.
+        // 0 `"`, 1 `consistent`, 2 ` hashing`, 3 `react`, 4 ` keys`, 5 `hashing`, 6 <eos>.
+        let words = ["\"", "consistent", " hashing", "react", " keys", "hashing"];
+        let span = serde_json::json!({ "substring_words": "consistent hashing moves few keys" });
+        let lark = format!("start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: %regex {span} & /[a-z][a-z ]{{0,30}}/\n");
+        let (_trie, mut c) = tiny(&words, &lark);
+        c.process(&mut vec![0.0; 7]);
+        c.accept(0);
+        let a = allowed(&mut c, 7);
+        assert!(a.contains(&1) && a.contains(&5), "a topic may start at any word of the talk: {a:?}");
+        assert!(!a.contains(&3), "a word the talk does not have may not: {a:?}");
+        c.accept(1);
+        let a = allowed(&mut c, 7);
+        assert!(a.contains(&2) && a.contains(&0), "the talk's next word, or the end: {a:?}");
+        assert!(!a.contains(&4), "a word that does not follow in the talk may not: {a:?}");
+    }
+
+    #[test]
     fn closing_mode_prefers_closers_once_allowed() {
         // 0 `"`, 1 `ab`, 2 `abc`, 3 `"}`, 4 `}`, 5 `a"}`, 6 <eos>.
         let words = ["\"", "ab", "abc", "\"}", "}", "a\"}"];

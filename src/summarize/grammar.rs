@@ -94,8 +94,11 @@ pub fn json_prose(name: &str, size: usize) -> String {
     head + &field
 }
 
-/// The structured summary, laid out as [`super::structured::StructuredSummary::render`] writes it.
-pub fn structured(z: &StructuredSizes) -> GrammarSpec {
+/// The structured summary, laid out as [`super::structured::StructuredSummary::render`]
+/// writes it. With `talk` (the transcript's text), every topic — the five global ones
+/// and each section's — is a run of the talk's own words (issue 16: topics came from
+/// the worked examples, "React, Express, Redis" for a talk with none of them).
+pub fn structured(z: &StructuredSizes, talk: Option<&str>) -> GrammarSpec {
     let mut b = Builder::default();
     b.lit("{\n  \"introduction\": \"");
     b.field("INTRO", z.introduction);
@@ -142,13 +145,31 @@ pub fn structured(z: &StructuredSizes) -> GrammarSpec {
     g.push_str(&json_prose("BULLET", z.bullet));
     // Topics are names, not sentences: letters and digits with the few signs
     // technical names use (C++, C#, Node.js, TCP/IP, O(n), R&D).
-    g.push_str(&format!("TOPIC: /[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/\n", z.topic - 1));
     // `^\S+( \S+)?$`: one or two words.
     let word = format!(r#"[\p{{L}}\p{{N}}][\p{{L}}\p{{N}}\-+#.\/'&]{{0,{}}}"#, z.word - 1);
-    g.push_str(&format!("TAG: /{word}( {word})?/\n"));
+    let topic = format!("/[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/", z.topic - 1);
+    let tag = format!("/{word}( {word})?/");
+    match talk.map(talk_words) {
+        // llguidance's substring automaton over the talk's words, intersected with
+        // the shape a topic must have (as the notes' quotes are built).
+        Some(words) if !words.is_empty() => {
+            let span = serde_json::json!({ "substring_words": words }).to_string();
+            g.push_str(&format!("TOPIC: %regex {span} & {topic}\nTAG: %regex {span} & {tag}\n"));
+        }
+        _ => g.push_str(&format!("TOPIC: {topic}\nTAG: {tag}\n")),
+    }
     g.push_str(&format!("NAME: {}\n", GENERAL_TOPICS.iter().map(|t| lit(t)).collect::<Vec<_>>().join(" | ")));
     g.push_str("COMPLEXITY: /0\\.[0-9][0-9]|1\\.00/\n");
     b.finish(g, 3, closing(&["\""]), Fields::JsonStrings)
+}
+
+/// The talk's text as the topics may quote it: words between single spaces (a
+/// caption's line break is a space here), without the characters no topic may hold
+/// (quotes, backslashes, control characters), which would otherwise split nothing
+/// and only make the automaton larger.
+fn talk_words(talk: &str) -> String {
+    let clean: String = talk.chars().map(|c| if c == '"' || c == '\\' || c.is_control() { ' ' } else { c }).collect();
+    clean.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Collects a grammar's top-level sequence with its layout and field sizes.
@@ -340,7 +361,7 @@ mod tests {
 
     #[test]
     fn structured_layout_is_the_rendered_shape() {
-        let g = structured(&StructuredSizes::for_length(Length::Medium));
+        let g = structured(&StructuredSizes::for_length(Length::Medium), None);
         assert_eq!(g.fields, 1 + 5 * (1 + 4 + 3) + 5 + 3 * 2);
         // The layout with "x" for every string field and 0.50 for complexities
         // is a valid summary in exactly the rendered form.

@@ -34,7 +34,7 @@ impl Summarizer {
             }
             let text = match opts.format {
                 Format::Notes => self.notes_pass(&pieces, sections, &notes_shape, &transcript_text, opts, context, Pass::Final, &mut stats, &mut quotes, progress).await?.0,
-                _ => self.final_pass(Source::Transcript, &transcript_text, opts, context, &mut stats, progress).await?,
+                _ => self.final_pass(Source::Transcript, &transcript_text, &transcript_text, opts, context, &mut stats, progress).await?,
             };
             return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: None });
         }
@@ -76,7 +76,7 @@ impl Summarizer {
             // Reduce when the notes fit; otherwise condense the notes themselves.
             let reduce_prompt_tokens = self.count_tokens(&notes) + instruction_tokens + 16;
             if reduce_prompt_tokens + final_answer_tokens <= context {
-                let text = self.final_pass(Source::Notes, &notes, opts, context, &mut stats, progress).await?;
+                let text = self.final_pass(Source::Notes, &notes, &transcript_text, opts, context, &mut stats, progress).await?;
                 return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: Some(notes) });
             }
             if round == MAX_ROUNDS || next_round_pieces.len() >= round_pieces.len() {
@@ -148,10 +148,15 @@ impl Summarizer {
     }
 
     /// The requested (non-notes) format from the transcript or from notes.
-    async fn final_pass(&self, source: Source, input: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<String, SummarizeError> {
+    /// `talk`: the transcript's text, whose words the structured summary's topics are.
+    #[allow(clippy::too_many_arguments)]
+    async fn final_pass(&self, source: Source, input: &str, talk: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<String, SummarizeError> {
         let system = prompt::system(opts.format);
         let task = prompt::task(opts.format, &self.text_shape(opts), &NotesShape::for_length(opts.length));
-        let spec = self.answer_grammar(opts.format, opts);
+        let spec = match opts.format {
+            Format::Structured => grammar::structured(&super::formats::StructuredSizes::for_length(opts.length), Some(talk)),
+            f => self.answer_grammar(f, opts),
+        };
         let answer_tokens = self.answer_sizes(&spec).budget;
         let user = prompt::user(source, &self.defuse(input), task.as_deref());
         // Worked examples are transcripts, so they only help a transcript input.

@@ -95,7 +95,8 @@ impl Summarizer {
     /// the notes passes build theirs from the sections they ask for).
     pub(super) fn answer_grammar(&self, format: Format, opts: &SummarizeOptions) -> GrammarSpec {
         match format {
-            Format::Structured => grammar::structured(&StructuredSizes::for_length(opts.length)),
+            // The layout and sizes do not depend on the talk; the final pass adds it.
+            Format::Structured => grammar::structured(&StructuredSizes::for_length(opts.length), None),
             Format::Notes => grammar::notes(&[], &NotesShape::for_length(opts.length)),
             f => grammar::text(f, &self.text_shape(opts)),
         }
