@@ -158,7 +158,7 @@ fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: 
     }
 }
 
-const QUANT: [GgmlType; 6] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
+const QUANT: [GgmlType; 8] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
 
 #[test]
 fn matmul_every_type_decode_and_prefill() {
@@ -191,7 +191,7 @@ fn matmul_split_into_row_parts() {
 fn embed_rows_every_type() {
     let c = ctx();
     let k = Kernels::new(&c);
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
         let (d, rows) = (ty.block_size().max(32) * 2, 37);
         let bytes = random_blocks(ty, d * rows, 11);
         let table = dequantize_vec(ty, &bytes, d * rows);

@@ -52,6 +52,8 @@ pub fn dequant_source(ty: GgmlType) -> &'static str {
         GgmlType::BF16 => include_str!("../../../shaders/dequant_bf16.wgsl"),
         GgmlType::Q4_0 => include_str!("../../../shaders/dequant_q4_0.wgsl"),
         GgmlType::Q4_1 => include_str!("../../../shaders/dequant_q4_1.wgsl"),
+        GgmlType::Q5_0 => include_str!("../../../shaders/dequant_q5_0.wgsl"),
+        GgmlType::Q5_1 => include_str!("../../../shaders/dequant_q5_1.wgsl"),
         GgmlType::Q8_0 => include_str!("../../../shaders/dequant_q8_0.wgsl"),
         GgmlType::Q4K => include_str!("../../../shaders/dequant_q4k.wgsl"),
         GgmlType::Q5K => include_str!("../../../shaders/dequant_q5k.wgsl"),
