@@ -125,6 +125,25 @@ fn tiny_mistral_sliding_window() {
     check_model("tiny-mistral");
 }
 
+/// qwen2: Q/K/V biases, NEOX rope, a tied Q5_0 head and Q5_0/Q5_1 layers, against NumPy;
+/// each of the family's two differences must matter (a model without them differs).
+#[test]
+fn tiny_qwen2_biases_and_neox_rope() {
+    check_model("tiny-qwen2");
+    let t = tiny("tiny-qwen2");
+    assert_eq!(t.model.hp.family.rope, precis::format::family::RopeStyle::Neox);
+    let want = run_all(&t.exact, &t.tokens);
+    let max_diff = |m: &Model| run_all(m, &t.tokens).iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let mut normal = tiny("tiny-qwen2").exact;
+    normal.rope = precis::cpu::rope::Rope::new(normal.hp.head_dim, normal.hp.n_rot, normal.hp.rope_base, precis::format::family::RopeStyle::Normal);
+    let mut unbiased = tiny("tiny-qwen2").exact;
+    unbiased.layers.iter_mut().for_each(|l| l.qkv_bias = [None, None, None]);
+    for (what, m) in [("normal-mode rope", &normal), ("no biases", &unbiased)] {
+        let d = max_diff(m);
+        assert!(d > 0.1, "{what}: logits moved by only {d}: the step has no effect");
+    }
+}
+
 #[test]
 fn tiny_mixtral_merged_experts() {
     check_model("tiny-mixtral");
