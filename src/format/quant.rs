@@ -158,6 +158,45 @@ impl GgmlType {
     }
 }
 
+/// Every type Precis reads, in ggml id order.
+pub const SUPPORTED: [GgmlType; 11] = {
+    use GgmlType::*;
+    [F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4K, Q5K, Q6K, BF16]
+};
+
+/// "F32, F16, Q4_0, …": the types Precis reads, for messages.
+pub fn supported_names() -> String {
+    SUPPORTED.map(GgmlType::name).join(", ")
+}
+
+/// ggml's name for a type id Precis does not read (`enum ggml_type` in ggml.h), so a
+/// refusal names it: Q2_K and Q3_K files are common.
+pub fn ggml_type_name(id: u32) -> Option<&'static str> {
+    Some(match id {
+        9 => "Q8_1",
+        10 => "Q2_K",
+        11 => "Q3_K",
+        15 => "Q8_K",
+        16 => "IQ2_XXS",
+        17 => "IQ2_XS",
+        18 => "IQ3_XXS",
+        19 => "IQ1_S",
+        20 => "IQ4_NL",
+        21 => "IQ3_S",
+        22 => "IQ2_S",
+        23 => "IQ4_XS",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        34 => "TQ1_0",
+        35 => "TQ2_0",
+        _ => return GgmlType::from_u32(id).map(GgmlType::name),
+    })
+}
+
 fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
@@ -448,6 +487,17 @@ mod tests {
         q[8] = 0x35; // pair 4: scale low nibble 5, min low nibble 3
         assert_eq!(scale_min_k4(0, &q), (1.0, 2.0));
         assert_eq!(scale_min_k4(4, &q), ((5 | (3 << 4)) as f32, (3 | (2 << 4)) as f32));
+    }
+
+    #[test]
+    fn every_supported_type_round_trips_its_id_and_others_are_named() {
+        for ty in SUPPORTED {
+            assert_eq!(GgmlType::from_u32(ty as u32), Some(ty), "{}", ty.name());
+        }
+        assert_eq!(ggml_type_name(10), Some("Q2_K"));
+        assert_eq!(ggml_type_name(6), Some("Q5_0"));
+        assert_eq!(ggml_type_name(99), None);
+        assert!(supported_names().contains("Q5_1"));
     }
 
     #[test]

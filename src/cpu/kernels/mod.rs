@@ -242,15 +242,16 @@ fn threads() -> usize {
     pool::global().threads()
 }
 
-/// Returns kernel module `$k`'s product for the six quantized types it has; other
-/// types (Q5_0, Q5_1: the portable [`scalar`] kernels on every target, written so LLVM
-/// vectorizes them) fall through. One list for every SIMD module.
+/// Returns kernel module `$k`'s product for the eight quantized types; other types
+/// fall through. One list for every SIMD module.
 macro_rules! quant_kernels {
     ($k:path, $ty:expr, $w:expr, $x:expr) => {{
         use $k as k;
         match $ty {
             GgmlType::Q4_0 => return k::dot_q4_0::<R>($w, $x),
             GgmlType::Q4_1 => return k::dot_q4_1::<R>($w, $x),
+            GgmlType::Q5_0 => return k::dot_q5_0::<R>($w, $x),
+            GgmlType::Q5_1 => return k::dot_q5_1::<R>($w, $x),
             GgmlType::Q8_0 => return k::dot_q8_0::<R>($w, $x),
             GgmlType::Q4K => return k::dot_q4k::<R>($w, $x),
             GgmlType::Q5K => return k::dot_q5k::<R>($w, $x),
