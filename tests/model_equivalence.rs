@@ -144,6 +144,20 @@ fn tiny_qwen2_biases_and_neox_rope() {
     }
 }
 
+/// qwen3: per-head RMSNorm of Q and K before a NEOX rotation, no biases, against NumPy;
+/// the norm must matter (a model without it differs).
+#[test]
+fn tiny_qwen3_per_head_qk_norm() {
+    check_model("tiny-qwen3");
+    let t = tiny("tiny-qwen3");
+    assert!(t.model.hp.family.qk_norm && t.model.layers.iter().all(|l| l.qkv_bias.iter().all(Option::is_none)));
+    let want = run_all(&t.exact, &t.tokens);
+    let mut unnormed = tiny("tiny-qwen3").exact;
+    unnormed.layers.iter_mut().for_each(|l| l.qk_norm = [None, None]);
+    let d = run_all(&unnormed, &t.tokens).iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(d > 0.1, "without the Q/K norm the logits moved by only {d}: the step has no effect");
+}
+
 #[test]
 fn tiny_mixtral_merged_experts() {
     check_model("tiny-mixtral");

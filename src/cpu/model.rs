@@ -1,5 +1,5 @@
 //! The transformer on the CPU for every family of `format::family` (Llama, Mistral,
-//! Mixtral, SmolLM, Qwen2): their differences are the optional steps below, taken
+//! Mixtral, SmolLM, Qwen2, Qwen3): their differences are the optional steps below, taken
 //! where the model has the tensors or the flag.
 //!
 //! The steps of [`Model::forward`] are numbered as `gpu::model::GpuModel::run`'s. A
@@ -41,6 +41,8 @@ pub struct Layer {
     pub qkv: Projections,
     /// Their biases, where the family has them (qwen2).
     pub qkv_bias: [Option<Vec<f32>>; 3],
+    /// Per-head RMSNorm weights of Q and K, where the family has them (qwen3).
+    pub qk_norm: [Option<Vec<f32>>; 2],
     pub o: Linear,
     pub ffn_norm: Vec<f32>,
     pub ffn: Ffn,
@@ -108,6 +110,11 @@ impl Model {
                     add_rows(y, b); //                                    + biases (qwen2)
                 }
             }
+            for (y, g) in [&mut q, &mut k].into_iter().zip(&layer.qk_norm) {
+                if let Some(g) = g {
+                    *y = rms_norm(y, g, hp.rms_eps); //                   + RMSNorm per head (qwen3)
+                }
+            }
             self.rope.apply(&mut q, hp.n_head, cache.pos); //         4. rotary positions (normal or NEOX pairs)
             self.rope.apply(&mut k, hp.n_head_kv, cache.pos);
             let a = attention(&shape, &q, &k, &v, cache, l); //       5. windowed GQA over cache + chunk
@@ -169,6 +176,7 @@ impl Model {
                 attn_norm: r.vector(&ls.attn_norm)?,
                 qkv: Projections::new(parts, hp.n_embd).map_err(|e| r.err(&ls.q, e))?,
                 qkv_bias: [r.bias(&ls.qkv_bias[0])?, r.bias(&ls.qkv_bias[1])?, r.bias(&ls.qkv_bias[2])?],
+                qk_norm: [r.bias(&ls.qk_norm[0])?, r.bias(&ls.qk_norm[1])?],
                 o: r.linear(&ls.o, hp.q_dim())?,
                 ffn_norm: r.vector(&ls.ffn_norm)?,
                 ffn,
@@ -210,6 +218,7 @@ impl Reader<'_> {
         Ok(dequantize_vec(t.ty, &b, t.n_elements() as usize))
     }
 
+    /// An optional vector (a bias, a per-head norm's weights).
     fn bias(&mut self, t: &Option<TensorInfo>) -> Result<Option<Vec<f32>>, LoadError> {
         t.as_ref().map(|t| self.vector(t)).transpose()
     }

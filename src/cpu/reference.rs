@@ -38,6 +38,8 @@ pub struct RefLayer {
     pub v: Mat,
     /// Q, K, V biases (empty where the model has none).
     pub qkv_bias: [Vec<f32>; 3],
+    /// Per-head RMSNorm weights of Q and K (empty where the model has none).
+    pub qk_norm: [Vec<f32>; 2],
     pub o: Mat,
     pub ffn_norm: Vec<f32>,
     pub router: Option<Mat>,
@@ -99,6 +101,7 @@ impl RefModel {
                 k: load_mat(src, &ls.k, file)?,
                 v: load_mat(src, &ls.v, file)?,
                 qkv_bias: [load_bias(src, &ls.qkv_bias[0], file)?, load_bias(src, &ls.qkv_bias[1], file)?, load_bias(src, &ls.qkv_bias[2], file)?],
+                qk_norm: [load_bias(src, &ls.qk_norm[0], file)?, load_bias(src, &ls.qk_norm[1], file)?],
                 o: load_mat(src, &ls.o, file)?,
                 ffn_norm: vecf(load_mat(src, &ls.ffn_norm, file)?),
                 router,
@@ -160,6 +163,11 @@ impl RefModel {
                     y
                 };
                 let (mut q, mut k) = (add(layer.q.mul(&h), &layer.qkv_bias[0]), add(layer.k.mul(&h), &layer.qkv_bias[1]));
+                for (y, g) in [&mut q, &mut k].into_iter().zip(&layer.qk_norm) {
+                    if !g.is_empty() {
+                        *y = y.chunks_exact(hd).flat_map(|head| Self::norm(head, g, hp.rms_eps)).collect();
+                    }
+                }
                 self.rope(&mut q, p);
                 self.rope(&mut k, p);
                 qs.push(q);

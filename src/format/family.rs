@@ -7,7 +7,9 @@
 //! The values follow llama.cpp's `llama_model_rope_type` (src/llama-model.cpp: `LLM_ARCH_LLAMA`
 //! is `LLAMA_ROPE_TYPE_NORM`, `LLM_ARCH_QWEN2` is `LLAMA_ROPE_TYPE_NEOX`) and its tensor
 //! lists per architecture (`LLM_ARCH_QWEN2` creates `attn_q.bias`, `attn_k.bias` and
-//! `attn_v.bias` as required tensors).
+//! `attn_v.bias` as required tensors; `LLM_ARCH_QWEN3`, also NEOX, has no biases but
+//! requires `attn_q_norm` and `attn_k_norm`, an RMSNorm over each head of Q and K
+//! before the rotation).
 
 /// How the rotated dimensions of a head are paired (llama.cpp `ggml_rope` modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +43,16 @@ pub struct Family {
     /// `blk.N.attn_{q,k,v}.bias` must be present (added after the projections). Other
     /// families take them where a file has them, as llama.cpp's llama loader does.
     pub qkv_bias: bool,
+    /// `blk.N.attn_{q,k}_norm.weight` ([head_dim]) must be present: each head of Q and K
+    /// is RMS-normalized with them before the rotary step.
+    pub qk_norm: bool,
 }
 
 pub const FAMILIES: &[Family] = &[
-    Family { arch: "llama", name: "Llama (Llama 2, Mixtral, SmolLM)", rope: RopeStyle::Normal, qkv_bias: false },
-    Family { arch: "mistral", name: "Mistral", rope: RopeStyle::Normal, qkv_bias: false },
-    Family { arch: "qwen2", name: "Qwen2 / Qwen2.5", rope: RopeStyle::Neox, qkv_bias: true },
+    Family { arch: "llama", name: "Llama (Llama 2, Mixtral, SmolLM)", rope: RopeStyle::Normal, qkv_bias: false, qk_norm: false },
+    Family { arch: "mistral", name: "Mistral", rope: RopeStyle::Normal, qkv_bias: false, qk_norm: false },
+    Family { arch: "qwen2", name: "Qwen2 / Qwen2.5", rope: RopeStyle::Neox, qkv_bias: true, qk_norm: false },
+    Family { arch: "qwen3", name: "Qwen3 (dense)", rope: RopeStyle::Neox, qkv_bias: false, qk_norm: true },
 ];
 
 /// The family of `arch`, if Precis runs it.
@@ -76,6 +82,8 @@ mod tests {
         assert_eq!((f.rope, f.qkv_bias), (RopeStyle::Neox, true));
         assert_eq!(family("llama").map(|f| f.rope), Some(RopeStyle::Normal));
         assert!(family("gemma3").is_none());
+        let q3 = family("qwen3").expect("qwen3 is supported");
+        assert_eq!((q3.rope, q3.qkv_bias, q3.qk_norm), (RopeStyle::Neox, false, true));
         assert!(supported().contains("`qwen2`"));
     }
 }

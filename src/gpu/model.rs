@@ -121,6 +121,8 @@ pub struct GpuLayer {
     pub qkv: Projections<3>,
     /// Q, K, V biases where the family has them (qwen2).
     pub qkv_bias: [Option<Buf>; 3],
+    /// Per-head RMSNorm weights of Q and K where the family has them (qwen3).
+    pub qk_norm: [Option<Buf>; 2],
     pub o: GpuMatrix,
     pub ffn_norm: Buf,
     pub ffn: GpuFfn,
@@ -234,10 +236,17 @@ impl GpuModel {
                     *b = Some(fbuf(&ctx, "qkv bias", &vector(t, src)?).await?);
                 }
             }
+            let mut qk_norm = [None, None];
+            for (b, t) in qk_norm.iter_mut().zip(&ls.qk_norm) {
+                if let Some(t) = t {
+                    *b = Some(fbuf(&ctx, "q/k norm", &vector(t, src)?).await?);
+                }
+            }
             layers.push(GpuLayer {
                 attn_norm: fbuf(&ctx, "attn_norm", &attn_norm).await?,
                 qkv: upload_stacked(&ctx, src, [&ls.q, &ls.k, &ls.v], limit).await?,
                 qkv_bias,
+                qk_norm,
                 o: up!(MatrixSource::plain(&ls.o), src),
                 ffn_norm: fbuf(&ctx, "ffn_norm", &ffn_norm).await?,
                 ffn,
@@ -431,6 +440,12 @@ impl GpuModel {
             }
             for ((y, b), w) in [&s.q, &s.k, &s.v].into_iter().zip(&ly.qkv_bias).zip([qd, kvd, kvd]) {
                 b.as_ref().map(|b| kernels::add_rows(r, y, b, n, w)).transpose()?;                       // + biases (qwen2)
+            }
+            for ((y, g), heads) in [&s.q, &s.k].into_iter().zip(&ly.qk_norm).zip([hp.n_head, hp.n_head_kv]) {
+                if let Some(g) = g {                                                                      // + RMSNorm per head (qwen3),
+                    kernels::rms_norm(r, y, g, &s.attn, hp.head_dim, n * heads, hp.rms_eps)?;             //   through the attention
+                    r.copy(&s.attn, 0, y, 0, n * heads * hp.head_dim)?;                                   //   output's scratch
+                }
             }
             kernels::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos, hp.family.rope)?; // 4. rotary positions
             kernels::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos, hp.family.rope)?; //    (normal or NEOX pairs)
