@@ -161,6 +161,7 @@ fixtures: model
 	node tests/fixtures/llamacpp/dump_mistral_vocab.mjs > /tmp/mistral-vocab.json
 	python3 tests/fixtures/llamacpp/make_mistral_vocab.py /tmp/mistral-vocab.json
 	node tests/fixtures/llamacpp/gen.mjs
+	node tests/fixtures/llamacpp/tiny_logits.mjs
 
 # llama.cpp's references on Qwen2.5-Coder-0.5B (tokens-qwen2.json, greedy-qwen2.json).
 fixtures-qwen2: model-qwen2
