@@ -270,8 +270,10 @@ fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
     println!("layers:        {}", hp.n_layer);
     println!("embedding:     {}   ffn: {}", hp.n_embd, hp.n_ff);
     println!("heads:         {} query / {} kv (head dim {}, rope dims {}, base {}, {:?} pairs)", hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, hp.family.rope);
-    if hp.family.qkv_bias {
-        println!("attention:     Q/K/V biases");
+    match (hp.family.qkv_bias, hp.family.qk_norm) {
+        (true, _) => println!("attention:     Q/K/V biases"),
+        (_, true) => println!("attention:     per-head RMSNorm of Q and K"),
+        _ => {}
     }
     println!("context:       {} (trained)", hp.n_ctx_train);
     println!("sliding window:{}", hp.sliding_window.map_or(" none (full causal; use --window for Mistral 7B v0.1)".into(), |w| format!(" {w}")));
