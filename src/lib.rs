@@ -1,5 +1,5 @@
-//! Precis: a private, in-browser summarizer running quantized llama-architecture
-//! models (Mistral 7B, Mixtral 8x7B, SmolLM2) from GGUF files.
+//! Precis: a private, in-browser summarizer running quantized models of the llama
+//! lineage (Mistral 7B, Mixtral 8x7B, SmolLM2, Qwen2.5, Qwen3; `format::family`) from GGUF files.
 //!
 //! The folders are the layers, read top-down (docs/ARCHITECTURE.md draws them):
 //! the apps (`bin/`, [`wasm`]) → [`summarize`] → [`engine`] → [`cpu`] | [`gpu`] →

@@ -77,6 +77,12 @@ fn unknown_quant_type() {
     let b = GgufWriter::new().tensor("blk.0.attn_q.weight", &[32, 2], 19, 64).bytes();
     let e = parse(&b).unwrap_err();
     assert!(matches!(&e, GgufError::UnknownType { tensor, ty: 19, .. } if tensor == "blk.0.attn_q.weight"), "{e}");
+    // A known ggml type Precis does not read is named, with the ones it does.
+    let msg = e.to_string();
+    assert!(msg.contains("unsupported ggml type 19 (IQ1_S)") && msg.contains("Q5_0, Q5_1"), "{msg}");
+    let b = GgufWriter::new().tensor("blk.0.ffn_down.weight", &[32, 2], 77, 64).bytes();
+    let msg = parse(&b).unwrap_err().to_string();
+    assert!(msg.contains("`blk.0.ffn_down.weight`") && msg.contains("unknown ggml type 77;"), "{msg}");
 }
 
 #[test]
@@ -84,6 +90,7 @@ fn unsupported_architecture() {
     let b = GgufWriter::new().kv("general.architecture", Kv::Str("gpt-neox".into())).bytes();
     let msg = load(&b, "neox.gguf");
     assert!(msg.contains("neox.gguf") && msg.contains("unsupported architecture `gpt-neox`"), "{msg}");
+    assert!(msg.contains("`llama`, `mistral`, `qwen2`"), "names the supported ones: {msg}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use precis::gpu::kernels::{self as kn, buf, AttnArgs, Buf, Kernels, Recorder};
 use precis::gpu::weights::{upload_limited, MatrixSource};
 use precis::gpu::{block_on, GpuContext, GpuError, Requirements};
 use precis::format::quant::{dequantize_vec, random_blocks, GgmlType};
+use precis::format::family::RopeStyle;
 
 /// Products of exactly-dequantized weights in f32 against an f64 sum: bound on
 /// |gpu - cpu| relative to Σ|w·x| (the scale of the rounding error).
@@ -158,7 +159,7 @@ fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: 
     }
 }
 
-const QUANT: [GgmlType; 6] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
+const QUANT: [GgmlType; 8] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
 
 #[test]
 fn matmul_every_type_decode_and_prefill() {
@@ -191,7 +192,7 @@ fn matmul_split_into_row_parts() {
 fn embed_rows_every_type() {
     let c = ctx();
     let k = Kernels::new(&c);
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
         let (d, rows) = (ty.block_size().max(32) * 2, 37);
         let bytes = random_blocks(ty, d * rows, 11);
         let table = dequantize_vec(ty, &bytes, d * rows);
@@ -218,17 +219,28 @@ fn rms_norm_rope_swiglu_add() {
     run(&c, &k, |r| kn::rms_norm(r, &xb, &gb, &yb, n, rows, 1e-5));
     close("rms_norm", &read(&c, &yb), &precis::cpu::vector::rms_norm(&x, &g, 1e-5), TOL_ELEMENTWISE);
 
-    // RoPE with n_rot < head_dim (the tail of each head is left alone), 7 rows at pos 1000.
-    let (heads, hd, n_rot, pos) = (3, 12, 8, 1000);
-    let rope = precis::cpu::rope::Rope::new(hd, n_rot, 10000.0);
-    let mut want = rnd(7 * heads * hd, 4);
-    let qb = up(&c, "q", &want);
-    let inv: Vec<f32> = (0..n_rot / 2).map(|i| 10000f32.powf(-2.0 * i as f32 / n_rot as f32)).collect();
-    let ib = up(&c, "inv", &inv);
-    run(&c, &k, |r| kn::rope(r, &qb, &ib, 7, heads, hd, pos));
-    rope.apply(&mut want, heads, pos);
-    // Angles up to ~1000 rad: f32 sin/cos argument reduction differs by ~1e-4.
-    close("rope", &read(&c, &qb), &want, 3e-4);
+    // RoPE with n_rot < head_dim (the tail of each head is left alone), 7 rows at pos 1000,
+    // in both pairings (normal: llama; NEOX: qwen2).
+    for style in [RopeStyle::Normal, RopeStyle::Neox] {
+        let (heads, hd, n_rot, pos) = (3, 12, 8, 1000);
+        let rope = precis::cpu::rope::Rope::new(hd, n_rot, 10000.0, style);
+        let mut want = rnd(7 * heads * hd, 4);
+        let qb = up(&c, "q", &want);
+        let inv: Vec<f32> = (0..n_rot / 2).map(|i| 10000f32.powf(-2.0 * i as f32 / n_rot as f32)).collect();
+        let ib = up(&c, "inv", &inv);
+        run(&c, &k, |r| kn::rope(r, &qb, &ib, 7, heads, hd, pos, style));
+        rope.apply(&mut want, heads, pos);
+        // Angles up to ~1000 rad: f32 sin/cos argument reduction differs by ~1e-4.
+        close(&format!("rope {style:?}"), &read(&c, &qb), &want, 3e-4);
+    }
+
+    // A bias on each of 7 rows of 93.
+    let (a, bias) = (rnd(7 * 93, 7), rnd(93, 8));
+    let (ab, bb) = (up(&c, "a", &a), up(&c, "bias", &bias));
+    run(&c, &k, |r| kn::add_rows(r, &ab, &bb, 7, 93));
+    let mut want = a.clone();
+    precis::cpu::vector::add_rows(&mut want, &bias);
+    close("add_rows", &read(&c, &ab), &want, TOL_ELEMENTWISE);
 
     let (a, b) = (rnd(1001, 5), rnd(1001, 6));
     let (ab, bb) = (up(&c, "a", &a), up(&c, "b", &b));

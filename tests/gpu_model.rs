@@ -1,5 +1,5 @@
 //! Whole-model logits, GPU against the CPU engine: tiny Mistral (decode past W = 8,
-//! chunked prefill), tiny Mixtral in both expert layouts (also with its expert stacks
+//! chunked prefill), tiny Qwen2 (biases, NEOX rope, Q5_0/Q5_1), tiny Qwen3 (Q/K norms), tiny Mixtral in both expert layouts (also with its expert stacks
 //! split across buffers), SmolLM2 and tiny-smollm2 (SmolLM2's shapes per head, random
 //! weights); GPU decode = GPU prefill; greedy SmolLM2 tokens equal to the CPU path;
 //! prefill cut into bounded submissions; a missing limit is an error.
@@ -137,6 +137,19 @@ fn tiny_mistral_past_the_window() {
 #[test]
 fn tiny_mixtral_merged_experts() {
     check_model("tiny-mixtral", &fixture("tiny-mixtral.gguf"), 13);
+}
+
+/// The qwen2 family: Q/K/V biases (add_rows), NEOX rope pairs, Q5_0/Q5_1 matrices and a
+/// tied Q5_0 head through the generic matvec dot.
+#[test]
+fn tiny_qwen2_biases_neox_rope_q5() {
+    check_model("tiny-qwen2", &fixture("tiny-qwen2.gguf"), 13);
+}
+
+/// The qwen3 family: per-head RMSNorm of Q and K (rms_norm.wgsl over head-sized rows).
+#[test]
+fn tiny_qwen3_per_head_qk_norm() {
+    check_model("tiny-qwen3", &fixture("tiny-qwen3.gguf"), 13);
 }
 
 #[test]

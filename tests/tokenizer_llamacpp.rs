@@ -1,5 +1,6 @@
 //! Token ids equal llama.cpp's for the same GGUF: every corpus transcript plus edge
-//! cases, with and without special-token parsing (fixtures: tests/fixtures/llamacpp).
+//! cases, with and without special-token parsing (fixtures: tests/fixtures/llamacpp),
+//! on SmolLM2's, Mistral's and (where fetched) Qwen2.5's vocabularies.
 
 mod common;
 use common::{default_model, fixture, shared};
@@ -44,6 +45,18 @@ fn check(t: &Tokenizer, fixture_name: &str) {
 #[test]
 fn smollm2_gpt2_bpe_matches_llama_cpp() {
     check(&tokenizer(&default_model()), "tokens-smollm2.json");
+}
+
+/// Qwen2.5's 151936-token BPE with the `qwen2` pre-tokenizer split (digits one by one);
+/// reads only the header of the 491 MB file. Skipped, saying so, without the model.
+#[test]
+fn qwen2_bpe_matches_llama_cpp() {
+    let Some(path) = common::qwen2_model() else { return };
+    let mut f = std::fs::File::open(&path).unwrap();
+    let g = precis::engine::read_header(&mut f, &path).unwrap();
+    let t = Tokenizer::from_gguf(&g).unwrap();
+    assert_eq!(t.pre, "qwen2");
+    check(&t, "tokens-qwen2.json");
 }
 
 #[test]

@@ -266,10 +266,15 @@ fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
     let s = |k: &str| g.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
     println!("file:          {file} ({:.1} MiB, GGUF v{})", size as f64 / 1048576.0, g.version);
     println!("name:          {}", s("general.name"));
-    println!("architecture:  {}{}", hp.arch, if hp.is_moe() { format!(" (MoE: {} experts, top-{})", hp.n_expert, hp.n_expert_used) } else { String::new() });
+    println!("architecture:  {} — {}{}", hp.arch, hp.family.name, if hp.is_moe() { format!(" (MoE: {} experts, top-{})", hp.n_expert, hp.n_expert_used) } else { String::new() });
     println!("layers:        {}", hp.n_layer);
     println!("embedding:     {}   ffn: {}", hp.n_embd, hp.n_ff);
-    println!("heads:         {} query / {} kv (head dim {}, rope dims {}, base {})", hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base);
+    println!("heads:         {} query / {} kv (head dim {}, rope dims {}, base {}, {:?} pairs)", hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_base, hp.family.rope);
+    match (hp.family.qkv_bias, hp.family.qk_norm) {
+        (true, _) => println!("attention:     Q/K/V biases"),
+        (_, true) => println!("attention:     per-head RMSNorm of Q and K"),
+        _ => {}
+    }
     println!("context:       {} (trained)", hp.n_ctx_train);
     println!("sliding window:{}", hp.sliding_window.map_or(" none (full causal; use --window for Mistral 7B v0.1)".into(), |w| format!(" {w}")));
     println!("vocabulary:    {}", hp.n_vocab);

@@ -1,4 +1,6 @@
-//! The llama-architecture transformer on the CPU (Llama, Mistral, Mixtral, SmolLM).
+//! The transformer on the CPU for every family of `format::family` (Llama, Mistral,
+//! Mixtral, SmolLM, Qwen2, Qwen3): their differences are the optional steps below, taken
+//! where the model has the tensors or the flag.
 //!
 //! The steps of [`Model::forward`] are numbered as `gpu::model::GpuModel::run`'s. A
 //! change to one step comes with the same-numbered change in the other pass and a case
@@ -13,7 +15,7 @@ use crate::format::hparams::Hparams;
 use crate::cpu::kernels::KernelError;
 use crate::cpu::linear::{Linear, Projections};
 use crate::cpu::moe::Moe;
-use crate::cpu::vector::{add_assign, rms_norm};
+use crate::cpu::vector::{add_assign, add_rows, rms_norm};
 use crate::format::quant::{dequantize_vec, GgmlType};
 use crate::cpu::rope::Rope;
 use crate::format::source::{read_part, read_tensor, ByteSource};
@@ -37,6 +39,10 @@ pub struct Layer {
     pub attn_norm: Vec<f32>,
     /// Q, K, V in that order.
     pub qkv: Projections,
+    /// Their biases, where the family has them (qwen2).
+    pub qkv_bias: [Option<Vec<f32>>; 3],
+    /// Per-head RMSNorm weights of Q and K, where the family has them (qwen3).
+    pub qk_norm: [Option<Vec<f32>>; 2],
     pub o: Linear,
     pub ffn_norm: Vec<f32>,
     pub ffn: Ffn,
@@ -98,8 +104,18 @@ impl Model {
                 return Err(ModelError::Stopped); //                     the caller's Stop
             }
             let h = rms_norm(&x, &layer.attn_norm, hp.rms_eps); //    2. pre-attention RMSNorm
-            let [mut q, mut k, v]: [Vec<f32>; 3] = layer.qkv.forward(&h)?.try_into().expect("three projections"); // 3. Q/K/V
-            self.rope.apply(&mut q, hp.n_head, cache.pos); //         4. rotary positions
+            let [mut q, mut k, mut v]: [Vec<f32>; 3] = layer.qkv.forward(&h)?.try_into().expect("three projections"); // 3. Q/K/V
+            for (y, b) in [&mut q, &mut k, &mut v].into_iter().zip(&layer.qkv_bias) {
+                if let Some(b) = b {
+                    add_rows(y, b); //                                    + biases (qwen2)
+                }
+            }
+            for (y, g) in [&mut q, &mut k].into_iter().zip(&layer.qk_norm) {
+                if let Some(g) = g {
+                    *y = rms_norm(y, g, hp.rms_eps); //                   + RMSNorm per head (qwen3)
+                }
+            }
+            self.rope.apply(&mut q, hp.n_head, cache.pos); //         4. rotary positions (normal or NEOX pairs)
             self.rope.apply(&mut k, hp.n_head_kv, cache.pos);
             let a = attention(&shape, &q, &k, &v, cache, l); //       5. windowed GQA over cache + chunk
             cache.store(l, &k, &v); //                                6. rolling-buffer write (slot = pos mod W)
@@ -159,6 +175,8 @@ impl Model {
             layers.push(Layer {
                 attn_norm: r.vector(&ls.attn_norm)?,
                 qkv: Projections::new(parts, hp.n_embd).map_err(|e| r.err(&ls.q, e))?,
+                qkv_bias: [r.bias(&ls.qkv_bias[0])?, r.bias(&ls.qkv_bias[1])?, r.bias(&ls.qkv_bias[2])?],
+                qk_norm: [r.bias(&ls.qk_norm[0])?, r.bias(&ls.qk_norm[1])?],
                 o: r.linear(&ls.o, hp.q_dim())?,
                 ffn_norm: r.vector(&ls.ffn_norm)?,
                 ffn,
@@ -173,7 +191,7 @@ impl Model {
             }
         };
         Ok(Model {
-            rope: Rope::new(hp.head_dim, hp.n_rot, hp.rope_base),
+            rope: Rope::new(hp.head_dim, hp.n_rot, hp.rope_base, hp.family.rope),
             embd: Embedding { info: spec.token_embd.clone(), bytes: embd_bytes },
             output_norm: r.vector(&spec.output_norm)?,
             output,
@@ -198,6 +216,11 @@ impl Reader<'_> {
     fn vector(&mut self, t: &TensorInfo) -> Result<Vec<f32>, LoadError> {
         let b = read_tensor(self.src, t, self.file)?;
         Ok(dequantize_vec(t.ty, &b, t.n_elements() as usize))
+    }
+
+    /// An optional vector (a bias, a per-head norm's weights).
+    fn bias(&mut self, t: &Option<TensorInfo>) -> Result<Option<Vec<f32>>, LoadError> {
+        t.as_ref().map(|t| self.vector(t)).transpose()
     }
 
     /// One matrix (a whole tensor, or an expert's slice of a merged one) as (type,

@@ -4,6 +4,7 @@
 //! (quantized kernels, rolling cache, chunked attention) or the GPU shaders, so each of
 //! them is tested against it.
 
+use crate::format::family::RopeStyle;
 use crate::format::gguf::TensorInfo;
 use crate::format::hparams::Hparams;
 use crate::format::quant::dequantize_vec;
@@ -35,6 +36,10 @@ pub struct RefLayer {
     pub q: Mat,
     pub k: Mat,
     pub v: Mat,
+    /// Q, K, V biases (empty where the model has none).
+    pub qkv_bias: [Vec<f32>; 3],
+    /// Per-head RMSNorm weights of Q and K (empty where the model has none).
+    pub qk_norm: [Vec<f32>; 2],
     pub o: Mat,
     pub ffn_norm: Vec<f32>,
     pub router: Option<Mat>,
@@ -53,6 +58,14 @@ fn load_mat(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Result<Mat,
     let b = read_tensor(src, t, file)?;
     let n = t.n_elements() as usize;
     Ok(Mat { w: dequantize_vec(t.ty, &b, n), cols: t.dims[0] as usize, rows: n / t.dims[0] as usize })
+}
+
+/// A bias vector, or none (empty: adding it changes nothing).
+fn load_bias(src: &mut dyn ByteSource, t: &Option<TensorInfo>, file: &str) -> Result<Vec<f32>, LoadError> {
+    Ok(match t {
+        Some(t) => load_mat(src, t, file)?.w,
+        None => vec![],
+    })
 }
 
 /// One expert's matrix of a merged tensor (or a whole per-expert tensor).
@@ -87,6 +100,8 @@ impl RefModel {
                 q: load_mat(src, &ls.q, file)?,
                 k: load_mat(src, &ls.k, file)?,
                 v: load_mat(src, &ls.v, file)?,
+                qkv_bias: [load_bias(src, &ls.qkv_bias[0], file)?, load_bias(src, &ls.qkv_bias[1], file)?, load_bias(src, &ls.qkv_bias[2], file)?],
+                qk_norm: [load_bias(src, &ls.qk_norm[0], file)?, load_bias(src, &ls.qk_norm[1], file)?],
                 o: load_mat(src, &ls.o, file)?,
                 ffn_norm: vecf(load_mat(src, &ls.ffn_norm, file)?),
                 router,
@@ -113,9 +128,14 @@ impl RefModel {
             for i in 0..nr / 2 {
                 let theta = pos as f64 * (self.hp.rope_base as f64).powf(-2.0 * i as f64 / nr as f64);
                 let (s, c) = theta.sin_cos();
-                let (a, b) = (head[2 * i] as f64, head[2 * i + 1] as f64);
-                head[2 * i] = (a * c - b * s) as f32;
-                head[2 * i + 1] = (a * s + b * c) as f32;
+                // Written out, not `RopeStyle::pair`, so the twin shares no code with the fast path.
+                let (ia, ib) = match self.hp.family.rope {
+                    RopeStyle::Normal => (2 * i, 2 * i + 1),
+                    RopeStyle::Neox => (i, i + nr / 2),
+                };
+                let (a, b) = (head[ia] as f64, head[ib] as f64);
+                head[ia] = (a * c - b * s) as f32;
+                head[ib] = (a * s + b * c) as f32;
             }
         }
     }
@@ -138,12 +158,21 @@ impl RefModel {
             let mut vs = vec![];
             for (p, x) in xs.iter().enumerate() {
                 let h = Self::norm(x, &layer.attn_norm, hp.rms_eps);
-                let (mut q, mut k) = (layer.q.mul(&h), layer.k.mul(&h));
+                let add = |mut y: Vec<f32>, b: &[f32]| {
+                    y.iter_mut().zip(b).for_each(|(y, b)| *y += b);
+                    y
+                };
+                let (mut q, mut k) = (add(layer.q.mul(&h), &layer.qkv_bias[0]), add(layer.k.mul(&h), &layer.qkv_bias[1]));
+                for (y, g) in [&mut q, &mut k].into_iter().zip(&layer.qk_norm) {
+                    if !g.is_empty() {
+                        *y = y.chunks_exact(hd).flat_map(|head| Self::norm(head, g, hp.rms_eps)).collect();
+                    }
+                }
                 self.rope(&mut q, p);
                 self.rope(&mut k, p);
                 qs.push(q);
                 ks.push(k);
-                vs.push(layer.v.mul(&h));
+                vs.push(add(layer.v.mul(&h), &layer.qkv_bias[2]));
             }
             for p in 0..n {
                 let mut att = vec![0f32; hp.n_head * hd];

@@ -1,15 +1,20 @@
-//! Rotary position embedding in llama.cpp's "normal" mode: within each head the
-//! adjacent pairs (2i, 2i+1) rotate by `pos · base^(-2i/n_rot)`. GGUF converters
-//! permute Q/K weights so this matches the Hugging Face half-split layout.
+//! Rotary position embedding: within each head the rotated pairs (see
+//! [`RopeStyle::pair`]: adjacent elements in llama.cpp's normal mode, the two halves in
+//! its NEOX mode) rotate by `pos · base^(-2i/n_rot)` for pair i; elements past `n_rot`
+//! are left alone.
+
+use crate::format::family::RopeStyle;
 
 pub struct Rope {
     inv_freq: Vec<f32>,
     head_dim: usize,
+    n_rot: usize,
+    style: RopeStyle,
 }
 
 impl Rope {
-    pub fn new(head_dim: usize, n_rot: usize, base: f32) -> Self {
-        Rope { inv_freq: crate::model::rope::inv_freq(n_rot, base), head_dim }
+    pub fn new(head_dim: usize, n_rot: usize, base: f32, style: RopeStyle) -> Self {
+        Rope { inv_freq: crate::model::rope::inv_freq(n_rot, base), head_dim, n_rot, style }
     }
 
     /// Rotates `x` = rows of `n_heads * head_dim`, row `r` at position `pos + r`.
@@ -19,10 +24,11 @@ impl Rope {
             let p = (pos + r) as f32;
             let cs: Vec<(f32, f32)> = self.inv_freq.iter().map(|f| (p * f).sin_cos()).map(|(s, c)| (c, s)).collect();
             for head in xr.chunks_exact_mut(self.head_dim) {
-                for (pair, &(c, s)) in head.chunks_exact_mut(2).zip(&cs) {
-                    let (a, b) = (pair[0], pair[1]);
-                    pair[0] = a * c - b * s;
-                    pair[1] = a * s + b * c;
+                for (i, &(c, s)) in cs.iter().enumerate() {
+                    let (ia, ib) = self.style.pair(i, self.n_rot);
+                    let (a, b) = (head[ia], head[ib]);
+                    head[ia] = a * c - b * s;
+                    head[ib] = a * s + b * c;
                 }
             }
         }

@@ -50,7 +50,7 @@ pub enum GgufError {
     MetadataTooLarge { offset: u64, field: String, bytes: u64 },
     #[error("field `{field}` at offset {offset}: string is not valid UTF-8")]
     BadUtf8 { offset: u64, field: String },
-    #[error("tensor `{tensor}` (info at offset {offset}): unknown or unsupported ggml type {ty}")]
+    #[error("tensor `{tensor}` (info at offset {offset}): {} ggml type {ty}{}; Precis reads {}", if crate::format::quant::ggml_type_name(*ty).is_some() { "unsupported" } else { "unknown" }, crate::format::quant::ggml_type_name(*ty).map_or(String::new(), |n| format!(" ({n})")), crate::format::quant::supported_names())]
     UnknownType { offset: u64, tensor: String, ty: u32 },
     #[error("tensor `{tensor}` (info at offset {offset}): {problem}")]
     BadTensor { offset: u64, tensor: String, problem: String },

@@ -1,11 +1,14 @@
-//! Hyperparameters from `llama.*` GGUF metadata (llama.cpp's `LLM_KV_*` key names).
+//! Hyperparameters from `<arch>.*` GGUF metadata (llama.cpp's `LLM_KV_*` key names,
+//! the same suffixes for every family in `format::family`: `llama.block_count`,
+//! `qwen2.block_count`, ...).
 
 use crate::format::gguf::Gguf;
+use crate::format::family::{family, supported, Family};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum HparamsError {
-    #[error("unsupported architecture `{arch}` (general.architecture); Precis runs llama-architecture models (Llama, Mistral, Mixtral, SmolLM)")]
-    Architecture { arch: String },
+    #[error("unsupported architecture `{arch}` (general.architecture); Precis runs {supported}")]
+    Architecture { arch: String, supported: String },
     #[error("metadata key `{key}` is {found}; expected {expected}")]
     Key { key: String, found: String, expected: &'static str },
     #[error("metadata key `{key}` is {value}, more than any model has (at most {max})")]
@@ -40,6 +43,8 @@ const MAX_Q_DIM: usize = 1 << 15;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hparams {
     pub arch: String,
+    /// What the family changes in the forward pass (rope pairing, required biases).
+    pub family: Family,
     pub n_layer: usize,
     pub n_embd: usize,
     pub n_ff: usize,
@@ -69,9 +74,9 @@ pub struct Overrides {
 impl Hparams {
     pub fn from_gguf(g: &Gguf, ov: &Overrides) -> Result<Self, HparamsError> {
         let arch = g.get("general.architecture").and_then(|v| v.as_str()).unwrap_or("").to_string();
-        if !matches!(arch.as_str(), "llama" | "mistral") {
-            return Err(HparamsError::Architecture { arch: if arch.is_empty() { "(missing)".into() } else { arch } });
-        }
+        let Some(fam) = family(&arch) else {
+            return Err(HparamsError::Architecture { arch: if arch.is_empty() { "(missing)".into() } else { arch }, supported: supported() });
+        };
         let key = |k: &str| format!("{arch}.{k}");
         // Integers are read as u64 and bounded before they become usize: on wasm32 a
         // usize is 32 bits, and `2^32 + 64 as usize` would silently be 64.
@@ -139,6 +144,7 @@ impl Hparams {
             n_expert_used: int("expert_used_count")?.unwrap_or(0),
             sliding_window: ov.sliding_window.or(int("attention.sliding_window")?).filter(|&w| w > 0),
             arch,
+            family: *fam,
         };
         hp.check()?;
         Ok(hp)

@@ -1,7 +1,8 @@
 //! What a GGUF file holds: the container ([`gguf`]), the tensor types' block layouts
-//! ([`quant`]), the hyperparameters ([`hparams`]), and where the bytes come from
-//! ([`source`]).
+//! ([`quant`]), the hyperparameters ([`hparams`]), the architectures Precis runs and
+//! what each changes ([`family`]), and where the bytes come from ([`source`]).
 
+pub mod family;
 pub mod gguf;
 pub mod hparams;
 pub mod quant;

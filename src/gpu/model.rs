@@ -1,4 +1,5 @@
-//! The llama-architecture forward pass on the GPU, step for step as src/cpu/model.rs. A
+//! The forward pass on the GPU for every family of `format::family`, step for step as
+//! src/cpu/model.rs (the optional steps too). A
 //! decode step records every dispatch into one command buffer with one submit; a
 //! prefill chunk is cut into submissions of bounded work (src/gpu/submit.rs). Nothing
 //! is read back inside a call (the caller reads the logits, or just the greedy id).
@@ -118,6 +119,10 @@ pub enum GpuFfn {
 pub struct GpuLayer {
     pub attn_norm: Buf,
     pub qkv: Projections<3>,
+    /// Q, K, V biases where the family has them (qwen2).
+    pub qkv_bias: [Option<Buf>; 3],
+    /// Per-head RMSNorm weights of Q and K where the family has them (qwen3).
+    pub qk_norm: [Option<Buf>; 2],
     pub o: GpuMatrix,
     pub ffn_norm: Buf,
     pub ffn: GpuFfn,
@@ -225,9 +230,23 @@ impl GpuModel {
             };
             let attn_norm = vector(&ls.attn_norm, src)?;
             let ffn_norm = vector(&ls.ffn_norm, src)?;
+            let mut qkv_bias = [None, None, None];
+            for (b, t) in qkv_bias.iter_mut().zip(&ls.qkv_bias) {
+                if let Some(t) = t {
+                    *b = Some(fbuf(&ctx, "qkv bias", &vector(t, src)?).await?);
+                }
+            }
+            let mut qk_norm = [None, None];
+            for (b, t) in qk_norm.iter_mut().zip(&ls.qk_norm) {
+                if let Some(t) = t {
+                    *b = Some(fbuf(&ctx, "q/k norm", &vector(t, src)?).await?);
+                }
+            }
             layers.push(GpuLayer {
                 attn_norm: fbuf(&ctx, "attn_norm", &attn_norm).await?,
                 qkv: upload_stacked(&ctx, src, [&ls.q, &ls.k, &ls.v], limit).await?,
+                qkv_bias,
+                qk_norm,
                 o: up!(MatrixSource::plain(&ls.o), src),
                 ffn_norm: fbuf(&ctx, "ffn_norm", &ffn_norm).await?,
                 ffn,
@@ -405,7 +424,7 @@ impl GpuModel {
         }
         let s = guard.as_ref().expect("allocated above");
         self.ctx.queue.write_buffer(&s.tok.buffer, 0, bytemuck::cast_slice(tokens));
-        let (d, qd, ff) = (hp.n_embd, hp.q_dim(), hp.n_ff);
+        let (d, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
         let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0), half: cache.half };
         // Decode over a long context: the keys split over workgroups (flash-decoding).
         let n_split = if n == 1 { kernels::attention_splits(cache.keys_for_next(hp.sliding_window)) } else { 1 };
@@ -419,8 +438,17 @@ impl GpuModel {
                 Projections::Stacked([nq, nk, _], m) if n == 1 => kernels::matvec_qkv(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
                 qkv => qkv.matmul_each(r, &s.normed, d, [&s.q, &s.k, &s.v], n)?,
             }
-            kernels::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos)?;                // 4. rotary positions
-            kernels::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos)?;
+            for ((y, b), w) in [&s.q, &s.k, &s.v].into_iter().zip(&ly.qkv_bias).zip([qd, kvd, kvd]) {
+                b.as_ref().map(|b| kernels::add_rows(r, y, b, n, w)).transpose()?;                       // + biases (qwen2)
+            }
+            for ((y, g), heads) in [&s.q, &s.k].into_iter().zip(&ly.qk_norm).zip([hp.n_head, hp.n_head_kv]) {
+                if let Some(g) = g {                                                                      // + RMSNorm per head (qwen3),
+                    kernels::rms_norm(r, y, g, &s.attn, hp.head_dim, n * heads, hp.rms_eps)?;             //   through the attention
+                    r.copy(&s.attn, 0, y, 0, n * heads * hp.head_dim)?;                                   //   output's scratch
+                }
+            }
+            kernels::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos, hp.family.rope)?; // 4. rotary positions
+            kernels::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos, hp.family.rope)?; //    (normal or NEOX pairs)
             match n_split {                                                                               // 5. windowed GQA:
                 _ if n > 1 && hp.head_dim <= kernels::PREFILL_MAX_HEAD_DIM => kernels::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // tiled prefill,
                 1 => kernels::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?,  // a query per workgroup,

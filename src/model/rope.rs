@@ -1,7 +1,7 @@
 //! Rotary position embedding's frequencies, shared by the CPU's `cpu::rope::Rope` and
 //! the GPU's `rope.wgsl` (uploaded once), so both rotate by the same f32 angles.
-//! llama.cpp's "normal" mode: within each head the pairs (2i, 2i+1) rotate by
-//! `pos · base^(-2i/n_rot)`.
+//! Pair i of a head (which two elements: `format::family::RopeStyle::pair`) rotates by
+//! `pos · base^(-2i/n_rot)`, in llama.cpp's normal and NEOX modes alike.
 
 /// `base^(-2i/n_rot)` for each of the `n_rot / 2` rotated pairs.
 pub fn inv_freq(n_rot: usize, base: f32) -> Vec<f32> {

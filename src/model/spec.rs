@@ -1,4 +1,5 @@
-//! Which tensors a llama-architecture model needs (GGUF names as llama.cpp's
+//! Which tensors a model of the llama lineage needs (the optional ones a family adds
+//! are listed here too, see `format::family`) (GGUF names as llama.cpp's
 //! `LLM_TENSOR_*`), checked against the metadata before any byte is read, and the
 //! walks over them that every loader shares (the CPU model, the GPU model, the
 //! reference), so a new optional tensor is listed here once.
@@ -27,6 +28,12 @@ pub struct LayerSpec {
     pub q: TensorInfo,
     pub k: TensorInfo,
     pub v: TensorInfo,
+    /// `blk.N.attn_{q,k,v}.bias`, added after each projection where present (qwen2
+    /// has all three; `Family::qkv_bias` makes them required).
+    pub qkv_bias: [Option<TensorInfo>; 3],
+    /// `blk.N.attn_{q,k}_norm.weight` ([head_dim]): per-head RMSNorm of Q and K before
+    /// the rotary step, where present (`Family::qk_norm` makes them required: qwen3).
+    pub qk_norm: [Option<TensorInfo>; 2],
     pub o: TensorInfo,
     pub ffn_norm: TensorInfo,
     pub ffn: FfnSpec,
@@ -60,6 +67,17 @@ impl ModelSpec {
             let q = get(n("attn_q"), &[d, hp.q_dim()])?;
             let k = get(n("attn_k"), &[d, hp.kv_dim()])?;
             let v = get(n("attn_v"), &[d, hp.kv_dim()])?;
+            let qkv_bias = [("attn_q", hp.q_dim()), ("attn_k", hp.kv_dim()), ("attn_v", hp.kv_dim())].map(|(t, len)| {
+                let name = format!("blk.{l}.{t}.bias");
+                if hp.family.qkv_bias || g.tensor(&name).is_some() { get(name, &[len]).map(Some) } else { Ok(None) }
+            });
+            let [bq, bk, bv] = qkv_bias;
+            let qkv_bias = [bq?, bk?, bv?];
+            let [nq, nk] = ["attn_q_norm", "attn_k_norm"].map(|t| {
+                let name = n(t);
+                if hp.family.qk_norm || g.tensor(&name).is_some() { get(name, &[hp.head_dim]).map(Some) } else { Ok(None) }
+            });
+            let qk_norm = [nq?, nk?];
             let o = get(n("attn_output"), &[hp.q_dim(), d])?;
             let ffn_norm = get(n("ffn_norm"), &[d])?;
             let ffn = if hp.is_moe() {
@@ -87,7 +105,7 @@ impl ModelSpec {
             } else {
                 FfnSpec::Dense { gate: get(n("ffn_gate"), &[d, ff])?, up: get(n("ffn_up"), &[d, ff])?, down: get(n("ffn_down"), &[ff, d])? }
             };
-            layers.push(LayerSpec { attn_norm, q, k, v, o, ffn_norm, ffn });
+            layers.push(LayerSpec { attn_norm, q, k, v, qkv_bias, qk_norm, o, ffn_norm, ffn });
         }
         Ok(ModelSpec {
             token_embd: get("token_embd.weight".into(), &[d, nv])?,
@@ -196,6 +214,8 @@ impl LayerSpec {
     /// Every tensor of the layer: attention's, then the FFN's.
     pub fn tensors(&self) -> Vec<&TensorInfo> {
         let mut v = vec![&self.attn_norm, &self.q, &self.k, &self.v, &self.o, &self.ffn_norm];
+        v.extend(self.qkv_bias.iter().flatten());
+        v.extend(self.qk_norm.iter().flatten());
         match &self.ffn {
             FfnSpec::Dense { gate, up, down } => v.extend([gate, up, down]),
             FfnSpec::Moe { router, experts } => {

@@ -14,6 +14,19 @@ pub fn default_model() -> String {
     format!("{}/models/SmolLM2-135M-Instruct.Q4_1.gguf", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Qwen2.5-Coder-0.5B-Instruct Q4_K_M (qwen2), fetched on demand by
+/// `models/fetch-parts.sh qwen2.5-coder-0.5b-instruct-q4_k_m` (`make model-qwen2`);
+/// `None`, with a line saying how to get it, where it is absent.
+pub fn qwen2_model() -> Option<String> {
+    let p = format!("{}/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", env!("CARGO_MANIFEST_DIR"));
+    if std::path::Path::new(&p).exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {p} is absent; `make model-qwen2` fetches it (491 MB, sha256-checked)");
+        None
+    }
+}
+
 /// Double quotation marks, straight and typographic.
 pub const DOUBLE_QUOTES: &[char] = &['"', '\u{201C}', '\u{201D}', '\u{201E}', '\u{201F}', '\u{00AB}', '\u{00BB}'];
 

@@ -120,6 +120,49 @@ pub unsafe fn dot_q4_1<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R]
     std::array::from_fn(|r| hsum(acc[r]) + off[r])
 }
 
+/// The 32 fifth bits of a Q5_0/Q5_1 block (`qh` at `p`, a little-endian u32 whose bit
+/// j belongs to element j) as 0x10 in byte j: byte j takes qh's byte j/8 and tests
+/// its bit j%8 — the element order of `nibbles16`.
+#[inline]
+#[target_feature(enable = $features)]
+unsafe fn fifth_bits(p: *const u8) -> __m256i {
+    let qh = (p as *const u32).read_unaligned() as i32;
+    let spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    let v = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10))
+}
+
+/// Q5_0 (22 B): as Q4_0 with the fifth bit, codes 0..32 offset by 16.
+#[target_feature(enable = $features)]
+pub unsafe fn dot_q5_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let (acc, off) = pairs::<R>(w, 22, |b, i, acc, off| {
+        let d = f16_at(b, 0);
+        let n = _mm256_or_si256(nibbles16(b.as_ptr().add(6)), fifth_bits(b.as_ptr().add(2)));
+        for r in 0..R {
+            let xb = x[r].get_unchecked(i);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(n, xb)), _mm256_set1_ps(d * xb.d), acc[r]);
+            off[r] += d * xb.s;
+        }
+    });
+    std::array::from_fn(|r| hsum(acc[r]) - 16.0 * off[r])
+}
+
+/// Q5_1 (24 B): as Q4_1 with the fifth bit.
+#[target_feature(enable = $features)]
+pub unsafe fn dot_q5_1<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let (acc, off) = pairs::<R>(w, 24, |b, i, acc, off| {
+        let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+        let n = _mm256_or_si256(nibbles16(b.as_ptr().add(8)), fifth_bits(b.as_ptr().add(4)));
+        for r in 0..R {
+            let xb = x[r].get_unchecked(i);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(n, xb)), _mm256_set1_ps(d * xb.d), acc[r]);
+            off[r] += m * xb.s;
+        }
+    });
+    std::array::from_fn(|r| hsum(acc[r]) + off[r])
+}
+
 #[target_feature(enable = $features)]
 pub unsafe fn dot_q8_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     let (acc, _) = pairs::<R>(w, 34, |b, i, acc, _| {

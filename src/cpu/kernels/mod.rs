@@ -251,7 +251,7 @@ fn threads() -> usize {
     pool::global().threads()
 }
 
-/// Returns kernel module `$k`'s product for the six quantized types; other types
+/// Returns kernel module `$k`'s product for the eight quantized types; other types
 /// fall through. One list for every SIMD module.
 macro_rules! quant_kernels {
     ($k:path, $ty:expr, $w:expr, $x:expr) => {{
@@ -259,6 +259,8 @@ macro_rules! quant_kernels {
         match $ty {
             GgmlType::Q4_0 => return k::dot_q4_0::<R>($w, $x),
             GgmlType::Q4_1 => return k::dot_q4_1::<R>($w, $x),
+            GgmlType::Q5_0 => return k::dot_q5_0::<R>($w, $x),
+            GgmlType::Q5_1 => return k::dot_q5_1::<R>($w, $x),
             GgmlType::Q8_0 => return k::dot_q8_0::<R>($w, $x),
             GgmlType::Q4K => return k::dot_q4k::<R>($w, $x),
             GgmlType::Q5K => return k::dot_q5k::<R>($w, $x),
@@ -291,6 +293,8 @@ pub fn dot_scalar(ty: GgmlType, w: &[u8], x: &[BlockQ8]) -> f32 {
     match ty {
         GgmlType::Q4_0 => scalar::dot_q4_0(w, x),
         GgmlType::Q4_1 => scalar::dot_q4_1(w, x),
+        GgmlType::Q5_0 => scalar::dot_q5_0(w, x),
+        GgmlType::Q5_1 => scalar::dot_q5_1(w, x),
         GgmlType::Q8_0 => scalar::dot_q8_0(w, x),
         GgmlType::Q4K => scalar::dot_q4k(w, x),
         GgmlType::Q5K => scalar::dot_q5k(w, x),
@@ -360,8 +364,19 @@ mod tests {
         }
     }
 
-    const TYPES: [GgmlType; 9] =
-        [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
+    const TYPES: [GgmlType; 11] = [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+        GgmlType::Q4K,
+        GgmlType::Q5K,
+        GgmlType::Q6K,
+    ];
 
     pub(super) fn random_x(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed | 1;

@@ -4,6 +4,7 @@
 //! Written with fixed-length inner loops over i32 so LLVM vectorizes them (simd128).
 
 use super::q8::BlockQ8;
+use crate::format::quant::q5_values;
 use half::f16;
 
 #[inline]
@@ -42,6 +43,26 @@ pub fn dot_q4_1(w: &[u8], x: &[BlockQ8]) -> f32 {
             n[j] = b[4 + j] & 0xF;
             n[j + 16] = b[4 + j] >> 4;
         }
+        acc += f16_at(b, 0) * xb.d * idot_u(&n, &xb.qs) as f32 + f16_at(b, 2) * xb.s;
+    }
+    acc
+}
+
+/// Q5_0: d·(q − 16) per element, so Σ w·x = d·(x.d·Σ q·qx − 16·x.s).
+pub fn dot_q5_0(w: &[u8], x: &[BlockQ8]) -> f32 {
+    let mut acc = 0f32;
+    for (b, xb) in w.chunks_exact(22).zip(x) {
+        let n = q5_values(b, 2);
+        acc += f16_at(b, 0) * (xb.d * idot_u(&n, &xb.qs) as f32 - 16.0 * xb.s);
+    }
+    acc
+}
+
+/// Q5_1: d·q + m per element, so Σ w·x = d·x.d·Σ q·qx + m·x.s.
+pub fn dot_q5_1(w: &[u8], x: &[BlockQ8]) -> f32 {
+    let mut acc = 0f32;
+    for (b, xb) in w.chunks_exact(24).zip(x) {
+        let n = q5_values(b, 4);
         acc += f16_at(b, 0) * xb.d * idot_u(&n, &xb.qs) as f32 + f16_at(b, 2) * xb.s;
     }
     acc

@@ -12,7 +12,7 @@
 //! four i32 lanes. Weight codes (at most 6 bits, or Q8_0's i8) and the i8 activations
 //! are sign-extended to i16 first. The portable loop leaves LLVM to widen each
 //! product to i32 on its own, about four times the instructions. Layouts: ggml
-//! `ggml-common.h` (block_q4_0 18 B, block_q4_1 20 B, block_q8_0 34 B, block_q4_K
+//! `ggml-common.h` (block_q4_0 18 B, block_q4_1 20 B, block_q5_0 22 B, block_q5_1 24 B, block_q8_0 34 B, block_q4_K
 //! 144 B, block_q5_K 176 B, block_q6_K 210 B), as in `crate::format::quant`.
 
 use super::q8::BlockQ8;
@@ -84,6 +84,49 @@ pub fn dot_q4_1<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     let mut acc = [0f32; R];
     for (i, b) in w.chunks_exact(20).enumerate() {
         let (d, m, n) = (f16_at(b, 0), f16_at(b, 2), nibbles16(b, 4));
+        for r in 0..R {
+            let xb = &x[r][i];
+            acc[r] += d * xb.d * idot(&n, &xb.qs) as f32 + m * xb.s;
+        }
+    }
+    acc
+}
+
+/// The fifth bits of a Q5_0/Q5_1 block (`qh` at `at`: bit j for element j) as 0x10 in
+/// byte j of two i8x16 vectors (elements 0..16, 16..32): byte j takes qh's byte j/8
+/// and tests its bit j%8.
+#[inline(always)]
+fn fifth_bits(b: &[u8], at: usize) -> [v128; 2] {
+    let v = u32x4_splat(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]));
+    let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    let test = |bytes: v128| v128_and(u8x16_eq(v128_and(bytes, bit), bit), u8x16_splat(0x10));
+    [test(i8x16_swizzle(v, u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1))), test(i8x16_swizzle(v, u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)))]
+}
+
+/// Q5_0/Q5_1 codes: the nibbles at `qs` (Q4_0's order) with the fifth bits of `qh`.
+#[inline(always)]
+fn q5_codes(b: &[u8], qh: usize, qs: usize) -> Codes {
+    let q = load16(b, qs);
+    let [h0, h1] = fifth_bits(b, qh);
+    widen(v128_or(v128_and(q, u8x16_splat(0x0F)), h0), v128_or(u8x16_shr(q, 4), h1))
+}
+
+pub fn dot_q5_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [0f32; R];
+    for (i, b) in w.chunks_exact(22).enumerate() {
+        let (d, n) = (f16_at(b, 0), q5_codes(b, 2, 6));
+        for r in 0..R {
+            let xb = &x[r][i];
+            acc[r] += d * (xb.d * idot(&n, &xb.qs) as f32 - 16.0 * xb.s);
+        }
+    }
+    acc
+}
+
+pub fn dot_q5_1<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [0f32; R];
+    for (i, b) in w.chunks_exact(24).enumerate() {
+        let (d, m, n) = (f16_at(b, 0), f16_at(b, 2), q5_codes(b, 4, 8));
         for r in 0..R {
             let xb = &x[r][i];
             acc[r] += d * xb.d * idot(&n, &xb.qs) as f32 + m * xb.s;
@@ -185,7 +228,7 @@ mod tests {
     #[wasm_bindgen_test]
     fn simd128_equals_scalar_bit_for_bit() {
         const R: usize = 4;
-        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
             let n_in = if ty.block_size() == 256 { 768 } else { 224 };
             let n_out = 5;
             let w = random_blocks(ty, n_in * n_out, 7 + n_in as u64);

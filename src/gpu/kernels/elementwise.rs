@@ -1,8 +1,9 @@
 //! The per-token kernels around the products: embedding rows (embed.wgsl), RMSNorm
-//! (rms_norm.wgsl), rotary positions (rope.wgsl), and the residual add and SwiGLU
-//! (elementwise.wgsl).
+//! (rms_norm.wgsl), rotary positions (rope.wgsl), and the residual add, the bias add
+//! and SwiGLU (elementwise.wgsl).
 
 use bytemuck::{Pod, Zeroable};
+use crate::format::family::RopeStyle;
 use crate::gpu::context::GpuError;
 use crate::gpu::weights::GpuMatrix;
 use super::{shape, typed_source, workgroups_xy, Bind, Buf, Recorder};
@@ -53,18 +54,19 @@ pub fn rms_norm(rec: &mut Recorder, x: &Buf, g: &Buf, y: &Buf, n: usize, rows: u
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct RopeParams {
     pub rows: u32, pub n_heads: u32, pub head_dim: u32, pub n_pairs: u32,
-    pub pos: u32, pub pad0: u32, pub pad1: u32, pub pad2: u32,
+    pub pos: u32, pub neox: u32, pub pad1: u32, pub pad2: u32,
 }
 const _: () = assert!(std::mem::size_of::<RopeParams>() == 32);
 
-/// Rotates `x` [rows, n_heads·head_dim] in place, row r at position pos + r.
+/// Rotates `x` [rows, n_heads·head_dim] in place, row r at position pos + r, pairing
+/// elements as `style` says.
 #[allow(clippy::too_many_arguments)]
-pub fn rope(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: usize, head_dim: usize, pos: usize) -> Result<(), GpuError> {
+pub fn rope(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: usize, head_dim: usize, pos: usize, style: RopeStyle) -> Result<(), GpuError> {
     let n_pairs = inv_freq.len;
     shape("rope", x.len >= rows * n_heads * head_dim && 2 * n_pairs <= head_dim, || format!("x {} for {rows}x{n_heads}x{head_dim}, {n_pairs} pairs", x.len))?;
     let pl = rec.kernels.pipeline(rec.ctx, "rope", "main", || ROPE.to_string());
     let (gx, gy) = workgroups_xy((rows * n_heads * n_pairs).div_ceil(64));
-    let p = RopeParams { rows: rows as u32, n_heads: n_heads as u32, head_dim: head_dim as u32, n_pairs: n_pairs as u32, pos: pos as u32, ..Zeroable::zeroed() };
+    let p = RopeParams { rows: rows as u32, n_heads: n_heads as u32, head_dim: head_dim as u32, n_pairs: n_pairs as u32, pos: pos as u32, neox: (style == RopeStyle::Neox) as u32, ..Zeroable::zeroed() };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&x.buffer)), (2, Bind::Whole(&inv_freq.buffer))], (gx, gy, 1))
 }
 
@@ -73,9 +75,18 @@ pub fn rope(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: u
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct ElementwiseParams {
-    pub n: u32, pub pad0: u32, pub pad1: u32, pub pad2: u32,
+    pub n: u32, pub cols: u32, pub pad1: u32, pub pad2: u32,
 }
 const _: () = assert!(std::mem::size_of::<ElementwiseParams>() == 16);
+
+/// `a[r, :] += b` for each of `rows` rows of `cols` (a projection's bias).
+pub fn add_rows(rec: &mut Recorder, a: &Buf, b: &Buf, rows: usize, cols: usize) -> Result<(), GpuError> {
+    shape("add_rows", cols > 0 && a.len >= rows * cols && b.len >= cols, || format!("a {} b {} for {rows} rows of {cols}", a.len, b.len))?;
+    let pl = rec.kernels.pipeline(rec.ctx, "elementwise", "add_rows", || ELEMENTWISE.to_string());
+    let n = rows * cols;
+    let (gx, gy) = workgroups_xy(n.div_ceil(64));
+    rec.dispatch(&pl, &ElementwiseParams { n: n as u32, cols: cols as u32, ..Zeroable::zeroed() }, &[(1, Bind::Whole(&a.buffer)), (2, Bind::Whole(&b.buffer))], (gx, gy, 1))
+}
 
 /// `a[..n] += b[..n]` (residual).
 pub fn add(rec: &mut Recorder, a: &Buf, b: &Buf, n: usize) -> Result<(), GpuError> {

@@ -31,7 +31,7 @@ mod sample;
 
 pub use super::submit::StepCounts;
 pub use attention::{attention, attention_partials, attention_prefill, attention_split, attention_splits, attention_units, kv_store, AttnArgs, MAX_SPLITS, PREFILL_MAX_HEAD_DIM, SPLIT_KEYS};
-pub use elementwise::{add, embed, rms_norm, rope, swiglu};
+pub use elementwise::{add, add_rows, embed, rms_norm, rope, swiglu};
 pub use matmul::{matmul, matmul_id, matmul_id_grouped, matmul_rows, matvec, matvec_qkv, matvec_swiglu, MATMUL_TOKENS};
 pub use moe::{moe_combine, moe_group, moe_route};
 pub(crate) use recorder::Bind;
@@ -52,6 +52,8 @@ pub fn dequant_source(ty: GgmlType) -> &'static str {
         GgmlType::BF16 => include_str!("../../../shaders/dequant_bf16.wgsl"),
         GgmlType::Q4_0 => include_str!("../../../shaders/dequant_q4_0.wgsl"),
         GgmlType::Q4_1 => include_str!("../../../shaders/dequant_q4_1.wgsl"),
+        GgmlType::Q5_0 => include_str!("../../../shaders/dequant_q5_0.wgsl"),
+        GgmlType::Q5_1 => include_str!("../../../shaders/dequant_q5_1.wgsl"),
         GgmlType::Q8_0 => include_str!("../../../shaders/dequant_q8_0.wgsl"),
         GgmlType::Q4K => include_str!("../../../shaders/dequant_q4k.wgsl"),
         GgmlType::Q5K => include_str!("../../../shaders/dequant_q5k.wgsl"),

@@ -374,15 +374,24 @@ fn build_bpe(vocab: &HashMap<String, u32>, merges: Vec<(String, String)>, pre: &
         .build()
         .map_err(|e| TokenizerError::Bpe(e.to_string()))?;
     let byte_level = ByteLevel::new(false, false, true);
+    let split = |re: &str| -> Result<PreTokenizerWrapper, TokenizerError> {
+        Ok(Split::new(SplitPattern::Regex(re.into()), SplitDelimiterBehavior::Isolated, false).map_err(|e| TokenizerError::Bpe(e.to_string()))?.into())
+    };
     let seq: Vec<PreTokenizerWrapper> = match pre {
         // llama.cpp isolates every digit before the GPT-2 split for these vocabularies.
         "smollm" | "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" => {
             vec![Digits::new(true).into(), byte_level.into()]
         }
+        // llama.cpp's LLAMA_VOCAB_PRE_TYPE_LLAMA3 split (tiktoken's cl100k): numbers in
+        // runs of up to three digits.
         "llama3" | "llama-bpe" => {
             let re = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-            let split = Split::new(SplitPattern::Regex(re.into()), SplitDelimiterBehavior::Isolated, false).map_err(|e| TokenizerError::Bpe(e.to_string()))?;
-            vec![split.into(), ByteLevel::new(false, false, false).into()]
+            vec![split(re)?, ByteLevel::new(false, false, false).into()]
+        }
+        // LLAMA_VOCAB_PRE_TYPE_QWEN2: the same rule with every digit on its own.
+        "qwen2" => {
+            let re = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+            vec![split(re)?, ByteLevel::new(false, false, false).into()]
         }
         _ => vec![byte_level.into()],
     };
