@@ -12,6 +12,7 @@
 //! [`EchoGuard`] keeps the output from copying the prompt's instructions.
 
 use super::echo::{EchoGuard, TokenWords};
+pub use super::grammar::Closing;
 use super::repeats::{Fields, RepeatGuard};
 use crate::engine::LogitsProcessor;
 use crate::text::tokenizer::Tokenizer;
@@ -139,20 +140,6 @@ impl TokenSpace {
     }
 }
 
-/// How closing mode ends fields. A field whose grammar demands a sentence's
-/// end before its closer (prose in JSON, a notes point, a key point) is ended
-/// in two steps: an ender, then the closer.
-#[derive(Debug, Clone, Default)]
-pub struct Closing {
-    /// Starts of tokens that end an open field (`"` in JSON, `\n` in Markdown).
-    pub closers: Vec<Vec<u8>>,
-    /// Starts of tokens that end a sentence (`.`, `!`, `?`).
-    pub enders: Vec<Vec<u8>>,
-    /// Sampled tokens in which the field open when closing mode starts may end
-    /// its sentence on its own (closers and enders favoured, not yet forced):
-    /// forcing the full stop at once would end the sentence mid-clause.
-    pub wrap_up: usize,
-}
 
 /// How long the output may get, how it ends, and how repetition of the
 /// model's own words is discouraged.
@@ -481,7 +468,7 @@ NUM: /[12]{1,2}/"#);
 
     #[test]
     fn a_topic_is_a_run_of_the_talks_words() {
-        // The structured grammar's topic terminal (grammar::structured with a talk):
+        // The structured format's topic terminal, as it is built with a talk:
         // a substring of the talk's words, in a topic's shape.
         // 0 `"`, 1 `consistent`, 2 ` hashing`, 3 `react`, 4 ` keys`, 5 `hashing`, 6 <eos>.
         let words = ["\"", "consistent", " hashing", "react", " keys", "hashing"];

@@ -6,7 +6,6 @@
 //! come its fixed text and field sizes, from which the caller sizes the answer
 //! budget and the reserve that closing mode needs.
 
-use super::constrain::Closing;
 use super::repeats::Fields;
 use super::formats::{NotesShape, StructuredSizes, TextShape};
 use super::structured::{BULLETS, GENERAL, GENERAL_TOPICS, SECTIONS, SECTION_TOPICS, TOPICS};
@@ -41,6 +40,21 @@ const WRAP_UP_TOKENS: usize = 12;
 /// Closing mode for fields ended by `closers` whose sentences end at `.`, `!` or `?`.
 fn closing(closers: &[&str]) -> Closing {
     Closing { closers: starts(closers), enders: starts(&[".", "!", "?"]), wrap_up: WRAP_UP_TOKENS }
+}
+
+/// How closing mode ends fields. A field whose grammar demands a sentence's
+/// end before its closer (prose in JSON, a notes point, a key point) is ended
+/// in two steps: an ender, then the closer.
+#[derive(Debug, Clone, Default)]
+pub struct Closing {
+    /// Starts of tokens that end an open field (`"` in JSON, `\n` in Markdown).
+    pub closers: Vec<Vec<u8>>,
+    /// Starts of tokens that end a sentence (`.`, `!`, `?`).
+    pub enders: Vec<Vec<u8>>,
+    /// Sampled tokens in which the field open when closing mode starts may end
+    /// its sentence on its own (closers and enders favoured, not yet forced):
+    /// forcing the full stop at once would end the sentence mid-clause.
+    pub wrap_up: usize,
 }
 
 /// A Lark string literal (JSON string syntax).
