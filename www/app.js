@@ -102,13 +102,15 @@ function setBadge(backend, gpu, why) {
 // ---- model loading
 // models/manifest.json names suggested models with their size and sha256: a
 // download of one of them is checked against both before it is kept.
-const manifest = fetch("models/manifest.json")
+// The same list is the model catalog shown under "Suggested models".
+const catalog = fetch("models/manifest.json")
   .then((r) => (r.ok ? r.json() : { models: [] }))
   .then((m) => {
     const base = new URL("models/manifest.json", location.href);
-    return new Map((m.models || []).filter((e) => e.url).map((e) => [new URL(e.url, base).href, { size: e.size || null, sha256: e.sha256 || null }]));
+    return (m.models || []).filter((e) => e.url).map((e) => ({ ...e, url: new URL(e.url, base).href }));
   })
-  .catch(() => new Map()); // offline or not deployed: downloads are checked against the server's size only
+  .catch(() => []); // offline or not deployed: downloads are checked against the server's size only
+const manifest = catalog.then((models) => new Map(models.map((e) => [e.url, { size: e.size || null, sha256: e.sha256 || null }])));
 
 async function storageEstimate() {
   try {
@@ -190,9 +192,9 @@ async function loadModel(source, label) {
   }
 }
 
-// The cached list's Load/Resume/Delete follow the other model buttons.
+// The cached list's and the catalog's buttons follow the other model buttons.
 const setListButtons = (on) => {
-  for (const b of $("cached-models").querySelectorAll("button")) b.disabled = !on;
+  for (const b of document.querySelectorAll("#cached-models button, #catalog button")) b.disabled = !on;
 };
 function setModelButtons(on) {
   for (const id of ["load-default", "load-url", "model-file"]) $(id).disabled = !on;
@@ -265,6 +267,28 @@ worker.onCrash = () => {
   initBackend();
 };
 
+// "Suggested models": each catalog entry with its family, quant, size and when to
+// use it; whether it is already in this browser, and whether it was tested here
+// (the larger models' files are not reachable from the machines that test Precis).
+async function renderCatalog(kept) {
+  const list = $("catalog");
+  const models = await catalog;
+  list.replaceChildren();
+  if (!models.length) list.append(Object.assign(document.createElement("li"), { textContent: "The model list (models/manifest.json) could not be read." }));
+  for (const e of models) {
+    const li = document.createElement("li");
+    const here = kept.has(e.url);
+    const facts = [e.family, e.quant, e.size ? mib(e.size) : "size not pinned", here ? "in this browser" : null, e.tested ? null : "untested here"].filter(Boolean);
+    li.append(Object.assign(document.createElement("strong"), { textContent: e.name }), ` — ${facts.join(" · ")}. ${e.use || ""} `);
+    const go = Object.assign(document.createElement("button"), { type: "button", textContent: here ? "Load" : "Download" });
+    go.setAttribute("aria-label", `${here ? "Load" : "Download"} ${e.name}`);
+    go.addEventListener("click", () => (here ? loadModel({ kind: "url", url: e.url, name: e.file, offline: true }, e.name) : loadUrl(e.url, e.name)));
+    li.append(go);
+    list.append(li);
+  }
+  setListButtons(!$("load-url").disabled);
+}
+
 async function refreshCached() {
   const list = $("cached-models");
   list.replaceChildren();
@@ -312,6 +336,7 @@ async function refreshCached() {
     list.append(li);
   }
   setListButtons(!$("load-url").disabled); // a list rebuilt while a model loads
+  await renderCatalog(new Set(models.map((m) => m.url)));
   if (navigator.storage?.estimate) {
     const { usage = 0, quota = 0 } = await navigator.storage.estimate();
     $("storage-estimate").textContent = `This site uses ${mib(usage)} of ${mib(quota)} the browser allows.`;

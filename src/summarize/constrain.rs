@@ -118,7 +118,8 @@ impl TokenSpace {
         let closer_tokens = starting(&budget.closing.closers);
         let ender_tokens = starting(&budget.closing.enders);
         let mut penalized = vec![true; trie.vocab_size()];
-        for &t in closer_tokens.iter().chain(&ender_tokens) {
+        let exempt = if budget.closing.penalize_enders { &[][..] } else { &ender_tokens[..] };
+        for &t in closer_tokens.iter().chain(exempt) {
             penalized[t as usize] = false;
         }
         Ok(GrammarConstraint {
@@ -152,8 +153,9 @@ pub struct Budget {
     /// Tokens the free fields need at least, closing each as soon as allowed
     /// (the wrap-up included).
     pub field_reserve: usize,
-    /// What closing mode chooses; closers and enders are exempt from the
-    /// repetition penalty, so ending a field is never discouraged.
+    /// What closing mode chooses; closers (and enders, unless
+    /// [`Closing::penalize_enders`]) are exempt from the repetition penalty, so
+    /// ending a field is never discouraged.
     pub closing: Closing,
     /// Penalty (llama.cpp's rule) on tokens the model itself sampled within
     /// the last `repeat_window` sampled tokens; forced layout does not count.
@@ -382,9 +384,8 @@ impl LogitsProcessor for GrammarConstraint {
         if self.recent.len() > self.budget.repeat_window {
             self.recent.pop_front();
         }
-        // The wrap-up is over once the model ends its sentence or the field
-        // (the tokens exempt from the penalty are exactly the closers and enders).
-        if self.wrap_up.is_some() && !self.penalized.get(token as usize).copied().unwrap_or(true) {
+        // The wrap-up is over once the model ends its sentence or the field.
+        if self.wrap_up.is_some() && (self.closer_tokens.contains(&token) || self.ender_tokens.contains(&token)) {
             self.wrap_up = None;
         }
         self.echo.accept(self.constraint.tok_trie(), token);
@@ -435,7 +436,7 @@ mod tests {
         factory.quiet();
         let words = Arc::new(TokenWords::new(&trie));
         let space = TokenSpace { factory, n_vocab: w.len(), words };
-        let closing = Closing { closers: vec![b"\"".to_vec()], enders: vec![], wrap_up: 0 };
+        let closing = Closing { closers: vec![b"\"".to_vec()], enders: vec![], wrap_up: 0, penalize_enders: false };
         let budget = Budget { max_tokens: 1000, structure_tokens: 0, field_reserve: 0, closing, repeat_penalty: 1.0, repeat_window: 0 };
         let c = space.constrain(lark, budget, &[], Fields::JsonStrings).unwrap();
         (trie, c)

@@ -39,7 +39,7 @@ const WRAP_UP_TOKENS: usize = 12;
 
 /// Closing mode for fields ended by `closers` whose sentences end at `.`, `!` or `?`.
 fn closing(closers: &[&str]) -> Closing {
-    Closing { closers: starts(closers), enders: starts(&[".", "!", "?"]), wrap_up: WRAP_UP_TOKENS }
+    Closing { closers: starts(closers), enders: starts(&[".", "!", "?"]), wrap_up: WRAP_UP_TOKENS, penalize_enders: false }
 }
 
 /// How closing mode ends fields. A field whose grammar demands a sentence's
@@ -55,6 +55,11 @@ pub struct Closing {
     /// its sentence on its own (closers and enders favoured, not yet forced):
     /// forcing the full stop at once would end the sentence mid-clause.
     pub wrap_up: usize,
+    /// Whether the repetition penalty applies to enders. In JSON prose it must:
+    /// a full stop left alone by the penalty over a long summary became the
+    /// default model's favourite token ("Word. Word. Word."). Lines end at
+    /// their full stop anyway, and there it was always exempt.
+    pub penalize_enders: bool,
 }
 
 /// A Lark string literal (JSON string syntax).
@@ -70,42 +75,6 @@ const JSON_START: &str = r#"[^\s"\\\x00-\x1F\x7F\x{2028}\x{2029}\x{FEFF}]"#;
 
 fn json_text(max_chars: usize) -> String {
     format!("/{JSON_START}{JSON_CHAR}{{0,{}}}/", max_chars.saturating_sub(1))
-}
-
-/// How far past its size a sentence under way may run to reach its end, as a
-/// fraction of the size (half again). A hard cut at the size made fields end
-/// mid-sentence ("…these advancements are reshaping"); with the grammar
-/// demanding the full stop instead, the stop would come mid-clause
-/// ("…are reshaping."). The overrun lets nearly every sentence end where
-/// the model ends it; only one running on past it gets its stop forced.
-pub fn overrun(size: usize) -> usize {
-    size / 2
-}
-
-/// A JSON string of prose, as Lark terminal `name` (with a helper terminal
-/// `{name}_HEAD`): whole sentences, the last ending with `.`, `!` or `?` right
-/// before the closing quote. No sentence may start after `size` characters;
-/// the one under way may then run [`overrun`] characters further to its end.
-///
-/// A sentence ends at `.`, `!` or `?` followed by a space (or by the end of
-/// the field); followed by anything else the mark is part of the sentence
-/// (`2.5`, `node.js`). That makes the split before the last sentence
-/// unambiguous, which the lexer needs: a first version that let any text of
-/// up to `size` characters precede the last sentence gave it a choice at
-/// every character and llguidance gave up ("too many expressions constructed").
-pub fn json_prose(name: &str, size: usize) -> String {
-    // F: a field's first character (no space, Markdown or punctuation);
-    // M: any character but a space or an end mark; N: any but an end mark.
-    let f = r#"[^\s"\\\x00-\x1F\x7F\x{2028}\x{2029}\x{FEFF}#*\-.!?,;:]"#;
-    let m = r#"[^ .!?"\\\x00-\x1F\x7F\x{2028}\x{2029}]"#;
-    let n = r#"[^.!?"\\\x00-\x1F\x7F\x{2028}\x{2029}]"#;
-    let e = "[.!?]";
-    let body = format!("({n}|{e}+{m})*");
-    let size = size.max(2);
-    // The sentences before the last, each ended by its mark and one space.
-    let head = format!("{name}_HEAD: /{f}{body}{e}+ ({m}{body}{e}+ )*/ & /{JSON_CHAR}{{0,{}}}/\n", size + 1);
-    let field = format!("{name}: ({name}_HEAD /{m}{body}{e}+/ | /{f}{body}{e}+/) & /{JSON_CHAR}{{2,{}}}/\n", size + overrun(size) + 1);
-    head + &field
 }
 
 /// The structured summary, laid out as [`super::structured::StructuredSummary::render`]
@@ -152,29 +121,36 @@ pub fn structured(z: &StructuredSizes, talk: Option<&str>) -> GrammarSpec {
     b.lit("  ]\n}");
 
     let mut g = format!("start: {}\n", b.seq.join(" "));
-    g.push_str(&json_prose("INTRO", z.introduction));
+    // Plain bounded text: a grammar that refused new sentences past the size (and
+    // demanded a full stop before the quote) made the default model glue words
+    // with full stops ("That.Is.An.Im") rather than end. Closing mode's wrap-up
+    // ends most fields at a sentence instead.
+    g.push_str(&format!("INTRO: {}\n", json_text(z.introduction)));
     // The schema's title pattern is `^Section N(: .+)?$`; `.` excludes line
     // terminators, which JSON_CHAR already leaves out.
     g.push_str(&format!("TITLE: {}\n", json_text(z.title)));
-    g.push_str(&json_prose("BULLET", z.bullet));
+    g.push_str(&format!("BULLET: {}\n", json_text(z.bullet)));
     // Topics are names, not sentences: letters and digits with the few signs
     // technical names use (C++, C#, Node.js, TCP/IP, O(n), R&D).
     // `^\S+( \S+)?$`: one or two words.
     let word = format!(r#"[\p{{L}}\p{{N}}][\p{{L}}\p{{N}}\-+#.\/'&]{{0,{}}}"#, z.word - 1);
     let topic = format!("/[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/", z.topic - 1);
     let tag = format!("/{word}( {word})?/");
+    // From the talk, a topic starts with a letter and has three characters or more:
+    // otherwise the default model picked the talk's "1", "45" and "is".
+    let named = format!("/\\p{{L}}[^\"]+[^\" ]/");
     match talk.map(talk_words) {
         // llguidance's substring automaton over the talk's words, intersected with
         // the shape a topic must have (as the notes' quotes are built).
         Some(words) if !words.is_empty() => {
             let span = serde_json::json!({ "substring_words": words }).to_string();
-            g.push_str(&format!("TOPIC: %regex {span} & {topic}\nTAG: %regex {span} & {tag}\n"));
+            g.push_str(&format!("TOPIC: %regex {span} & {topic} & {named}\nTAG: %regex {span} & {tag} & {named}\n"));
         }
         _ => g.push_str(&format!("TOPIC: {topic}\nTAG: {tag}\n")),
     }
     g.push_str(&format!("NAME: {}\n", GENERAL_TOPICS.iter().map(|t| lit(t)).collect::<Vec<_>>().join(" | ")));
     g.push_str("COMPLEXITY: /0\\.[0-9][0-9]|1\\.00/\n");
-    b.finish(g, 3, closing(&["\""]), Fields::JsonStrings)
+    b.finish(g, 3, Closing { penalize_enders: true, ..closing(&["\""]) }, Fields::JsonStrings)
 }
 
 /// The talk's text as the topics may quote it: words between single spaces (a

@@ -1171,6 +1171,47 @@ try {
     await c.close();
   });
 
+  // ---- The model catalog (issue 16): models/manifest.json names every model the page
+  // suggests; the panel lists each with family, quant, size and when to use it, and
+  // marks the ones already in this browser.
+  await test("catalog: every manifest entry is complete, and the page lists each with size and whether it is in this browser", async () => {
+    const m = JSON.parse(fs.readFileSync(path.join(root, "models/manifest.json"), "utf8"));
+    const ids = m.models.map((e) => e.id);
+    assert(new Set(ids).size === ids.length && ids.includes(m.default), `ids unique, default listed: ${ids}`);
+    for (const e of m.models) {
+      for (const k of ["id", "name", "file", "url", "family", "quant", "use", "context", "backend"]) assert(e[k] !== undefined && e[k] !== "", `${e.id}: no ${k}`);
+      assert(["llama", "qwen2", "qwen3"].includes(e.family), `${e.id}: family ${e.family} is not one Precis runs`);
+      assert(typeof e.tested === "boolean", `${e.id}: tested must say true or false`);
+      if (e.tested) assert(e.size > 0 && /^[0-9a-f]{64}$/.test(e.sha256), `${e.id}: a tested model pins its size and sha256`);
+      else assert(/^https:\/\//.test(e.url) && e.note, `${e.id}: an untested model has a download URL and a note`);
+    }
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    const wc = watch(p);
+    await p.goto(base);
+    await p.click("#catalog-wrap summary");
+    await p.waitForFunction((n) => document.querySelectorAll("#catalog li").length === n, m.models.length);
+    const rows = async () => p.$$eval("#catalog li", (lis) => lis.map((li) => li.textContent));
+    const before = await rows();
+    m.models.forEach((e, i) => {
+      assert(before[i].includes(e.name) && before[i].includes(e.use), `row ${i}: ${before[i]}`);
+      assert(before[i].includes(e.size ? `${(e.size / 1048576).toFixed(1)} MiB` : "size not pinned"), `row ${i} gives the size: ${before[i]}`);
+      assert(before[i].includes("untested here") === !e.tested, `row ${i} says whether it was tested: ${before[i]}`);
+      assert(!before[i].includes("in this browser") && /Download$/.test(before[i]), `row ${i} before any download: ${before[i]}`);
+    });
+    // The default entry's Download goes through the resumable download path.
+    const d = m.models.findIndex((e) => e.id === m.default);
+    await p.click(`#catalog li:nth-child(${d + 1}) button`);
+    await waitModel(p);
+    await p.waitForFunction((i) => document.querySelectorAll("#catalog li")[i].textContent.includes("in this browser"), d);
+    const after = await rows();
+    assert(/Load$/.test(after[d]) && after.filter((r) => r.includes("in this browser")).length === 1, `only the default is in this browser now: ${after[d]}`);
+    await p.screenshot({ path: path.join(outDir, "catalog.png"), fullPage: false });
+    wc.check();
+    await c.close();
+  });
+
   // ---- Reading the prompt, as the worker reports it (issue 21): prefill events in
   // order up to the total before the first text; the next transcript starts from
   // the kept prefix (its first event at the cached tokens) and writes what a cold
