@@ -1212,6 +1212,42 @@ try {
     await c.close();
   });
 
+  // ---- No instruction echoes in the browser (issue 23 item 3): the default model's
+  // teaser of this talk wrote "…how to make people want to watch it…" before the
+  // decoder refused runs of six instruction words (src/summarize/echo.rs).
+  await test("no echo: the default model's teaser and key points copy no six words in a row of their task", async () => {
+    const prompt = fs.readFileSync(path.join(root, "src/summarize/prompt.rs"), "utf8");
+    const task = (name) => {
+      const m = new RegExp(`Format::${name} => format!\\("([^"]+)"`).exec(prompt);
+      assert(m, `the ${name} task in src/summarize/prompt.rs`);
+      return m[1];
+    };
+    const words = (t) => t.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+    const runs = (t) => { const w = words(t); return new Set(w.slice(0, Math.max(0, w.length - 5)).map((_, i) => w.slice(i, i + 6).join(" "))); };
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    const we = watch(p);
+    await p.goto(base);
+    const text = fs.readFileSync(path.join(corpus, "transcripts/intro-to-llms-timestamped.txt"), "utf8");
+    const out = await p.evaluate(async (text) => {
+      const { PrecisWorker } = await import("./precis.js");
+      const w = new PrecisWorker();
+      await w.request({ type: "load", source: { kind: "url", url: new URL("models/SmolLM2-135M-Instruct.Q4_1.gguf", location.href).href }, backend: "cpu" });
+      const run = async (format) => (await w.request({ type: "summarize", text, options: { format, length: "short" } })).text;
+      const r = { teaser: await run("teaser"), keyPoints: await run("key-points") };
+      w.terminate();
+      return r;
+    }, text);
+    for (const [name, fmt] of [["Teaser", out.teaser], ["KeyPoints", out.keyPoints]]) {
+      const copied = [...runs(fmt)].filter((r) => runs(task(name)).has(r));
+      console.log(`     ${name}: ${JSON.stringify(fmt.slice(0, 120))}`);
+      assert(copied.length === 0, `${name} copies its task: ${copied.join(" | ")}\n${fmt}`);
+    }
+    we.check();
+    await c.close();
+  });
+
   // ---- Reading the prompt, as the worker reports it (issue 21): prefill events in
   // order up to the total before the first text; the next transcript starts from
   // the kept prefix (its first event at the cached tokens) and writes what a cold
