@@ -18,5 +18,5 @@ echo "time to first text, native CPU, $THREADS threads, $(basename "$MODEL") (fi
 for f in $FORMATS; do
   echo "format $f:"
   ./target/release/precis summarize --model "$MODEL" --format "$f" --threads "$THREADS" --force -o "$work/out-$f" \
-    "$work/1-cold-dpo.txt" "$work/2-cached-sql-backend.txt" 2>&1 >/dev/null | grep -E '^(file|[12]-)' || echo "  failed"
+    "$work/1-cold-dpo.txt" "$work/2-cached-sql-backend.txt" 2>&1 >/dev/null | grep -E '^(file|\S*[12]-(cold|cached))' || echo "  failed"
 done
