@@ -256,6 +256,15 @@ pub fn seeded_tokens(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
         .collect()
 }
 
+/// Two seeded prompts that open with the same `keep` tokens (B `tail + 3` tokens
+/// past them, A `tail`), and options that keep that prefix.
+fn prefix_prompts(vocab: usize, keep: usize, tail: usize, chunk: usize) -> (Vec<u32>, Vec<u32>, precis::GenerateOptions) {
+    let prefix = seeded_tokens(keep, vocab, 1);
+    let a: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail, vocab, 2)).collect();
+    let b: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail + 3, vocab, 3)).collect();
+    (a, b, precis::GenerateOptions { max_tokens: 12, chunk, keep_prefix: keep, ignore_eos: true, n_ctx: 64, ..Default::default() })
+}
+
 /// The prefix cache changes nothing but the work: a prompt B that opens with the
 /// `keep` tokens a prompt A kept gives, after A, the same logits bit for bit as B on
 /// a fresh engine, reports those tokens as cached, and its prefill events go up to
@@ -263,10 +272,7 @@ pub fn seeded_tokens(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
 pub fn check_prefix_reuse(what: &str, fresh: &dyn Fn() -> precis::Engine, keep: usize, tail: usize, chunk: usize) {
     let e = fresh();
     let vocab = e.hp.n_vocab;
-    let prefix = seeded_tokens(keep, vocab, 1);
-    let a: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail, vocab, 2)).collect();
-    let b: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail + 3, vocab, 3)).collect();
-    let opts = precis::GenerateOptions { max_tokens: 12, chunk, keep_prefix: keep, ignore_eos: true, n_ctx: 64, ..Default::default() };
+    let (a, b, opts) = prefix_prompts(vocab, keep, tail, chunk);
     let cold = run_events(&fresh(), &b, &opts);
     assert_eq!(cold.gen.stats.cached_tokens, 0, "{what}: a fresh engine has nothing cached");
     let first = run_events(&e, &a, &opts);
@@ -308,10 +314,7 @@ fn assert_same_run(what: &str, warm: &Run, cold: &Run) {
 pub fn check_saved_prefix(what: &str, fresh: &dyn Fn() -> precis::Engine, keep: usize, tail: usize, chunk: usize) -> Vec<u8> {
     let e = fresh();
     let vocab = e.hp.n_vocab;
-    let prefix = seeded_tokens(keep, vocab, 1);
-    let a: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail, vocab, 2)).collect();
-    let b: Vec<u32> = prefix.iter().copied().chain(seeded_tokens(tail + 3, vocab, 3)).collect();
-    let opts = precis::GenerateOptions { max_tokens: 12, chunk, keep_prefix: keep, ignore_eos: true, n_ctx: 64, ..Default::default() };
+    let (a, b, opts) = prefix_prompts(vocab, keep, tail, chunk);
     assert!(e.save_prefix("k").is_err(), "{what}: nothing to save before a run");
     run_events(&e, &a, &opts);
     let bytes = e.save_prefix("model sha256 + prompt").unwrap_or_else(|err| panic!("{what}: {err}"));
