@@ -20,20 +20,16 @@
 // tokens by default) compared with wllama on the same short run.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ARGS, CHROMIUM } from "../../tests/browser/chromium.mjs";
+import { arg, serveStatic } from "./serve.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const dist = path.join(root, "www/dist");
 const wllamaDir = path.join(here, "node_modules/@wllama/wllama/esm");
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
-};
 const nPrompt = Number(arg("prompt-tokens", 512));
 const nGen = Number(arg("gen-tokens", 128));
 const gpuPrompt = Number(arg("gpu-prompt-tokens", 32));
@@ -82,35 +78,9 @@ window.wllamaRun = async ({ prompt, promptTokens, genTokens, threads }) => {
 window.ready = true;
 </script>`;
 
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".gguf": "application/octet-stream" };
 function serve(isolated) {
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://127.0.0.1");
-    const headers = isolated ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
-    if (url.pathname === "/bench.html") {
-      res.writeHead(200, { ...headers, "Content-Type": "text/html" });
-      return res.end(PAGE);
-    }
-    const base = url.pathname.startsWith("/wllama/") ? wllamaDir : dist;
-    const rel = url.pathname.startsWith("/wllama/") ? url.pathname.slice("/wllama/".length) : url.pathname.slice(1);
-    const file = path.resolve(base, decodeURIComponent(rel));
-    if (!file.startsWith(base + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404, headers);
-      return res.end("not found");
-    }
-    // Range, because the page's model download asks for pieces.
-    const size = fs.statSync(file).size;
-    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || "");
-    const type = TYPES[path.extname(file)] || "application/octet-stream";
-    if (m) {
-      const start = Number(m[1]), end = m[2] ? Math.min(size - 1, Number(m[2])) : size - 1;
-      res.writeHead(206, { ...headers, "Content-Type": type, "Content-Length": String(end - start + 1), "Content-Range": `bytes ${start}-${end}/${size}` });
-      return fs.createReadStream(file, { start, end }).pipe(res);
-    }
-    res.writeHead(200, { ...headers, "Content-Type": type, "Content-Length": String(size) });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, base: `http://127.0.0.1:${server.address().port}/` })));
+  const headers = isolated ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
+  return serveStatic({ root: dist, pages: { "/bench.html": PAGE }, trees: { wllama: wllamaDir }, headers });
 }
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });

@@ -11,19 +11,15 @@
 //   node bench/browser/ttft.mjs [--formats tldr,structured] [--backend cpu|webgpu]
 import { chromium } from "playwright-core";
 import fs from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ARGS, CHROMIUM, NO_GPU } from "../../tests/browser/chromium.mjs";
+import { arg, serveStatic } from "./serve.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const dist = path.join(root, "www/dist");
 const corpus = path.resolve(root, "../shared/corpus/transcripts");
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
-};
 const formats = arg("formats", "tldr,structured").split(",");
 const backend = arg("backend", "cpu");
 if (!fs.existsSync(path.join(dist, "pkg/precis_bg.wasm"))) throw new Error("www/dist is not built: run `make web` first");
@@ -54,31 +50,8 @@ window.ttft = async ({ backend, text, format }) => {
 window.ready = true;
 </script>`;
 
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".gguf": "application/octet-stream" };
-const server = http.createServer((req, res) => {
-  const url = new URL(req.url, "http://127.0.0.1");
-  if (url.pathname === "/ttft.html") {
-    res.writeHead(200, { "Content-Type": "text/html" });
-    return res.end(PAGE);
-  }
-  const file = path.resolve(dist, decodeURIComponent(url.pathname.slice(1)));
-  if (!file.startsWith(dist + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-    res.writeHead(404);
-    return res.end("not found");
-  }
-  const size = fs.statSync(file).size;
-  const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || "");
-  const type = TYPES[path.extname(file)] || "application/octet-stream";
-  if (m) {
-    const start = Number(m[1]), end = m[2] ? Math.min(size - 1, Number(m[2])) : size - 1;
-    res.writeHead(206, { "Content-Type": type, "Content-Length": String(end - start + 1), "Content-Range": `bytes ${start}-${end}/${size}` });
-    return fs.createReadStream(file, { start, end }).pipe(res);
-  }
-  res.writeHead(200, { "Content-Type": type, "Content-Length": String(size) });
-  fs.createReadStream(file).pipe(res);
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const base = `http://127.0.0.1:${server.address().port}/ttft.html`;
+const { server, base: site } = await serveStatic({ root: dist, pages: { "/ttft.html": PAGE } });
+const base = `${site}ttft.html`;
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
 const chromiumVersion = browser.version();
