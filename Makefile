@@ -6,7 +6,7 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run demo web wasm-web test test-build test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 models build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
+.PHONY: run demo web wasm-web setup-mt build-wasm-mt wasm-web-mt wasm-opt-mt test test-build test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 models build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
 
 PORT ?= 8080
 run: web
@@ -39,6 +39,7 @@ test-cargo:
 	$(CARGO) test --profile $(TEST_PROFILE) --lib --bins --tests
 test-wasm: test-wasm-kernels
 	PRECIS_BIN=$(TEST_BIN) node tests/wasm/smoke.cjs
+	node tests/wasm/threads.mjs
 test-browser-only:
 	node tests/browser/run.mjs
 
@@ -115,30 +116,62 @@ DIST := www/dist
 # and `CONNECT_SRC="'self'"` allows this site only (the bundled model, picked files).
 CONNECT_SRC ?= 'self' https:
 WASM_OUT := target/$(WASM_TARGET)/release/precis.wasm
-web: build-wasm model
+web: build-wasm wasm-web-mt model
 	@# wasm-opt takes minutes on two busy cores: rerun only when cargo relinked the module.
 	@if [ target/wasm-web/precis_bg.wasm -nt $(WASM_OUT) ]; then echo "target/wasm-web is up to date"; \
 	else $(MAKE) --no-print-directory wasm-web; fi
-	rm -rf $(DIST) && mkdir -p $(DIST)/pkg $(DIST)/models
+	rm -rf $(DIST) && mkdir -p $(DIST)/pkg $(DIST)/pkg-mt $(DIST)/models
 	sed "s|connect-src 'self' https:;|connect-src $(CONNECT_SRC);|" www/index.html > $(DIST)/index.html
-	cp www/csp.js www/app.js www/progress.js www/notes.js www/markdown.js www/precis.js www/worker.js www/download.js www/prefix-store.js www/sha256.js www/style.css $(DIST)/
+	cp www/csp.js www/app.js www/progress.js www/notes.js www/markdown.js www/precis.js www/worker.js www/download.js www/prefix-store.js www/threads.js www/pool-worker.js www/sha256.js www/style.css $(DIST)/
 	cp target/wasm-web/precis.js target/wasm-web/precis_bg.wasm $(DIST)/pkg/
+	cp target/wasm-web-mt/precis.js target/wasm-web-mt/precis_bg.wasm $(DIST)/pkg-mt/
 	cp models/manifest.json $(DIST)/models/
-	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css $(DIST)/models/manifest.json | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
+	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/pkg-mt/precis_bg.wasm $(DIST)/pkg-mt/precis.js $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css $(DIST)/models/manifest.json | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
 	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
 	@# Catalog models fetched by `make models` are served too (hard links: no copy).
 	@for f in models/qwen2.5-coder-*.gguf; do [ -f "$$f" ] && { ln -f "$$f" $(DIST)/models/ 2>/dev/null || cp "$$f" $(DIST)/models/; } || true; done
 	@echo "web app assembled in $(DIST) ($$(du -shL $(DIST) | cut -f1))"
 
-wasm-web:
-	wasm-bindgen --target web --out-dir target/wasm-web $(WASM_OUT)
+WASM_OPT_FEATURES := --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+	--enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types
+# wasm-opt on $(1)/precis_bg.wasm in place, with extra features $(2).
+define wasm_opt
 	@[ -x node_modules/.bin/wasm-opt ] || npm ci --no-audit --no-fund || true
 	@if [ -x node_modules/.bin/wasm-opt ]; then \
-	  node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-	    --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
-	    target/wasm-web/precis_bg.wasm -o target/wasm-web/precis_bg.opt.wasm && \
-	  mv target/wasm-web/precis_bg.opt.wasm target/wasm-web/precis_bg.wasm && echo "wasm-opt: done"; \
+	  node_modules/.bin/wasm-opt -O3 $(WASM_OPT_FEATURES) $(2) $(1)/precis_bg.wasm -o $(1)/precis_bg.opt.wasm && \
+	  mv $(1)/precis_bg.opt.wasm $(1)/precis_bg.wasm && echo "wasm-opt: $(1) done"; \
 	else echo "note: wasm-opt unavailable (npm install binaryen failed); serving the unoptimized wasm"; fi
+endef
+wasm-web:
+	wasm-bindgen --target web --out-dir target/wasm-web $(WASM_OUT)
+	$(call wasm_opt,target/wasm-web,)
+
+# The threaded build (issue 17): shared memory and atomics need the standard library
+# rebuilt with them (-Z build-std), which only a nightly toolchain does. The nightly is
+# pinned by date and used for this build alone; `setup-mt` installs it through rustup.
+# The linker flags make the memory shared and imported, with the thread-local storage
+# exports wasm-bindgen's thread support needs (its guide's list; this rustc does not add
+# them itself). Memory may grow to 4 GiB (wasm32's limit; a 1.5B model needs over 1 GiB). Cargo adds these to .cargo/config.toml's wasm32 flags.
+WASM_NIGHTLY := nightly-2026-05-20
+WASM_MT_DIR := target/wasm-mt
+WASM_MT_OUT := $(WASM_MT_DIR)/$(WASM_TARGET)/release/precis.wasm
+WASM_MT_RUSTFLAGS := -C target-feature=+atomics,+bulk-memory,+simd128 -C link-arg=--shared-memory -C link-arg=--import-memory \
+	-C link-arg=--max-memory=4294967296 -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \
+	-C link-arg=--export=__tls_align -C link-arg=--export=__tls_base
+setup-mt:
+	@installed=$$(rustup component list --toolchain $(WASM_NIGHTLY) --installed 2>/dev/null); \
+	echo "$$installed" | grep -q '^rust-src' && echo "$$installed" | grep -q 'rust-std-$(WASM_TARGET)' || \
+	  rustup toolchain install $(WASM_NIGHTLY) --profile minimal --component rust-src --target $(WASM_TARGET)
+build-wasm-mt: setup-mt
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS='$(WASM_MT_RUSTFLAGS)' $(CARGO) +$(WASM_NIGHTLY) build --release \
+	  --target $(WASM_TARGET) --lib --no-default-features --features gpu -Z build-std=panic_abort,std --target-dir $(WASM_MT_DIR)
+wasm-web-mt: build-wasm-mt
+	@if [ target/wasm-web-mt/precis_bg.wasm -nt $(WASM_MT_OUT) ]; then echo "target/wasm-web-mt is up to date"; else \
+	  wasm-bindgen --target web --out-dir target/wasm-web-mt $(WASM_MT_OUT) && $(MAKE) --no-print-directory wasm-opt-mt; fi
+	@# tests/wasm/threads.mjs imports the glue under Node, which wants to be told it is a module.
+	@echo '{"type": "module"}' > target/wasm-web-mt/package.json
+wasm-opt-mt:
+	$(call wasm_opt,target/wasm-web-mt,--enable-threads)
 
 build-native:
 	$(CARGO) build --release

@@ -75,16 +75,23 @@ const WANTED = wantedBackend();
 async function initBackend() {
   try {
     const r = await worker.request({ type: "init", backend: WANTED.backend, asked: WANTED.asked });
-    setBadge(r.backend, r.gpu, r.why);
+    setBadge(r.backend, r.gpu, r.why, r.build);
   } catch (e) {
     $("backend-badge").textContent = "engine failed";
     showError("model-error", `The engine could not start: ${e.message}`);
   }
 }
-function setBadge(backend, gpu, why) {
+// `build`: the CPU engine's {build: "threaded"|"single", threads, why} (www/threads.js).
+function setBadge(backend, gpu, why, build) {
   const b = $("backend-badge");
-  const name = backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
+  const threads = build ? `, ${build.threads} thread${build.threads === 1 ? "" : "s"}` : "";
+  const name = backend === "webgpu" ? "WebGPU" : `CPU (WebAssembly${threads})`;
   b.replaceChildren(name);
+  if (build) {
+    b.dataset.build = build.build;
+    b.dataset.threads = String(build.threads);
+    b.dataset.threadsWhy = build.why || "";
+  }
   if (why) b.append(el("span", "why", ` — ${why}`));
   b.dataset.backend = backend;
   b.dataset.why = why || "";
@@ -93,6 +100,7 @@ function setBadge(backend, gpu, why) {
   if (backend === "webgpu") b.title = `Running on the GPU through WebGPU${feats}.`;
   else if (gpu && gpu.available) b.title = `Running on the CPU (WebAssembly); WebGPU is available${feats} but was not used.`;
   else b.title = `Running on the CPU (WebAssembly)${gpu && gpu.reason ? `: ${gpu.reason}` : ""}.`;
+  if (build && backend !== "webgpu") b.title += build.build === "threaded" ? ` ${build.threads} thread${build.threads === 1 ? "" : "s"} (${build.why}).` : ` One thread: ${build.why || "the single-threaded build"}.`;
   if (gpu) {
     b.dataset.f16 = String(!!gpu.f16);
     b.dataset.subgroups = String(!!gpu.subgroups);
@@ -174,7 +182,7 @@ async function loadModel(source, label) {
     $("model-status").dataset.resumedFrom = String(r.resumedFrom || 0);
     $("model-status").dataset.ranged = String(r.ranged ?? "");
     show("model-note", r.note);
-    setBadge(r.backend, r.gpu, r.why);
+    setBadge(r.backend, r.gpu, r.why, r.build);
     const remembered = source.kind === "file" ? { kind: "url", url: new URL(`local-models/${encodeURIComponent(r.name)}`, location.href).href, name: r.name } : { kind: "url", url: source.url, name: r.name };
     localStorage.setItem("precis.model", JSON.stringify(remembered));
     $("model-progress-wrap").hidden = true;

@@ -25,7 +25,12 @@ export const LENGTHS = ["short", "medium", "long"];
 // One worker and its request/response plumbing. The page uses this directly for
 // progress details the W3C shape has no room for.
 export class PrecisWorker {
-  constructor() {
+  constructor({ threads } = {}) {
+    // The CPU engine's thread count: this option, else ?threads= in the page's
+    // address, else the worker's default (all cores but one) where the page is
+    // cross-origin isolated; a page that is not runs one thread.
+    const param = typeof location === "undefined" ? null : Number(new URLSearchParams(location.search).get("threads")) || null;
+    this.threads = threads || param;
     this.nextId = 1;
     this.pending = new Map();
     this.onCrash = null;
@@ -73,7 +78,7 @@ export class PrecisWorker {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress, onEvent });
-      this.worker.postMessage({ ...msg, id }, transfer || []);
+      this.worker.postMessage({ threads: this.threads, ...msg, id }, transfer || []);
     });
   }
 
@@ -165,7 +170,7 @@ export class Summarizer {
     if (!LENGTHS.includes(length)) throw new TypeError(`unknown length "${length}"; expected one of ${LENGTHS.join(", ")}`);
     const monitor = new EventTarget();
     options.monitor?.(monitor);
-    const w = new PrecisWorker();
+    const w = new PrecisWorker({ threads: options.threads });
     const { backend, asked } = wantedBackend(options.backend);
     const request = { type: "load", source: modelSource(options.model), backend, asked };
     try {
@@ -202,6 +207,8 @@ export class Summarizer {
     this.format = options.type === "structured" ? "json" : options.type === "tldr" || options.type === "teaser" || options.type === "headline" ? "plain-text" : "markdown";
     this.backend = loaded.backend;
     this.backendReason = loaded.why;
+    // The CPU engine's build and threads: {build: "threaded"|"single", threads, why}.
+    this.engineBuild = loaded.build;
     this.model = loaded.info;
     this.inputQuota = loaded.info.n_ctx_train;
     this.extra = options.extra ?? {};

@@ -3,7 +3,7 @@
 // the worker keeps those in their own cache ("precis-models-v1").
 const VERSION = "__PRECIS_BUILD__";
 const SHELL = `precis-shell-${VERSION}`;
-const FILES = ["./", "index.html", "csp.js", "app.js", "progress.js", "notes.js", "markdown.js", "precis.js", "worker.js", "download.js", "prefix-store.js", "sha256.js", "style.css", "pkg/precis.js", "pkg/precis_bg.wasm", "models/manifest.json"];
+const FILES = ["./", "index.html", "csp.js", "app.js", "progress.js", "notes.js", "markdown.js", "precis.js", "worker.js", "download.js", "prefix-store.js", "threads.js", "pool-worker.js", "sha256.js", "style.css", "pkg/precis.js", "pkg/precis_bg.wasm", "pkg-mt/precis.js", "pkg-mt/precis_bg.wasm", "models/manifest.json"];
 
 self.addEventListener("install", (e) => {
   e.waitUntil(caches.open(SHELL).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));

@@ -3,7 +3,7 @@
 //
 // Protocol (page → worker): {id, type: "load"|"plan"|"summarize"|"parse"|"count"|"bench", ...};
 // worker → page: {id, type: "progress"|"event"|"done"|"error", ...}.
-import init, { WasmLoader, WasmSummarizer, parseTranscript, loadGpu } from "./pkg/precis.js";
+import { loadBuild } from "./threads.js";
 import { download } from "./download.js";
 import { restorePrefix, keepPrefix } from "./prefix-store.js";
 
@@ -13,6 +13,10 @@ const MODEL_CACHE = "precis-models-v1";
 const CHUNK = 8 << 20;
 
 let wasm = null;
+// The engine's JS glue (pkg/ or pkg-mt/, threads.js picks) and what was picked:
+// {build: "threaded"|"single", threads, why}.
+let P = null;
+let build = null;
 let summarizer = null;
 let modelInfo = null;
 // The backend actually running: "webgpu" when navigator.gpu gives an adapter
@@ -82,9 +86,18 @@ const isGpuFailure = (e) => !(e instanceof WebAssembly.RuntimeError) && /GPU|Web
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 const heapBytes = () => (wasm ? wasm.memory.buffer.byteLength : 0);
 
-async function ready() {
-  if (!wasm) wasm = await init();
-  return wasm;
+// The first request's `threads` (the page's ?threads=, else all cores but one)
+// decides the build and its threads for the worker's life.
+let starting = null;
+async function ready(threads) {
+  if (!starting) {
+    starting = loadBuild(threads).then((b) => {
+      ({ P, wasm } = b);
+      build = { build: b.build, threads: b.threads, why: b.why };
+      return wasm;
+    });
+  }
+  return starting;
 }
 
 // Random-access reader over a File or a cached Blob (both stay on disk until sliced).
@@ -113,7 +126,7 @@ class BlobBytes {
 // Header first (growing prefix until it parses), then every tensor's bytes in
 // file order, each moved into wasm memory as soon as it is complete.
 async function loadFrom(bytes, name) {
-  const loader = new WasmLoader(name, bytes.size, undefined);
+  const loader = new P.WasmLoader(name, bytes.size, undefined);
   try {
     if (bytes.size < 8) throw new Error(`${name}: not a GGUF file (only ${bytes.size} bytes)`);
     let want = Math.min(bytes.size, 1 << 20);
@@ -166,7 +179,7 @@ async function quotaNote(size, pageEstimate) {
 const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
 
 async function load(msg) {
-  await ready();
+  await ready(msg.threads);
   const heapBefore = heapBytes();
   const r = await exclusive(() => loadAny(msg));
   backendWhy = r.why;
@@ -284,7 +297,7 @@ async function loadCpu(msg, backendNote) {
     throw e;
   }
   if (summarizer) summarizer.free();
-  summarizer = new WasmSummarizer(engine);
+  summarizer = new P.WasmSummarizer(engine);
   modelInfo = summarizer.info();
   backend = "cpu";
   modelBlob = blob;
@@ -297,6 +310,7 @@ async function loadCpu(msg, backendNote) {
     origin: src.origin,
     name,
     backend,
+    build,
     seconds: (performance.now() - t0) / 1000,
     heap: heapBytes(),
     heapPeak: heapBytes(), // wasm memory never shrinks: its size now is its peak
@@ -327,7 +341,7 @@ async function loadWebGpu(msg) {
   };
   let engine, note = null;
   try {
-    engine = await loadGpu(name, blob.size, read, undefined);
+    engine = await P.loadGpu(name, blob.size, read, undefined);
   } catch (e) {
     if (!isGpuFailure(e)) {
       // A download that is not a usable model must not stay in the cache.
@@ -342,7 +356,7 @@ async function loadWebGpu(msg) {
   }
   peak = Math.max(peak, heapBytes());
   if (summarizer) summarizer.free();
-  summarizer = new WasmSummarizer(engine);
+  summarizer = new P.WasmSummarizer(engine);
   modelInfo = summarizer.info();
   backend = "webgpu";
   modelBlob = blob;
@@ -353,6 +367,7 @@ async function loadWebGpu(msg) {
     origin: src.origin,
     name,
     backend,
+    build,
     seconds: (performance.now() - t0) / 1000,
     heap: heapBytes(),
     // Peak while the tensors streamed in, and overall (the tokenizer's token
@@ -467,10 +482,10 @@ self.onmessage = async ({ data: msg }) => {
     let value;
     switch (msg.type) {
       case "init": {
-        await ready();
+        await ready(msg.threads);
         // Before a model is loaded: the engine a load would pick, and why.
         const choice = summarizer ? { backend, why: backendWhy } : await pickBackend(msg.backend, msg.asked);
-        value = { backend: choice.backend, why: choice.why, gpu: gpuProbe, heap: heapBytes(), isolated: self.crossOriginIsolated === true };
+        value = { backend: choice.backend, why: choice.why, gpu: gpuProbe, heap: heapBytes(), isolated: self.crossOriginIsolated === true, build };
         break;
       }
       case "lose-gpu":
@@ -481,8 +496,8 @@ self.onmessage = async ({ data: msg }) => {
         value = await load(msg);
         break;
       case "parse":
-        await ready();
-        value = parseTranscript(enc.encode(msg.text));
+        await ready(msg.threads);
+        value = P.parseTranscript(enc.encode(msg.text));
         break;
       case "plan":
         value = need().plan(enc.encode(msg.text), JSON.stringify(msg.options || {}));

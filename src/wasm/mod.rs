@@ -12,6 +12,8 @@
 //! wasm memory; `summarizeAsync` then returns a Promise, because the GPU's
 //! readbacks must be awaited in the browser.
 
+mod threads;
+
 use crate::text::chat::Message;
 use crate::model::sampling::SamplerConfig;
 use crate::summarize::{Format, Length, Pass, Progress, SummarizeOptions, Summarizer};

@@ -158,7 +158,7 @@ try {
     await page.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
     assert((await page.getAttribute("#backend-badge", "data-backend")) === "cpu", "badge backend");
     const badge = await page.textContent("#backend-badge");
-    assert(/^CPU \(WebAssembly\) — this browser has no WebGPU/.test(badge), `badge text: ${badge}`);
+    assert(/^CPU \(WebAssembly, \d+ threads?\) — this browser has no WebGPU/.test(badge), `badge text: ${badge}`);
   });
 
   await test("status: the footer names the backend in use", async () => {
@@ -628,7 +628,7 @@ try {
     assert(await p.evaluate(() => !!navigator.gpu), "navigator.gpu present");
     const badge = await p.textContent("#backend-badge");
     assert((await p.getAttribute("#backend-badge", "data-backend")) === "cpu", `badge: ${badge}`);
-    assert(badge === "CPU (WebAssembly) — the only WebGPU adapter is a software fallback", `badge text: ${badge}`);
+    assert(/^CPU \(WebAssembly, \d+ threads?\) — the only WebGPU adapter is a software fallback$/.test(badge), `badge text: ${badge}`);
     await p.click("#load-default");
     const m = await waitModel(p);
     assert(m.backend === "cpu", `the model loaded on ${m.backend}`);
@@ -690,7 +690,7 @@ try {
     assert(await p.evaluate(() => !!navigator.gpu), "navigator.gpu present");
     assert((await p.getAttribute("#backend-badge", "data-backend")) === "cpu", "badge backend");
     const badge = await p.textContent("#backend-badge");
-    assert(/^CPU \(WebAssembly\) — asked for with \?backend=cpu/.test(badge), `badge text: ${badge}`);
+    assert(/^CPU \(WebAssembly, \d+ threads?\) — asked for with \?backend=cpu/.test(badge), `badge text: ${badge}`);
     await c.close();
   });
 
@@ -1168,6 +1168,61 @@ try {
     await p.fill("#transcript", "Consistent hashing places keys and servers on a ring.");
     await p.waitForFunction(() => / tokens · /.test(document.getElementById("transcript-stats").textContent));
     wq.check();
+    await c.close();
+  });
+
+  // ---- The CPU engine on every core (issue 17): a cross-origin-isolated page loads
+  // the threaded build (pkg-mt/, shared memory) with the threads asked for; a page
+  // without COOP/COEP loads the single-threaded build (pkg/). The greedy headline is
+  // the same at every thread count and in both builds.
+  await test("threads: the isolated page runs the threaded build at 1, 2 and 4 threads, the plain page one thread; the same greedy headline", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    const w2 = watch(p);
+    const body = `<!doctype html><meta charset="utf-8"><title>threads</title><script type="module">
+      import { Summarizer } from "./precis.js";
+      window.run = async (text, threads) => {
+        const s = await Summarizer.create({ type: "headline", length: "short", threads, extra: { max_shots: 0 } });
+        const t = performance.now();
+        const out = await s.summarize(text);
+        const r = { out, seconds: (performance.now() - t) / 1000, build: s.engineBuild, backend: s.backend, isolated: crossOriginIsolated };
+        s.destroy();
+        return r;
+      };</script>`;
+    const isolation = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
+    await c.route(`${base}threads-isolated.html`, (route) => route.fulfill({ contentType: "text/html", headers: isolation, body }));
+    await c.route(`${base}threads-plain.html`, (route) => route.fulfill({ contentType: "text/html", body }));
+    const text = excerpt("consistent-hashing.txt");
+    const runs = [];
+    for (const [page, threads] of [["plain", 2], ["isolated", 1], ["isolated", 2], ["isolated", 4]]) {
+      await p.goto(`${base}threads-${page}.html`);
+      await p.waitForFunction(() => typeof window.run === "function");
+      const r = await p.evaluate(([t, n]) => window.run(t, n), [text, threads]);
+      runs.push({ page, asked: threads, ...r });
+      console.log(`     ${page} page, ${threads} asked: ${r.build.build} build, ${r.build.threads} thread(s), ${r.seconds.toFixed(1)} s: ${JSON.stringify(r.out)}`);
+    }
+    const [plain, ...iso] = runs;
+    assert(!plain.isolated && plain.build.build === "single" && plain.build.threads === 1 && /not cross-origin isolated/.test(plain.build.why), `plain page: ${JSON.stringify(plain.build)}`);
+    for (const r of iso) {
+      assert(r.isolated && r.backend === "cpu" && r.build.build === "threaded" && r.build.threads === r.asked, `isolated page, ${r.asked} asked: ${JSON.stringify(r.build)}`);
+      assert(r.out === plain.out, `${r.asked} threads wrote ${JSON.stringify(r.out)}, the single-threaded build ${JSON.stringify(plain.out)}`);
+    }
+    assert(plain.out.trim().length > 3, `headline ${JSON.stringify(plain.out)}`);
+    report.threads = runs.map((r) => ({ page: r.page, build: r.build.build, threads: r.build.threads, seconds: r.seconds }));
+    w2.check();
+    await c.close();
+  });
+
+  // ---- The app's model panel on an isolated page says how many threads the CPU engine runs.
+  await test("threads: the app with ?threads=2 says 2 threads in the badge", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    await p.goto(`${base}?threads=2`);
+    await p.waitForFunction(() => document.getElementById("backend-badge").dataset.threads);
+    const b = await p.evaluate(() => ({ text: document.getElementById("backend-badge").textContent, ...document.getElementById("backend-badge").dataset }));
+    assert(b.build === "threaded" && b.threads === "2" && /^CPU \(WebAssembly, 2 threads\)/.test(b.text), `badge ${JSON.stringify(b)}`);
     await c.close();
   });
 

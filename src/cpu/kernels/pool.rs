@@ -3,6 +3,13 @@
 //! threadpool does) instead of parking at once, so a job starts in well under a
 //! microsecond; then they yield, then park on a condvar and cost nothing. The caller
 //! takes part in every job, so `threads` = 1 means no worker at all.
+//!
+//! In the threaded wasm build (`+atomics`: shared memory, `make wasm-mt`) std cannot
+//! spawn threads; the workers are Web Workers instantiated on the same module and
+//! memory, which the engine's worker starts (www/threads.js) and which each call
+//! [`serve`] and never return. A job needs no worker to finish (the caller takes
+//! every index nobody else took), so a Web Worker that is slow to start only makes
+//! the first products slower, never wrong or stuck.
 
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -30,6 +37,9 @@ struct Shared {
 pub struct Pool {
     shared: Arc<Shared>,
     workers: usize,
+    /// Workers that have entered their loop (natively soon after `new`; in wasm when
+    /// each Web Worker has instantiated the module), so the page can report it.
+    joined: Arc<AtomicUsize>,
     /// Serializes callers: one job at a time.
     busy: Mutex<()>,
 }
@@ -57,15 +67,25 @@ impl Pool {
     pub fn new(threads: usize) -> Pool {
         let shared = Arc::new(Shared { epoch: AtomicUsize::new(0), job: AtomicUsize::new(0), inside: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new() });
         let workers = threads.saturating_sub(1);
+        let joined = Arc::new(AtomicUsize::new(0));
+        #[cfg(not(target_arch = "wasm32"))]
         for _ in 0..workers {
-            let s = shared.clone();
-            std::thread::spawn(move || worker(&s));
+            let (s, j) = (shared.clone(), joined.clone());
+            std::thread::spawn(move || {
+                j.fetch_add(1, AcqRel);
+                worker(&s)
+            });
         }
-        Pool { shared, workers, busy: Mutex::new(()) }
+        Pool { shared, workers, joined, busy: Mutex::new(()) }
     }
 
     pub fn threads(&self) -> usize {
         self.workers + 1
+    }
+
+    /// Workers running now (at most `threads() - 1`).
+    pub fn joined(&self) -> usize {
+        self.joined.load(Acquire)
     }
 
     /// Runs `f(0..n)` across the pool and the calling thread; returns when all are done.
@@ -105,7 +125,7 @@ fn run_job(job: &Job) {
     }
 }
 
-fn worker(s: &Shared) {
+fn worker(s: &Shared) -> ! {
     let mut seen = s.epoch.load(Acquire);
     loop {
         let mut spins = 0;
@@ -132,6 +152,21 @@ fn worker(s: &Shared) {
         }
         s.inside.fetch_sub(1, AcqRel);
     }
+}
+
+/// The body of one of the threaded wasm build's Web Workers: joins the global pool
+/// as a worker and never returns. Called once per Web Worker (through
+/// `precis::wasm::threads`); a worker past `threads() - 1` is refused, so the count
+/// the page shows stays true.
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+pub fn serve() -> Result<std::convert::Infallible, usize> {
+    let p = global();
+    let n = p.joined.fetch_add(1, AcqRel);
+    if n >= p.workers {
+        p.joined.fetch_sub(1, AcqRel);
+        return Err(p.workers);
+    }
+    worker(&p.shared)
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();

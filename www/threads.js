@@ -1,0 +1,95 @@
+// Which build of the engine this worker runs, and its threads.
+//
+// Two builds sit in www/dist: pkg/ (single-threaded) and pkg-mt/ (threaded:
+// shared wasm memory and atomics, `make wasm-mt`). Shared memory needs a
+// cross-origin-isolated page (COOP + COEP headers, as www/serve.py sends); where
+// the page is not isolated, or the browser cannot make shared wasm memory, the
+// single-threaded build loads instead. The threaded build's pool workers are Web
+// Workers started here (www/pool-worker.js), each instantiating the same module on
+// the same memory and then never returning (src/wasm/threads.rs): the engine's
+// own worker is the pool's caller, so neither it nor the page ever waits on them.
+
+// More threads than this stop helping on the machines we measured: decode is
+// memory-bound and the page and the browser need a core too.
+export const MAX_THREADS = 8;
+
+// The default: every core but one (the page's), at least 1, at most MAX_THREADS.
+export function defaultThreads() {
+  const cores = (typeof navigator !== "undefined" && navigator.hardwareConcurrency) || 1;
+  return Math.max(1, Math.min(MAX_THREADS, cores - 1));
+}
+
+// Whether the threaded build can run here, and if not, why (for the model panel).
+export function threadSupport() {
+  if (!self.crossOriginIsolated) return { ok: false, why: "the page is not cross-origin isolated (no COOP/COEP headers), so it cannot share memory between threads" };
+  if (typeof SharedArrayBuffer !== "function") return { ok: false, why: "this browser has no SharedArrayBuffer" };
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch {
+    return { ok: false, why: "this browser cannot make shared WebAssembly memory" };
+  }
+  return { ok: true, why: null };
+}
+
+async function compile(url) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return WebAssembly.compileStreaming
+    ? WebAssembly.compileStreaming(res).catch(async () => WebAssembly.compile(await (await fetch(url)).arrayBuffer()))
+    : WebAssembly.compile(await res.arrayBuffer());
+}
+
+// Starts `n` pool workers on `module` and `memory`; resolves once every one has
+// joined the pool (or rejects with the first worker's error, or after 30 s).
+function startWorkers(P, module, memory, glue, n) {
+  if (n === 0) return Promise.resolve([]);
+  const workers = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${P.poolJoined()} of ${n} engine threads started within 30 s`)), 30000);
+    const check = () => {
+      if (P.poolJoined() >= n) {
+        clearTimeout(timer);
+        resolve(workers);
+      }
+    };
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(new URL("pool-worker.js", import.meta.url), { type: "module", name: `precis-thread-${i + 1}` });
+      w.onmessage = ({ data }) => {
+        if (data.type === "error") {
+          clearTimeout(timer);
+          reject(new Error(`engine thread ${i + 1}: ${data.message}`));
+        } else setTimeout(check, 0); // "joining": the pool counts it a moment later
+      };
+      w.onerror = (e) => {
+        clearTimeout(timer);
+        reject(new Error(`engine thread ${i + 1} failed to start: ${e.message || "script error"}`));
+      };
+      w.postMessage({ glue, module, memory });
+      workers.push(w);
+    }
+    // A worker joins inside poolWorker(), after its "joining" message: poll briefly.
+    const poll = setInterval(() => {
+      if (P.poolJoined() >= n) { clearInterval(poll); check(); }
+    }, 5);
+    setTimeout(() => clearInterval(poll), 30000);
+  });
+}
+
+// Loads the engine's module: the threaded build with `threads` threads where it can
+// run (all cores but one by default), else the single-threaded one. Returns the glue's
+// exports `P`, the instance's exports `wasm`, and what was chosen, for the model panel.
+export async function loadBuild(threads) {
+  const support = threadSupport();
+  const wanted = Math.max(1, Math.min(64, Math.floor(threads || defaultThreads())));
+  if (!support.ok) {
+    const P = await import("./pkg/precis.js");
+    const wasm = await P.default();
+    return { P, wasm, build: "single", threads: 1, why: support.why };
+  }
+  const glue = new URL("pkg-mt/precis.js", import.meta.url).href;
+  const [P, module] = await Promise.all([import(glue), compile(new URL("pkg-mt/precis_bg.wasm", import.meta.url).href)]);
+  const wasm = await P.default({ module_or_path: module });
+  const spawn = P.startPool(wanted);
+  const workers = await startWorkers(P, module, wasm.memory, glue, spawn);
+  return { P, wasm, build: "threaded", threads: P.poolThreads(), workers, why: threads ? "asked for" : `all ${navigator.hardwareConcurrency || 1} cores but one (at most ${MAX_THREADS})` };
+}
