@@ -13,9 +13,11 @@
 // itself — the table shows the prompt length each engine saw. Both generate
 // greedily with end-of-generation ignored; decode tok/s counts the tokens after
 // the first (which prefill yields) for both. Each engine does one short untimed
-// warm-up run after loading. Precis's wasm has no threads; wllama is run on a
-// cross-origin-isolated page (COOP/COEP: SharedArrayBuffer, so its pthread build
-// can run) and on a plain page, and reports what it used. SwiftShader takes
+// warm-up run after loading. The CPU rows run at 1, 2, 4, … threads up to the
+// machine's cores, both engines on a cross-origin-isolated page (COOP/COEP:
+// SharedArrayBuffer, so Precis's threaded build pkg-mt/ and wllama's pthread build
+// can run), each reporting what it used; then both on a plain page, where each
+// falls back to its single-threaded build. SwiftShader takes
 // seconds per token, so the WebGPU row is a short run (32-token prompt, 4
 // tokens by default) compared with wllama on the same short run.
 import { chromium } from "playwright-core";
@@ -48,13 +50,13 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title><script t
 import { PrecisWorker } from "./precis.js";
 import { Wllama } from "./wllama/index.js";
 const MODEL = new URL("models/SmolLM2-135M-Instruct.Q4_1.gguf", location.href).href;
-window.precisRun = async ({ backend, text, promptTokens, genTokens }) => {
-  const w = new PrecisWorker();
+window.precisRun = async ({ backend, text, promptTokens, genTokens, threads }) => {
+  const w = new PrecisWorker({ threads });
   try {
     const loaded = await w.request({ type: "load", source: { kind: "url", url: MODEL }, backend });
     await w.request({ type: "bench", text, promptTokens: Math.min(8, promptTokens), genTokens: 2 });
     const r = await w.request({ type: "bench", text, promptTokens, genTokens });
-    return { ...r, prompt_ids: Array.from(r.prompt_ids), backend: loaded.backend, threads: 1, isolated: crossOriginIsolated };
+    return { ...r, prompt_ids: Array.from(r.prompt_ids), backend: loaded.backend, threads: loaded.build.threads, build: loaded.build.build, heap_mib: loaded.heap / 1048576, isolated: crossOriginIsolated };
   } finally {
     w.terminate();
   }
@@ -96,7 +98,7 @@ async function onPage(site, fn, arg, timeout) {
     await page.waitForFunction(() => window.ready === true);
     const t = Date.now();
     const r = await page.evaluate(([f, a]) => window[f](a), [fn, arg]);
-    log(`  ${fn} (${arg.backend || `${arg.threads} threads asked`}, ${site === iso ? "isolated" : "not isolated"}): ${r.prompt_tokens} + ${r.generated_tokens} tokens, ${r.prefill_tok_s.toFixed(1)} / ${r.decode_tok_s.toFixed(2)} tok/s (${((Date.now() - t) / 1000).toFixed(0)} s with loading)`);
+    log(`  ${fn} (${arg.backend || ""} ${arg.threads} threads asked, ${site === iso ? "isolated" : "not isolated"}): ${r.prompt_tokens} + ${r.generated_tokens} tokens, ${r.prefill_tok_s.toFixed(1)} / ${r.decode_tok_s.toFixed(2)} tok/s (${((Date.now() - t) / 1000).toFixed(0)} s with loading)`);
     return r;
   } finally {
     await ctx.close();
@@ -106,15 +108,22 @@ const log = (s) => process.stderr.write(`${s}\n`);
 try {
   const threads = os.availableParallelism();
   log(`browser bench: Chromium ${chromiumVersion}, ${path.basename(promptFile)}; CPU rows ${nPrompt}+${nGen} tokens, WebGPU rows ${gpuPrompt}+${gpuGen}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")} on ${threads} cores`);
-  const cpu = await onPage(iso, "precisRun", { backend: "cpu", text, promptTokens: nPrompt, genTokens: nGen }, 900_000);
-  rows.push({ engine: "Precis CPU (wasm)", ...cpu });
-  const wl = (prompt, promptTokens, genTokens) => ({ prompt, promptTokens, genTokens, threads });
-  rows.push({ engine: "wllama, isolated", ...(await onPage(iso, "wllamaRun", wl(cpu.prompt_text, nPrompt, nGen), 900_000)) });
-  rows.push({ engine: "wllama, not isolated", ...(await onPage(plain, "wllamaRun", wl(cpu.prompt_text, nPrompt, nGen), 900_000)) });
+  const counts = [1, 2, 4, 8, 16].filter((n) => n <= Math.max(2, threads));
+  const wl = (prompt, promptTokens, genTokens, n) => ({ prompt, promptTokens, genTokens, threads: n });
+  let cpu = null;
+  for (const n of counts) {
+    const r = await onPage(iso, "precisRun", { backend: "cpu", text, promptTokens: nPrompt, genTokens: nGen, threads: n }, 900_000);
+    cpu = cpu || r;
+    rows.push({ engine: `Precis CPU (${r.build})`, ...r });
+    rows.push({ engine: "wllama, isolated", ...(await onPage(iso, "wllamaRun", wl(cpu.prompt_text, nPrompt, nGen, n), 900_000)) });
+  }
+  const single = await onPage(plain, "precisRun", { backend: "cpu", text, promptTokens: nPrompt, genTokens: nGen, threads }, 900_000);
+  rows.push({ engine: `Precis CPU (${single.build}), plain`, ...single });
+  rows.push({ engine: "wllama, not isolated", ...(await onPage(plain, "wllamaRun", wl(cpu.prompt_text, nPrompt, nGen, threads), 900_000)) });
   if (withGpu) {
     const gpu = await onPage(iso, "precisRun", { backend: "webgpu", text, promptTokens: gpuPrompt, genTokens: gpuGen }, 1_800_000);
     rows.push({ engine: `Precis ${gpu.backend === "webgpu" ? "WebGPU" : "CPU (no WebGPU!)"}`, ...gpu, threads: "gpu" });
-    rows.push({ engine: "wllama, isolated", ...(await onPage(iso, "wllamaRun", wl(gpu.prompt_text, gpuPrompt, gpuGen), 900_000)) });
+    rows.push({ engine: "wllama, isolated", ...(await onPage(iso, "wllamaRun", wl(gpu.prompt_text, gpuPrompt, gpuGen, threads), 900_000)) });
   }
 } finally {
   await browser.close();
@@ -128,9 +137,16 @@ console.log(`\nbrowser (headless Chromium ${chromiumVersion}, WebGPU on SwiftSha
 console.log(`${"engine".padEnd(24)}${"threads".padStart(8)}${"prompt".padStart(8)}${"gen".padStart(6)}${"prefill tok/s".padStart(15)}${"decode tok/s".padStart(14)}`);
 for (const r of rows) console.log(`${r.engine.padEnd(24)}${f(r.threads, 8, 0)}${f(r.prompt_tokens, 8, 0)}${f(r.generated_tokens, 6, 0)}${f(r.prefill_tok_s, 15)}${f(r.decode_tok_s, 14, 2)}`);
 const ratio = (a, b, label) => console.log(`${`ratio ${label}`.padEnd(46)}${f(a.prefill_tok_s / b.prefill_tok_s, 15, 2)}${f(a.decode_tok_s / b.decode_tok_s, 14, 2)}`);
-ratio(rows[0], rows[1], "Precis CPU / wllama isolated");
-ratio(rows[0], rows[2], "Precis CPU / wllama not isolated");
-if (rows[3]) ratio(rows[3], rows[4], "Precis WebGPU / wllama isolated (short)");
-console.log(`threads: Precis's wasm is single-threaded (no wasm threads in its build); wllama ${rows[1].multithread ? `used ${rows[1].threads} threads` : "stayed single-threaded"} on the cross-origin-isolated page and ${rows[2].multithread ? `${rows[2].threads} threads` : "1 thread"} without isolation.`);
+const cpuRows = rows.filter((r) => r.engine.startsWith("Precis CPU (threaded)"));
+for (const r of cpuRows) {
+  const them = rows.find((x) => x.engine === "wllama, isolated" && x.threads === r.threads && x.prompt_tokens > gpuPrompt);
+  if (them) ratio(r, them, `Precis ${r.threads} / wllama ${them.threads} threads`);
+}
+const one = cpuRows.find((r) => r.threads === 1);
+for (const r of cpuRows.filter((r) => r.threads > 1)) ratio(r, one, `Precis ${r.threads} threads / Precis 1 thread`);
+const gpuRow = rows.find((r) => r.threads === "gpu");
+if (gpuRow) ratio(gpuRow, rows[rows.indexOf(gpuRow) + 1], "Precis WebGPU / wllama isolated (short)");
+const sizes = Object.fromEntries(["pkg", "pkg-mt"].map((d) => [d, fs.statSync(path.join(dist, d, "precis_bg.wasm")).size]));
+console.log(`module sizes: single-threaded pkg/precis_bg.wasm ${(sizes.pkg / 1048576).toFixed(2)} MiB, threaded pkg-mt/precis_bg.wasm ${(sizes["pkg-mt"] / 1048576).toFixed(2)} MiB; wasm heap after loading: ${rows.filter((r) => r.heap_mib).map((r) => `${r.build} ${r.threads}: ${r.heap_mib.toFixed(0)} MiB`).join(", ")}`);
 console.log(`load average at the end: ${loadAfter} (other work on the machine slows every row, threads most)`);
-console.log(JSON.stringify({ chromium: chromiumVersion, loadAfter, wllama: wllamaVersion, rows: rows.map(({ prompt_ids, prompt_text, ...r }) => r) }));
+console.log(JSON.stringify({ chromium: chromiumVersion, loadAfter, wllama: wllamaVersion, module_bytes: sizes, rows: rows.map(({ prompt_ids, prompt_text, ...r }) => r) }));
