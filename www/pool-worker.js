@@ -5,7 +5,6 @@ self.onmessage = async ({ data }) => {
   try {
     const P = await import(data.glue);
     await P.default({ module_or_path: data.module, memory: data.memory });
-    self.postMessage({ type: "joining" });
     P.poolWorker(); // returns only with an error
   } catch (e) {
     self.postMessage({ type: "error", message: e && e.message ? e.message : String(e) });

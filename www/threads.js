@@ -40,39 +40,29 @@ async function compile(url) {
 }
 
 // Starts `n` pool workers on `module` and `memory`; resolves once every one has
-// joined the pool (or rejects with the first worker's error, or after 30 s).
-function startWorkers(P, module, memory, glue, n) {
-  if (n === 0) return Promise.resolve([]);
+// joined the pool (it joins inside poolWorker(), which never returns, so the pool's
+// own count is polled), or rejects with the first worker's error, or after 30 s.
+async function startWorkers(P, module, memory, glue, n) {
+  let failed = null;
   const workers = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`only ${P.poolJoined()} of ${n} engine threads started within 30 s`)), 30000);
-    const check = () => {
-      if (P.poolJoined() >= n) {
-        clearTimeout(timer);
-        resolve(workers);
-      }
+  for (let i = 0; i < n; i++) {
+    const w = new Worker(new URL("pool-worker.js", import.meta.url), { type: "module", name: `precis-thread-${i + 1}` });
+    w.onmessage = ({ data }) => {
+      if (data.type === "error") failed = failed || new Error(`engine thread ${i + 1}: ${data.message}`);
     };
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL("pool-worker.js", import.meta.url), { type: "module", name: `precis-thread-${i + 1}` });
-      w.onmessage = ({ data }) => {
-        if (data.type === "error") {
-          clearTimeout(timer);
-          reject(new Error(`engine thread ${i + 1}: ${data.message}`));
-        } else setTimeout(check, 0); // "joining": the pool counts it a moment later
-      };
-      w.onerror = (e) => {
-        clearTimeout(timer);
-        reject(new Error(`engine thread ${i + 1} failed to start: ${e.message || "script error"}`));
-      };
-      w.postMessage({ glue, module, memory });
-      workers.push(w);
-    }
-    // A worker joins inside poolWorker(), after its "joining" message: poll briefly.
-    const poll = setInterval(() => {
-      if (P.poolJoined() >= n) { clearInterval(poll); check(); }
-    }, 5);
-    setTimeout(() => clearInterval(poll), 30000);
-  });
+    w.onerror = (e) => {
+      failed = failed || new Error(`engine thread ${i + 1} failed to start: ${e.message || "script error"}`);
+    };
+    w.postMessage({ glue, module, memory });
+    workers.push(w);
+  }
+  const t0 = performance.now();
+  while (P.poolJoined() < n) {
+    if (failed) throw failed;
+    if (performance.now() - t0 > 30000) throw new Error(`only ${P.poolJoined()} of ${n} engine threads started within 30 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return workers;
 }
 
 // Loads the engine's module: the threaded build with `threads` threads where it can
