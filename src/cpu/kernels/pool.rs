@@ -48,6 +48,7 @@ pub struct Pool {
 /// decode step), then keep checking while yielding the core (so a busy machine is
 /// not made busier), then park.
 const SPIN_ROUNDS: usize = 20_000;
+#[cfg_attr(all(target_arch = "wasm32", not(target_feature = "atomics")), allow(dead_code))]
 const YIELD_ROUNDS: usize = 2_000;
 
 /// Waits for `done()` the same way: spin briefly, then yield.
@@ -125,6 +126,8 @@ fn run_job(job: &Job) {
     }
 }
 
+// Unused in the single-threaded wasm build, which has no workers.
+#[cfg_attr(all(target_arch = "wasm32", not(target_feature = "atomics")), allow(dead_code))]
 fn worker(s: &Shared) -> ! {
     let mut seen = s.epoch.load(Acquire);
     loop {

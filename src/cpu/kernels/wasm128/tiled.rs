@@ -1,5 +1,5 @@
 //! The whole `y = W·x` for Q4_0, Q4_1 and Q8_0 weights on simd128 (the browser's CPU
-//! path, one thread), shaped so that the integer work is nearly all
+//! path; jobs on the engine's pool in the threaded build), shaped so that the integer work is nearly all
 //! `i32x4.dot_i16x8_s` (x86 `pmaddwd`, Arm `smull`+`sadalp`) and the per-block float
 //! work runs four lanes at a time.
 //!
@@ -27,6 +27,7 @@
 //! chunk its token lands in: prefill equals step-by-step decode, and the wasm
 //! build's greedy text stays the native scalar binary's (tests/wasm/smoke.cjs).
 
+use super::super::pool;
 use super::super::q8::{quantize_row, BlockQ8};
 use crate::format::quant::GgmlType;
 use core::arch::wasm32::*;
@@ -95,52 +96,80 @@ pub fn matmul(ty: GgmlType, w: &[u8], x: &[f32], n_in: usize, n_out: usize) -> V
                 tb.q[lane] = ORDER.map(|e| xb.qs[e] as i16);
             }
         }
+        let (tiles, q8) = (&tiles[..n_tiles * nb], &q8[..]);
+        let threads = pool::global().threads();
         if n == 1 {
-            decode(ty, w, &tiles[..nb], q8, n_in, &mut out);
+            // Decode: consecutive runs of whole quads of rows, a few per thread so a
+            // late worker does not stall the step; every quad is the one the
+            // one-thread loop computes, so the bits do not depend on the split.
+            let chunk = 4 * n_out.div_ceil(4 * threads * 4).max(4);
+            pool::for_each_chunk_mut(&mut out, chunk, &|c, o| decode(ty, w, &tiles[..nb], q8, n_in, c * chunk, o));
         } else {
-            for (k, tile) in tiles[..n_tiles * nb].chunks_exact(nb).enumerate() {
+            // Prefill: (tile, run of row pairs) jobs, enough of them for every thread
+            // even when the prompt is one or two tiles; each output element belongs
+            // to exactly one job.
+            let per_tile = (threads * 4).div_ceil(n_tiles).min(n_out / 2).max(1);
+            let rows = 2 * (n_out / 2).div_ceil(per_tile);
+            let parts = n_out.div_ceil(rows);
+            let base = OutPtr(out.as_mut_ptr());
+            let base = &base;
+            pool::global().run(n_tiles * parts, &|j| {
+                let (k, r) = (j / parts, j % parts);
                 let lanes = (n - k * T).min(T);
-                prefill(ty, w, tile, n_in, n_out, &mut out[k * T * n_out..][..lanes * n_out]);
-            }
+                let rows = r * rows..((r + 1) * rows).min(n_out);
+                prefill(ty, w, &tiles[k * nb..][..nb], n_in, n_out, rows, lanes, |t, o, v| {
+                    // SAFETY: token k*T + t, row o is written by this job only, and
+                    // `out` outlives the job (`run` returns when every job is done).
+                    unsafe { *base.0.add((k * T + t) * n_out + o) = v }
+                })
+            });
         }
     });
     out
 }
 
-/// One tile of tokens against every row; `out`: the tile's valid tokens' rows.
+/// The output pointer the prefill jobs share; each writes its own elements.
+struct OutPtr(*mut f32);
+// SAFETY: see the one use in `matmul`: jobs write disjoint elements.
+unsafe impl Sync for OutPtr {}
+
+/// One tile of `lanes` tokens against rows `rows` (starting even), each result
+/// given to `put(token, row, value)`.
 /// (Not inlined, here and in `decode`: the two paths stay apart in profiles.)
 #[inline(never)]
-fn prefill(ty: GgmlType, w: &[u8], tile: &[Tile], n_in: usize, n_out: usize, out: &mut [f32]) {
+fn prefill(ty: GgmlType, w: &[u8], tile: &[Tile], n_in: usize, n_out: usize, rows: std::ops::Range<usize>, lanes: usize, put: impl Fn(usize, usize, f32)) {
+    debug_assert!(rows.start % 2 == 0 && rows.end <= n_out);
     let rb = ty.row_bytes(n_in);
-    let lanes = out.len() / n_out;
-    let put = |o: usize, v: [v128; V], out: &mut [f32]| {
+    let put = |o: usize, v: [v128; V]| {
         let mut vals = [0f32; T];
         for (k, v) in v.iter().enumerate() {
             // SAFETY: 4 floats into 4 floats; unaligned stores are allowed.
             unsafe { v128_store(vals[4 * k..].as_mut_ptr() as *mut v128, *v) };
         }
         for (t, val) in vals.iter().enumerate().take(lanes) {
-            out[t * n_out + o] = *val;
+            put(t, o, *val);
         }
     };
-    let pairs = n_out / 2;
-    for (p, wr) in w.chunks_exact(2 * rb).enumerate() {
+    let mut o = rows.start;
+    while o + 2 <= rows.end {
+        let wr = &w[o * rb..][..2 * rb];
         let [a, b] = match ty {
             GgmlType::Q4_0 => rows2_tile::<{ Q4_0 }>(wr, rb, tile),
             GgmlType::Q4_1 => rows2_tile::<{ Q4_1 }>(wr, rb, tile),
             _ => rows2_tile::<{ Q8_0 }>(wr, rb, tile),
         };
-        put(2 * p, a, out);
-        put(2 * p + 1, b, out);
+        put(o, a);
+        put(o + 1, b);
+        o += 2;
     }
-    if n_out % 2 == 1 {
-        let wr = &w[2 * pairs * rb..];
+    if o < rows.end {
+        let wr = &w[o * rb..][..rb];
         let v = match ty {
             GgmlType::Q4_0 => row_tile::<{ Q4_0 }>(wr, tile),
             GgmlType::Q4_1 => row_tile::<{ Q4_1 }>(wr, tile),
             _ => row_tile::<{ Q8_0 }>(wr, tile),
         };
-        put(n_out - 1, v, out);
+        put(o, v);
     }
 }
 
@@ -172,11 +201,13 @@ fn rows2_tile<const K: u8>(w: &[u8], rb: usize, tile: &[Tile]) -> [[v128; V]; 2]
     acc
 }
 
-/// One token (lane 0 of `x`; `q8` the same blocks unwidened) against every row,
-/// four rows at a time.
+/// One token (lane 0 of `x`; `q8` the same blocks unwidened) against rows
+/// `first..first + out.len()` (`first` a multiple of 4), four rows at a time.
 #[inline(never)]
-fn decode(ty: GgmlType, w: &[u8], x: &[Tile], q8: &[BlockQ8], n_in: usize, out: &mut [f32]) {
+fn decode(ty: GgmlType, w: &[u8], x: &[Tile], q8: &[BlockQ8], n_in: usize, first: usize, out: &mut [f32]) {
+    debug_assert!(first % 4 == 0);
     let rb = ty.row_bytes(n_in);
+    let w = &w[first * rb..];
     let quads = out.len() / 4;
     for (g, o4) in out.chunks_exact_mut(4).enumerate() {
         let rows = &w[g * 4 * rb..][..4 * rb];
