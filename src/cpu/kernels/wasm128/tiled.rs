@@ -1,7 +1,7 @@
 //! The whole `y = W·x` for Q4_0, Q4_1 and Q8_0 weights on simd128 (the browser's CPU
-//! path; jobs on the engine's pool in the threaded build), shaped so that the integer work is nearly all
-//! `i32x4.dot_i16x8_s` (x86 `pmaddwd`, Arm `smull`+`sadalp`) and the per-block float
-//! work runs four lanes at a time.
+//! path; jobs on the engine's pool in the threaded build), shaped so that the
+//! integer work is nearly all `i32x4.dot_i16x8_s` (x86 `pmaddwd`, Arm
+//! `smull`+`sadalp`) and the per-block float work runs four lanes at a time.
 //!
 //! The kernels of `wasm128.rs` above take one weight row against a few activation
 //! rows and finish every 32-element block with a horizontal sum and scalar float
