@@ -42,9 +42,9 @@ async function compile(url) {
 // Starts `n` pool workers on `module` and `memory`; resolves once every one has
 // joined the pool (it joins inside poolWorker(), which never returns, so the pool's
 // own count is polled), or rejects with the first worker's error, or after 30 s.
-async function startWorkers(P, module, memory, glue, n) {
+// `workers` collects them as they start, so a caller can end them on failure.
+async function startWorkers(P, module, memory, glue, n, workers) {
   let failed = null;
-  const workers = [];
   for (let i = 0; i < n; i++) {
     const w = new Worker(new URL("pool-worker.js", import.meta.url), { type: "module", name: `precis-thread-${i + 1}` });
     w.onmessage = ({ data }) => {
@@ -68,18 +68,31 @@ async function startWorkers(P, module, memory, glue, n) {
 // Loads the engine's module: the threaded build with `threads` threads where it can
 // run (all cores but one by default), else the single-threaded one. Returns the glue's
 // exports `P`, the instance's exports `wasm`, and what was chosen, for the model panel.
+//
+// A threaded build that fails to start (its module does not compile or
+// instantiate, a pool worker's script fails, or the threads do not join within
+// 30 s) is dropped, its workers ended, and the single-threaded build loads in its
+// place: the user gets a slower engine and the reason, never no engine.
 export async function loadBuild(threads) {
   const support = threadSupport();
   const wanted = Math.max(1, Math.min(64, Math.floor(threads || defaultThreads())));
-  if (!support.ok) {
-    const P = await import("./pkg/precis.js");
-    const wasm = await P.default();
-    return { P, wasm, build: "single", threads: 1, why: support.why };
+  if (!support.ok) return loadSingle(support.why);
+  let workers = [];
+  try {
+    const glue = new URL("pkg-mt/precis.js", import.meta.url).href;
+    const [P, module] = await Promise.all([import(glue), compile(new URL("pkg-mt/precis_bg.wasm", import.meta.url).href)]);
+    const wasm = await P.default({ module_or_path: module });
+    const spawn = P.startPool(wanted);
+    workers = await startWorkers(P, module, wasm.memory, glue, spawn, workers);
+    return { P, wasm, build: "threaded", threads: P.poolThreads(), workers, why: threads ? "asked for" : `all ${navigator.hardwareConcurrency || 1} cores but one (at most ${MAX_THREADS})` };
+  } catch (e) {
+    for (const w of workers) w.terminate();
+    return loadSingle(`the threaded build failed to start (${e && e.message ? e.message : e}), so the single-threaded one runs`);
   }
-  const glue = new URL("pkg-mt/precis.js", import.meta.url).href;
-  const [P, module] = await Promise.all([import(glue), compile(new URL("pkg-mt/precis_bg.wasm", import.meta.url).href)]);
-  const wasm = await P.default({ module_or_path: module });
-  const spawn = P.startPool(wanted);
-  const workers = await startWorkers(P, module, wasm.memory, glue, spawn);
-  return { P, wasm, build: "threaded", threads: P.poolThreads(), workers, why: threads ? "asked for" : `all ${navigator.hardwareConcurrency || 1} cores but one (at most ${MAX_THREADS})` };
+}
+
+async function loadSingle(why) {
+  const P = await import("./pkg/precis.js");
+  const wasm = await P.default();
+  return { P, wasm, build: "single", threads: 1, why };
 }

@@ -123,13 +123,17 @@ async function runResult(page, timeout = SUMMARY_TIMEOUT) {
 const schema = JSON.parse(fs.readFileSync(path.join(corpus, "summary.schema.json"), "utf8"));
 const validate = new Ajv2020({ allErrors: true, strict: false }).compile(schema);
 
-const port = await freePort();
-const base = `http://127.0.0.1:${port}/`;
-const server = spawn("python3", [path.join(root, "www/serve.py"), dist, String(port), "-q"], { stdio: ["ignore", "pipe", "inherit"] });
-await new Promise((resolve, reject) => {
-  server.stdout.once("data", resolve);
-  server.once("exit", (c) => reject(new Error(`server exited with ${c}`)));
-});
+// www/serve.py on `dir` at a free port; resolves to the process and its base URL once it listens.
+async function serve(dir) {
+  const port = await freePort();
+  const proc = spawn("python3", [path.join(root, "www/serve.py"), dir, String(port), "-q"], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise((resolve, reject) => {
+    proc.stdout.once("data", resolve);
+    proc.once("exit", (c) => reject(new Error(`server exited with ${c}`)));
+  });
+  return { proc, base: `http://127.0.0.1:${port}/` };
+}
+const { proc: server, base } = await serve(dist);
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
 const modelSize = fs.statSync(modelPath).size;
@@ -1224,6 +1228,28 @@ try {
     const b = await p.evaluate(() => ({ text: document.getElementById("backend-badge").textContent, ...document.getElementById("backend-badge").dataset }));
     assert(b.build === "threaded" && b.threads === "2" && /^CPU \(WebAssembly, 2 threads\)/.test(b.text), `badge ${JSON.stringify(b)}`);
     await c.close();
+  });
+
+  // ---- A threaded build that cannot start (here its pool workers' script is missing,
+  // after the engine asked for the threads) gives way to the single-threaded build; the
+  // badge says why (the single build itself is tested on the plain page above).
+  await test("threads: a threaded build whose threads fail to start falls back to the single-threaded build and says why", async () => {
+    // Routes do not reach a worker's own workers, so a copy of the site (links to its
+    // files) without pool-worker.js is served instead.
+    const broken = path.join(tmp, "no-pool-worker");
+    fs.mkdirSync(broken);
+    for (const f of fs.readdirSync(dist)) if (f !== "pool-worker.js") fs.symlinkSync(path.join(dist, f), path.join(broken, f));
+    const site = await serve(broken);
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    const p = await c.newPage();
+    await p.goto(`${site.base}?threads=2`);
+    await p.waitForFunction(() => document.getElementById("backend-badge").dataset.threads);
+    const b = await p.evaluate(() => ({ text: document.getElementById("backend-badge").textContent, title: document.getElementById("backend-badge").title, ...document.getElementById("backend-badge").dataset }));
+    assert(b.build === "single" && b.threads === "1", `badge ${JSON.stringify(b)}`);
+    assert(/threaded build failed to start \(engine thread 1/.test(b.threadsWhy) && /threaded build failed to start/.test(b.title), `why: ${JSON.stringify(b)}`);
+    await c.close();
+    site.proc.kill();
   });
 
   // ---- The model catalog (issue 16): models/manifest.json names every model the page
