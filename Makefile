@@ -6,7 +6,7 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run demo web wasm-web setup-mt build-wasm-mt wasm-web-mt wasm-opt-mt test test-build test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 models build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
+.PHONY: run demo web wasm-web setup-mt build-wasm-mt wasm-web-mt wasm-opt-mt test test-build test-build-native test-build-wasm test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 models build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
 
 PORT ?= 8080
 run: web
@@ -26,11 +26,16 @@ test:
 TEST_PROFILE := ci
 TEST_BIN := target/$(TEST_PROFILE)/precis
 # The build phase: native test binaries (and the CLI they drive), the wasm module for
-# Node and the web app, and the simd128 kernels' wasm test binary.
+# Node and the web app, and the simd128 kernels' wasm test binary. The native and the
+# wasm builds run side by side (their target directories differ): each alone leaves a
+# core idle for long stretches (one crate's front end, a link, wasm-bindgen), and the
+# `+` lines hand make's job slots to cargo, so the two never run more than 2 jobs.
 test-build: setup model
-	$(CARGO) test --profile $(TEST_PROFILE) --lib --bins --tests --no-run
-	$(MAKE) --no-print-directory wasm-node web
-	$(WASM_KERNELS_TEST) --no-run
+	@$(MAKE) -j2 --no-print-directory test-build-native test-build-wasm
+test-build-native:
+	+$(CARGO) test --profile $(TEST_PROFILE) --lib --bins --tests --no-run
+test-build-wasm: wasm-node web
+	+$(WASM_KERNELS_TEST) --no-run
 test-cargo:
 	@# The fuzz crate's lock must follow the main crate's dependencies (so make fuzz builds what
 	@# was tested); checking it reads the registry, as the build does.
@@ -45,12 +50,15 @@ test-browser-only:
 
 # The tests that need real models for minutes: all seven corpus transcripts summarized
 # by the default model (`make test` runs them on tiny-smollm2 and one transcript each on
-# the default model), and Qwen2.5-Coder-0.5B against llama.cpp (teacher-forced argmax,
+# the default model), Qwen2.5-Coder-0.5B against llama.cpp (teacher-forced argmax,
 # greedy tokens, token ids; `make test` runs its token and prompt checks where the
-# model has been fetched).
-test-models: setup model model-qwen2
+# model has been fetched), and the browser tests marked { models: true } in
+# tests/browser/run.mjs (the default model on SwiftShader's WebGPU, and over a whole
+# transcript; `make test` runs WebGPU end to end on tiny-smollm2).
+test-models: setup model model-qwen2 web setup-browser
 	$(CARGO) test --profile $(TEST_PROFILE) --test summarize -- --ignored
 	$(CARGO) test --profile $(TEST_PROFILE) --test qwen2 --test tokenizer_llamacpp -- --include-ignored
+	BROWSER_MODELS=only node tests/browser/run.mjs
 
 # The simd128 kernels' tests, compiled to wasm32 and run under Node by wasm-bindgen's
 # test runner (installed with wasm-bindgen-cli by `setup`). In the release profile: its
@@ -163,7 +171,7 @@ setup-mt:
 	echo "$$installed" | grep -q '^rust-src' && echo "$$installed" | grep -q 'rust-std-$(WASM_TARGET)' || \
 	  rustup toolchain install $(WASM_NIGHTLY) --profile minimal --component rust-src --target $(WASM_TARGET)
 build-wasm-mt: setup-mt
-	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS='$(WASM_MT_RUSTFLAGS)' $(CARGO) +$(WASM_NIGHTLY) build --release \
+	+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS='$(WASM_MT_RUSTFLAGS)' $(CARGO) +$(WASM_NIGHTLY) build --release \
 	  --target $(WASM_TARGET) --lib --no-default-features --features gpu -Z build-std=panic_abort,std --target-dir $(WASM_MT_DIR)
 wasm-web-mt: build-wasm-mt
 	@if [ target/wasm-web-mt/precis_bg.wasm -nt $(WASM_MT_OUT) ]; then echo "target/wasm-web-mt is up to date"; else \
@@ -176,7 +184,7 @@ wasm-opt-mt:
 build-native:
 	$(CARGO) build --release
 build-wasm: setup
-	$(CARGO) build --release --target $(WASM_TARGET) --lib --no-default-features --features gpu
+	+$(CARGO) build --release --target $(WASM_TARGET) --lib --no-default-features --features gpu
 
 bench: build model web
 	./bench/run.sh
