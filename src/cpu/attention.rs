@@ -74,19 +74,15 @@ pub fn attention(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache
     let qt = LANES / hs;
     let subs = group.div_ceil(hs);
     let mut out = vec![0f32; q.len()];
-    struct Out(*mut f32);
-    // SAFETY: task (tile, g) writes only rows of its tile at the columns of group g's
-    // heads; no two tasks share an element, and `out` outlives the job.
-    unsafe impl Sync for Out {}
-    let o = Out(out.as_mut_ptr());
-    let o = &o;
+    let o = crate::cpu::kernels::pool::SharedOut::new(&mut out);
     let tiles = n_tok.div_ceil(qt);
     let per_tile = s.n_head_kv * subs;
     crate::cpu::kernels::pool::global().run(tiles * per_tile, &|t| {
         let (tile, g, sub) = (t / per_tile, (t % per_tile) / subs, t % subs);
         let t = Tile { g, h0: g * group + sub * hs, nh: hs.min(group - sub * hs), i0: tile * qt, i1: (tile * qt + qt).min(n_tok) };
-        // SAFETY: see `Out`.
-        unsafe { tile_dispatch(&c, &t, o.0) };
+        // SAFETY: task (tile, g) writes only rows of its tile at the columns of group
+        // g's heads; no two tasks share an element.
+        unsafe { tile_dispatch(&c, &t, o.ptr()) };
     });
     out
 }

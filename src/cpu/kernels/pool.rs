@@ -205,17 +205,60 @@ mod tests {
     }
 }
 
+/// An output buffer that a job's indices write into at the same time, each its own
+/// elements: the one place the CPU kernels share a `*mut f32` across threads.
+/// Borrowing the slice mutably keeps anyone else from reading it while it lives.
+pub struct SharedOut<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _out: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: a `SharedOut` is only written through `write`/`ptr`, whose callers promise
+// that no two threads touch the same element; the buffer outlives it by the borrow.
+unsafe impl Sync for SharedOut<'_> {}
+
+impl<'a> SharedOut<'a> {
+    pub fn new(out: &'a mut [f32]) -> Self {
+        SharedOut { ptr: out.as_mut_ptr(), len: out.len(), _out: std::marker::PhantomData }
+    }
+
+    /// Stores `v` at `i` (bounds-checked in debug builds).
+    ///
+    /// # Safety
+    /// No other thread reads or writes element `i` while this job runs.
+    #[inline(always)]
+    pub unsafe fn write(&self, i: usize, v: f32) {
+        debug_assert!(i < self.len, "SharedOut index {i} of {}", self.len);
+        *self.ptr.add(i) = v
+    }
+
+    /// The buffer's start, for kernels that write runs of it through raw pointers.
+    ///
+    /// # Safety
+    /// As for `write`, for every element written through it.
+    pub unsafe fn ptr(&self) -> *mut f32 {
+        self.ptr
+    }
+
+    /// Elements `start..start + len` as a slice of their own.
+    ///
+    /// # Safety
+    /// No other thread touches those elements while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn piece(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.len, "SharedOut piece {start}..{} of {}", start + len, self.len);
+        std::slice::from_raw_parts_mut(self.ptr.add(start), len)
+    }
+}
+
 /// `f(i, chunk_i)` for the consecutive `chunk`-sized pieces of `out`, in parallel.
 pub fn for_each_chunk_mut(out: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
-    struct Base(*mut f32);
-    // SAFETY: each index gets a disjoint piece of `out`, which outlives the job.
-    unsafe impl Sync for Base {}
     let (len, chunk) = (out.len(), chunk.max(1));
-    let base = Base(out.as_mut_ptr());
-    let base = &base;
+    let out = SharedOut::new(out);
     global().run(len.div_ceil(chunk), &|i| {
         let start = i * chunk;
-        let piece = unsafe { std::slice::from_raw_parts_mut(base.0.add(start), chunk.min(len - start)) };
-        f(i, piece)
+        // SAFETY: index i gets the i-th chunk only.
+        f(i, unsafe { out.piece(start, chunk.min(len - start)) })
     });
 }

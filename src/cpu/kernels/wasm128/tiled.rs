@@ -111,8 +111,7 @@ pub fn matmul(ty: GgmlType, w: &[u8], x: &[f32], n_in: usize, n_out: usize) -> V
             let per_tile = (threads * 4).div_ceil(n_tiles).min(n_out / 2).max(1);
             let rows = 2 * (n_out / 2).div_ceil(per_tile);
             let parts = n_out.div_ceil(rows);
-            let base = OutPtr(out.as_mut_ptr());
-            let base = &base;
+            let base = pool::SharedOut::new(&mut out);
             pool::global().run(n_tiles * parts, &|j| {
                 let (k, r) = (j / parts, j % parts);
                 let lanes = (n - k * T).min(T);
@@ -120,18 +119,13 @@ pub fn matmul(ty: GgmlType, w: &[u8], x: &[f32], n_in: usize, n_out: usize) -> V
                 prefill(ty, w, &tiles[k * nb..][..nb], n_in, n_out, rows, lanes, |t, o, v| {
                     // SAFETY: token k*T + t, row o is written by this job only, and
                     // `out` outlives the job (`run` returns when every job is done).
-                    unsafe { *base.0.add((k * T + t) * n_out + o) = v }
+                    unsafe { base.write((k * T + t) * n_out + o, v) }
                 })
             });
         }
     });
     out
 }
-
-/// The output pointer the prefill jobs share; each writes its own elements.
-struct OutPtr(*mut f32);
-// SAFETY: see the one use in `matmul`: jobs write disjoint elements.
-unsafe impl Sync for OutPtr {}
 
 /// One tile of `lanes` tokens against rows `rows` (starting even), each result
 /// given to `put(token, row, value)`.
