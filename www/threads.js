@@ -42,7 +42,7 @@ async function compile(url) {
 // Starts `n` pool workers on `module` and `memory`; resolves once every one has
 // joined the pool (it joins inside poolWorker(), which never returns, so the pool's
 // own count is polled), or rejects with the first worker's error, or after 30 s.
-// `workers` collects them as they start, so a caller can end them on failure.
+// Each worker is pushed onto `workers` as it starts, so a caller can end them on failure.
 async function startWorkers(P, module, memory, glue, n, workers) {
   let failed = null;
   for (let i = 0; i < n; i++) {
@@ -77,13 +77,13 @@ export async function loadBuild(threads) {
   const support = threadSupport();
   const wanted = Math.max(1, Math.min(64, Math.floor(threads || defaultThreads())));
   if (!support.ok) return loadSingle(support.why);
-  let workers = [];
+  const workers = []; // filled by startWorkers as they start, so a failure can end them
   try {
     const glue = new URL("pkg-mt/precis.js", import.meta.url).href;
     const [P, module] = await Promise.all([import(glue), compile(new URL("pkg-mt/precis_bg.wasm", import.meta.url).href)]);
     const wasm = await P.default({ module_or_path: module });
     const spawn = P.startPool(wanted);
-    workers = await startWorkers(P, module, wasm.memory, glue, spawn, workers);
+    await startWorkers(P, module, wasm.memory, glue, spawn, workers);
     return { P, wasm, build: "threaded", threads: P.poolThreads(), workers, why: threads ? "asked for" : `all ${navigator.hardwareConcurrency || 1} cores but one (at most ${MAX_THREADS})` };
   } catch (e) {
     for (const w of workers) w.terminate();

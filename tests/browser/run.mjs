@@ -1251,15 +1251,18 @@ try {
     for (const f of fs.readdirSync(dist)) if (f !== "pool-worker.js") fs.symlinkSync(path.join(dist, f), path.join(broken, f));
     const site = await serve(broken);
     const c = await browser.newContext({ serviceWorkers: "block" });
-    await c.addInitScript(NO_GPU);
-    const p = await c.newPage();
-    await p.goto(`${site.base}?threads=2`);
-    await p.waitForFunction(() => document.getElementById("backend-badge").dataset.threads);
-    const b = await p.evaluate(() => ({ text: document.getElementById("backend-badge").textContent, title: document.getElementById("backend-badge").title, ...document.getElementById("backend-badge").dataset }));
-    assert(b.build === "single" && b.threads === "1", `badge ${JSON.stringify(b)}`);
-    assert(/threaded build failed to start \(engine thread 1/.test(b.threadsWhy) && /threaded build failed to start/.test(b.title), `why: ${JSON.stringify(b)}`);
-    await c.close();
-    site.proc.kill();
+    try {
+      await c.addInitScript(NO_GPU);
+      const p = await c.newPage();
+      await p.goto(`${site.base}?threads=2`);
+      await p.waitForFunction(() => document.getElementById("backend-badge").dataset.threads);
+      const b = await p.evaluate(() => ({ text: document.getElementById("backend-badge").textContent, title: document.getElementById("backend-badge").title, ...document.getElementById("backend-badge").dataset }));
+      assert(b.build === "single" && b.threads === "1", `badge ${JSON.stringify(b)}`);
+      assert(/threaded build failed to start \(engine thread 1/.test(b.threadsWhy) && /threaded build failed to start/.test(b.title), `why: ${JSON.stringify(b)}`);
+    } finally {
+      await c.close();
+      site.proc.kill(); // also when an assertion fails: no server left behind
+    }
   });
 
   // ---- The model catalog (issue 16): models/manifest.json names every model the page
