@@ -6,7 +6,7 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: run demo web wasm-web setup-mt build-wasm-mt wasm-web-mt wasm-opt-mt test test-build test-build-native test-build-wasm test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 models build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
+.PHONY: bench-quality run demo web wasm-web setup-mt build-wasm-mt wasm-web-mt wasm-opt-mt test test-build test-build-native test-build-wasm test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 models build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
 
 PORT ?= 8080
 run: web
@@ -188,6 +188,14 @@ build-wasm: setup
 
 bench: build model web
 	./bench/run.sh
+
+# What the summaries are worth (issue 16): every corpus transcript summarized by each
+# catalog model found in models/ (`make models` fetches the Qwen ones), with the
+# structure, topic, section-order and quote figures per summary (bench/quality.py).
+# Minutes per model and transcript on two cores: a benchmark, not a test.
+QUALITY_ARGS ?= --shots 0,2 --notes
+bench-quality: build-native model
+	python3 bench/quality.py $(QUALITY_ARGS)
 
 # Bounded fuzzing of the GGUF parser and the transcript parser (cargo-fuzz; RUSTC_BOOTSTRAP lets the stable
 # toolchain take the sanitizer flags cargo-fuzz passes).

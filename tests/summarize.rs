@@ -70,7 +70,9 @@ fn schema_errors(validator: &jsonschema::Validator, json: &str) -> Vec<String> {
     }
 }
 
-/// Structured JSON of each transcript `only` admits: schema-valid, parsed, nothing after it.
+/// Structured JSON of each transcript `only` admits: schema-valid, parsed, nothing after
+/// it; its sections written in order, each from its own fifth of the talk (issue 16),
+/// in the passes the plan foresaw.
 fn check_structured(s: &Summarizer, only: impl Fn(&str) -> bool) {
     let validator = schema();
     let mut failures = vec![];
@@ -78,8 +80,24 @@ fn check_structured(s: &Summarizer, only: impl Fn(&str) -> bool) {
     for (name, bytes) in transcripts().into_iter().filter(|(n, _)| only(n)) {
         seen += 1;
         let t = parse_transcript(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-        match s.summarize(&t, &quick(Format::Structured), &mut |_| {}) {
+        let mut started = vec![];
+        let result = s.summarize(&t, &quick(Format::Structured), &mut |p| {
+            if let Progress::Started { pass } = p {
+                started.push(*pass);
+            }
+        });
+        let parts = s.section_parts(&t, &quick(Format::Structured));
+        let planned = s.plan(&t, &quick(Format::Structured)).passes;
+        match result {
+            Ok(out) if out.stats.passes != planned => failures.push(format!("{name}: {} passes ran, {planned} planned", out.stats.passes)),
             Ok(s) => {
+                // Five section passes in order (after any map passes of a long part), then the overview.
+                let order: Vec<Pass> = started.iter().copied().filter(|p| !matches!(p, Pass::Chunk { .. })).collect();
+                let mut expected: Vec<Pass> = (0..5).map(|index| Pass::Section { index, of: 5 }).collect();
+                expected.push(Pass::Final);
+                if order != expected {
+                    failures.push(format!("{name}: passes {order:?}"));
+                }
                 let errs = schema_errors(&validator, &s.text);
                 if !errs.is_empty() {
                     failures.push(format!("{name}: {errs:?}\n{}", s.text));
@@ -93,6 +111,20 @@ fn check_structured(s: &Summarizer, only: impl Fn(&str) -> bool) {
                             if !talk.contains(&format!(" {} ", echo_words(topic).join(" "))) {
                                 failures.push(format!("{name}: topic {topic:?} is not in the transcript"));
                             }
+                        }
+                        // Section k's topics are words of part k: the section follows the talk.
+                        for (k, (section, part)) in j.sections.iter().zip(&parts).enumerate() {
+                            let part = format!(" {} ", echo_words(part).join(" "));
+                            for topic in &section.topics {
+                                if !part.contains(&format!(" {} ", echo_words(topic).join(" "))) {
+                                    failures.push(format!("{name}: section {} topic {topic:?} is not in part {}", k + 1, k + 1));
+                                }
+                            }
+                        }
+                        // Time ranges, where the transcript has times, go forward.
+                        let starts: Vec<(u32, u32)> = j.sections.iter().filter_map(|s| header_range(&s.title)).collect();
+                        if !starts.is_empty() && (starts.len() != 5 || starts.windows(2).any(|w| w[1].0 < w[0].0)) {
+                            failures.push(format!("{name}: section time ranges {starts:?}"));
                         }
                     }
                 }
@@ -259,7 +291,7 @@ fn map_reduce_handles_a_transcript_several_times_the_budget() {
     let mut events = vec![];
     let s = tiny().summarize(&t, &opts, &mut |p| events.push(p.clone())).unwrap();
 
-    let Some(Progress::Plan { chunks, prompt_tokens, context }) = events.first().cloned() else { panic!("first event is the plan: {events:?}") };
+    let Some(Progress::Plan { chunks, prompt_tokens, context, .. }) = events.first().cloned() else { panic!("first event is the plan: {events:?}") };
     assert_eq!(context, budget);
     assert!(prompt_tokens >= 2 * budget, "the transcript ({prompt_tokens} tokens) is several budgets long");
     assert!(chunks >= 3, "{chunks} chunks");
@@ -271,6 +303,7 @@ fn map_reduce_handles_a_transcript_several_times_the_budget() {
     assert_eq!(started.last(), Some(&Pass::Final));
     let order = |p: &Pass| match *p {
         Pass::Chunk { round, index, .. } => (round, index),
+        Pass::Section { .. } => unreachable!("key points are not written in sections"),
         Pass::Final => (usize::MAX, 0),
     };
     assert!(started.windows(2).all(|w| order(&w[0]) < order(&w[1])), "{started:?}");
@@ -309,31 +342,34 @@ fn a_prompt_injection_cannot_break_the_json() {
 }
 
 /// A second summary of another transcript starts from the prompt prefix (instruction
-/// and worked examples) the first one kept, reports those tokens as cached, and
+/// and worked examples) the first one kept, reports those tokens as cached (on top of
+/// what a fresh engine's own passes share: a structured summary's section passes), and
 /// writes exactly what a fresh engine writes; every pass's prefill progress goes up
 /// to its prompt's total before that pass's first text.
 fn check_prefix_summaries(what: &str, fresh: &dyn Fn() -> Summarizer, opts: &SummarizeOptions, a: &[u8], b: &[u8], min_kept: usize) {
     let (a, b) = (parse_transcript(a).unwrap(), parse_transcript(b).unwrap());
     let cold = fresh().summarize(&b, opts, &mut |_| {}).unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert_eq!(cold.stats.cached_tokens, 0, "{what}: nothing cached on a fresh engine");
+    if cold.stats.passes == 1 {
+        assert_eq!(cold.stats.cached_tokens, 0, "{what}: nothing cached on a fresh engine");
+    }
     let s = fresh();
     s.summarize(&a, opts, &mut |_| {}).unwrap_or_else(|e| panic!("{what}: {e}"));
     let (kept, _) = s.engine.prefixes.kept();
     let mut events = vec![];
     let warm = s
         .summarize(&b, opts, &mut |p| match p {
-            Progress::Prefill { pass, done, total, cached, .. } => events.push(format!("{pass:?} prefill {done}/{total} cached {cached}")),
-            Progress::Text { pass, .. } => events.push(format!("{pass:?} text")),
+            Progress::Prefill { pass, done, total, cached, .. } => events.push(format!("{pass:?}|prefill {done}/{total} cached {cached}")),
+            Progress::Text { pass, .. } => events.push(format!("{pass:?}|text")),
             _ => {}
         })
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(kept >= min_kept, "{what}: only {kept} prefix tokens kept, expected at least {min_kept}");
-    assert_eq!(warm.stats.cached_tokens, kept, "{what}: the second summary starts from the kept prefix");
+    assert!(warm.stats.cached_tokens >= cold.stats.cached_tokens + kept, "{what}: the second summary starts from the kept prefix ({} cached, {} on a fresh engine, {kept} kept)", warm.stats.cached_tokens, cold.stats.cached_tokens);
     assert_eq!(warm.text, cold.text, "{what}: the same text as on a fresh engine");
     // Per pass: prefill events with `done` going up to `total`, then text only.
     let mut last: Option<(String, usize, usize)> = None;
     for e in &events {
-        let (pass, rest) = e.split_once(' ').unwrap();
+        let (pass, rest) = e.split_once('|').unwrap();
         if let Some(r) = rest.strip_prefix("prefill ") {
             let (done, total) = r.split_once(" cached").unwrap().0.split_once('/').unwrap();
             let (done, total): (usize, usize) = (done.parse().unwrap(), total.parse().unwrap());
@@ -361,14 +397,14 @@ fn prompt_prefix_is_reused_across_summaries() {
     let (a, b) = (excerpt("consistent-hashing.txt", 3000), excerpt("dpo.txt", 3000));
     // The product's structured prompt: instruction plus both worked examples.
     let structured = SummarizeOptions { format: Format::Structured, length: Length::Short, ..SummarizeOptions::default() };
-    check_prefix_summaries("tiny-smollm2, structured with examples", &fresh_tiny, &structured, &a, &b, 1500);
+    check_prefix_summaries("tiny-smollm2, structured with examples", &fresh_tiny, &structured, &a, &b, 1000);
     // Its system turn is one sentence of role: little to keep, but kept all the same.
     check_prefix_summaries("tiny-smollm2, tldr", &fresh_tiny, &quick(Format::Tldr), &a, &b, 30);
 }
 
-/// On the default model, the structured prompt itself (instruction, both worked
-/// examples, a transcript excerpt): 8 tokens after a kept prefix give the logits of
-/// a fresh engine bit for bit. At the engine level, so it costs three prefills and
+/// On the default model, the structured summary's overview prompt itself (instruction
+/// lists, both worked examples, then sections: here a transcript excerpt stands in for
+/// them): 8 tokens after a kept prefix give the logits of a fresh engine bit for bit. At the engine level, so it costs three prefills and
 /// not three summaries.
 #[test]
 fn prompt_prefix_on_the_default_model_is_bit_for_bit() {
@@ -379,12 +415,12 @@ fn prompt_prefix_on_the_default_model_is_bit_for_bit() {
     let system = prompt::system(Format::Structured);
     let chat = |name: &str| {
         let body = String::from_utf8(excerpt(name, 2000)).unwrap();
-        let m = prompt::messages(&system, &prompt::shots(&body), &prompt::user(prompt::Source::Transcript, &body, None));
+        let m = prompt::messages(&system, &prompt::shots(&body), &prompt::user(prompt::Source::Sections, &body, None));
         e.chat_tokens(&m).unwrap()
     };
     let (a, b) = (chat("consistent-hashing.txt"), chat("dpo.txt"));
     let keep = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    assert!(keep > 1500, "the instruction and examples are {keep} tokens");
+    assert!(keep > 1000, "the instruction and examples are {keep} tokens");
     let opts = precis::GenerateOptions { max_tokens: 8, keep_prefix: keep, n_ctx: 8192, ..Default::default() };
     let cold = common::run_events(&fresh(), &b, &opts);
     common::run_events(&e, &a, &opts);
@@ -454,7 +490,9 @@ fn repeated_fields(format: Format, text: &str) -> Vec<String> {
             let s = StructuredSummary::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             let mut v = vec![];
             for section in &s.sections {
-                v.push(section.title.clone());
+                // The title as the model wrote it: the part's time range comes after.
+                let title = if header_range(&section.title).is_some() { section.title.rsplit_once(" (").map_or(&section.title[..], |t| t.0) } else { &section.title };
+                v.push(title.to_string());
                 v.extend(section.content.iter().cloned());
                 v.extend(section.topics.iter().cloned());
             }

@@ -58,11 +58,14 @@ export class RunProgress {
   // Feeds one engine event seen at `t` seconds.
   event(ev, t) {
     if (ev.type === "plan") {
-      this.passes = ev.chunks ? ev.chunks + (this.format === "notes" ? 0 : 1) : 1;
+      this.passes = ev.passes || (ev.chunks ? ev.chunks + (this.format === "notes" ? 0 : 1) : 1);
     } else if (ev.type === "start") {
       this.phase = "reading";
       this.final = ev.pass.kind === "final";
-      this.label = ev.pass.kind === "chunk" ? `chunk ${ev.pass.index + 1} of ${ev.pass.of}${ev.pass.round > 1 ? ` (round ${ev.pass.round})` : ""}` : this.passes > 1 ? "the summary from the notes" : "the summary";
+      this.label = ev.pass.kind === "chunk" ? `chunk ${ev.pass.index + 1} of ${ev.pass.of}${ev.pass.round > 1 ? ` (round ${ev.pass.round})` : ""}`
+        : ev.pass.kind === "section" ? `section ${ev.pass.index + 1} of ${ev.pass.of}`
+        : this.format === "structured" && this.passes > 1 ? "the overview from the sections"
+        : this.passes > 1 ? "the summary from the notes" : "the summary";
       this.read = { done: 0, total: 0, cached: 0 };
       this.written = 0;
       this.readMeter = new RateMeter(5);

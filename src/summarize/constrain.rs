@@ -224,6 +224,12 @@ pub struct GrammarConstraint {
 }
 
 impl GrammarConstraint {
+    /// Fields written by earlier passes of the same summary (a structured summary's
+    /// sections before this one): none of them may be written again.
+    pub fn remember(&mut self, fields: &[String]) {
+        self.repeats.remember(fields);
+    }
+
     /// Why the constraint stopped generation early, if it did.
     pub fn error(&self) -> Option<ConstrainError> {
         self.error.as_ref().map(|m| ConstrainError::Step { tokens: self.generated, message: m.clone() })

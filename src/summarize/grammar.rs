@@ -8,7 +8,7 @@
 
 use super::repeats::Fields;
 use super::formats::{NotesShape, StructuredSizes, TextShape};
-use super::structured::{BULLETS, GENERAL, GENERAL_TOPICS, SECTIONS, SECTION_TOPICS, TOPICS};
+use super::structured::{BULLETS, GENERAL, GENERAL_TOPICS, SECTION_TOPICS, TOPICS};
 
 pub struct GrammarSpec {
     pub lark: String,
@@ -77,33 +77,51 @@ fn json_text(max_chars: usize) -> String {
     format!("/{JSON_START}{JSON_CHAR}{{0,{}}}/", max_chars.saturating_sub(1))
 }
 
-/// The structured summary, laid out as [`super::structured::StructuredSummary::render`]
-/// writes it. With `talk` (the transcript's text), every topic — the five global ones
-/// and each section's — is a run of the talk's own words (issue 16: topics came from
-/// the worked examples, "React, Express, Redis" for a talk with none of them).
-pub fn structured(z: &StructuredSizes, talk: Option<&str>) -> GrammarSpec {
+/// One section of the structured summary (issue 16: written from its own part of the
+/// talk, so section 3 is about the third part), laid out as
+/// [`super::structured::Section`] renders inside the summary. With `part` (the part's
+/// transcript text), its topics are runs of the part's own words.
+pub fn section(n: usize, z: &StructuredSizes, part: Option<&str>) -> GrammarSpec {
+    let mut b = Builder::default();
+    b.lit(&format!("{{\n  \"title\": \"Section {n}: "));
+    b.field("TITLE", z.title);
+    b.lit("\",\n  \"content\": [\n");
+    for i in 0..BULLETS {
+        b.lit("    \"");
+        b.field("BULLET", z.bullet);
+        b.lit(if i + 1 < BULLETS { "\",\n" } else { "\"\n" });
+    }
+    b.lit("  ],\n  \"topics\": [\n");
+    for i in 0..SECTION_TOPICS {
+        b.lit("    \"");
+        b.field("TOPIC", z.topic);
+        b.lit(if i + 1 < SECTION_TOPICS { "\",\n" } else { "\"\n" });
+    }
+    b.lit("  ]\n}");
+    let mut g = format!("start: {}\n", b.seq.join(" "));
+    // Plain bounded text: a grammar that refused new sentences past the size (and
+    // demanded a full stop before the quote) made the default model glue words
+    // with full stops ("That.Is.An.Im") rather than end. Closing mode's wrap-up
+    // ends most fields at a sentence instead.
+    // The schema's title pattern is `^Section N(: .+)?$`; `.` excludes line
+    // terminators, which JSON_CHAR already leaves out.
+    g.push_str(&format!("TITLE: {}\n", json_text(z.title)));
+    g.push_str(&format!("BULLET: {}\n", json_text(z.bullet)));
+    // Topics are names, not sentences: letters and digits with the few signs
+    // technical names use (C++, C#, Node.js, TCP/IP, O(n), R&D).
+    let topic = format!("/[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/", z.topic - 1);
+    g.push_str(&format!("TOPIC: {}\n", from_talk(&topic, part)));
+    b.finish(g, 3, Closing { penalize_enders: true, ..closing(&["\""]) }, Fields::JsonStrings)
+}
+
+/// What the structured summary says of the whole talk, written from its five
+/// sections: the introduction, the five global topics (runs of the talk's own
+/// words, with `talk`) and the general topics from the fixed list with complexity.
+pub fn overview(z: &StructuredSizes, talk: Option<&str>) -> GrammarSpec {
     let mut b = Builder::default();
     b.lit("{\n  \"introduction\": \"");
     b.field("INTRO", z.introduction);
-    b.lit("\",\n  \"sections\": [\n");
-    for n in 1..=SECTIONS {
-        b.lit(&format!("    {{\n      \"title\": \"Section {n}: "));
-        b.field("TITLE", z.title);
-        b.lit("\",\n      \"content\": [\n");
-        for i in 0..BULLETS {
-            b.lit("        \"");
-            b.field("BULLET", z.bullet);
-            b.lit(if i + 1 < BULLETS { "\",\n" } else { "\"\n" });
-        }
-        b.lit("      ],\n      \"topics\": [\n");
-        for i in 0..SECTION_TOPICS {
-            b.lit("        \"");
-            b.field("TOPIC", z.topic);
-            b.lit(if i + 1 < SECTION_TOPICS { "\",\n" } else { "\"\n" });
-        }
-        b.lit(if n < SECTIONS { "      ]\n    },\n" } else { "      ]\n    }\n" });
-    }
-    b.lit("  ],\n  \"topics\": [\n");
+    b.lit("\",\n  \"topics\": [\n");
     for i in 0..TOPICS {
         b.lit("    \"");
         b.field("TAG", 2 * z.word + 1);
@@ -119,38 +137,29 @@ pub fn structured(z: &StructuredSizes, talk: Option<&str>) -> GrammarSpec {
         b.lit(if i + 1 < GENERAL { "\n    },\n" } else { "\n    }\n" });
     }
     b.lit("  ]\n}");
-
     let mut g = format!("start: {}\n", b.seq.join(" "));
-    // Plain bounded text: a grammar that refused new sentences past the size (and
-    // demanded a full stop before the quote) made the default model glue words
-    // with full stops ("That.Is.An.Im") rather than end. Closing mode's wrap-up
-    // ends most fields at a sentence instead.
     g.push_str(&format!("INTRO: {}\n", json_text(z.introduction)));
-    // The schema's title pattern is `^Section N(: .+)?$`; `.` excludes line
-    // terminators, which JSON_CHAR already leaves out.
-    g.push_str(&format!("TITLE: {}\n", json_text(z.title)));
-    g.push_str(&format!("BULLET: {}\n", json_text(z.bullet)));
-    // Topics are names, not sentences: letters and digits with the few signs
-    // technical names use (C++, C#, Node.js, TCP/IP, O(n), R&D).
     // `^\S+( \S+)?$`: one or two words.
     let word = format!(r#"[\p{{L}}\p{{N}}][\p{{L}}\p{{N}}\-+#.\/'&]{{0,{}}}"#, z.word - 1);
-    let topic = format!("/[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/", z.topic - 1);
-    let tag = format!("/{word}( {word})?/");
-    // From the talk, a topic starts with a letter and has three characters or more:
-    // otherwise the default model picked the talk's "1", "45" and "is".
-    let named = format!("/\\p{{L}}[^\"]+[^\" ]/");
-    match talk.map(talk_words) {
-        // llguidance's substring automaton over the talk's words, intersected with
-        // the shape a topic must have (as the notes' quotes are built).
-        Some(words) if !words.is_empty() => {
-            let span = serde_json::json!({ "substring_words": words }).to_string();
-            g.push_str(&format!("TOPIC: %regex {span} & {topic} & {named}\nTAG: %regex {span} & {tag} & {named}\n"));
-        }
-        _ => g.push_str(&format!("TOPIC: {topic}\nTAG: {tag}\n")),
-    }
+    g.push_str(&format!("TAG: {}\n", from_talk(&format!("/{word}( {word})?/"), talk)));
     g.push_str(&format!("NAME: {}\n", GENERAL_TOPICS.iter().map(|t| lit(t)).collect::<Vec<_>>().join(" | ")));
     g.push_str("COMPLEXITY: /0\\.[0-9][0-9]|1\\.00/\n");
     b.finish(g, 3, Closing { penalize_enders: true, ..closing(&["\""]) }, Fields::JsonStrings)
+}
+
+/// A topic terminal of `shape`, restricted with `talk` to llguidance's substring
+/// automaton over the talk's words (as the notes' quotes are built), starting with
+/// a letter and three characters or more: issue 16 saw topics lifted from the worked
+/// examples ("React, Express, Redis" for a talk with none of them), and without the
+/// letter rule the default model picked the talk's "1", "45" and "is".
+fn from_talk(shape: &str, talk: Option<&str>) -> String {
+    match talk.map(talk_words) {
+        Some(words) if !words.is_empty() => {
+            let span = serde_json::json!({ "substring_words": words }).to_string();
+            format!("%regex {span} & {shape} & /\\p{{L}}[^\"]+[^\" ]/")
+        }
+        _ => shape.to_string(),
+    }
 }
 
 /// The talk's text as the topics may quote it: words between single spaces (a
@@ -349,27 +358,40 @@ mod tests {
     use super::super::formats::{Length, StructuredSizes};
     use super::*;
 
-    #[test]
-    fn structured_layout_is_the_rendered_shape() {
-        let g = structured(&StructuredSizes::for_length(Length::Medium), None);
-        assert_eq!(g.fields, 1 + 5 * (1 + 4 + 3) + 5 + 3 * 2);
-        // The layout with "x" for every string field and 0.50 for complexities
-        // is a valid summary in exactly the rendered form.
-        let mut filled = String::new();
-        let mut complexities = 0;
+    /// The layout with "x" for every string field, a general topic's name and 0.50 for
+    /// complexities.
+    fn filled(g: &GrammarSpec) -> String {
+        let mut out = String::new();
         for piece in &g.layout {
-            filled.push_str(piece);
+            out.push_str(piece);
             if piece.ends_with("\"complexity\": ") {
-                filled.push_str("0.50");
-                complexities += 1;
+                out.push_str("0.50");
             } else if piece.ends_with("\"name\": \"") {
-                filled.push_str(GENERAL_TOPICS[0]);
+                out.push_str(GENERAL_TOPICS[0]);
             } else if piece.ends_with('"') || piece.contains("\"title\"") {
-                filled.push('x');
+                out.push('x');
             }
         }
-        assert_eq!(complexities, 3);
-        let s = crate::summarize::structured::StructuredSummary::parse(&filled).unwrap();
-        assert_eq!(s.render(), filled);
+        out
+    }
+
+    #[test]
+    fn section_and_overview_layouts_are_the_summary_s_parts() {
+        let z = StructuredSizes::for_length(Length::Medium);
+        let s = section(3, &z, None);
+        assert_eq!(s.fields, 1 + 4 + 3);
+        let part: crate::summarize::structured::Section = serde_json::from_str(&filled(&s)).unwrap();
+        assert_eq!((part.title.as_str(), part.content.len(), part.topics.len()), ("Section 3: x", 4, 3));
+        let o = overview(&z, None);
+        assert_eq!(o.fields, 1 + 5 + 3 * 2);
+        let v: crate::summarize::structured::Overview = serde_json::from_str(&filled(&o)).unwrap();
+        assert_eq!((v.topics.len(), v.general_topics.len(), v.general_topics[2].complexity), (5, 3, 0.5));
+        // Both grammars compile into one summary that passes every rule.
+        let summary = crate::summarize::structured::StructuredSummary::assemble(v, (1..=5).map(|n| {
+            let mut p: crate::summarize::structured::Section = serde_json::from_str(&filled(&section(n, &z, None))).unwrap();
+            p.content = (0..4).map(|i| format!("point {n}.{i}")).collect();
+            p
+        }).collect());
+        crate::summarize::structured::StructuredSummary::parse(&summary.render()).unwrap();
     }
 }

@@ -6,8 +6,10 @@
 //! Otherwise the transcript is cut into chunks that fit; each chunk becomes
 //! notes with time ranges (map), and the final format is written from the
 //! notes (reduce), condensing them again if even they are too long. For the
-//! `notes` format the chunk notes *are* the output. [`Summarizer::plan`] tells
-//! which it will be before anything is generated.
+//! `notes` format the chunk notes *are* the output. The structured summary is
+//! always written in passes, each of its five sections from its own part of the
+//! transcript, then the overview from the sections (`sections.rs`).
+//! [`Summarizer::plan`] tells which it will be before anything is generated.
 
 pub mod constrain;
 pub mod echo;
@@ -20,6 +22,7 @@ pub mod prompt;
 pub mod structured;
 mod pipeline;
 mod plan;
+mod sections;
 
 pub use formats::{Format, Length};
 pub use plan::PassPlan;
@@ -83,7 +86,11 @@ impl Default for SummarizeOptions {
 pub enum Pass {
     /// Map: notes on chunk `index` (0-based) of `of`, in round `round` (1 = the transcript).
     Chunk { round: usize, index: usize, of: usize },
-    /// The one pass that writes the requested format.
+    /// A structured summary's section `index` (0-based) of `of`, written from its
+    /// own part of the transcript.
+    Section { index: usize, of: usize },
+    /// The one pass that writes the requested format (a structured summary's
+    /// overview, from its sections).
     Final,
 }
 
@@ -91,9 +98,11 @@ pub enum Pass {
 #[derive(Debug, Clone)]
 pub enum Progress {
     /// Reported first: the transcript needs `chunks` map passes before the
-    /// final one (0: it fits one pass). `prompt_tokens` is the one-pass
-    /// prompt's size, or with chunks the transcript's.
-    Plan { chunks: usize, prompt_tokens: usize, context: usize },
+    /// final one (0: it fits one pass), `passes` model passes in all (a
+    /// structured summary: one per section and the overview, plus the map's).
+    /// `prompt_tokens` is the one-pass prompt's size, or with chunks the
+    /// transcript's.
+    Plan { chunks: usize, passes: usize, prompt_tokens: usize, context: usize },
     Started { pass: Pass },
     /// The model has read `done` of the pass's `total` prompt tokens (`cached` of
     /// them from the prefix cache) in `seconds`; reported before the first chunk and

@@ -9,19 +9,21 @@ use super::mapreduce::{self, Piece};
 use super::notes::{self, QuoteReport};
 use super::plan::{notes_outline, MapPlan, WorkPlan, TOKENS_PER_SECTION};
 use super::prompt::{self, Source};
-use super::structured::StructuredSummary;
 use super::{Format, Pass, Progress, SummarizeError, SummarizeOptions, Summarizer, Summary, SummaryStats};
 use crate::transcript::Transcript;
 use crate::engine::Event;
 use crate::{GenerateOptions, StopReason};
 
 /// Map rounds before giving up on shrinking the notes.
-const MAX_ROUNDS: usize = 4;
+pub(super) const MAX_ROUNDS: usize = 4;
 
 impl Summarizer {
     /// The pipeline itself; its only awaits are the GPU's readbacks, so the browser
     /// can run it on WebGPU (natively [`Summarizer::summarize_until`] blocks on it).
     pub async fn summarize_async(&self, transcript: &Transcript, opts: &SummarizeOptions, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Summary, SummarizeError> {
+        if opts.format == Format::Structured {
+            return self.structured_async(transcript, opts, progress).await;
+        }
         let WorkPlan { transcript_text, pieces, sections, notes_shape, instruction_tokens, map, pass: plan } = self.work_plan(transcript, opts);
         let context = plan.context;
         let mut stats = SummaryStats::default();
@@ -29,12 +31,12 @@ impl Summarizer {
 
         // One pass if the whole transcript fits with its answer.
         if plan.one_pass {
-            if !progress(&Progress::Plan { chunks: 0, prompt_tokens: plan.prompt_tokens, context }) {
+            if !progress(&Progress::Plan { chunks: 0, passes: 1, prompt_tokens: plan.prompt_tokens, context }) {
                 return Err(SummarizeError::Aborted);
             }
             let text = match opts.format {
                 Format::Notes => self.notes_pass(&pieces, sections, &notes_shape, &transcript_text, opts, context, Pass::Final, &mut stats, &mut quotes, progress).await?.0,
-                _ => self.final_pass(Source::Transcript, &transcript_text, &transcript_text, opts, context, &mut stats, progress).await?,
+                _ => self.final_pass(Source::Transcript, &transcript_text, opts, context, &mut stats, progress).await?,
             };
             return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: None });
         }
@@ -50,7 +52,7 @@ impl Summarizer {
             let chunks = first_chunks.take().unwrap_or_else(|| self.map_chunks(&round_pieces, chunk_tokens));
             if round == 1 {
                 stats.chunks = chunks.len();
-                if !progress(&Progress::Plan { chunks: chunks.len(), prompt_tokens: plan.transcript_tokens, context }) {
+                if !progress(&Progress::Plan { chunks: chunks.len(), passes: plan.passes, prompt_tokens: plan.transcript_tokens, context }) {
                     return Err(SummarizeError::Aborted);
                 }
             }
@@ -76,7 +78,7 @@ impl Summarizer {
             // Reduce when the notes fit; otherwise condense the notes themselves.
             let reduce_prompt_tokens = self.count_tokens(&notes) + instruction_tokens + 16;
             if reduce_prompt_tokens + final_answer_tokens <= context {
-                let text = self.final_pass(Source::Notes, &notes, &transcript_text, opts, context, &mut stats, progress).await?;
+                let text = self.final_pass(Source::Notes, &notes, opts, context, &mut stats, progress).await?;
                 return Ok(Summary { format: opts.format, text, stats, quotes, map_notes: Some(notes) });
             }
             if round == MAX_ROUNDS || next_round_pieces.len() >= round_pieces.len() {
@@ -91,7 +93,7 @@ impl Summarizer {
     /// each section as a piece (its time span; title and points as text) for a
     /// further round of condensing.
     #[allow(clippy::too_many_arguments)]
-    async fn notes_pass(
+    pub(super) async fn notes_pass(
         &self,
         pieces: &[Piece],
         sections: usize,
@@ -110,7 +112,7 @@ impl Summarizer {
         let task = prompt::task(Format::Notes, &self.text_shape(opts), shape);
         let system = prompt::system(Format::Notes);
         let messages = prompt::messages(&system, &[], &prompt::user(Source::Transcript, &self.defuse(&self.notes_input(&parts)), task.as_deref()));
-        let md = self.generate(&messages, &prompt::fixed_texts(&system, task.as_deref()), &spec, Format::Notes, opts, context, pass, stats, progress).await?;
+        let md = self.generate(&messages, &prompt::fixed_texts(&system, task.as_deref()), &[], &spec, Format::Notes, opts, context, pass, stats, progress).await?;
         // Split at headers; each section's quotes are checked against its own text.
         let mut markdown = vec![];
         let mut section_pieces = vec![];
@@ -138,6 +140,10 @@ impl Summarizer {
         let system = prompt::system(opts.format);
         let task = prompt::task(opts.format, &text, &NotesShape::for_length(opts.length));
         let mut v: Vec<String> = prompt::fixed_texts(&system, task.as_deref()).into_iter().map(str::to_string).collect();
+        if opts.format == Format::Structured {
+            v.push(prompt::section_system().to_string());
+            v.extend((1..=super::structured::SECTIONS).map(prompt::section_task));
+        }
         for shape in [NotesShape::for_length(opts.length), NotesShape::condensed()] {
             v.extend(prompt::task(Format::Notes, &text, &shape));
         }
@@ -147,37 +153,14 @@ impl Summarizer {
         v
     }
 
-    /// The requested (non-notes) format from the transcript or from notes.
-    /// `talk`: the transcript's text, whose words the structured summary's topics are.
-    #[allow(clippy::too_many_arguments)]
-    async fn final_pass(&self, source: Source, input: &str, talk: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<String, SummarizeError> {
+    /// The requested format (not notes, not structured: see `sections.rs`) from the
+    /// transcript or from notes.
+    async fn final_pass(&self, source: Source, input: &str, opts: &SummarizeOptions, context: usize, stats: &mut SummaryStats, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<String, SummarizeError> {
         let system = prompt::system(opts.format);
         let task = prompt::task(opts.format, &self.text_shape(opts), &NotesShape::for_length(opts.length));
-        let spec = match opts.format {
-            Format::Structured => grammar::structured(&super::formats::StructuredSizes::for_length(opts.length), Some(talk)),
-            f => self.answer_grammar(f, opts),
-        };
-        let answer_tokens = self.answer_sizes(&spec).budget;
-        let user = prompt::user(source, &self.defuse(input), task.as_deref());
-        // Worked examples are transcripts, so they only help a transcript input.
-        let mut shots = vec![];
-        if opts.format == Format::Structured && source == Source::Transcript {
-            for shot in prompt::shots(input).into_iter().take(opts.max_shots) {
-                shots.push(shot);
-                let n = self.engine.chat_tokens(&prompt::messages(&system, &shots, &user))?.len();
-                if n + answer_tokens > context {
-                    shots.pop();
-                    break;
-                }
-            }
-        }
-        stats.shots = shots.len();
-        let messages = prompt::messages(&system, &shots, &user);
-        let text = self.generate(&messages, &prompt::fixed_texts(&system, task.as_deref()), &spec, opts.format, opts, context, Pass::Final, stats, progress).await?;
-        if opts.format == Format::Structured {
-            StructuredSummary::parse(&text)?;
-        }
-        Ok(text)
+        let spec = self.answer_grammar(opts.format, opts);
+        let messages = prompt::messages(&system, &[], &prompt::user(source, &self.defuse(input), task.as_deref()));
+        self.generate(&messages, &prompt::fixed_texts(&system, task.as_deref()), &[], &spec, opts.format, opts, context, Pass::Final, stats, progress).await
     }
 
     /// One constrained generation within the grammar's budget (less if the
@@ -185,10 +168,11 @@ impl Summarizer {
     /// the layout and every field's minimum always fit. The output may not
     /// repeat runs of the prompt's `instructions`.
     #[allow(clippy::too_many_arguments)]
-    async fn generate(
+    pub(super) async fn generate(
         &self,
         messages: &[crate::text::chat::Message],
         instructions: &[&str],
+        remember: &[String],
         spec: &GrammarSpec,
         format: Format,
         opts: &SummarizeOptions,
@@ -214,6 +198,7 @@ impl Summarizer {
             repeat_window: 256,
         };
         let mut constraint = self.space.constrain(&spec.lark, budget, instructions, spec.repeat_fields)?;
+        constraint.remember(remember);
         let keep_prefix = self.fixed_prefix(messages, &prompt)?;
         let gen_opts = GenerateOptions { max_tokens, sampler: opts.sampler.clone(), stop: vec![], chunk: 512, n_ctx: context, ignore_eos: false, keep_prefix };
         if !progress(&Progress::Started { pass }) {

@@ -44,6 +44,16 @@ impl Summarizer {
         let instruction_tokens = self.count_tokens(&prompt::system(opts.format)) + self.count_tokens(&prompt::task(opts.format, &self.text_shape(opts), &notes_shape).unwrap_or_default()) + 32;
         let prompt_tokens = input_tokens + instruction_tokens;
         let answer_tokens = self.answer_sizes(&spec).budget;
+        if opts.format == Format::Structured {
+            // Written section by section (sections.rs); a plan that cannot be made
+            // (a context too small for the overview) shows as no pass at all, and the
+            // run itself reports why.
+            let pass = match self.sections_plan(&pieces, transcript_tokens, opts, context) {
+                Ok(s) => s.pass,
+                Err(_) => PassPlan { transcript_tokens, prompt_tokens, answer_tokens, context, one_pass: false, passes: 0 },
+            };
+            return WorkPlan { transcript_text: text, pieces, sections, notes_shape, instruction_tokens, map: None, pass };
+        }
         let one_pass = prompt_tokens + answer_tokens <= context;
         let map = (!one_pass).then(|| self.map_plan(opts, context, &pieces, notes_shape));
         let passes = match &map {
@@ -95,8 +105,9 @@ impl Summarizer {
     /// the notes passes build theirs from the sections they ask for).
     pub(super) fn answer_grammar(&self, format: Format, opts: &SummarizeOptions) -> GrammarSpec {
         match format {
-            // The layout and sizes do not depend on the talk; the final pass adds it.
-            Format::Structured => grammar::structured(&StructuredSizes::for_length(opts.length), None),
+            // The overview's (the last pass); the layout and sizes do not depend on the
+            // talk, which the pass adds.
+            Format::Structured => grammar::overview(&StructuredSizes::for_length(opts.length), None),
             Format::Notes => grammar::notes(&[], &NotesShape::for_length(opts.length)),
             f => grammar::text(f, &self.text_shape(opts)),
         }
@@ -130,12 +141,14 @@ impl Summarizer {
 #[derive(Debug, Clone, Copy)]
 pub struct PassPlan {
     pub transcript_tokens: usize,
-    /// Prompt of the one-pass attempt: instructions plus the transcript.
+    /// Prompt of the one-pass attempt: instructions plus the transcript (a
+    /// structured summary: every pass's prompt tokens that are not the kept prefix's).
     pub prompt_tokens: usize,
-    /// Token budget of the answer.
+    /// Token budget of the answer (a structured summary: of its largest pass).
     pub answer_tokens: usize,
     pub context: usize,
-    /// False: the transcript will be summarized chunk by chunk (map-reduce).
+    /// False: the transcript will be summarized chunk by chunk (map-reduce; a
+    /// structured summary: some of its parts).
     pub one_pass: bool,
     /// Model passes foreseen: 1, or the map's chunks plus the pass that writes the
     /// result (0: the context cannot hold a map pass).

@@ -87,6 +87,11 @@ impl RepeatGuard {
         RepeatGuard { fields, closing: closing.collect(), inside: false, current: vec![], sampled: false, seen: HashSet::new(), refusals: 0, unavoidable: 0, relaxed: false }
     }
 
+    /// Fields written before this output began, as if it had written them.
+    pub fn remember(&mut self, fields: &[String]) {
+        self.seen.extend(fields.iter().map(|f| normalize(f.as_bytes())).filter(|n| !n.is_empty()));
+    }
+
     /// Whether a field is open for the model to write in.
     fn in_field(&self) -> bool {
         self.fields == Fields::Lines || self.inside
@@ -223,6 +228,20 @@ mod tests {
         // Numbered points: "2. Redis" after "Redis".
         let numbered = [("Redis", true), ("\n", true), ("2. ", false), ("Redis", true)];
         assert_eq!(refused(Fields::Lines, &numbered, &["\n"]), vec!["\n"]);
+    }
+
+    #[test]
+    fn a_field_of_an_earlier_pass_cannot_close_either() {
+        // A later section pass, told the earlier sections' fields: "Redis" was a topic there.
+        let t = trie(VOCAB);
+        let mut g = RepeatGuard::new(&t, Fields::JsonStrings);
+        g.remember(&["Section 2: Redis".to_string(), "Caching.".to_string()]);
+        for (tok, sampled) in [("\"", false), ("Redis", true)] {
+            g.accept(&t, id(tok), sampled);
+        }
+        let mut logits = vec![0.0f32; VOCAB.len()];
+        g.restrict(&t, &mut logits);
+        assert!(!logits[id("\"") as usize].is_finite() && logits[id(" cache") as usize].is_finite(), "{logits:?}");
     }
 
     #[test]

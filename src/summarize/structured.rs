@@ -51,6 +51,41 @@ pub struct GeneralTopic {
     pub complexity: f64,
 }
 
+/// What a structured summary says of the whole talk: the fields the overview pass
+/// writes from the five sections (the summary's other keys, in the same JSON names).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Overview {
+    pub introduction: String,
+    pub topics: Vec<String>,
+    #[serde(rename = "generalTopics")]
+    pub general_topics: Vec<GeneralTopic>,
+}
+
+impl Overview {
+    /// The overview in the layout `grammar::overview` enforces.
+    pub fn render(&self) -> String {
+        let o = self;
+        let q = |s: &str| serde_json::to_string(s).expect("strings always serialize");
+        let topics: Vec<String> = o.topics.iter().map(|t| format!("    {}", q(t))).collect();
+        let general: Vec<String> = o.general_topics.iter().map(|g| format!("    {{\n      \"name\": {},\n      \"complexity\": {:.2}\n    }}", q(&g.name), g.complexity)).collect();
+        format!("{{\n  \"introduction\": {},\n  \"topics\": [\n{}\n  ],\n  \"generalTopics\": [\n{}\n  ]\n}}", q(&o.introduction), topics.join(",\n"), general.join(",\n"))
+    }
+}
+
+impl Section {
+    /// The section as the overview pass reads it: title, then one bullet a line, then
+    /// its topics.
+    pub fn as_notes(&self) -> String {
+        let mut out = self.title.clone();
+        for b in &self.content {
+            out.push_str(&format!("\n- {b}"));
+        }
+        out.push_str(&format!("\nTopics: {}", self.topics.join(", ")));
+        out
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StructuredError {
     #[error("not JSON of the summary's shape: {0}")]
@@ -64,6 +99,17 @@ fn rule(field: impl Into<String>, problem: impl Into<String>) -> StructuredError
 }
 
 impl StructuredSummary {
+    /// The summary made of an overview and its sections, in order.
+    pub fn assemble(overview: Overview, sections: Vec<Section>) -> Self {
+        StructuredSummary { introduction: overview.introduction, sections, topics: overview.topics, general_topics: overview.general_topics }
+    }
+
+    /// The overview part of a whole summary (the worked examples' answers for the
+    /// overview pass).
+    pub fn overview(&self) -> Overview {
+        Overview { introduction: self.introduction.clone(), topics: self.topics.clone(), general_topics: self.general_topics.clone() }
+    }
+
     /// Parses and checks every rule of `summary.schema.json` (and the two-decimal
     /// complexity `instruction.txt` asks for, which JSON numbers cannot show).
     pub fn parse(json: &str) -> Result<Self, StructuredError> {

@@ -192,6 +192,7 @@ pub fn parse_transcript_js(bytes: &[u8]) -> Result<JsValue, JsError> {
 fn pass_obj(p: Pass) -> JsValue {
     match p {
         Pass::Chunk { round, index, of } => obj(&[("kind", "chunk".into()), ("round", num(round as f64)), ("index", num(index as f64)), ("of", num(of as f64))]),
+        Pass::Section { index, of } => obj(&[("kind", "section".into()), ("index", num(index as f64)), ("of", num(of as f64))]),
         Pass::Final => obj(&[("kind", "final".into())]),
     }
 }
@@ -251,7 +252,7 @@ impl WasmSummarizer {
     }
 
     /// Summarizes the transcript in `bytes` with the options (JSON, see
-    /// `JsOptions`). `on_event(e)` gets `{type: "plan", chunks, prompt_tokens,
+    /// `JsOptions`). `on_event(e)` gets `{type: "plan", chunks, passes, prompt_tokens,
     /// context}`, `{type: "start", pass}`, `{type: "prefill", pass, done, total,
     /// cached, seconds}` (before the first chunk of a pass's prompt and after each),
     /// `{type: "busy"}` (between layers of a CPU chunk: only its answer matters),
@@ -408,9 +409,10 @@ impl Events {
 
     fn progress(&mut self, p: &Progress) -> bool {
         match p {
-            Progress::Plan { chunks, prompt_tokens, context } => self.emit(obj(&[
+            Progress::Plan { chunks, passes, prompt_tokens, context } => self.emit(obj(&[
                 ("type", "plan".into()),
                 ("chunks", num(*chunks as f64)),
+                ("passes", num(*passes as f64)),
                 ("prompt_tokens", num(*prompt_tokens as f64)),
                 ("context", num(*context as f64)),
             ])),

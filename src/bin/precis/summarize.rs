@@ -186,6 +186,7 @@ fn pass_label(pass: Pass) -> String {
     match pass {
         Pass::Chunk { round: 1, index, of } => format!("chunk {}/{of}", index + 1),
         Pass::Chunk { round, index, of } => format!("round {round}, notes {}/{of}", index + 1),
+        Pass::Section { index, of } => format!("section {}/{of}", index + 1),
         Pass::Final => "writing".into(),
     }
 }
@@ -393,8 +394,9 @@ fn spinner() -> ProgressBar {
 
 fn report(bar: &ProgressBar, p: &Progress) {
     match p {
-        Progress::Plan { chunks: 0, prompt_tokens, .. } => bar.set_message(format!("{prompt_tokens} prompt tokens, one pass")),
-        Progress::Plan { chunks, prompt_tokens, context } => bar.set_message(format!("{prompt_tokens} transcript tokens > {context}-token context: {chunks} chunks")),
+        Progress::Plan { chunks: 0, passes: 1, prompt_tokens, .. } => bar.set_message(format!("{prompt_tokens} prompt tokens, one pass")),
+        Progress::Plan { chunks: 0, passes, prompt_tokens, .. } => bar.set_message(format!("{prompt_tokens} prompt tokens in {passes} passes")),
+        Progress::Plan { chunks, prompt_tokens, context, .. } => bar.set_message(format!("{prompt_tokens} transcript tokens > {context}-token context: {chunks} chunks")),
         Progress::Started { pass } => bar.set_message(pass_label(*pass)),
         Progress::Prefill { .. } => {
             if let Some(line) = reading(p) {
