@@ -251,8 +251,7 @@ fn threads() -> usize {
     pool::global().threads()
 }
 
-/// Returns kernel module `$k`'s product for the eight quantized types it has; other
-/// types (Q2_K, Q3_K, IQ4_NL, IQ4_XS: the portable [`scalar`] kernels on every target)
+/// Returns kernel module `$k`'s product for the twelve quantized types; other types
 /// fall through. One list for every SIMD module.
 macro_rules! quant_kernels {
     ($k:path, $ty:expr, $w:expr, $x:expr) => {{
@@ -263,9 +262,13 @@ macro_rules! quant_kernels {
             GgmlType::Q5_0 => return k::dot_q5_0::<R>($w, $x),
             GgmlType::Q5_1 => return k::dot_q5_1::<R>($w, $x),
             GgmlType::Q8_0 => return k::dot_q8_0::<R>($w, $x),
+            GgmlType::Q2K => return k::dot_q2k::<R>($w, $x),
+            GgmlType::Q3K => return k::dot_q3k::<R>($w, $x),
             GgmlType::Q4K => return k::dot_q4k::<R>($w, $x),
             GgmlType::Q5K => return k::dot_q5k::<R>($w, $x),
             GgmlType::Q6K => return k::dot_q6k::<R>($w, $x),
+            GgmlType::IQ4NL => return k::dot_iq4nl::<R>($w, $x),
+            GgmlType::IQ4XS => return k::dot_iq4xs::<R>($w, $x),
             _ => {}
         }
     }};
