@@ -1,6 +1,7 @@
 // Any type: expand sub-block `s` with its dequant_sub and dot elements 4i .. 4i+4
 // (those below n) with x from xo. Eight times the decoding work of a fused dot4, so
-// only the rarer types (F32/F16/BF16 rows, Q5_0, Q5_1, Q5_K) come here.
+// only the rarer types (F32/F16/BF16 rows, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL,
+// IQ4_XS) come here.
 fn dot4(row: u32, s: u32, i: u32, xo: u32) -> f32 {
     let n = min(32u, p.n_in - s * 32u);
     var wv: array<f32, 32>;

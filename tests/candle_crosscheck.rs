@@ -16,6 +16,8 @@ fn agrees_with_candle() {
         (GgmlType::Q4_0, GgmlDType::Q4_0),
         (GgmlType::Q4_1, GgmlDType::Q4_1),
         (GgmlType::Q8_0, GgmlDType::Q8_0),
+        (GgmlType::Q2K, GgmlDType::Q2K),
+        (GgmlType::Q3K, GgmlDType::Q3K),
         (GgmlType::Q4K, GgmlDType::Q4K),
         (GgmlType::Q5K, GgmlDType::Q5K),
         (GgmlType::Q6K, GgmlDType::Q6K),

@@ -80,6 +80,16 @@ fn unknown_quant_type() {
     // A known ggml type Precis does not read is named, with the ones it does.
     let msg = e.to_string();
     assert!(msg.contains("unsupported ggml type 19 (IQ1_S)") && msg.contains("Q5_0, Q5_1"), "{msg}");
+    assert!(msg.contains("Q2_K, Q3_K, Q4_K") && msg.contains("IQ4_NL, IQ4_XS"), "{msg}");
+    // Q2_K, Q3_K, IQ4_NL and IQ4_XS tensors are read; a row that splits a block is not.
+    for (ty, bytes) in [(10u32, 2 * 84), (11, 2 * 110), (20, 16 * 18), (23, 2 * 136)] {
+        let b = GgufWriter::new().tensor("blk.0.ffn_up.weight", &[256, 2], ty, bytes).bytes();
+        let g = parse(&b).unwrap_or_else(|e| panic!("type {ty}: {e}"));
+        assert_eq!(g.tensors[0].n_bytes(), bytes, "type {ty}");
+    }
+    let b = GgufWriter::new().tensor("blk.0.ffn_up.weight", &[32, 2], 10, 64).bytes();
+    let msg = parse(&b).unwrap_err().to_string();
+    assert!(msg.contains("row length 32 is not a multiple") && msg.contains("block size 256"), "{msg}");
     let b = GgufWriter::new().tensor("blk.0.ffn_down.weight", &[32, 2], 77, 64).bytes();
     let msg = parse(&b).unwrap_err().to_string();
     assert!(msg.contains("`blk.0.ffn_down.weight`") && msg.contains("unknown ggml type 77;"), "{msg}");

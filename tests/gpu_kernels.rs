@@ -159,7 +159,20 @@ fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: 
     }
 }
 
-const QUANT: [GgmlType; 8] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
+const QUANT: [GgmlType; 12] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q2K,
+    GgmlType::Q3K,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
+    GgmlType::Q6K,
+    GgmlType::IQ4NL,
+    GgmlType::IQ4XS,
+];
 
 #[test]
 fn matmul_every_type_decode_and_prefill() {
@@ -185,6 +198,9 @@ fn matmul_split_into_row_parts() {
         check_matmul(&c, GgmlType::Q6K, 256, 13, 2, 900);
         check_matmul(&c, GgmlType::Q6K, 256, 13, 1, 900);
         check_matmul(&c, GgmlType::Q4_0, 96, 67, 1, 1000);
+        // Q3_K rows of 512 are 220 bytes, IQ4_NL rows of 96 are 54: parts end mid-word.
+        check_matmul(&c, GgmlType::Q3K, 512, 13, 3, 900);
+        check_matmul(&c, GgmlType::IQ4NL, 96, 67, 1, 1000);
     }
 }
 
@@ -192,7 +208,7 @@ fn matmul_split_into_row_parts() {
 fn embed_rows_every_type() {
     let c = ctx();
     let k = Kernels::new(&c);
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+    for ty in [GgmlType::F32, GgmlType::F16].into_iter().chain(QUANT) {
         let (d, rows) = (ty.block_size().max(32) * 2, 37);
         let bytes = random_blocks(ty, d * rows, 11);
         let table = dequantize_vec(ty, &bytes, d * rows);

@@ -1,8 +1,9 @@
 //! ggml tensor types and their block layouts, with plain-Rust dequantization.
 //!
 //! Layouts follow ggml's `ggml-common.h` (`block_q4_0`, `block_q4_1`, `block_q5_0`,
-//! `block_q5_1`, `block_q8_0`,
-//! `block_q4_K`, `block_q5_K`, `block_q6_K`); sizes are pinned below at compile time.
+//! `block_q5_1`, `block_q8_0`, `block_q2_K`, `block_q3_K`, `block_q4_K`, `block_q5_K`,
+//! `block_q6_K`, `block_iq4_nl`, `block_iq4_xs`); sizes are pinned below at compile time.
+//! Dequantization follows ggml-quants.c `dequantize_row_<type>`.
 //! These dequantizers are the slow twins every fast path (the CPU's integer dot
 //! products in cpu/kernels, the WGSL decoders) is tested against, and they back the embedding row lookup.
 
@@ -45,6 +46,26 @@ pub struct BlockQ8_0 {
     pub d: f16,
     pub qs: [i8; 32],
 }
+/// ggml `block_q2_K` (84 B per 256): 16 scale bytes, one per 16 elements (low nibble
+/// the scale, high nibble the min), 64 bytes of 2-bit codes, then f16 d and dmin;
+/// x = d·sc·q − dmin·m. Code of element 128h + 32j + l: bits 2j..2j+2 of qs[32h + l].
+#[repr(C)]
+pub struct BlockQ2K {
+    pub scales: [u8; 16],
+    pub qs: [u8; 64],
+    pub d: f16,
+    pub dmin: f16,
+}
+/// ggml `block_q3_K` (110 B per 256): 32 bytes `hmask` (bit b of byte l: the high bit of
+/// element 32b + l), Q2_K's 64 bytes of 2-bit codes, 12 bytes of sixteen 6-bit scales,
+/// f16 d; x = d·(sc − 32)·(q − 4·(1 − high bit)).
+#[repr(C)]
+pub struct BlockQ3K {
+    pub hmask: [u8; 32],
+    pub qs: [u8; 64],
+    pub scales: [u8; 12],
+    pub d: f16,
+}
 #[repr(C)]
 pub struct BlockQ4K {
     pub d: f16,
@@ -68,14 +89,40 @@ pub struct BlockQ6K {
     pub d: f16,
 }
 
+/// ggml `block_iq4_nl` (18 B per 32): f16 d, 16 bytes of nibbles in Q4_0's order (low:
+/// elements 0..16, high: 16..32), each an index into [`KVALUES_IQ4NL`]; x = d·kvalues[q].
+#[repr(C)]
+pub struct BlockIQ4NL {
+    pub d: f16,
+    pub qs: [u8; 16],
+}
+/// ggml `block_iq4_xs` (136 B per 256): f16 d, a u16 of the eight sub-blocks' high scale
+/// bits (2 each), 4 bytes of their low scale nibbles, then per 32-element sub-block 16
+/// bytes of IQ4_NL nibbles; x = d·(ls − 32)·kvalues[q].
+#[repr(C)]
+pub struct BlockIQ4XS {
+    pub d: f16,
+    pub scales_h: u16,
+    pub scales_l: [u8; 4],
+    pub qs: [u8; 128],
+}
+
+/// ggml's `kvalues_iq4nl` (ggml-common.h): the sixteen non-uniform levels IQ4_NL and
+/// IQ4_XS nibbles index.
+pub const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
 const _: () = assert!(size_of::<BlockQ4_0>() == 18);
 const _: () = assert!(size_of::<BlockQ4_1>() == 20);
 const _: () = assert!(size_of::<BlockQ5_0>() == 22);
 const _: () = assert!(size_of::<BlockQ5_1>() == 24);
 const _: () = assert!(size_of::<BlockQ8_0>() == 34);
+const _: () = assert!(size_of::<BlockQ2K>() == 84);
+const _: () = assert!(size_of::<BlockQ3K>() == 110);
 const _: () = assert!(size_of::<BlockQ4K>() == 144);
 const _: () = assert!(size_of::<BlockQ5K>() == 176);
 const _: () = assert!(size_of::<BlockQ6K>() == 210);
+const _: () = assert!(size_of::<BlockIQ4NL>() == 18);
+const _: () = assert!(size_of::<BlockIQ4XS>() == 136);
 
 /// The ggml types Precis reads. Discriminants are ggml's `enum ggml_type` ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,9 +134,13 @@ pub enum GgmlType {
     Q5_0 = 6,
     Q5_1 = 7,
     Q8_0 = 8,
+    Q2K = 10,
+    Q3K = 11,
     Q4K = 12,
     Q5K = 13,
     Q6K = 14,
+    IQ4NL = 20,
+    IQ4XS = 23,
     BF16 = 30,
 }
 
@@ -104,9 +155,13 @@ impl GgmlType {
             6 => Q5_0,
             7 => Q5_1,
             8 => Q8_0,
+            10 => Q2K,
+            11 => Q3K,
             12 => Q4K,
             13 => Q5K,
             14 => Q6K,
+            20 => IQ4NL,
+            23 => IQ4XS,
             30 => BF16,
             _ => return None,
         })
@@ -116,8 +171,8 @@ impl GgmlType {
         use GgmlType::*;
         match self {
             F32 | F16 | BF16 => 1,
-            Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 => 32,
-            Q4K | Q5K | Q6K => QK_K,
+            Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | IQ4NL => 32,
+            Q2K | Q3K | Q4K | Q5K | Q6K | IQ4XS => QK_K,
         }
     }
     /// Bytes per block.
@@ -131,9 +186,13 @@ impl GgmlType {
             Q5_0 => size_of::<BlockQ5_0>(),
             Q5_1 => size_of::<BlockQ5_1>(),
             Q8_0 => size_of::<BlockQ8_0>(),
+            Q2K => size_of::<BlockQ2K>(),
+            Q3K => size_of::<BlockQ3K>(),
             Q4K => size_of::<BlockQ4K>(),
             Q5K => size_of::<BlockQ5K>(),
             Q6K => size_of::<BlockQ6K>(),
+            IQ4NL => size_of::<BlockIQ4NL>(),
+            IQ4XS => size_of::<BlockIQ4XS>(),
         }
     }
     /// Bytes taken by `n` elements (`n` a multiple of the block size).
@@ -151,17 +210,21 @@ impl GgmlType {
             Q5_0 => "Q5_0",
             Q5_1 => "Q5_1",
             Q8_0 => "Q8_0",
+            Q2K => "Q2_K",
+            Q3K => "Q3_K",
             Q4K => "Q4_K",
             Q5K => "Q5_K",
             Q6K => "Q6_K",
+            IQ4NL => "IQ4_NL",
+            IQ4XS => "IQ4_XS",
         }
     }
 }
 
 /// Every type Precis reads, in ggml id order.
-pub const SUPPORTED: [GgmlType; 11] = {
+pub const SUPPORTED: [GgmlType; 15] = {
     use GgmlType::*;
-    [F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4K, Q5K, Q6K, BF16]
+    [F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2K, Q3K, Q4K, Q5K, Q6K, IQ4NL, IQ4XS, BF16]
 };
 
 /// "F32, F16, Q4_0, …": the types Precis reads, for messages.
@@ -170,21 +233,17 @@ pub fn supported_names() -> String {
 }
 
 /// ggml's name for a type id Precis does not read (`enum ggml_type` in ggml.h), so a
-/// refusal names it: Q2_K and Q3_K files are common.
+/// refusal names it: IQ2/IQ3 files are common.
 pub fn ggml_type_name(id: u32) -> Option<&'static str> {
     Some(match id {
         9 => "Q8_1",
-        10 => "Q2_K",
-        11 => "Q3_K",
         15 => "Q8_K",
         16 => "IQ2_XXS",
         17 => "IQ2_XS",
         18 => "IQ3_XXS",
         19 => "IQ1_S",
-        20 => "IQ4_NL",
         21 => "IQ3_S",
         22 => "IQ2_S",
-        23 => "IQ4_XS",
         24 => "I8",
         25 => "I16",
         26 => "I32",
@@ -243,9 +302,13 @@ pub fn dequantize(ty: GgmlType, src: &[u8], out: &mut [f32]) {
                     GgmlType::Q5_0 => dequant_q5_0(b, y),
                     GgmlType::Q5_1 => dequant_q5_1(b, y),
                     GgmlType::Q8_0 => dequant_q8_0(b, y),
+                    GgmlType::Q2K => dequant_q2k(b, y),
+                    GgmlType::Q3K => dequant_q3k(b, y),
                     GgmlType::Q4K => dequant_q4k(b, y),
                     GgmlType::Q5K => dequant_q5k(b, y),
                     GgmlType::Q6K => dequant_q6k(b, y),
+                    GgmlType::IQ4NL => dequant_iq4nl(b, y),
+                    GgmlType::IQ4XS => dequant_iq4xs(b, y),
                     _ => unreachable!(),
                 }
             }
@@ -315,6 +378,125 @@ fn dequant_q8_0(b: &[u8], y: &mut [f32]) {
     let d = f16_at(b, 0);
     for j in 0..32 {
         y[j] = b[2 + j] as i8 as f32 * d;
+    }
+}
+
+/// The 32 two-bit codes (0..4) of 32-element sub-block `s` (0..8) of a Q2_K or Q3_K
+/// block whose `qs` starts at byte `at` (ggml `dequantize_row_q2_K`, `_q3_K`): element
+/// 32s + l takes bits 2(s % 4).. of qs[32(s / 4) + l].
+#[inline]
+pub fn k2_codes(b: &[u8], at: usize, s: usize) -> [u8; 32] {
+    let q = &b[at + 32 * (s / 4)..][..32];
+    let shift = 2 * (s % 4);
+    let mut n = [0u8; 32];
+    for l in 0..32 {
+        n[l] = (q[l] >> shift) & 3;
+    }
+    n
+}
+
+/// Q2_K's (scale, min) nibbles of 16-element group `k` (0..16).
+#[inline]
+pub fn q2k_scale_min(b: &[u8], k: usize) -> (u8, u8) {
+    (b[k] & 0xF, b[k] >> 4)
+}
+
+// Q2_K: per 16 elements, d·sc·q − dmin·m with 4-bit sc and m.
+fn dequant_q2k(b: &[u8], y: &mut [f32]) {
+    let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+    for s in 0..8 {
+        let n = k2_codes(b, 16, s);
+        for half in 0..2 {
+            let (sc, m) = q2k_scale_min(b, 2 * s + half);
+            let (dl, ml) = (d * sc as f32, dmin * m as f32);
+            for l in 16 * half..16 * half + 16 {
+                y[32 * s + l] = dl * n[l] as f32 - ml;
+            }
+        }
+    }
+}
+
+/// The sixteen 6-bit scales of a Q3_K block, minus 32 (ggml `dequantize_row_q3_K`'s
+/// unpacking of its 12 bytes at 96): scale k's low 4 bits are the low nibble of byte k
+/// (k < 8) or the high nibble of byte k − 8; its high 2 bits are bits 2(k / 4).. of
+/// byte 8 + k % 4.
+#[inline]
+pub fn q3k_scales(b: &[u8]) -> [i8; 16] {
+    let s = &b[96..108];
+    let mut out = [0i8; 16];
+    for k in 0..16 {
+        let lo = if k < 8 { s[k] & 0xF } else { s[k - 8] >> 4 };
+        let hi = (s[8 + k % 4] >> (2 * (k / 4))) & 3;
+        out[k] = (lo | (hi << 4)) as i8 - 32;
+    }
+    out
+}
+
+/// The 32 signed 3-bit values (−4..4) of sub-block `s` of a Q3_K block: its two-bit
+/// code, less 4 where bit `s` of hmask[l] is clear.
+#[inline]
+pub fn q3k_values(b: &[u8], s: usize) -> [i8; 32] {
+    let n = k2_codes(b, 32, s);
+    let mut v = [0i8; 32];
+    for l in 0..32 {
+        v[l] = n[l] as i8 - if (b[l] >> s) & 1 == 0 { 4 } else { 0 };
+    }
+    v
+}
+
+// Q3_K: per 16 elements, d·(sc − 32)·q with q in −4..4.
+fn dequant_q3k(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 108);
+    let sc = q3k_scales(b);
+    for s in 0..8 {
+        let v = q3k_values(b, s);
+        for half in 0..2 {
+            let dl = d * sc[2 * s + half] as f32;
+            for l in 16 * half..16 * half + 16 {
+                y[32 * s + l] = dl * v[l] as f32;
+            }
+        }
+    }
+}
+
+/// The 32 levels of 16 IQ4_NL nibble bytes (ggml `dequantize_row_iq4_nl`): low nibbles
+/// are elements 0..16, high nibbles 16..32, each an index into [`KVALUES_IQ4NL`].
+#[inline]
+pub fn iq4_values(qs: &[u8]) -> [i8; 32] {
+    let mut v = [0i8; 32];
+    for j in 0..16 {
+        v[j] = KVALUES_IQ4NL[(qs[j] & 0xF) as usize];
+        v[j + 16] = KVALUES_IQ4NL[(qs[j] >> 4) as usize];
+    }
+    v
+}
+
+/// The 6-bit scale of IQ4_XS sub-block `s` (0..8), minus 32 (ggml
+/// `dequantize_row_iq4_xs`): low 4 bits from nibble s % 2 of scales_l[s / 2], high 2
+/// bits from bits 2s.. of the little-endian u16 scales_h.
+#[inline]
+pub fn iq4xs_scale(b: &[u8], s: usize) -> i32 {
+    let lo = (b[4 + s / 2] >> (4 * (s % 2))) & 0xF;
+    let hi = (u16::from_le_bytes([b[2], b[3]]) >> (2 * s)) & 3;
+    (lo as u16 | (hi << 4)) as i32 - 32
+}
+
+// IQ4_NL: 32 weights = d * kvalues[nibble].
+fn dequant_iq4nl(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    for (y, v) in y.iter_mut().zip(iq4_values(&b[2..18])) {
+        *y = d * v as f32;
+    }
+}
+
+// IQ4_XS: 8 sub-blocks of 32 weights = d * (ls - 32) * kvalues[nibble].
+fn dequant_iq4xs(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    for s in 0..8 {
+        let dl = d * iq4xs_scale(b, s) as f32;
+        for (y, v) in y[32 * s..32 * s + 32].iter_mut().zip(iq4_values(&b[8 + 16 * s..24 + 16 * s])) {
+            *y = dl * v as f32;
+        }
     }
 }
 
@@ -412,6 +594,13 @@ pub fn random_blocks(ty: GgmlType, n_elements: usize, seed: u64) -> Vec<u8> {
                 blk[2..4].copy_from_slice(&scale(&mut next, 0.0, 0.001));
             }
             GgmlType::Q6K => blk[208..210].copy_from_slice(&scale(&mut next, -0.0005, 0.0005)),
+            GgmlType::Q2K => {
+                blk[80..82].copy_from_slice(&scale(&mut next, 0.0, 0.002));
+                blk[82..84].copy_from_slice(&scale(&mut next, 0.0, 0.001));
+            }
+            GgmlType::Q3K => blk[108..110].copy_from_slice(&scale(&mut next, -0.0005, 0.0005)),
+            GgmlType::IQ4NL => blk[0..2].copy_from_slice(&scale(&mut next, -0.002, 0.002)),
+            GgmlType::IQ4XS => blk[0..2].copy_from_slice(&scale(&mut next, -0.0002, 0.0002)),
         }
     }
     v
@@ -479,6 +668,149 @@ mod tests {
         assert_eq!(y[15], (15.0 - 16.0) * 0.5);
     }
 
+    /// Dequantizes `n` elements of `ty` and compares every one with `reference(block)`
+    /// bit for bit (the same float operations in the same order), naming the first bad
+    /// index.
+    fn check_blocks(ty: GgmlType, n: usize, seed: u64, reference: impl Fn(&[u8]) -> Vec<f32>) {
+        let src = random_blocks(ty, n, seed);
+        let got = dequantize_vec(ty, &src, n);
+        let bs = ty.block_size();
+        for (bi, b) in src.chunks_exact(ty.block_bytes()).enumerate() {
+            let want = reference(b);
+            assert_eq!(want.len(), bs);
+            for (j, w) in want.iter().enumerate() {
+                let g = got[bs * bi + j];
+                assert!(g.to_bits() == w.to_bits(), "{}: first bad index {} (block {bi}, element {j}): got {g}, want {w}", ty.name(), bs * bi + j);
+            }
+        }
+    }
+
+    fn f16_le(b: &[u8], at: usize) -> f32 {
+        f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+    }
+
+    /// gguf-py's `Q2_K.dequantize_blocks`, element by element: element e sits in half
+    /// e / 128, shift group (e % 128) / 32, lane e % 32; group e / 16 gives the scale
+    /// byte (scale low nibble, min high nibble).
+    fn q2k_gguf_py(b: &[u8]) -> Vec<f32> {
+        let (d, dmin) = (f16_le(b, 80), f16_le(b, 82));
+        (0..256)
+            .map(|e| {
+                let (h, j, l) = (e / 128, (e % 128) / 32, e % 32);
+                let q = (b[16 + 32 * h + l] >> (2 * j)) & 3;
+                let sc = b[e / 16];
+                (d * (sc & 15) as f32) * q as f32 - dmin * (sc >> 4) as f32
+            })
+            .collect()
+    }
+
+    /// gguf-py's `Q3_K.dequantize_blocks`: low scale nibbles from bytes 0..8 (k < 8 low,
+    /// k ≥ 8 high), high scale bits from byte 8 + k % 4 shifted by 2·(k / 4); the hmask
+    /// bit (e / 32) of byte e % 32, inverted, takes 4 off the 2-bit code.
+    fn q3k_gguf_py(b: &[u8]) -> Vec<f32> {
+        let d = f16_le(b, 108);
+        let sc = &b[96..108];
+        (0..256)
+            .map(|e| {
+                let k = e / 16;
+                let lo = (sc[k % 8] >> (4 * (k / 8))) & 15;
+                let hi = (sc[8 + k % 4] >> (2 * (k / 4))) & 3;
+                let scale = (lo | (hi << 4)) as i32 - 32;
+                let (h, j, l) = (e / 128, (e % 128) / 32, e % 32);
+                let q2 = ((b[32 + 32 * h + l] >> (2 * j)) & 3) as i32;
+                let high = ((b[e % 32] >> (e / 32)) & 1) as i32;
+                (d * scale as f32) * (q2 - 4 * (high ^ 1)) as f32
+            })
+            .collect()
+    }
+
+    /// gguf-py's `IQ4_NL` / `IQ4_XS.dequantize_blocks`: nibble j of a 16-byte group is
+    /// element j (low) or j + 16 (high); IQ4_XS's scale of sub-block s is nibble s % 2
+    /// of byte 4 + s / 2 with bits 2s..2s+2 of the u16 at 2 on top.
+    fn iq4_gguf_py(b: &[u8], xs: bool) -> Vec<f32> {
+        const LEVELS: [f32; 16] = [-127., -104., -83., -65., -49., -35., -22., -10., 1., 13., 25., 38., 53., 69., 89., 113.];
+        let d = f16_le(b, 0);
+        let subs = if xs { 8 } else { 1 };
+        (0..32 * subs)
+            .map(|e| {
+                let (s, j) = (e / 32, e % 32);
+                let (dl, qs) = if xs {
+                    let sh = u16::from_le_bytes([b[2], b[3]]);
+                    let ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 15) as i32 | ((((sh >> (2 * s)) & 3) as i32) << 4);
+                    (d * (ls - 32) as f32, 8 + 16 * s)
+                } else {
+                    (d, 2)
+                };
+                let byte = b[qs + j % 16];
+                dl * LEVELS[(if j < 16 { byte & 15 } else { byte >> 4 }) as usize]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn k_and_iq4_blocks_match_gguf_py_dequantization() {
+        // Odd block counts, so no block pairs up by accident.
+        check_blocks(GgmlType::Q2K, 256 * 5, 4, q2k_gguf_py);
+        check_blocks(GgmlType::Q3K, 256 * 5, 5, q3k_gguf_py);
+        check_blocks(GgmlType::IQ4NL, 32 * 9, 6, |b| iq4_gguf_py(b, false));
+        check_blocks(GgmlType::IQ4XS, 256 * 3, 7, |b| iq4_gguf_py(b, true));
+    }
+
+    #[test]
+    fn q2k_known_block() {
+        // Scale byte k = (k & 15) | (1 << 4) (scale k, min 1); every code byte 0b11_10_01_00,
+        // so group j of each half has code j; d = 0.5, dmin = 0.25.
+        let mut b: Vec<u8> = (0..16u8).map(|k| k | (1 << 4)).collect();
+        b.extend([0b11_10_01_00u8; 64]);
+        b.extend(f16::from_f32(0.5).to_le_bytes());
+        b.extend(f16::from_f32(0.25).to_le_bytes());
+        let y = dequantize_vec(GgmlType::Q2K, &b, 256);
+        assert_eq!(y[0], 0.5 * 0.0 * 0.0 - 0.25); // group 0: scale 0, code 0
+        assert_eq!(y[16], 0.5 * 1.0 * 0.0 - 0.25); // group 1: scale 1, code 0
+        assert_eq!(y[32], 0.5 * 2.0 * 1.0 - 0.25); // group 2, code 1
+        assert_eq!(y[127], 0.5 * 7.0 * 3.0 - 0.25); // group 7, code 3
+        assert_eq!(y[128 + 96], 0.5 * 14.0 * 3.0 - 0.25); // second half, group 14, code 3
+    }
+
+    #[test]
+    fn q3k_known_block() {
+        // hmask: only bit 0 of byte 0 and bit 7 of byte 31 set; codes all 0b01 (1);
+        // scale bytes: low nibbles 0x21 pattern → scale 0 low 1, scale 8 low 2; byte 8
+        // = 0b11 → scale 0 high bits 3: scale 0 = 1 | 48 = 49 → 17 after − 32.
+        let mut b = vec![0u8; 110];
+        b[0] = 1;
+        b[31] = 0x80;
+        for q in &mut b[32..96] {
+            *q = 0b01_01_01_01;
+        }
+        b[96] = 0x21;
+        b[104] = 0b11;
+        b[108..110].copy_from_slice(&f16::from_f32(2.0).to_le_bytes());
+        let y = dequantize_vec(GgmlType::Q3K, &b, 256);
+        assert_eq!(y[0], 2.0 * 17.0 * 1.0); // high bit set: code 1
+        assert_eq!(y[1], 2.0 * 17.0 * (1.0 - 4.0)); // high bit clear: 1 − 4
+        assert_eq!(y[16], 2.0 * -32.0 * (1.0 - 4.0)); // scale 1: 0 − 32
+        assert_eq!(y[128], 2.0 * (2.0 - 32.0) * (1.0 - 4.0)); // scale 8: low nibble 2
+        assert_eq!(y[255], 2.0 * -32.0 * 1.0); // bit 7 of hmask[31]
+    }
+
+    #[test]
+    fn iq4_known_blocks() {
+        // IQ4_NL: d = 0.5, byte j = j | (15 - j) << 4.
+        let mut b = f16::from_f32(0.5).to_le_bytes().to_vec();
+        b.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
+        let y = dequantize_vec(GgmlType::IQ4NL, &b, 32);
+        assert_eq!((y[0], y[8], y[15], y[16], y[31]), (-63.5, 0.5, 56.5, 56.5, -63.5));
+        // IQ4_XS: d = 0.25; sub-block 0 scale 33 (low 1, high 2 → 1 | 32), sub-block 7
+        // scale 0 (− 32); every nibble 8 (level 1).
+        let mut b = f16::from_f32(0.25).to_le_bytes().to_vec();
+        b.extend(0b10u16.to_le_bytes());
+        b.extend([0x01, 0, 0, 0]);
+        b.extend([0x88u8; 128]);
+        let y = dequantize_vec(GgmlType::IQ4XS, &b, 256);
+        assert_eq!((y[0], y[31], y[32], y[255]), (0.25, 0.25, -8.0, -8.0));
+    }
+
     #[test]
     fn q4k_scale_unpacking_uses_high_bits() {
         let mut q = [0u8; 12];
@@ -495,9 +827,13 @@ mod tests {
             assert_eq!(GgmlType::from_u32(ty as u32), Some(ty), "{}", ty.name());
         }
         assert_eq!(ggml_type_name(10), Some("Q2_K"));
+        assert_eq!(ggml_type_name(23), Some("IQ4_XS"));
+        assert_eq!(ggml_type_name(19), Some("IQ1_S"));
+        assert_eq!(GgmlType::from_u32(19), None);
         assert_eq!(ggml_type_name(6), Some("Q5_0"));
         assert_eq!(ggml_type_name(99), None);
         assert!(supported_names().contains("Q5_1"));
+        assert!(supported_names().contains("Q2_K, Q3_K, Q4_K") && supported_names().contains("IQ4_NL, IQ4_XS"));
     }
 
     #[test]
@@ -505,5 +841,9 @@ mod tests {
         assert_eq!(GgmlType::Q4K.row_bytes(4096), 16 * 144);
         assert_eq!(GgmlType::Q8_0.row_bytes(64), 68);
         assert_eq!(GgmlType::BF16.row_bytes(3), 6);
+        assert_eq!(GgmlType::Q2K.row_bytes(4096), 16 * 84);
+        assert_eq!(GgmlType::Q3K.row_bytes(4096), 16 * 110);
+        assert_eq!(GgmlType::IQ4NL.row_bytes(4096), 128 * 18);
+        assert_eq!(GgmlType::IQ4XS.row_bytes(4096), 16 * 136);
     }
 }

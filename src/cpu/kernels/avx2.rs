@@ -14,6 +14,7 @@ macro_rules! kernels {
         pub mod $module {
             use crate::cpu::kernels::q8::BlockQ8;
             use crate::cpu::kernels::scalar::scale_min_k4;
+            use crate::format::quant::{iq4xs_scale, q3k_scales, KVALUES_IQ4NL};
             use std::arch::x86_64::*;
 
 /// Block scales are f16; the F16C instruction converts one inline (the `half` crate's
@@ -177,6 +178,129 @@ pub unsafe fn dot_q8_0<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R]
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xb.d), acc[r]);
         }
     });
+    std::array::from_fn(|r| hsum(acc[r]))
+}
+
+/// `a` in lanes 0..4 and `b` in lanes 4..8: per-lane factors for the K-quants with a
+/// scale per 16 elements (a `udot_raw` lane k sums elements 4k..4k+4).
+#[inline]
+#[target_feature(enable = $features)]
+unsafe fn halves(a: f32, b: f32) -> __m256 {
+    _mm256_set_m128(_mm_set1_ps(b), _mm_set1_ps(a))
+}
+
+/// Q2_K (84 B per 256): sub-block s = 4h + j is bits 2j..2j+2 of the 32 code bytes of
+/// half h; per 16 elements d·sc on Σ q·x and dmin·m on Σ x (scalar `dot_q2k`).
+#[target_feature(enable = $features)]
+pub unsafe fn dot_q2k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [_mm256_setzero_ps(); R];
+    let m3 = _mm256_set1_epi8(3);
+    let ones8 = _mm256_set1_epi8(1);
+    for (sb, b) in w.chunks_exact(84).enumerate() {
+        _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(PREFETCH) as *const i8);
+        let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+        for h in 0..2 {
+            let q = _mm256_loadu_si256(b.as_ptr().add(16 + 32 * h) as *const __m256i);
+            for j in 0..4 {
+                let s = 4 * h + j;
+                let n = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j as i32)), m3);
+                let (ca, cb) = (b[2 * s], b[2 * s + 1]);
+                let sc = halves(d * (ca & 15) as f32, d * (cb & 15) as f32);
+                let mn = halves(dmin * (ca >> 4) as f32, dmin * (cb >> 4) as f32);
+                for r in 0..R {
+                    let xb = x[r].get_unchecked(sb * 8 + s);
+                    let xv = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
+                    let qx = _mm256_cvtepi32_ps(udot_raw(n, xv));
+                    let sx = _mm256_cvtepi32_ps(udot_raw(ones8, xv));
+                    let t = _mm256_fmsub_ps(qx, sc, _mm256_mul_ps(sx, mn));
+                    acc[r] = _mm256_fmadd_ps(t, _mm256_set1_ps(xb.d), acc[r]);
+                }
+            }
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]))
+}
+
+/// Q3_K (110 B per 256): Q2_K's codes with the high bit `s` of hmask[l] at bit 2 give
+/// 0..8 = value + 4; the 4 comes off through Σ x, per 16 elements (scalar `dot_q3k`).
+#[target_feature(enable = $features)]
+pub unsafe fn dot_q3k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [_mm256_setzero_ps(); R];
+    let m3 = _mm256_set1_epi8(3);
+    let ones8 = _mm256_set1_epi8(1);
+    for (sb, b) in w.chunks_exact(110).enumerate() {
+        _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(PREFETCH) as *const i8);
+        let d = f16_at(b, 108);
+        let scales = q3k_scales(b);
+        let hm = _mm256_loadu_si256(b.as_ptr() as *const __m256i);
+        for h in 0..2 {
+            let q = _mm256_loadu_si256(b.as_ptr().add(32 + 32 * h) as *const __m256i);
+            for j in 0..4 {
+                let s = 4 * h + j;
+                let lo = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j as i32)), m3);
+                let hi = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(s as i32)), ones8);
+                let n = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
+                let sc = halves(d * scales[2 * s] as f32, d * scales[2 * s + 1] as f32);
+                for r in 0..R {
+                    let xb = x[r].get_unchecked(sb * 8 + s);
+                    let xv = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
+                    let v = _mm256_sub_epi32(udot_raw(n, xv), _mm256_slli_epi32(udot_raw(ones8, xv), 2));
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(sc, _mm256_set1_ps(xb.d)), acc[r]);
+                }
+            }
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]))
+}
+
+/// IQ4_NL/IQ4_XS levels of the 16 nibble bytes at `p` (in `nibbles16`'s order): a byte
+/// shuffle of `kvalues_iq4nl`, signed.
+#[inline]
+#[target_feature(enable = $features)]
+unsafe fn iq4_levels(p: *const u8) -> __m256i {
+    let table = _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES_IQ4NL.as_ptr() as *const __m128i));
+    _mm256_shuffle_epi8(table, nibbles16(p))
+}
+
+/// Σ v·x as 8 i32 lanes for signed weights `v` (|v| ≤ 127): |v| against x carrying v's
+/// sign, as Q8_0 does.
+#[inline]
+#[target_feature(enable = $features)]
+unsafe fn sdot(v: __m256i, x: &BlockQ8) -> __m256i {
+    let xv = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
+    udot_raw(_mm256_sign_epi8(v, v), _mm256_sign_epi8(xv, v))
+}
+
+/// IQ4_NL (18 B per 32): Q4_0's nibbles through the level table.
+#[target_feature(enable = $features)]
+pub unsafe fn dot_iq4nl<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let (acc, _) = pairs::<R>(w, 18, |b, i, acc, _| {
+        let d = f16_at(b, 0);
+        let v = iq4_levels(b.as_ptr().add(2));
+        for r in 0..R {
+            let xb = x[r].get_unchecked(i);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sdot(v, xb)), _mm256_set1_ps(d * xb.d), acc[r]);
+        }
+    });
+    std::array::from_fn(|r| hsum(acc[r]))
+}
+
+/// IQ4_XS (136 B per 256): eight IQ4_NL sub-blocks of 16 bytes at 8, scale d·(ls − 32).
+#[target_feature(enable = $features)]
+pub unsafe fn dot_iq4xs<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (sb, b) in w.chunks_exact(136).enumerate() {
+        _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(PREFETCH) as *const i8);
+        let d = f16_at(b, 0);
+        for s in 0..8 {
+            let v = iq4_levels(b.as_ptr().add(8 + 16 * s));
+            let dl = d * iq4xs_scale(b, s) as f32;
+            for r in 0..R {
+                let xb = x[r].get_unchecked(sb * 8 + s);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sdot(v, xb)), _mm256_set1_ps(dl * xb.d), acc[r]);
+            }
+        }
+    }
     std::array::from_fn(|r| hsum(acc[r]))
 }
 

@@ -251,7 +251,7 @@ fn threads() -> usize {
     pool::global().threads()
 }
 
-/// Returns kernel module `$k`'s product for the eight quantized types; other types
+/// Returns kernel module `$k`'s product for the twelve quantized types; other types
 /// fall through. One list for every SIMD module.
 macro_rules! quant_kernels {
     ($k:path, $ty:expr, $w:expr, $x:expr) => {{
@@ -262,9 +262,13 @@ macro_rules! quant_kernels {
             GgmlType::Q5_0 => return k::dot_q5_0::<R>($w, $x),
             GgmlType::Q5_1 => return k::dot_q5_1::<R>($w, $x),
             GgmlType::Q8_0 => return k::dot_q8_0::<R>($w, $x),
+            GgmlType::Q2K => return k::dot_q2k::<R>($w, $x),
+            GgmlType::Q3K => return k::dot_q3k::<R>($w, $x),
             GgmlType::Q4K => return k::dot_q4k::<R>($w, $x),
             GgmlType::Q5K => return k::dot_q5k::<R>($w, $x),
             GgmlType::Q6K => return k::dot_q6k::<R>($w, $x),
+            GgmlType::IQ4NL => return k::dot_iq4nl::<R>($w, $x),
+            GgmlType::IQ4XS => return k::dot_iq4xs::<R>($w, $x),
             _ => {}
         }
     }};
@@ -296,9 +300,13 @@ pub fn dot_scalar(ty: GgmlType, w: &[u8], x: &[BlockQ8]) -> f32 {
         GgmlType::Q5_0 => scalar::dot_q5_0(w, x),
         GgmlType::Q5_1 => scalar::dot_q5_1(w, x),
         GgmlType::Q8_0 => scalar::dot_q8_0(w, x),
+        GgmlType::Q2K => scalar::dot_q2k(w, x),
+        GgmlType::Q3K => scalar::dot_q3k(w, x),
         GgmlType::Q4K => scalar::dot_q4k(w, x),
         GgmlType::Q5K => scalar::dot_q5k(w, x),
         GgmlType::Q6K => scalar::dot_q6k(w, x),
+        GgmlType::IQ4NL => scalar::dot_iq4nl(w, x),
+        GgmlType::IQ4XS => scalar::dot_iq4xs(w, x),
         GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => unreachable!("float weights use the f32 path"),
     }
 }
@@ -364,7 +372,7 @@ mod tests {
         }
     }
 
-    const TYPES: [GgmlType; 11] = [
+    const TYPES: [GgmlType; 15] = [
         GgmlType::F32,
         GgmlType::F16,
         GgmlType::BF16,
@@ -373,9 +381,13 @@ mod tests {
         GgmlType::Q5_0,
         GgmlType::Q5_1,
         GgmlType::Q8_0,
+        GgmlType::Q2K,
+        GgmlType::Q3K,
         GgmlType::Q4K,
         GgmlType::Q5K,
         GgmlType::Q6K,
+        GgmlType::IQ4NL,
+        GgmlType::IQ4XS,
     ];
 
     pub(super) fn random_x(n: usize, seed: u64) -> Vec<f32> {
@@ -419,12 +431,18 @@ mod tests {
         }
     }
 
+    /// SIMD against portable kernels: the integer sums are exact, only the order of
+    /// the float additions differs (relative to the result, at least 1).
+    const TOL_SIMD_REORDER: f32 = 1e-4;
+
     #[test]
     fn simd_equals_scalar() {
         for ty in &TYPES[3..] {
             let ty = *ty;
-            let n_in = 512;
-            let w = random_blocks(ty, n_in * 3, 99);
+            // Odd block counts (the paired-block loops' remainder), 5 rows.
+            let n_in = if ty.block_size() == 256 { 256 * 3 } else { 32 * 23 };
+            let n_out = 5;
+            let w = random_blocks(ty, n_in * n_out, 99);
             let rows: Vec<Vec<BlockQ8>> = (0..TILE)
                 .map(|k| {
                     let mut q = vec![BlockQ8::ZERO; n_in / 32];
@@ -433,12 +451,19 @@ mod tests {
                 })
                 .collect();
             let rb = ty.row_bytes(n_in);
-            for o in 0..3 {
+            for o in 0..n_out {
                 let wr = &w[o * rb..(o + 1) * rb];
                 let fast = dot_rows::<TILE>(ty, wr, std::array::from_fn(|k| rows[k].as_slice()));
                 for k in 0..TILE {
                     let slow = dot_scalar(ty, wr, &rows[k]);
-                    assert!((fast[k] - slow).abs() <= 1e-4 * slow.abs().max(1.0), "{}: row {o}, x {k}: simd {} scalar {slow}", ty.name(), fast[k]);
+                    let one = dot_rows::<1>(ty, wr, [rows[k].as_slice()])[0];
+                    for (what, f) in [("tile", fast[k]), ("alone", one)] {
+                        assert!(
+                            (f - slow).abs() <= TOL_SIMD_REORDER * slow.abs().max(1.0),
+                            "{}: first bad index row {o}, activation row {k}: simd ({what}) {f}, scalar {slow}",
+                            ty.name()
+                        );
+                    }
                 }
             }
         }

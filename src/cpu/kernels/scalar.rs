@@ -4,7 +4,7 @@
 //! Written with fixed-length inner loops over i32 so LLVM vectorizes them (simd128).
 
 use super::q8::BlockQ8;
-use crate::format::quant::q5_values;
+use crate::format::quant::{iq4_values, iq4xs_scale, k2_codes, q2k_scale_min, q3k_scales, q3k_values, q5_values};
 use half::f16;
 
 #[inline]
@@ -64,6 +64,88 @@ pub fn dot_q5_1(w: &[u8], x: &[BlockQ8]) -> f32 {
     for (b, xb) in w.chunks_exact(24).zip(x) {
         let n = q5_values(b, 4);
         acc += f16_at(b, 0) * xb.d * idot_u(&n, &xb.qs) as f32 + f16_at(b, 2) * xb.s;
+    }
+    acc
+}
+
+/// Σ v·x over 32 signed weights `v` against one activation block.
+#[inline]
+fn idot_i(v: &[i8; 32], x: &[i8; 32]) -> i32 {
+    let mut s = 0i32;
+    for l in 0..32 {
+        s += v[l] as i32 * x[l] as i32;
+    }
+    s
+}
+
+/// (Σ n·x over elements 0..16, over 16..32) for 32 codes `n`: the K-quants with a
+/// scale per 16 elements.
+#[inline]
+fn idot_halves<T: Copy + Into<i32>>(n: &[T; 32], x: &[i8; 32]) -> (i32, i32) {
+    let (mut a, mut b) = (0i32, 0i32);
+    for l in 0..16 {
+        a += n[l].into() * x[l] as i32;
+        b += n[l + 16].into() * x[l + 16] as i32;
+    }
+    (a, b)
+}
+
+/// Q2_K (ggml `block_q2_K`, 84 B per 256): sub-block s (activation block s) has 2-bit
+/// codes q and a 4-bit (scale, min) per half of 16, so
+/// Σ w·x = x.d·(d·Σ_half sc·Σ q·qx − dmin·Σ_half m·Σ qx), both inner sums in integers.
+pub fn dot_q2k(w: &[u8], x: &[BlockQ8]) -> f32 {
+    let mut acc = 0f32;
+    for (b, xs) in w.chunks_exact(84).zip(x.chunks_exact(8)) {
+        let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+        for s in 0..8 {
+            let xb = &xs[s];
+            let (qa, qb) = idot_halves(&k2_codes(b, 16, s), &xb.qs);
+            let (xa, xbs) = idot_halves(&[1u8; 32], &xb.qs);
+            let ((sa, ma), (sb, mb)) = (q2k_scale_min(b, 2 * s), q2k_scale_min(b, 2 * s + 1));
+            let isc = sa as i32 * qa + sb as i32 * qb;
+            let imn = ma as i32 * xa + mb as i32 * xbs;
+            acc += xb.d * (d * isc as f32 - dmin * imn as f32);
+        }
+    }
+    acc
+}
+
+/// Q3_K (ggml `block_q3_K`, 110 B per 256): signed values −4..4 and a 6-bit scale
+/// (less 32) per half of 16: Σ w·x = d·x.d·Σ_half sc·Σ v·qx.
+pub fn dot_q3k(w: &[u8], x: &[BlockQ8]) -> f32 {
+    let mut acc = 0f32;
+    for (b, xs) in w.chunks_exact(110).zip(x.chunks_exact(8)) {
+        let d = f16_at(b, 108);
+        let sc = q3k_scales(b);
+        for s in 0..8 {
+            let xb = &xs[s];
+            let (da, db) = idot_halves(&q3k_values(b, s), &xb.qs);
+            acc += d * xb.d * (sc[2 * s] as i32 * da + sc[2 * s + 1] as i32 * db) as f32;
+        }
+    }
+    acc
+}
+
+/// IQ4_NL (ggml `block_iq4_nl`, 18 B per 32): Σ w·x = d·x.d·Σ kvalues[q]·qx.
+pub fn dot_iq4nl(w: &[u8], x: &[BlockQ8]) -> f32 {
+    let mut acc = 0f32;
+    for (b, xb) in w.chunks_exact(18).zip(x) {
+        acc += f16_at(b, 0) * xb.d * idot_i(&iq4_values(&b[2..18]), &xb.qs) as f32;
+    }
+    acc
+}
+
+/// IQ4_XS (ggml `block_iq4_xs`, 136 B per 256): IQ4_NL sub-blocks with a 6-bit scale
+/// (less 32) each under one f16 d: Σ w·x = d·x.d·ls·Σ kvalues[q]·qx per sub-block.
+pub fn dot_iq4xs(w: &[u8], x: &[BlockQ8]) -> f32 {
+    let mut acc = 0f32;
+    for (b, xs) in w.chunks_exact(136).zip(x.chunks_exact(8)) {
+        let d = f16_at(b, 0);
+        for s in 0..8 {
+            let xb = &xs[s];
+            let v = iq4_values(&b[8 + 16 * s..24 + 16 * s]);
+            acc += d * xb.d * (iq4xs_scale(b, s) * idot_i(&v, &xb.qs)) as f32;
+        }
     }
     acc
 }

@@ -12,11 +12,14 @@
 //! four i32 lanes. Weight codes (at most 6 bits, or Q8_0's i8) and the i8 activations
 //! are sign-extended to i16 first. The portable loop leaves LLVM to widen each
 //! product to i32 on its own, about four times the instructions. Layouts: ggml
-//! `ggml-common.h` (block_q4_0 18 B, block_q4_1 20 B, block_q5_0 22 B, block_q5_1 24 B, block_q8_0 34 B, block_q4_K
-//! 144 B, block_q5_K 176 B, block_q6_K 210 B), as in `crate::format::quant`.
+//! `ggml-common.h` (block_q4_0 18 B, block_q4_1 20 B, block_q5_0 22 B, block_q5_1 24 B,
+//! block_q8_0 34 B, block_q2_K 84 B, block_q3_K 110 B, block_q4_K 144 B, block_q5_K
+//! 176 B, block_q6_K 210 B, block_iq4_nl 18 B, block_iq4_xs 136 B), as in
+//! `crate::format::quant`.
 
 use super::q8::BlockQ8;
 use super::scalar::{f16_at, scale_min_k4};
+use crate::format::quant::{iq4xs_scale, q2k_scale_min, q3k_scales, KVALUES_IQ4NL};
 use core::arch::wasm32::*;
 
 pub mod tiled;
@@ -217,6 +220,99 @@ pub fn dot_q6k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
     acc
 }
 
+/// Q2_K/Q3_K two-bit codes of sub-block s = 4h + j: bits 2j.. of the 32 bytes at
+/// `qs + 32h`, as two u8x16 vectors (elements 0..16, 16..32).
+#[inline(always)]
+fn k2_codes(b: &[u8], qs: usize, s: usize) -> [v128; 2] {
+    let at = qs + 32 * (s / 4);
+    let shift = 2 * (s % 4) as u32;
+    [v128_and(u8x16_shr(load16(b, at), shift), u8x16_splat(3)), v128_and(u8x16_shr(load16(b, at + 16), shift), u8x16_splat(3))]
+}
+
+/// Q2_K: the scalar `dot_q2k`'s four integer sums per sub-block (Σ q·x and Σ x per
+/// half of 16), then its float expression.
+pub fn dot_q2k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [0f32; R];
+    let ones = widen(u8x16_splat(1), u8x16_splat(1));
+    for (i, b) in w.chunks_exact(84).enumerate() {
+        let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+        for s in 0..8 {
+            let [c0, c1] = k2_codes(b, 16, s);
+            let n = widen(c0, c1);
+            let ((sa, ma), (sb, mb)) = (q2k_scale_min(b, 2 * s), q2k_scale_min(b, 2 * s + 1));
+            for r in 0..R {
+                let xb = &x[r][i * 8 + s];
+                let isc = sa as i32 * idot16(&n, &xb.qs, 0) + sb as i32 * idot16(&n, &xb.qs, 1);
+                let imn = ma as i32 * idot16(&ones, &xb.qs, 0) + mb as i32 * idot16(&ones, &xb.qs, 1);
+                acc[r] += xb.d * (d * isc as f32 - dmin * imn as f32);
+            }
+        }
+    }
+    acc
+}
+
+/// Q3_K: the two-bit codes with hmask bit s at bit 2, less 4 (values −4..4, scalar
+/// `q3k_values`), against each half's scale.
+pub fn dot_q3k<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [0f32; R];
+    for (i, b) in w.chunks_exact(110).enumerate() {
+        let d = f16_at(b, 108);
+        let sc = q3k_scales(b);
+        let hm = [load16(b, 0), load16(b, 16)];
+        for s in 0..8 {
+            let c = k2_codes(b, 32, s);
+            let code = |k: usize| {
+                let high = i8x16_shl(v128_and(u8x16_shr(hm[k], s as u32), u8x16_splat(1)), 2);
+                i8x16_sub(v128_or(c[k], high), i8x16_splat(4))
+            };
+            let n = widen(code(0), code(1));
+            let (sa, sb) = (sc[2 * s] as i32, sc[2 * s + 1] as i32);
+            for r in 0..R {
+                let xb = &x[r][i * 8 + s];
+                acc[r] += d * xb.d * (sa * idot16(&n, &xb.qs, 0) + sb * idot16(&n, &xb.qs, 1)) as f32;
+            }
+        }
+    }
+    acc
+}
+
+/// The IQ4_NL levels of the 16 nibble bytes at `at` (low nibbles first): a swizzle of
+/// `kvalues_iq4nl`.
+#[inline(always)]
+fn iq4_levels(b: &[u8], at: usize) -> Codes {
+    // SAFETY: the table is 16 bytes; unaligned loads are allowed.
+    let table = unsafe { v128_load(KVALUES_IQ4NL.as_ptr() as *const v128) };
+    let q = load16(b, at);
+    widen(i8x16_swizzle(table, v128_and(q, u8x16_splat(0x0F))), i8x16_swizzle(table, u8x16_shr(q, 4)))
+}
+
+pub fn dot_iq4nl<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [0f32; R];
+    for (i, b) in w.chunks_exact(18).enumerate() {
+        let (d, n) = (f16_at(b, 0), iq4_levels(b, 2));
+        for r in 0..R {
+            let xb = &x[r][i];
+            acc[r] += d * xb.d * idot(&n, &xb.qs) as f32;
+        }
+    }
+    acc
+}
+
+pub fn dot_iq4xs<const R: usize>(w: &[u8], x: [&[BlockQ8]; R]) -> [f32; R] {
+    let mut acc = [0f32; R];
+    for (i, b) in w.chunks_exact(136).enumerate() {
+        let d = f16_at(b, 0);
+        for s in 0..8 {
+            let (ls, n) = (iq4xs_scale(b, s), iq4_levels(b, 8 + 16 * s));
+            for r in 0..R {
+                let xb = &x[r][i * 8 + s];
+                acc[r] += d * xb.d * (ls * idot(&n, &xb.qs)) as f32;
+            }
+        }
+    }
+    acc
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{dot_scalar, q8::quantize_row, tests::random_x, BlockQ8};
@@ -228,7 +324,20 @@ mod tests {
     #[wasm_bindgen_test]
     fn simd128_equals_scalar_bit_for_bit() {
         const R: usize = 4;
-        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+        for ty in [
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q5_0,
+            GgmlType::Q5_1,
+            GgmlType::Q8_0,
+            GgmlType::Q2K,
+            GgmlType::Q3K,
+            GgmlType::Q4K,
+            GgmlType::Q5K,
+            GgmlType::Q6K,
+            GgmlType::IQ4NL,
+            GgmlType::IQ4XS,
+        ] {
             let n_in = if ty.block_size() == 256 { 768 } else { 224 };
             let n_out = 5;
             let w = random_blocks(ty, n_in * n_out, 7 + n_in as u64);

@@ -55,9 +55,13 @@ pub fn dequant_source(ty: GgmlType) -> &'static str {
         GgmlType::Q5_0 => include_str!("../../../shaders/dequant_q5_0.wgsl"),
         GgmlType::Q5_1 => include_str!("../../../shaders/dequant_q5_1.wgsl"),
         GgmlType::Q8_0 => include_str!("../../../shaders/dequant_q8_0.wgsl"),
+        GgmlType::Q2K => include_str!("../../../shaders/dequant_q2k.wgsl"),
+        GgmlType::Q3K => include_str!("../../../shaders/dequant_q3k.wgsl"),
         GgmlType::Q4K => include_str!("../../../shaders/dequant_q4k.wgsl"),
         GgmlType::Q5K => include_str!("../../../shaders/dequant_q5k.wgsl"),
         GgmlType::Q6K => include_str!("../../../shaders/dequant_q6k.wgsl"),
+        GgmlType::IQ4NL => include_str!("../../../shaders/dequant_iq4nl.wgsl"),
+        GgmlType::IQ4XS => include_str!("../../../shaders/dequant_iq4xs.wgsl"),
     }
 }
 
