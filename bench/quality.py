@@ -137,7 +137,11 @@ def main():
     ap.add_argument("--shots", default="2", help="worked examples, e.g. 2 or 0,2")
     ap.add_argument("--notes", action="store_true", help="also the notes, for the quotes column")
     ap.add_argument("--precis", default=str(ROOT / "target/release/precis"))
+    ap.add_argument("--save", default="", help="a folder to write every summary into")
     a = ap.parse_args()
+    save = Path(a.save) if a.save else None
+    if save:
+        save.mkdir(parents=True, exist_ok=True)
     models = [Path(m) for m in a.models.split(",") if m] or models_present()
     only = {o for o in a.only.split(",") if o}
     transcripts = [p for p in sorted((CORPUS / "transcripts").glob("*.txt")) if not only or p.stem in only]
@@ -148,7 +152,8 @@ def main():
     for model in models:
         for path in transcripts:
             transcript = path.read_text()
-            for n in [int(s) for s in a.shots.split(",")]:
+            settings = [int(s) for s in a.shots.split(",")]
+            for n in settings:
                 row = {"model": model.name, "transcript": path.stem, "shots": n}
                 text, stats, err = run(a.precis, model, path, "structured", n)
                 row.update(stats)
@@ -156,9 +161,13 @@ def main():
                     row["error"] = err
                 else:
                     row.update(measure_structured(text, transcript, shots, schema))
-                if a.notes:
+                    if save:
+                        (save / f"{model.stem}.{path.stem}.shots{n}.json").write_text(text)
+                if a.notes and n == settings[0]:
                     notes, nstats, nerr = run(a.precis, model, path, "notes", 0)
                     row["quotes"] = nerr or measure_notes(notes, transcript)["quotes"]
+                    if save and not nerr:
+                        (save / f"{model.stem}.{path.stem}.notes.md").write_text(notes)
                 rows.append(row)
                 if err:
                     print(f"{model.name:<38} {path.stem:<26} {n:>5} error: {err}")

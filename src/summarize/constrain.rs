@@ -63,6 +63,7 @@ pub struct TokenSpace {
     factory: ParserFactory,
     n_vocab: usize,
     words: Arc<TokenWords>,
+    probe: Vec<u32>,
 }
 
 impl TokenSpace {
@@ -100,7 +101,8 @@ impl TokenSpace {
         let mut factory = ParserFactory::new(&env, caps, &SlicedBiasComputer::general_slices()).map_err(|e| ConstrainError::Setup(e.to_string()))?;
         factory.quiet();
         let words = Arc::new(TokenWords::new(factory.tok_env().tok_trie()));
-        Ok(TokenSpace { factory, n_vocab, words })
+        let probe = tokenizer.encode_continuation(&ROOM_PROBE.repeat(ROOM_PROBES));
+        Ok(TokenSpace { factory, n_vocab, words, probe })
     }
 
     pub fn trie(&self) -> &TokTrie {
@@ -136,6 +138,8 @@ impl TokenSpace {
             wrap_up: None,
             error: None,
             finished: false,
+            probe: self.probe.clone(),
+            roomy: false,
             stats: MaskStats::default(),
         })
     }
@@ -168,6 +172,13 @@ pub struct Budget {
 /// that a stop mid-phrase (odds of 1 in 10,000) becomes likely.
 const WRAP_UP_BIAS: f32 = 4.0;
 
+/// What the room left in a field is measured with: a run of plain words that any
+/// prose field (JSON text, a notes point, a key point) takes in its middle.
+const ROOM_PROBE: &str = " and the";
+/// Times [`ROOM_PROBE`] must still fit for a field to count as roomy: ~48 characters,
+/// about the 12 tokens of a wrap-up.
+const ROOM_PROBES: usize = 6;
+
 impl Budget {
     /// Whether the rest must now be written as briefly as the grammar allows:
     /// what is left of the layout (by forced tokens so far) plus every field's
@@ -197,6 +208,8 @@ pub struct MaskStats {
     /// Steps at which a repeated field was refused, and let through.
     pub repeats_refused: usize,
     pub repeats_unavoidable: usize,
+    /// Steps at which a field near its size limit had its sentence's end favoured.
+    pub near_limit_steps: usize,
 }
 
 pub struct GrammarConstraint {
@@ -220,6 +233,11 @@ pub struct GrammarConstraint {
     wrap_up: Option<usize>,
     error: Option<String>,
     finished: bool,
+    /// [`ROOM_PROBE`] × [`ROOM_PROBES`] as tokens (empty: the tokenizer cannot spell it).
+    probe: Vec<u32>,
+    /// The open field had room for the probe at some step: when it no longer has,
+    /// it is near its size limit.
+    roomy: bool,
     pub stats: MaskStats,
 }
 
@@ -281,6 +299,45 @@ impl GrammarConstraint {
     /// The wrap-up: closers and enders made likelier, nothing forbidden.
     fn favour_ends(&self, logits: &mut [f32]) {
         for &t in self.closer_tokens.iter().chain(&self.ender_tokens) {
+            if allowed(logits, t) {
+                logits[t as usize] += WRAP_UP_BIAS;
+            }
+        }
+    }
+
+    /// A field near its own size limit (issue 21: "…these advancements are reshaping"
+    /// where the grammar cut the introduction off): once the open field has no room
+    /// left for [`ROOM_PROBE`] × [`ROOM_PROBES`] after having had it, its sentence's
+    /// end is made likelier, and once the sentence has ended the field is closed. The
+    /// end is only a nudge, as in closing mode's wrap-up: a field whose grammar never
+    /// took the probe (a topic, a title) is left alone, and the grammar still cuts a
+    /// sentence that will not end.
+    fn near_field_limit(&mut self, logits: &mut [f32]) {
+        let field = self.repeats.current();
+        if field.is_empty() || self.probe.is_empty() {
+            self.roomy = false;
+            return;
+        }
+        let fits = self.constraint.validate_tokens_raw(&self.probe).unwrap_or(0) == self.probe.len();
+        if fits {
+            self.roomy = true;
+            return;
+        }
+        if !self.roomy {
+            return;
+        }
+        self.stats.near_limit_steps += 1;
+        // A sentence that ended this near the limit closes the field: another would
+        // be cut by the grammar ("…to distribute. 2").
+        if field.trim_ascii_end().last().is_some_and(|b| matches!(b, b'.' | b'!' | b'?')) && self.closer_tokens.iter().any(|&t| allowed(logits, t)) {
+            let keep: Vec<(u32, f32)> = self.closer_tokens.iter().filter(|&&t| allowed(logits, t)).map(|&t| (t, logits[t as usize])).collect();
+            logits.iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
+            for (t, l) in keep {
+                logits[t as usize] = l;
+            }
+            return;
+        }
+        for &t in &self.ender_tokens {
             if allowed(logits, t) {
                 logits[t as usize] += WRAP_UP_BIAS;
             }
@@ -365,6 +422,9 @@ impl LogitsProcessor for GrammarConstraint {
             self.repeats.restrict(self.constraint.tok_trie(), &mut logits[..n]);
         }
         self.guard_stats();
+        if !must_close {
+            self.near_field_limit(logits);
+        }
         if must_close {
             // An allowed end-of-output token means the grammar may end here: do.
             if self.constraint.tok_trie().eos_tokens().iter().any(|&t| (t as usize) < n && logits[t as usize].is_finite()) {
@@ -432,6 +492,10 @@ mod tests {
 
     /// A constraint over a hand-built vocabulary, stepped without a model.
     fn tiny(words: &[&str], lark: &str) -> (TokTrie, GrammarConstraint) {
+        tiny_closing(words, lark, Closing { closers: vec![b"\"".to_vec()], enders: vec![], wrap_up: 0, penalize_enders: false })
+    }
+
+    fn tiny_closing(words: &[&str], lark: &str, closing: Closing) -> (TokTrie, GrammarConstraint) {
         let mut w: Vec<Vec<u8>> = words.iter().map(|s| s.as_bytes().to_vec()).collect();
         w.push(b"\xFF<eos>".to_vec());
         let eos = w.len() as u32 - 1;
@@ -441,8 +505,7 @@ mod tests {
         let mut factory = ParserFactory::new(&env, InferenceCapabilities::default(), &SlicedBiasComputer::general_slices()).unwrap();
         factory.quiet();
         let words = Arc::new(TokenWords::new(&trie));
-        let space = TokenSpace { factory, n_vocab: w.len(), words };
-        let closing = Closing { closers: vec![b"\"".to_vec()], enders: vec![], wrap_up: 0, penalize_enders: false };
+        let space = TokenSpace { factory, n_vocab: w.len(), words, probe: vec![] };
         let budget = Budget { max_tokens: 1000, structure_tokens: 0, field_reserve: 0, closing, repeat_penalty: 1.0, repeat_window: 0 };
         let c = space.constrain(lark, budget, &[], Fields::JsonStrings).unwrap();
         (trie, c)
@@ -452,6 +515,35 @@ mod tests {
         let mut logits = vec![0.0f32; n];
         assert!(c.process(&mut logits));
         (0..n).filter(|&i| logits[i].is_finite()).collect()
+    }
+
+    #[test]
+    fn a_field_near_its_size_limit_ends_its_sentence_then_closes() {
+        // Vocabulary: 0 `"`, 1 `a`, 2 ` and`, 3 ` the`, 4 `.`, 5 <eos>; the field is
+        // `a`, then at most 16 more characters, then its full stop.
+        let words = ["\"", "a", " and", " the", "."];
+        let closing = Closing { closers: vec![b"\"".to_vec()], enders: vec![b".".to_vec()], wrap_up: 0, penalize_enders: false };
+        let (_, mut c) = tiny_closing(&words, "start: \"\\\"\" TEXT \"\\\"\"\nTEXT: /a[a-z .]{0,16}[.]/\n", closing);
+        c.probe = vec![2, 3]; // " and the": 8 characters of room
+        let step = |c: &mut GrammarConstraint, t: u32| -> Vec<f32> {
+            let mut logits = vec![0.0f32; words.len() + 1];
+            assert!(c.process(&mut logits));
+            c.accept(t);
+            logits
+        };
+        step(&mut c, 0);
+        step(&mut c, 1);
+        for t in [2, 3, 2] {
+            // At "a", "a and", "a and the": room for 8 more and the stop; nothing favoured.
+            let l = step(&mut c, t);
+            assert_eq!((l[4], c.stats.near_limit_steps), (0.0, 0), "before token {t}: {l:?}");
+        }
+        // At "a and the and" (13 characters): no room for 8 more, so the stop is favoured...
+        let l = step(&mut c, 4);
+        assert_eq!((l[4], c.stats.near_limit_steps), (WRAP_UP_BIAS, 1), "{l:?}");
+        // ...and once the sentence has ended, the field closes.
+        let l = step(&mut c, 0);
+        assert_eq!(l.iter().map(|x| x.is_finite()).collect::<Vec<_>>(), [true, false, false, false, false, false], "{l:?}");
     }
 
     #[test]

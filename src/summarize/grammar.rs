@@ -77,6 +77,16 @@ fn json_text(max_chars: usize) -> String {
     format!("/{JSON_START}{JSON_CHAR}{{0,{}}}/", max_chars.saturating_sub(1))
 }
 
+/// JSON prose: [`json_text`] that ends with its sentence (`.`, `!` or `?` before the
+/// closing quote; issue 21: fields ended "…these advancements are reshaping"). Inside,
+/// any sentence may start and end: a grammar that refused new sentences past a size
+/// made the default model glue words with full stops ("That.Is.An.Im") instead. With
+/// the constraint's nudge near the size limit (`constrain.rs`, `near_field_limit`),
+/// the model ends its sentence itself before the grammar would force the stop.
+fn json_prose(max_chars: usize) -> String {
+    format!("/{JSON_START}{JSON_CHAR}{{0,{}}}[.!?]/", max_chars.saturating_sub(2))
+}
+
 /// One section of the structured summary (issue 16: written from its own part of the
 /// talk, so section 3 is about the third part), laid out as
 /// [`super::structured::Section`] renders inside the summary. With `part` (the part's
@@ -99,14 +109,10 @@ pub fn section(n: usize, z: &StructuredSizes, part: Option<&str>) -> GrammarSpec
     }
     b.lit("  ]\n}");
     let mut g = format!("start: {}\n", b.seq.join(" "));
-    // Plain bounded text: a grammar that refused new sentences past the size (and
-    // demanded a full stop before the quote) made the default model glue words
-    // with full stops ("That.Is.An.Im") rather than end. Closing mode's wrap-up
-    // ends most fields at a sentence instead.
     // The schema's title pattern is `^Section N(: .+)?$`; `.` excludes line
     // terminators, which JSON_CHAR already leaves out.
     g.push_str(&format!("TITLE: {}\n", json_text(z.title)));
-    g.push_str(&format!("BULLET: {}\n", json_text(z.bullet)));
+    g.push_str(&format!("BULLET: {}\n", json_prose(z.bullet)));
     // Topics are names, not sentences: letters and digits with the few signs
     // technical names use (C++, C#, Node.js, TCP/IP, O(n), R&D).
     let topic = format!("/[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/", z.topic - 1);
@@ -138,7 +144,7 @@ pub fn overview(z: &StructuredSizes, talk: Option<&str>) -> GrammarSpec {
     }
     b.lit("  ]\n}");
     let mut g = format!("start: {}\n", b.seq.join(" "));
-    g.push_str(&format!("INTRO: {}\n", json_text(z.introduction)));
+    g.push_str(&format!("INTRO: {}\n", json_prose(z.introduction)));
     // `^\S+( \S+)?$`: one or two words.
     let word = format!(r#"[\p{{L}}\p{{N}}][\p{{L}}\p{{N}}\-+#.\/'&]{{0,{}}}"#, z.word - 1);
     g.push_str(&format!("TAG: {}\n", from_talk(&format!("/{word}( {word})?/"), talk)));

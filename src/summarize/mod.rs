@@ -155,6 +155,7 @@ impl SummaryStats {
         self.mask.echoes_unavoidable += m.echoes_unavoidable;
         self.mask.repeats_refused += m.repeats_refused;
         self.mask.repeats_unavoidable += m.repeats_unavoidable;
+        self.mask.near_limit_steps += m.near_limit_steps;
     }
 }
 

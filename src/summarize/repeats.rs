@@ -92,6 +92,11 @@ impl RepeatGuard {
         self.seen.extend(fields.iter().map(|f| normalize(f.as_bytes())).filter(|n| !n.is_empty()));
     }
 
+    /// The open field's bytes so far (empty between fields).
+    pub fn current(&self) -> &[u8] {
+        &self.current
+    }
+
     /// Whether a field is open for the model to write in.
     fn in_field(&self) -> bool {
         self.fields == Fields::Lines || self.inside
