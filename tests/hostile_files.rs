@@ -1,13 +1,15 @@
 //! Model files built to hurt: hyperparameters anywhere in u64, headers that claim
 //! more memory than the machine has, metadata that would amplify in memory,
-//! overlapping tensors, a tokenizer smaller than the vocabulary. Each gives an error
-//! that names the file and the cause — never a panic, an abort or a huge allocation.
+//! overlapping tensors, a tokenizer smaller than the vocabulary, a chat template that
+//! builds values without bound. Each gives an error that names the file and the
+//! cause — never a panic, an abort or a huge allocation.
 //! The files are generated here (large ones sparse), not committed.
 
 mod common;
 
 use common::{GgufWriter, Kv};
 use precis::format::gguf::Gguf;
+use precis::text::chat::{ChatError, Message};
 use precis::{Engine, GenerateOptions, Overrides};
 
 const F32: u32 = 0;
@@ -228,6 +230,24 @@ fn context_length_zero_is_named() {
     let mut src: &[u8] = &b;
     let msg = Engine::load(&mut src, "ctx0.gguf", &Overrides::default()).err().expect("refused").to_string();
     assert!(msg.contains("ctx0.gguf") && msg.contains("llama.context_length"), "{msg}");
+}
+
+/// Issue 20: a chat template that doubles a message 40 times takes ~200 template
+/// steps and, built, a terabyte; it is stopped at its byte budget, by name, before
+/// the allocation (the lib's text::chat tests cover each amplifier).
+#[test]
+fn a_chat_template_that_amplifies_its_values_is_stopped_by_name() {
+    const DOUBLING: &str = "{% set ns = namespace(s=messages[0].content) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}";
+    let hp = Hp { n_layer: 1, n_embd: 8, n_ff: 8, n_head: 2, n_head_kv: 2, head_dim: 4, n_vocab: 16, n_ctx: 64 };
+    let b = writer(hp, 16).kv("tokenizer.chat_template", Kv::Str(DOUBLING.into())).bytes();
+    let mut src: &[u8] = &b;
+    let e = Engine::load(&mut src, "doubling.gguf", &Overrides::default()).unwrap();
+    let start = std::time::Instant::now();
+    let err = e.chat_tokens(&[Message::new("user", "hello")]).unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(10), "took {:?}", start.elapsed());
+    assert!(matches!(err, ChatError::TooBig { input: 9, .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.starts_with("doubling.gguf: ") && msg.contains("built a value of over 4194340 bytes"), "{msg}");
 }
 
 #[cfg(feature = "gpu")]
