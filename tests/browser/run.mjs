@@ -1240,6 +1240,36 @@ try {
     await c.close();
   });
 
+  // ---- Stop at 2 threads: the engine's worker answers Stop between two tokens while
+  // the pool's workers compute its products (issue 17); the transcript stays.
+  await test("threads: at 2 threads Stop ends a run mid-generation and keeps the transcript", async () => {
+    const c = await browser.newContext({ serviceWorkers: "block" });
+    await c.addInitScript(NO_GPU);
+    await c.addInitScript(TEST_OPTIONS);
+    const p = await c.newPage();
+    const ws = watch(p);
+    await p.goto(`${base}?threads=2`);
+    await p.click("#load-default");
+    await waitModel(p);
+    const b = await p.evaluate(() => ({ ...document.getElementById("backend-badge").dataset }));
+    assert(b.build === "threaded" && b.threads === "2", `badge ${JSON.stringify(b)}`);
+    const text = excerpt("consistent-hashing.txt");
+    await setTranscript(p, text);
+    await p.selectOption("#format", "key-points");
+    await p.click("#summarize");
+    await p.waitForFunction(() => document.getElementById("live").textContent.length > 5, null, { timeout: 120_000 });
+    const t = Date.now();
+    await p.click("#stop");
+    await p.waitForFunction(() => !window.precis.state.running, null, { timeout: 60_000 });
+    const status = await p.textContent("#run-status");
+    console.log(`     stopped ${Date.now() - t} ms after the click: ${status}`);
+    assert(/^stopped while writing/.test(status), `status after Stop: ${status}`);
+    assert(Date.now() - t < 10_000, `Stop took ${Date.now() - t} ms`);
+    assert((await p.inputValue("#transcript")) === text, "transcript kept");
+    ws.check();
+    await c.close();
+  });
+
   // ---- A threaded build that cannot start (here its pool workers' script is missing,
   // after the engine asked for the threads) gives way to the single-threaded build; the
   // badge says why (the single build itself is tested on the plain page above).
@@ -1503,7 +1533,9 @@ try {
     const short = "Today we talk about consistent hashing. When you add a server to a cluster, a naive modulo hash moves almost every key. " +
       "Consistent hashing places servers and keys on a ring, so adding a server moves only the keys between it and its neighbour. Virtual nodes smooth out the load.";
     let gpuHeadline = null;
-    await p.goto(`${base}?backend=webgpu`);
+    // Two CPU threads: the fallback after a lost device lands on the threaded build's
+    // pool at 2 threads (issue 17), not at this 2-core machine's default of 1.
+    await p.goto(`${base}?backend=webgpu&threads=2`);
 
     await test("WebGPU: ?backend=webgpu gets WebGPU even on a fallback adapter; badge and footer say so", async () => {
       await p.waitForFunction(() => document.getElementById("backend-badge").dataset.backend);
@@ -1573,6 +1605,8 @@ try {
       assert(r.backend === "cpu" && /GPU/.test(r.fallback || ""), `backend ${r.backend}, fallback ${r.fallback}`);
       assert(/WebGPU failed/.test(await p.textContent("#model-note")), "the page says it fell back");
       assert((await p.getAttribute("#backend-badge", "data-backend")) === "cpu" && /CPU/.test(await p.textContent("#backend-badge")), "badge says CPU after the fallback");
+      const b = await p.evaluate(() => ({ ...document.getElementById("backend-badge").dataset }));
+      assert(b.build === "threaded" && b.threads === "2", `the CPU engine after the fallback: ${JSON.stringify(b)}`);
       assert((await p.inputValue("#transcript")) === short, "transcript kept");
       assert(/after WebGPU failed/.test(await p.textContent("#run-status")), await p.textContent("#run-status"));
       // The CPU engine rounds differently (it quantizes activations to 8 bits), so
