@@ -235,7 +235,7 @@ try {
     assert(stats.includes(`${text.length.toLocaleString("en-US")} characters`), stats);
     assert(await page.isHidden("#transcript-warning"), "unexpected map-reduce warning");
     // The first visit: a short speed test after loading gives the time before any summary.
-    await page.waitForFunction(() => /model pass, ~.+ on this device \(from a short speed test\)/.test(document.getElementById("transcript-stats").textContent), null, { timeout: 60_000 });
+    await page.waitForFunction(() => /model pass(es)?, ~.+ on this device \(from a short speed test\)/.test(document.getElementById("transcript-stats").textContent), null, { timeout: 60_000 });
     console.log(`     ${await page.textContent("#transcript-stats")}`);
   });
 
@@ -261,7 +261,7 @@ try {
 
   await test("after a summary the estimate gives this device's time before the next", async () => {
     await page.selectOption("#length", "medium");
-    await page.waitForFunction(() => /model pass, ~.+ on this device$/.test(document.getElementById("transcript-stats").textContent), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /model pass(es)?, ~.+ on this device$/.test(document.getElementById("transcript-stats").textContent), null, { timeout: 30_000 });
     await page.selectOption("#length", "short");
   });
 
