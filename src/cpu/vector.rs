@@ -59,6 +59,20 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
+/// GELU, tanh approximation (ggml's `ggml_gelu`, Hugging Face's `gelu_pytorch_tanh`):
+/// `0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³)))`, in f32. (ggml's CPU build may read
+/// it from an f16 table; here it is computed.)
+#[inline]
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
+}
+
+/// `x` scaled in place by `s`.
+pub fn scale(x: &mut [f32], s: f32) {
+    x.iter_mut().for_each(|v| *v *= s);
+}
+
 /// In-place softmax; returns nothing for an empty slice.
 pub fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);

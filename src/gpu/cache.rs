@@ -22,7 +22,7 @@ pub struct GpuKvCache {
 
 impl GpuKvCache {
     pub fn new(ctx: &GpuContext, shape: CacheShape, half: bool) -> Result<Self, GpuError> {
-        let CacheShape { n_layer, kv_dim, capacity, rolling } = shape;
+        let CacheShape { n_layer, kv_dim, capacity, rolling, .. } = shape;
         if half && !ctx.has_f16 {
             return Err(GpuError::Device(format!("an f16 KV cache needs the shader-f16 feature, which {} did not grant", ctx.adapter_name)));
         }

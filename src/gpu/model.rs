@@ -193,6 +193,28 @@ struct MoeScratch {
     down: Buf,
 }
 
+/// The forward-pass steps of `hp`'s family (or of tensors `spec` found) that `run` does
+/// not have yet, in words; `None` when it runs the model. Gemma 3 needs all of them.
+pub fn unsupported_steps(hp: &Hparams, spec: &ModelSpec) -> Option<String> {
+    let mut missing = vec![];
+    if hp.family.embd_scale {
+        missing.push("the embedding scale (× sqrt(n_embd))");
+    }
+    if hp.family.post_norms || spec.layers.iter().any(|l| l.post_norm.iter().any(Option::is_some)) {
+        missing.push("the post-attention and post-FFN RMSNorms");
+    }
+    if hp.family.act != crate::format::family::Activation::Silu {
+        missing.push("GeGLU (tanh GELU)");
+    }
+    if hp.mixed_windows() {
+        missing.push("a window and rope base per layer with a mixed KV cache (W slots for local layers, the context for global ones)");
+    }
+    if (hp.attn_scale - 1.0 / (hp.head_dim as f32).sqrt()).abs() > f32::EPSILON * hp.attn_scale {
+        missing.push("an attention scale other than 1/sqrt(head_dim)");
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
 impl GpuModel {
     /// Uploads every tensor of `spec` from `src` tensor by tensor (host memory stays
     /// bounded by the staging chunk). Every size is checked before anything is allocated.
@@ -204,6 +226,12 @@ impl GpuModel {
     /// device's limit if lower): tests split small models as a browser's binding limit
     /// splits big ones.
     pub async fn load_limited(ctx: GpuContext, src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams, limit: u64) -> Result<Self, GpuError> {
+        if let Some(missing) = unsupported_steps(&hp, spec) {
+            return Err(GpuError::Load(format!(
+                "{file}: the GPU engine does not run `{}` ({}) yet; it lacks {missing}. Use the CPU (--backend cpu)",
+                hp.arch, hp.family.name
+            )));
+        }
         let limit = limit.min(part_limit(&ctx));
         let plan = plan(spec);
         for m in &plan {
@@ -259,8 +287,17 @@ impl GpuModel {
         };
         let on = vector(&spec.output_norm, src)?;
         let output_norm = fbuf(&ctx, "output_norm", &on).await?;
-        // The CPU's frequencies (model::rope), so GPU and CPU rotate identically.
-        let inv = crate::model::rope::inv_freq(hp.n_rot, hp.rope_base);
+        // The CPU's frequencies (model::rope), so GPU and CPU rotate identically, with
+        // the file's frequency factors where it has them (rope_freqs.weight).
+        let factors = match &spec.rope_freqs {
+            Some(t) => {
+                let f = vector(t, src)?;
+                crate::model::rope::check_factors(file, &t.name, &f).map_err(|e| GpuError::Load(e.to_string()))?;
+                Some(f)
+            }
+            None => None,
+        };
+        let inv = crate::model::rope::inv_freq(hp.n_rot, hp.rope_base, factors.as_deref());
         let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
         let kv_half = ctx.has_f16 && std::env::var("PRECIS_GPU_KV").map_or(true, |v| v != "f32");
         Ok(GpuModel { kernels: Kernels::new(&ctx), kv_half, ctx, hp, embd, output, output_norm, inv_freq, layers, weight_bytes, scratch: Mutex::new(None) })
