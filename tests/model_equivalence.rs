@@ -248,7 +248,10 @@ fn tiny_llama3_rope_frequency_factors() {
 /// llama.cpp's 5 highest logits at every position are ours within this fraction of the
 /// logits' spread (both engines round activations to 8 bits, each in its own way, and
 /// llama.cpp keeps an f16 KV cache; measured: 3.3e-2 on tiny-qwen2, 4.8e-2 on tiny-qwen3,
-/// 5.3e-2 on tiny-mixtral, with llama.cpp's argmax ours at 40/40 positions of each;
+/// 5.3e-2 on tiny-mixtral, 9.4e-2 on tiny-gemma3 (past its window; its logits spread only
+/// 1.05, and llama.cpp's own distance from NumPy float64 there is 8.8e-2 — its GELU reads
+/// an f16 table), 4.5e-2 on tiny-llama3 (rope_freqs), with llama.cpp's argmax ours at
+/// 40/40 positions of each but tiny-llama3's 38/40 (near-ties, within NEAR_TIE_LLAMA_CPP);
 /// llama.cpp against NumPy float64 is 2.8e-2 and 3.8e-2 on the two qwen files).
 const TOL_LLAMA_CPP_TOP5: f32 = 0.1;
 /// llama.cpp's pick at a position may be below our argmax by at most this (a near-tie
@@ -259,7 +262,9 @@ const NEAR_TIE_LLAMA_CPP: f32 = 0.25;
 fn tiny_families_match_llama_cpp_logits() {
     let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("tiny-llamacpp.json")).unwrap()).unwrap();
     let models = fx["models"].as_object().unwrap();
-    assert!(models.contains_key("tiny-qwen2") && models.contains_key("tiny-qwen3"));
+    for name in ["tiny-qwen2", "tiny-qwen3", "tiny-mixtral", "tiny-gemma3", "tiny-llama3"] {
+        assert!(models.contains_key(name), "tiny-llamacpp.json has {name}");
+    }
     for (name, m) in models {
         let t = tiny(name);
         let want_tokens: Vec<u32> = m["tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
