@@ -243,6 +243,25 @@ fn tiny_llama3_rope_frequency_factors() {
     assert!(d > 0.1, "without the frequency factors the logits moved by only {d}");
 }
 
+/// A `rope_freqs.weight` factor of 0 (an infinite frequency) or NaN is refused at load,
+/// naming the tensor and the factor, on the CPU and in the slow twin.
+#[test]
+fn a_zero_or_nan_rope_frequency_factor_is_refused_by_name() {
+    let bytes = std::fs::read(fixture("tiny-llama3.gguf")).unwrap();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let t = g.tensor("rope_freqs.weight").expect("tiny-llama3 has rope_freqs").clone();
+    for (i, bad) in [(0usize, 0f32), (7, f32::NAN), (31, -1.0)] {
+        let mut b = bytes.clone();
+        let at = t.offset as usize + 4 * i;
+        b[at..at + 4].copy_from_slice(&bad.to_le_bytes());
+        let e = precis::Engine::load(&mut &b[..], "bad.gguf", &Overrides::default()).err().expect("refused").to_string();
+        assert!(e.contains("rope_freqs.weight") && e.contains(&format!("frequency factor {i} is")), "{e}");
+        let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+        let spec = ModelSpec::resolve(&g, &hp, "bad.gguf").unwrap();
+        assert!(RefModel::load(&mut &b[..], "bad.gguf", &spec, hp).is_err(), "the slow twin refuses it too");
+    }
+}
+
 /// Precis's quantized CPU path against llama.cpp's own logits on the same tiny files
 /// (tests/fixtures/tiny-llamacpp.json, from tests/fixtures/llamacpp/tiny_logits.mjs):
 /// llama.cpp's 5 highest logits at every position are ours within this fraction of the
