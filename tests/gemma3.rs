@@ -172,3 +172,55 @@ fn greedy_matches_llama_cpp() {
     }
 }
 
+
+/// GPU against the CPU engine with f32 weights (`Weights::Dequantized`): the same
+/// arithmetic up to f32 summation order (tests/gpu_model.rs's TOL_GPU_VS_CPU).
+#[cfg(feature = "gpu")]
+const TOL_GPU_VS_CPU: f32 = 2e-3;
+
+/// The GPU path on the real model (lavapipe where there is no GPU): head_dim 256 (the
+/// per-query attention kernel, past the tiled prefill's 128), a 262144-token head, the
+/// mixed cache. The short prompt's logits at every position against the CPU with f32
+/// weights, then greedy decode on the device against llama.cpp's 48 tokens.
+#[cfg(feature = "gpu")]
+#[test]
+#[ignore = "minutes on lavapipe: make test-models"]
+fn gpu_logits_match_cpu_and_greedy_matches_llama_cpp() {
+    use precis::cpu::model::{Model, Weights};
+    use precis::format::gguf::Gguf;
+    use precis::gpu::{block_on, GpuContext, GpuModel, Requirements};
+    use precis::model::spec::ModelSpec;
+    let Some(path) = common::gemma3_model() else { return };
+    let bytes = std::fs::read(&path).unwrap();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let hp = precis::Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    let spec = ModelSpec::resolve(&g, &hp, &path).unwrap();
+    let exact = Model::load_with(&mut &bytes[..], &path, &spec, hp.clone(), Weights::Dequantized).unwrap();
+    let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter is required (lavapipe in CI)");
+    let gpu = block_on(GpuModel::load(ctx, &mut &bytes[..], &path, &spec, hp)).unwrap();
+    let case = &fixture()["greedy"][0];
+    let prompt = ids(&case["prompt_ids"]);
+    let v = exact.hp.n_vocab;
+
+    let mut gc = gpu.new_cache_with(256, false).unwrap();
+    let gl = block_on(gpu.forward(&prompt, &mut gc, Logits::All)).unwrap();
+    let cl = exact.forward(&prompt, &mut exact.new_cache(256), Logits::All).unwrap();
+    let mean = cl.iter().sum::<f32>() / cl.len() as f32;
+    let std = (cl.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / cl.len() as f32).sqrt();
+    let mut worst = 0f32;
+    for (i, (a, b)) in gl.iter().zip(&cl).enumerate() {
+        let d = (a - b).abs() / std;
+        assert!(d <= TOL_GPU_VS_CPU, "GPU vs CPU (f32 weights): first bad index {i} (position {}, token {}): gpu {a}, cpu {b}, |diff|/std {d:.2e}", i / v, i % v);
+        worst = worst.max(d);
+    }
+    eprintln!("gemma3 GPU vs CPU (f32 weights), {} positions: max |diff|/std {worst:.2e}", prompt.len());
+
+    let want = ids(&case["generated_ids"]);
+    let mut got = vec![precis::model::sampling::argmax(&gl[(prompt.len() - 1) * v..])];
+    while got.len() < want.len() {
+        got.push(block_on(gpu.forward_greedy(&[*got.last().unwrap()], &mut gc)).unwrap());
+    }
+    let same = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+    eprintln!("gemma3 GPU greedy: {same} of {} tokens equal to llama.cpp's", want.len());
+    assert!(same >= MIN_GREEDY_SAME, "GPU greedy tokens agree with llama.cpp's for only {same}: got {got:?}\nwant {want:?}");
+}
