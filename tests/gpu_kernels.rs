@@ -334,7 +334,7 @@ fn check_attention_on(c: &GpuContext, heads: (usize, usize, usize), n_tok: usize
     let k = Kernels::new(c);
     let (n_head, n_kv, hd) = heads;
     let kvd = n_kv * hd;
-    let mut cache = KvCache::new(CacheShape { n_layer: 1, kv_dim: kvd, capacity, rolling: window.is_some() });
+    let mut cache = KvCache::new(CacheShape { n_layer: 1, kv_dim: kvd, capacity, rolling: window.is_some(), local: None });
     cache.pos = pos;
     let round = |v: Vec<f32>| if half { v.into_iter().map(|x| half::f16::from_f32(x).to_f32()).collect() } else { v };
     cache.layers[0].k = round(rnd(capacity * kvd, 10 + pos as u64));
@@ -342,7 +342,7 @@ fn check_attention_on(c: &GpuContext, heads: (usize, usize, usize), n_tok: usize
     let q = rnd(n_tok * n_head * hd, 30);
     let kc = rnd(n_tok * kvd, 31);
     let vc = rnd(n_tok * kvd, 32);
-    let shape = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
+    let shape = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window, scale: 1.0 / (hd as f32).sqrt() };
     let want = attention_naive(&shape, &q, &kc, &vc, &cache, 0);
     let (qb, kb, vb) = (up(c, "q", &q), up(c, "k", &kc), up(c, "v", &vc));
     let (ckb, cvb) = (up_cache(c, "ck", &cache.layers[0].k, half), up_cache(c, "cv", &cache.layers[0].v, half));
@@ -433,7 +433,7 @@ fn kv_store_matches_cpu_cache() {
     let kvd = 24;
     for half in kv_types(&c) {
         for (n, pos, cap, rolling) in [(1, 0, 8, true), (1, 29, 8, true), (5, 13, 8, true), (11, 3, 8, true), (7, 2, 20, false)] {
-            let mut cpu = KvCache::new(CacheShape { n_layer: 1, kv_dim: kvd, capacity: cap, rolling });
+            let mut cpu = KvCache::new(CacheShape { n_layer: 1, kv_dim: kvd, capacity: cap, rolling, local: None });
             cpu.pos = pos;
             cpu.layers[0].k = rnd(cap * kvd, 80);
             cpu.layers[0].v = rnd(cap * kvd, 81);

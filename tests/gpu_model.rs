@@ -152,6 +152,20 @@ fn tiny_qwen3_per_head_qk_norm() {
     check_model("tiny-qwen3", &fixture("tiny-qwen3.gguf"), 13);
 }
 
+/// The gemma3 family past its window: the embedding scale, post-attention and post-FFN
+/// norms, GeGLU, per-head Q/K norms, local layers (W = 8, their rope base) and a global
+/// one in a mixed cache (W slots and the context), decode and chunked prefill included.
+#[test]
+fn tiny_gemma3_local_and_global_layers() {
+    check_model("tiny-gemma3", &fixture("tiny-gemma3.gguf"), 21);
+}
+
+/// Llama 3.1-style `rope_freqs.weight`: the GPU rotates by the same divided frequencies.
+#[test]
+fn tiny_llama3_rope_frequency_factors() {
+    check_model("tiny-llama3", &fixture("tiny-llama3.gguf"), 13);
+}
+
 #[test]
 fn tiny_mixtral_legacy_per_expert_tensors() {
     check_model("tiny-mixtral-legacy", &fixture("tiny-mixtral-legacy.gguf"), 13);
@@ -459,5 +473,6 @@ fn gpu_engine(name: &str) -> precis::Engine {
 fn gpu_prefix_cache_equals_a_cold_run_bit_for_bit() {
     common::check_prefix_reuse("GPU tiny-smollm2", &|| gpu_engine("tiny-smollm2"), 23, 6, 8);
     common::check_prefix_reuse("GPU tiny-mistral (W = 8)", &|| gpu_engine("tiny-mistral"), 20, 9, 5);
+    common::check_prefix_reuse("GPU tiny-gemma3 (mixed cache, W = 8)", &|| gpu_engine("tiny-gemma3"), 20, 9, 5);
     common::check_stop_in_prefill("GPU, between chunks", &gpu_engine("tiny-smollm2"), false);
 }

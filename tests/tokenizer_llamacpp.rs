@@ -59,6 +59,18 @@ fn qwen2_bpe_matches_llama_cpp() {
     check(&t, "tokens-qwen2.json");
 }
 
+/// Gemma 3's 262144-piece SentencePiece vocabulary (no space prefix, user-defined pieces
+/// for whitespace runs and markup); reads only the header of the 253 MB file. Skipped,
+/// saying so, without the model.
+#[test]
+fn gemma3_spm_matches_llama_cpp() {
+    let Some(path) = common::gemma3_model() else { return };
+    let mut f = std::fs::File::open(&path).unwrap();
+    let g = precis::engine::read_header(&mut f, &path).unwrap();
+    let t = Tokenizer::from_gguf(&g).unwrap();
+    check(&t, "tokens-gemma3.json");
+}
+
 #[test]
 fn mistral_spm_matches_llama_cpp() {
     let t = tokenizer(&fixture("mistral-vocab.gguf"));

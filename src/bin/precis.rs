@@ -275,8 +275,30 @@ fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
         (_, true) => println!("attention:     per-head RMSNorm of Q and K"),
         _ => {}
     }
+    let mut steps = vec![];
+    if hp.family.embd_scale {
+        steps.push("embeddings × sqrt(n_embd)".to_string());
+    }
+    if hp.family.post_norms {
+        steps.push("post-attention and post-FFN RMSNorms".into());
+    }
+    if hp.family.act == precis::format::family::Activation::GeluTanh {
+        steps.push("GeGLU (tanh GELU)".into());
+    }
+    if g.tensor("rope_freqs.weight").is_some() {
+        steps.push("rope frequency factors (rope_freqs.weight)".into());
+    }
+    if !steps.is_empty() {
+        println!("family steps:  {}", steps.join(", "));
+    }
     println!("context:       {} (trained)", hp.n_ctx_train);
-    println!("sliding window:{}", hp.sliding_window.map_or(" none (full causal; use --window for Mistral 7B v0.1)".into(), |w| format!(" {w}")));
+    if hp.mixed_windows() {
+        let (local, global): (Vec<usize>, Vec<usize>) = (0..hp.n_layer).partition(|&l| !hp.is_global(l));
+        let list = |v: &[usize]| v.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(" ");
+        println!("sliding window: {} on the {} local layers (rope base {}); global layers (whole context, rope base {}): {}", hp.sliding_window.unwrap_or(0), local.len(), hp.rope_base_local, hp.rope_base, list(&global));
+    } else {
+        println!("sliding window:{}", hp.sliding_window.map_or(" none (full causal; use --window for Mistral 7B v0.1)".into(), |w| format!(" {w}")));
+    }
     println!("vocabulary:    {}", hp.n_vocab);
     let params: u64 = g.tensors.iter().map(|t| t.n_elements()).sum();
     let bytes: u64 = g.tensors.iter().map(|t| t.n_bytes()).sum();

@@ -17,7 +17,10 @@ pub struct AttnShape {
     pub n_head: usize,
     pub n_head_kv: usize,
     pub head_dim: usize,
+    /// The window of this layer (`Hparams::layer_window`).
     pub window: Option<usize>,
+    /// Multiplies Q·K (`Hparams::attn_scale`, 1/sqrt(head_dim) but for gemma3 27B).
+    pub scale: f32,
 }
 
 /// Query rows per tile, one per f32 lane of two AVX registers: the heads sharing a
@@ -65,7 +68,7 @@ pub fn attention(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache
         return attention_naive(s, q, k, v, cache, layer);
     }
     let lc = &cache.layers[layer];
-    let c = Ctx { s, q, k, v, ck: &lc.k, cv: &lc.v, pos: cache.pos, oldest: cache.oldest(), capacity: cache.capacity };
+    let c = Ctx { s, q, k, v, ck: &lc.k, cv: &lc.v, pos: cache.pos, oldest: cache.oldest(layer), capacity: lc.capacity };
     let n_tok = q.len() / (s.n_head * s.head_dim);
     let group = s.n_head / s.n_head_kv;
     // Heads of a group per tile (all of them unless the group is wider than LANES),
@@ -160,7 +163,7 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
     let j0 = c.lo(c.pos + t.i0);
     let nk = c.pos + t.i1 - j0; // keys from the oldest any row sees to the newest
     let nk_pad = nk.div_ceil(KB) * KB;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = s.scale;
     // Taken out of the thread-local rather than used inside `with`: a closure would
     // not inherit this function's target features, and the loops would stay SSE2.
     let mut buf = SCRATCH.with_borrow_mut(std::mem::take);
@@ -260,9 +263,9 @@ pub fn attention_naive(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &K
     let (hd, kvd) = (s.head_dim, s.n_head_kv * s.head_dim);
     let group = s.n_head / s.n_head_kv;
     let pos = cache.pos;
-    let oldest = cache.oldest();
+    let oldest = cache.oldest(layer);
     let lc = &cache.layers[layer];
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = s.scale;
     let mut out = vec![0f32; q.len()];
 
     let one = |idx: usize, o: &mut [f32]| {
@@ -279,7 +282,7 @@ pub fn attention_naive(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &K
             if j >= pos {
                 (j - pos) * kvd + kvh..(j - pos) * kvd + kvh + hd
             } else {
-                let sl = cache.slot(j);
+                let sl = cache.slot(layer, j);
                 sl * kvd + kvh..sl * kvd + kvh + hd
             }
         };
@@ -325,9 +328,9 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn tiled_equals_naive() {
         for (n_head, n_kv, hd, window, cap) in [(9, 3, 64, None, 64), (8, 2, 128, Some(13), 13), (4, 4, 24, Some(7), 7), (6, 3, 40, None, 64)] {
-            let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
+            let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window, scale: 1.0 / (hd as f32).sqrt() };
             let kvd = n_kv * hd;
-            let mut cache = KvCache::new(crate::model::cache::CacheShape { n_layer: 1, kv_dim: kvd, capacity: cap, rolling: window.is_some() });
+            let mut cache = KvCache::new(crate::model::cache::CacheShape { n_layer: 1, kv_dim: kvd, capacity: cap, rolling: window.is_some(), local: None });
             let mut seed = 1;
             for chunk in [5, 1, 9, 1, 1, 6, 2] {
                 if window.is_none() && cache.pos + chunk > cap {
@@ -361,11 +364,11 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn chunking_does_not_change_bits() {
         for (n_head, n_kv, hd, window) in [(9, 3, 64, None), (8, 2, 32, Some(11)), (4, 4, 24, None), (2, 1, 16, None)] {
-            let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window };
+            let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window, scale: 1.0 / (hd as f32).sqrt() };
             let (n, qd, kvd) = (23, n_head * hd, n_kv * hd);
             let (q, k, v) = (random(n * qd, 7), random(n * kvd, 8), random(n * kvd, 9));
             let run = |chunks: &[usize]| {
-                let mut cache = KvCache::new(crate::model::cache::CacheShape { n_layer: 1, kv_dim: kvd, capacity: n, rolling: false });
+                let mut cache = KvCache::new(crate::model::cache::CacheShape { n_layer: 1, kv_dim: kvd, capacity: n, rolling: false, local: None });
                 let mut out = Vec::new();
                 for &c in chunks {
                     let (a, b) = (cache.pos, cache.pos + c);

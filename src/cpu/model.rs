@@ -1,6 +1,6 @@
 //! The transformer on the CPU for every family of `format::family` (Llama, Mistral,
-//! Mixtral, SmolLM, Qwen2, Qwen3): their differences are the optional steps below, taken
-//! where the model has the tensors or the flag.
+//! Mixtral, SmolLM, Qwen2, Qwen3, Gemma 3): their differences are the optional steps
+//! below, taken where the model has the tensors or the flag.
 //!
 //! The steps of [`Model::forward`] are numbered as `gpu::model::GpuModel::run`'s. A
 //! change to one step comes with the same-numbered change in the other pass and a case
@@ -9,13 +9,13 @@
 
 use crate::cpu::attention::{attention, AttnShape};
 use crate::cpu::cache::KvCache;
-use crate::cpu::ffn::SwiGlu;
+use crate::cpu::ffn::GatedFfn;
 use crate::format::gguf::TensorInfo;
 use crate::format::hparams::Hparams;
 use crate::cpu::kernels::KernelError;
 use crate::cpu::linear::{Linear, Projections};
 use crate::cpu::moe::Moe;
-use crate::cpu::vector::{add_assign, add_rows, rms_norm};
+use crate::cpu::vector::{add_assign, add_rows, rms_norm, scale};
 use crate::format::quant::{dequantize_vec, GgmlType};
 use crate::cpu::rope::Rope;
 use crate::format::source::{read_part, read_tensor, ByteSource};
@@ -31,7 +31,7 @@ impl From<crate::cpu::kernels::KernelError> for ModelError {
 }
 
 pub enum Ffn {
-    Dense(SwiGlu),
+    Dense(GatedFfn),
     Moe(Moe),
 }
 
@@ -46,6 +46,9 @@ pub struct Layer {
     pub o: Linear,
     pub ffn_norm: Vec<f32>,
     pub ffn: Ffn,
+    /// RMSNorm weights of the attention output and the FFN output before their residual
+    /// adds, where the family has them (gemma3).
+    pub post_norm: [Option<Vec<f32>>; 2],
 }
 
 /// The token table stays quantized; rows are dequantized on lookup.
@@ -81,7 +84,10 @@ pub struct Model {
     pub layers: Vec<Layer>,
     pub output_norm: Vec<f32>,
     pub output: Linear,
+    /// The rotation of every layer, or of the global layers where layers alternate.
     pub rope: Rope,
+    /// The local layers' rotation where layers alternate (gemma3: another base).
+    pub rope_local: Option<Rope>,
 }
 
 impl Model {
@@ -97,8 +103,10 @@ impl Model {
     pub fn forward_until(&self, tokens: &[u32], cache: &mut KvCache, which: Logits, go_on: &mut dyn FnMut() -> bool) -> Result<Vec<f32>, ModelError> {
         check_input(&self.hp, tokens, cache)?;
         let hp = &self.hp;
-        let shape = AttnShape { n_head: hp.n_head, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, window: hp.sliding_window };
         let mut x = self.embd.rows(tokens); //                        1. token embeddings
+        if hp.family.embd_scale {
+            scale(&mut x, (hp.n_embd as f32).sqrt()); //                 × sqrt(n_embd) (gemma3)
+        }
         for (l, layer) in self.layers.iter().enumerate() {
             if l > 0 && !go_on() {
                 return Err(ModelError::Stopped); //                     the caller's Stop
@@ -112,19 +120,28 @@ impl Model {
             }
             for (y, g) in [&mut q, &mut k].into_iter().zip(&layer.qk_norm) {
                 if let Some(g) = g {
-                    *y = rms_norm(y, g, hp.rms_eps); //                   + RMSNorm per head (qwen3)
+                    *y = rms_norm(y, g, hp.rms_eps); //                   + RMSNorm per head (qwen3, gemma3)
                 }
             }
-            self.rope.apply(&mut q, hp.n_head, cache.pos); //         4. rotary positions (normal or NEOX pairs)
-            self.rope.apply(&mut k, hp.n_head_kv, cache.pos);
-            let a = attention(&shape, &q, &k, &v, cache, l); //       5. windowed GQA over cache + chunk
-            cache.store(l, &k, &v); //                                6. rolling-buffer write (slot = pos mod W)
-            add_assign(&mut x, &layer.o.forward(&a)?); //             7. output projection + residual
+            let rope = self.rope_of(l); //                            4. rotary positions (normal or NEOX pairs,
+            rope.apply(&mut q, hp.n_head, cache.pos); //                 this layer's base)
+            rope.apply(&mut k, hp.n_head_kv, cache.pos);
+            let shape = AttnShape { n_head: hp.n_head, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, window: hp.layer_window(l), scale: hp.attn_scale };
+            let a = attention(&shape, &q, &k, &v, cache, l); //       5. GQA over cache + chunk, this layer's window
+            cache.store(l, &k, &v); //                                6. rolling-buffer write (slot = pos mod this layer's slots)
+            let mut o = layer.o.forward(&a)?; //                      7. output projection
+            if let Some(g) = &layer.post_norm[0] {
+                o = rms_norm(&o, g, hp.rms_eps); //                      + post-attention RMSNorm (gemma3)
+            }
+            add_assign(&mut x, &o); //                                   + residual
             let h = rms_norm(&x, &layer.ffn_norm, hp.rms_eps); //     8. pre-FFN RMSNorm
-            let f = match &layer.ffn {
-                Ffn::Dense(mlp) => mlp.forward(&h)?, //               9. SwiGLU, or
+            let mut f = match &layer.ffn {
+                Ffn::Dense(mlp) => mlp.forward(&h)?, //               9. SwiGLU or GeGLU (`Family::act`), or
                 Ffn::Moe(moe) => moe.forward(&h)?, //                    top-k experts
             };
+            if let Some(g) = &layer.post_norm[1] {
+                f = rms_norm(&f, g, hp.rms_eps); //                      + post-FFN RMSNorm (gemma3)
+            }
             add_assign(&mut x, &f); //                               10. residual
         }
         cache.advance(tokens.len());
@@ -133,6 +150,14 @@ impl Model {
         }
         let h = rms_norm(&x, &self.output_norm, hp.rms_eps); //      11. final RMSNorm
         Ok(self.output.forward(&h)?) //                              12. vocabulary head
+    }
+
+    /// The rotation of layer `l`: the local one for a local layer where layers alternate.
+    pub fn rope_of(&self, l: usize) -> &Rope {
+        match &self.rope_local {
+            Some(local) if !self.hp.is_global(l) => local,
+            _ => &self.rope,
+        }
     }
 
     /// Prefill in chunks of at most `chunk` tokens (capped at the sliding window), so
@@ -148,7 +173,8 @@ impl Model {
     }
 
     /// A KV cache sized for this model: W slots for a sliding-window model, else
-    /// `n_ctx` slots (grown on demand, so short inputs stay small).
+    /// `n_ctx` slots (grown on demand, so short inputs stay small); where layers
+    /// alternate, W slots for the local layers and `n_ctx` for the global ones.
     pub fn new_cache(&self, n_ctx: usize) -> KvCache {
         KvCache::new(CacheShape::for_model(&self.hp, n_ctx))
     }
@@ -165,9 +191,9 @@ impl Model {
         let mut layers = Vec::with_capacity(spec.layers.len());
         for ls in &spec.layers {
             let ffn = match &ls.ffn {
-                FfnSpec::Dense { gate, up, down } => Ffn::Dense(r.swiglu([gate, up, down].map(Slice::whole), &hp)?),
+                FfnSpec::Dense { gate, up, down } => Ffn::Dense(r.gated([gate, up, down].map(Slice::whole), &hp)?),
                 FfnSpec::Moe { router, experts } => {
-                    let experts = (0..hp.n_expert).map(|e| r.swiglu(experts.expert(e), &hp)).collect::<Result<Vec<_>, LoadError>>()?;
+                    let experts = (0..hp.n_expert).map(|e| r.gated(experts.expert(e), &hp)).collect::<Result<Vec<_>, LoadError>>()?;
                     Ffn::Moe(Moe { router: r.linear(router, hp.n_embd)?, experts, k: hp.n_expert_used })
                 }
             };
@@ -180,6 +206,7 @@ impl Model {
                 o: r.linear(&ls.o, hp.q_dim())?,
                 ffn_norm: r.vector(&ls.ffn_norm)?,
                 ffn,
+                post_norm: [r.bias(&ls.post_norm[0])?, r.bias(&ls.post_norm[1])?],
             });
         }
         let embd_bytes = read_tensor(r.src, &spec.token_embd, file)?;
@@ -190,8 +217,14 @@ impl Model {
                 Linear::from_vec(ty, b, hp.n_embd, n_out).map_err(|e| r.err(&spec.token_embd, e))?
             }
         };
+        let factors = r.bias(&spec.rope_freqs)?;
+        if let (Some(f), Some(t)) = (&factors, &spec.rope_freqs) {
+            crate::model::rope::check_factors(file, &t.name, f)?;
+        }
+        let rope_at = |base| Rope::with_factors(hp.head_dim, hp.n_rot, base, hp.family.rope, factors.as_deref());
         Ok(Model {
-            rope: Rope::new(hp.head_dim, hp.n_rot, hp.rope_base, hp.family.rope),
+            rope: rope_at(hp.rope_base),
+            rope_local: hp.global_every.map(|_| rope_at(hp.rope_base_local)),
             embd: Embedding { info: spec.token_embd.clone(), bytes: embd_bytes },
             output_norm: r.vector(&spec.output_norm)?,
             output,
@@ -235,10 +268,10 @@ impl Reader<'_> {
         Linear::from_vec(ty, b, n_in, n_out).map_err(|e| self.err(t, e))
     }
 
-    fn swiglu(&mut self, [g, u, d]: [Slice; 3], hp: &Hparams) -> Result<SwiGlu, LoadError> {
+    fn gated(&mut self, [g, u, d]: [Slice; 3], hp: &Hparams) -> Result<GatedFfn, LoadError> {
         let gate_up = Projections::new(vec![self.part(g)?, self.part(u)?], hp.n_embd).map_err(|er| self.err(g.tensor, er))?;
         let (ty, b, n_out) = self.part(d)?;
-        Ok(SwiGlu { gate_up, down: Linear::from_vec(ty, b, hp.n_ff, n_out).map_err(|er| self.err(d.tensor, er))? })
+        Ok(GatedFfn { gate_up, down: Linear::from_vec(ty, b, hp.n_ff, n_out).map_err(|er| self.err(d.tensor, er))?, act: hp.family.act })
     }
 }
 

@@ -3,13 +3,13 @@
 //! renormalising the full softmax), and only the chosen experts run — each on the
 //! batch of tokens routed to it.
 
-use crate::cpu::ffn::SwiGlu;
+use crate::cpu::ffn::GatedFfn;
 use crate::cpu::linear::Linear;
 use crate::cpu::vector::softmax;
 
 pub struct Moe {
     pub router: Linear,
-    pub experts: Vec<SwiGlu>,
+    pub experts: Vec<GatedFfn>,
     pub k: usize,
 }
 

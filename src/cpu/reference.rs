@@ -4,7 +4,7 @@
 //! (quantized kernels, rolling cache, chunked attention) or the GPU shaders, so each of
 //! them is tested against it.
 
-use crate::format::family::RopeStyle;
+use crate::format::family::{Activation, RopeStyle};
 use crate::format::gguf::TensorInfo;
 use crate::format::hparams::Hparams;
 use crate::format::quant::dequantize_vec;
@@ -44,6 +44,8 @@ pub struct RefLayer {
     pub ffn_norm: Vec<f32>,
     pub router: Option<Mat>,
     pub experts: Vec<RefExpert>,
+    /// Post-attention and post-FFN RMSNorm weights (empty where the model has none).
+    pub post_norm: [Vec<f32>; 2],
 }
 
 pub struct RefModel {
@@ -52,6 +54,8 @@ pub struct RefModel {
     pub layers: Vec<RefLayer>,
     pub output_norm: Vec<f32>,
     pub output: Mat,
+    /// Rope frequency factors (empty: none).
+    pub rope_freqs: Vec<f32>,
 }
 
 fn load_mat(src: &mut dyn ByteSource, t: &TensorInfo, file: &str) -> Result<Mat, LoadError> {
@@ -106,6 +110,7 @@ impl RefModel {
                 ffn_norm: vecf(load_mat(src, &ls.ffn_norm, file)?),
                 router,
                 experts,
+                post_norm: [load_bias(src, &ls.post_norm[0], file)?, load_bias(src, &ls.post_norm[1], file)?],
             });
         }
         let embd = load_mat(src, &spec.token_embd, file)?;
@@ -113,7 +118,11 @@ impl RefModel {
             Some(t) => load_mat(src, t, file)?,
             None => Mat { w: embd.w.clone(), rows: embd.rows, cols: embd.cols },
         };
-        Ok(RefModel { output_norm: load_mat(src, &spec.output_norm, file)?.w, embd, layers, output, hp })
+        let rope_freqs = load_bias(src, &spec.rope_freqs, file)?;
+        if let Some(t) = &spec.rope_freqs {
+            crate::model::rope::check_factors(file, &t.name, &rope_freqs)?;
+        }
+        Ok(RefModel { output_norm: load_mat(src, &spec.output_norm, file)?.w, embd, layers, output, rope_freqs, hp })
     }
 
     fn norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
@@ -122,11 +131,16 @@ impl RefModel {
         x.iter().zip(w).map(|(v, g)| (*v as f64 * s) as f32 * g).collect()
     }
 
-    fn rope(&self, x: &mut [f32], pos: usize) {
+    /// Rotates `x` at `pos` for layer `layer`: gemma3's local layers (all but every
+    /// `global_every`-th) rotate with their own base; factors divide each pair's angle.
+    fn rope(&self, x: &mut [f32], pos: usize, layer: usize) {
         let (hd, nr) = (self.hp.head_dim, self.hp.n_rot);
+        let local = self.hp.global_every.is_some_and(|n| (layer + 1) % n != 0);
+        let base = if local { self.hp.rope_base_local } else { self.hp.rope_base } as f64;
         for head in x.chunks_exact_mut(hd) {
             for i in 0..nr / 2 {
-                let theta = pos as f64 * (self.hp.rope_base as f64).powf(-2.0 * i as f64 / nr as f64);
+                let factor = self.rope_freqs.get(i).map_or(1.0, |&f| f as f64);
+                let theta = pos as f64 * base.powf(-2.0 * i as f64 / nr as f64) / factor;
                 let (s, c) = theta.sin_cos();
                 // Written out, not `RopeStyle::pair`, so the twin shares no code with the fast path.
                 let (ia, ib) = match self.hp.family.rope {
@@ -140,19 +154,38 @@ impl RefModel {
         }
     }
 
-    fn swiglu(e: &RefExpert, h: &[f32]) -> Vec<f32> {
+    fn gated(&self, e: &RefExpert, h: &[f32]) -> Vec<f32> {
         let g = e.gate.mul(h);
         let u = e.up.mul(h);
-        let a: Vec<f32> = g.iter().zip(&u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
+        let act = |g: f32| -> f32 {
+            let g = g as f64;
+            (match self.hp.family.act {
+                Activation::Silu => g / (1.0 + (-g).exp()),
+                Activation::GeluTanh => 0.5 * g * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (g + 0.044715 * g * g * g)).tanh()),
+            }) as f32
+        };
+        let a: Vec<f32> = g.iter().zip(&u).map(|(g, u)| act(*g) * u).collect();
         e.down.mul(&a)
+    }
+
+    /// `x` RMS-normalized by `w`, or `x` itself where `w` is empty (no such norm).
+    fn maybe_norm(x: Vec<f32>, w: &[f32], eps: f32) -> Vec<f32> {
+        if w.is_empty() { x } else { Self::norm(&x, w, eps) }
     }
 
     /// Logits for every position of `tokens`, row-major `[n, vocab]`.
     pub fn forward_all(&self, tokens: &[u32]) -> Vec<f32> {
         let hp = &self.hp;
         let (d, hd, n) = (hp.n_embd, hp.head_dim, tokens.len());
-        let mut xs: Vec<Vec<f32>> = tokens.iter().map(|&t| self.embd.w[t as usize * d..][..d].to_vec()).collect();
-        for layer in &self.layers {
+        let emb_scale = if hp.family.embd_scale { (d as f64).sqrt() } else { 1.0 };
+        let mut xs: Vec<Vec<f32>> = tokens.iter().map(|&t| self.embd.w[t as usize * d..][..d].iter().map(|&v| (v as f64 * emb_scale) as f32).collect()).collect();
+        for (li, layer) in self.layers.iter().enumerate() {
+            // Written out, not `Hparams::layer_window`: a gemma3 layer is global when
+            // (l + 1) is a multiple of the period.
+            let window = match hp.global_every {
+                Some(n) if (li + 1) % n == 0 => None,
+                _ => hp.sliding_window,
+            };
             let mut qs = vec![];
             let mut ks = vec![];
             let mut vs = vec![];
@@ -168,8 +201,8 @@ impl RefModel {
                         *y = y.chunks_exact(hd).flat_map(|head| Self::norm(head, g, hp.rms_eps)).collect();
                     }
                 }
-                self.rope(&mut q, p);
-                self.rope(&mut k, p);
+                self.rope(&mut q, p, li);
+                self.rope(&mut k, p, li);
                 qs.push(q);
                 ks.push(k);
                 vs.push(add(layer.v.mul(&h), &layer.qkv_bias[2]));
@@ -178,10 +211,10 @@ impl RefModel {
                 let mut att = vec![0f32; hp.n_head * hd];
                 for h in 0..hp.n_head {
                     let kvh = h / hp.gqa_group();
-                    let visible: Vec<usize> = (0..=p).filter(|&j| hp.sliding_window.is_none_or(|w| p - j < w)).collect();
+                    let visible: Vec<usize> = (0..=p).filter(|&j| window.is_none_or(|w| p - j < w)).collect();
                     let scores: Vec<f64> = visible
                         .iter()
-                        .map(|&j| (0..hd).map(|i| qs[p][h * hd + i] as f64 * ks[j][kvh * hd + i] as f64).sum::<f64>() / (hd as f64).sqrt())
+                        .map(|&j| (0..hd).map(|i| qs[p][h * hd + i] as f64 * ks[j][kvh * hd + i] as f64).sum::<f64>() * hp.attn_scale as f64)
                         .collect();
                     let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                     let z: f64 = scores.iter().map(|s| (s - m).exp()).sum();
@@ -192,11 +225,11 @@ impl RefModel {
                         }
                     }
                 }
-                let o = layer.o.mul(&att);
+                let o = Self::maybe_norm(layer.o.mul(&att), &layer.post_norm[0], hp.rms_eps);
                 xs[p].iter_mut().zip(&o).for_each(|(x, o)| *x += o);
                 let h = Self::norm(&xs[p], &layer.ffn_norm, hp.rms_eps);
                 let f = match &layer.router {
-                    None => Self::swiglu(&layer.experts[0], &h),
+                    None => self.gated(&layer.experts[0], &h),
                     Some(r) => {
                         let logits = r.mul(&h);
                         let mut order: Vec<usize> = (0..logits.len()).collect();
@@ -207,13 +240,14 @@ impl RefModel {
                         let mut acc = vec![0f32; d];
                         for &e in top {
                             let w = (logits[e] - m).exp() / z;
-                            for (a, y) in acc.iter_mut().zip(Self::swiglu(&layer.experts[e], &h)) {
+                            for (a, y) in acc.iter_mut().zip(self.gated(&layer.experts[e], &h)) {
                                 *a += w * y;
                             }
                         }
                         acc
                     }
                 };
+                let f = Self::maybe_norm(f, &layer.post_norm[1], hp.rms_eps);
                 xs[p].iter_mut().zip(&f).for_each(|(x, f)| *x += f);
             }
         }

@@ -1,7 +1,8 @@
 //! Rotary position embedding: within each head the rotated pairs (see
 //! [`RopeStyle::pair`]: adjacent elements in llama.cpp's normal mode, the two halves in
 //! its NEOX mode) rotate by `pos · base^(-2i/n_rot)` for pair i; elements past `n_rot`
-//! are left alone.
+//! are left alone. With `rope_freqs.weight` (Llama 3.1 scaling) each pair's frequency is
+//! divided by its factor (`model::rope::inv_freq`).
 
 use crate::format::family::RopeStyle;
 
@@ -14,7 +15,12 @@ pub struct Rope {
 
 impl Rope {
     pub fn new(head_dim: usize, n_rot: usize, base: f32, style: RopeStyle) -> Self {
-        Rope { inv_freq: crate::model::rope::inv_freq(n_rot, base), head_dim, n_rot, style }
+        Self::with_factors(head_dim, n_rot, base, style, None)
+    }
+
+    /// As [`Rope::new`], each pair's frequency divided by its factor (`rope_freqs.weight`).
+    pub fn with_factors(head_dim: usize, n_rot: usize, base: f32, style: RopeStyle, factors: Option<&[f32]>) -> Self {
+        Rope { inv_freq: crate::model::rope::inv_freq(n_rot, base, factors), head_dim, n_rot, style }
     }
 
     /// Rotates `x` = rows of `n_heads * head_dim`, row `r` at position `pos + r`.

@@ -59,6 +59,20 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
+/// GELU, tanh approximation (ggml's `ggml_gelu`, Hugging Face's `gelu_pytorch_tanh`):
+/// `0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³)))`, in f32. (ggml's CPU build may read
+/// it from an f16 table; here it is computed.)
+#[inline]
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
+}
+
+/// `x` scaled in place by `s`.
+pub fn scale(x: &mut [f32], s: f32) {
+    x.iter_mut().for_each(|v| *v *= s);
+}
+
 /// In-place softmax; returns nothing for an empty slice.
 pub fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -106,6 +120,23 @@ pub fn exp(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    /// f32 GELU against the f64 formula: relative to max(1, |x|).
+    const TOL_GELU: f64 = 1e-6;
+
+    #[test]
+    fn gelu_tanh_matches_its_f64_formula() {
+        let twin = |x: f64| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh());
+        for i in 0..=40_000 {
+            let x = -20.0 + i as f32 / 1000.0;
+            let (got, want) = (super::gelu_tanh(x) as f64, twin(x as f64));
+            let d = (got - want).abs() / (x.abs() as f64).max(1.0);
+            assert!(d <= TOL_GELU, "first bad index {i}: gelu({x}) = {got}, f64 formula {want}, relative diff {d:.2e}");
+        }
+        // Far out it saturates to x and 0, never NaN.
+        assert_eq!((super::gelu_tanh(1e30), super::gelu_tanh(-1e30)), (1e30, 0.0));
+        assert_eq!(super::gelu_tanh(0.0), 0.0);
+    }
+
     /// Cephes' bound for its expf polynomial, with a margin for the reduction.
     const TOL_EXP_REL: f32 = 3e-7;
 

@@ -28,13 +28,21 @@
 //! | … | 4 | capacity C (slots of a rolling buffer; N for a dense cache) |
 //! | … | 1 | rolling: 0 or 1 |
 //! | … | 4·R·D·2·L | per layer, its K rows then its V rows as f32, R = min(N, C) |
+//!
+//! Version 2, for a cache whose layers alternate between the window and the whole
+//! context (gemma3), is version 1 with two fields after the rolling flag: the local
+//! layers' window W and the period G of the global layers (layer l is global when
+//! l % G = G - 1); a local layer holds R = min(N, W) rows. Every other cache is still
+//! written as version 1, byte for byte as before.
 
 use super::prefix::{PrefixCache, Snapshot};
 use crate::cpu::cache::{KvCache, LayerCache};
-use crate::model::cache::CacheShape;
+use crate::model::cache::{CacheShape, LocalLayers};
 
 pub const MAGIC: &[u8; 8] = b"PRECISKV";
 pub const VERSION: u32 = 1;
+/// The version with local layers (see the layout above).
+pub const VERSION_LOCAL: u32 = 2;
 /// A key is a name (a sha256 and a few words), not data.
 pub const MAX_KEY: usize = 1024;
 
@@ -46,7 +54,7 @@ pub enum PrefixFileError {
     Gpu,
     #[error("not a Precis prompt-prefix file (magic {0:?})")]
     Magic(Vec<u8>),
-    #[error("prompt-prefix file version {0}; this build reads version {VERSION}")]
+    #[error("prompt-prefix file version {0}; this build reads versions {VERSION} and {VERSION_LOCAL}")]
     Version(u32),
     #[error("prompt-prefix file ends at byte {len}, inside its {field} (needs {need} bytes)")]
     Truncated { field: &'static str, len: usize, need: u64 },
@@ -78,14 +86,16 @@ pub fn save(prefixes: &PrefixCache, key: &str) -> Result<Vec<u8>, PrefixFileErro
             let Snapshot::Cpu(c) = state else { return None };
             // A dense cache is saved as exactly full: its capacity is the next run's to choose.
             let capacity = if c.rolling { c.capacity } else { tokens.len() };
-            let r = rows(tokens.len(), capacity);
-            // A cache filled as `KvCache::store` fills it holds exactly R rows.
-            if c.pos != tokens.len() || c.layers.iter().any(|l| l.k.len() != r * c.kv_dim || l.v.len() != r * c.kv_dim) {
+            let shape = CacheShape { capacity, ..c.shape() };
+            // A cache filled as `KvCache::store` fills it holds exactly R rows per layer.
+            let r = |l: usize| rows(tokens.len(), shape.layer_capacity(l)) * c.kv_dim;
+            if c.pos != tokens.len() || c.layers.iter().enumerate().any(|(i, l)| l.k.len() != r(i) || l.v.len() != r(i)) {
                 return None;
             }
-            let mut out = Vec::with_capacity(64 + key.len() + 4 * tokens.len() + c.layers.len() * r * c.kv_dim * 8);
+            let floats: usize = (0..c.layers.len()).map(r).sum();
+            let mut out = Vec::with_capacity(72 + key.len() + 4 * tokens.len() + floats * 8);
             out.extend_from_slice(MAGIC);
-            out.extend_from_slice(&VERSION.to_le_bytes());
+            out.extend_from_slice(&if c.local.is_some() { VERSION_LOCAL } else { VERSION }.to_le_bytes());
             out.extend_from_slice(&(key.len() as u32).to_le_bytes());
             out.extend_from_slice(key.as_bytes());
             out.extend_from_slice(&(tokens.len() as u32).to_le_bytes());
@@ -94,6 +104,10 @@ pub fn save(prefixes: &PrefixCache, key: &str) -> Result<Vec<u8>, PrefixFileErro
                 out.extend_from_slice(&(v as u32).to_le_bytes());
             }
             out.push(c.rolling as u8);
+            if let Some(LocalLayers { window, global_every }) = c.local {
+                out.extend_from_slice(&(window as u32).to_le_bytes());
+                out.extend_from_slice(&(global_every as u32).to_le_bytes());
+            }
             for l in &c.layers {
                 for x in l.k.iter().chain(&l.v) {
                     out.extend_from_slice(&x.to_le_bytes());
@@ -134,7 +148,7 @@ pub fn load(prefixes: &PrefixCache, bytes: &[u8], key: &str, shape: CacheShape, 
         return Err(PrefixFileError::Magic(magic.to_vec()));
     }
     let version = r.u32("version")?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_LOCAL {
         return Err(PrefixFileError::Version(version));
     }
     let key_len = r.u32("key length")? as usize;
@@ -153,29 +167,41 @@ pub fn load(prefixes: &PrefixCache, bytes: &[u8], key: &str, shape: CacheShape, 
     }
     let (n_layer, kv_dim, capacity) = (r.u32("layer count")? as usize, r.u32("kv_dim")? as usize, r.u32("capacity")? as usize);
     let rolling = r.take(1, "rolling flag")?[0];
+    let local = if version == VERSION_LOCAL {
+        let (window, global_every) = (r.u32("local window")? as usize, r.u32("global layer period")? as usize);
+        // Zeros would name no layer local (and a period of 0 none at all): read as none,
+        // which the engine's shape then has to agree with.
+        Some(LocalLayers { window, global_every }).filter(|l| l.window > 0 && l.global_every > 0)
+    } else {
+        None
+    };
     let check = |field, saved: u64, model: u64| if saved == model { Ok(()) } else { Err(PrefixFileError::Shape { field, saved, model }) };
     check("layers", n_layer as u64, shape.n_layer as u64)?;
     check("kv_dim", kv_dim as u64, shape.kv_dim as u64)?;
     check("rolling", rolling as u64, shape.rolling as u64)?;
+    let wg = |l: Option<LocalLayers>| l.map_or((0, 0), |l| (l.window as u64, l.global_every as u64));
+    check("local window", wg(local).0, wg(shape.local).0)?;
+    check("global layer period", wg(local).1, wg(shape.local).1)?;
     // A rolling buffer's slots depend on its size; a dense cache is saved as full.
     if shape.rolling {
         check("capacity", capacity as u64, shape.capacity as u64)?;
     } else {
         check("capacity", capacity as u64, n as u64)?;
     }
-    let floats = rows(n, capacity) as u64 * kv_dim as u64;
+    let saved = CacheShape { n_layer, kv_dim, capacity, rolling: shape.rolling, local };
     let mut layers = Vec::with_capacity(n_layer);
-    for _ in 0..n_layer {
+    for l in 0..n_layer {
+        let floats = rows(n, saved.layer_capacity(l)) as u64 * kv_dim as u64;
         // Each take is checked against the bytes given before anything is allocated.
         let k = r.take(floats * 4, "K rows")?;
         let v = r.take(floats * 4, "V rows")?;
         let f = |b: &[u8]| b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect::<Vec<f32>>();
-        layers.push(LayerCache { k: f(k), v: f(v) });
+        layers.push(LayerCache { k: f(k), v: f(v), capacity: saved.layer_capacity(l) });
     }
     if r.at != bytes.len() {
         return Err(PrefixFileError::Trailing { extra: bytes.len() - r.at });
     }
-    let cache = KvCache { layers, pos: n, capacity, kv_dim, rolling: shape.rolling };
+    let cache = KvCache { layers, pos: n, capacity, kv_dim, rolling: shape.rolling, local };
     prefixes.put(&tokens, Snapshot::Cpu(cache));
     Ok(n)
 }

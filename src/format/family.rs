@@ -10,6 +10,18 @@
 //! `attn_v.bias` as required tensors; `LLM_ARCH_QWEN3`, also NEOX, has no biases but
 //! requires `attn_q_norm` and `attn_k_norm`, an RMSNorm over each head of Q and K
 //! before the rotation).
+//!
+//! `gemma3` follows llama.cpp's `llm_build_gemma3` (src/models/gemma3.cpp) and its
+//! hyperparameter loading for `LLM_ARCH_GEMMA3` (src/llama-model.cpp,
+//! `llama_load_hparams_gemma3`): the token embeddings are multiplied by sqrt(n_embd),
+//! every layer has RMSNorms after attention (`post_attention_norm`) and after the FFN
+//! (`post_ffw_norm`) as well as before them, the FFN is GeGLU (`LLM_FFN_GELU`, tanh
+//! GELU of the gate times up), Q and K have per-head norms, rope is NEOX, and the layers
+//! attend locally with the sliding window except every 6th (`set_swa_pattern(6)`: layer
+//! l is global when l % 6 == 5), whose rope base is `rope.freq_base`; local layers rotate
+//! with base 10000 (`rope_freq_base_train_swa`). The GGUF converter already adds 1 to
+//! Gemma's norm weights (Hugging Face's `Gemma3RMSNorm` multiplies by 1 + w), so the
+//! stored weights are used as every other family's.
 
 /// How the rotated dimensions of a head are paired (llama.cpp `ggml_rope` modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +58,63 @@ pub struct Family {
     /// `blk.N.attn_{q,k}_norm.weight` ([head_dim]) must be present: each head of Q and K
     /// is RMS-normalized with them before the rotary step.
     pub qk_norm: bool,
+    /// The token embeddings are multiplied by sqrt(n_embd) before the first layer (gemma3).
+    pub embd_scale: bool,
+    /// `blk.N.post_attention_norm.weight` and `blk.N.post_ffw_norm.weight` ([n_embd]) must be
+    /// present: the attention output and the FFN output are RMS-normalized with them before
+    /// each is added to the residual (gemma3).
+    pub post_norms: bool,
+    /// The FFN's gate activation.
+    pub act: Activation,
+    /// Interleaved local/global attention: with `Some(n)`, layer l is global (full
+    /// context, `rope.freq_base`) when `l % n == n - 1`, and the others are local (the
+    /// sliding window, `LOCAL_ROPE_BASE` unless `rope.freq_base_swa` says otherwise).
+    /// `None`: every layer is alike (windowed when the model has a window).
+    pub global_every: Option<usize>,
 }
 
+/// The gated FFN's activation of the gate projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// SwiGLU: `silu(gate) * up`.
+    Silu,
+    /// GeGLU with GELU's tanh approximation, as ggml's `ggml_gelu`: `gelu(gate) * up`.
+    GeluTanh,
+}
+
+/// The rope base of gemma3's local layers (llama.cpp: `rope_freq_base_train_swa = 10000`
+/// for `LLM_ARCH_GEMMA3`).
+pub const LOCAL_ROPE_BASE: f32 = 10_000.0;
+
+/// The llama lineage's defaults: no family step beyond the plain pre-norm transformer.
+const PLAIN: Family = Family {
+    arch: "",
+    name: "",
+    rope: RopeStyle::Normal,
+    qkv_bias: false,
+    qk_norm: false,
+    embd_scale: false,
+    post_norms: false,
+    act: Activation::Silu,
+    global_every: None,
+};
+
 pub const FAMILIES: &[Family] = &[
-    Family { arch: "llama", name: "Llama (Llama 2, Mixtral, SmolLM)", rope: RopeStyle::Normal, qkv_bias: false, qk_norm: false },
-    Family { arch: "mistral", name: "Mistral", rope: RopeStyle::Normal, qkv_bias: false, qk_norm: false },
-    Family { arch: "qwen2", name: "Qwen2 / Qwen2.5", rope: RopeStyle::Neox, qkv_bias: true, qk_norm: false },
-    Family { arch: "qwen3", name: "Qwen3 (dense)", rope: RopeStyle::Neox, qkv_bias: false, qk_norm: true },
+    Family { arch: "llama", name: "Llama (Llama 2/3, Mixtral, SmolLM)", ..PLAIN },
+    Family { arch: "mistral", name: "Mistral", ..PLAIN },
+    Family { arch: "qwen2", name: "Qwen2 / Qwen2.5", rope: RopeStyle::Neox, qkv_bias: true, ..PLAIN },
+    Family { arch: "qwen3", name: "Qwen3 (dense)", rope: RopeStyle::Neox, qk_norm: true, ..PLAIN },
+    Family {
+        arch: "gemma3",
+        name: "Gemma 3",
+        rope: RopeStyle::Neox,
+        qk_norm: true,
+        embd_scale: true,
+        post_norms: true,
+        act: Activation::GeluTanh,
+        global_every: Some(6),
+        ..PLAIN
+    },
 ];
 
 /// The family of `arch`, if Precis runs it.
@@ -81,9 +143,16 @@ mod tests {
         let f = family("qwen2").expect("qwen2 is supported");
         assert_eq!((f.rope, f.qkv_bias), (RopeStyle::Neox, true));
         assert_eq!(family("llama").map(|f| f.rope), Some(RopeStyle::Normal));
-        assert!(family("gemma3").is_none());
+        assert!(family("gemma2").is_none());
         let q3 = family("qwen3").expect("qwen3 is supported");
         assert_eq!((q3.rope, q3.qkv_bias, q3.qk_norm), (RopeStyle::Neox, false, true));
         assert!(supported().contains("`qwen2`"));
+    }
+
+    #[test]
+    fn gemma3_has_every_gemma_step() {
+        let g = family("gemma3").expect("gemma3 is supported");
+        assert_eq!((g.rope, g.qk_norm, g.embd_scale, g.post_norms, g.act, g.global_every), (RopeStyle::Neox, true, true, true, Activation::GeluTanh, Some(6)));
+        assert!(FAMILIES.iter().filter(|f| f.arch != "gemma3").all(|f| !f.embd_scale && !f.post_norms && f.act == Activation::Silu && f.global_every.is_none()));
     }
 }

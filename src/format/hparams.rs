@@ -3,7 +3,7 @@
 //! `qwen2.block_count`, ...).
 
 use crate::format::gguf::Gguf;
-use crate::format::family::{family, supported, Family};
+use crate::format::family::{family, supported, Family, LOCAL_ROPE_BASE};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum HparamsError {
@@ -54,6 +54,10 @@ pub struct Hparams {
     /// Rotated dimensions per head (`rope.dimension_count`), usually `head_dim`.
     pub n_rot: usize,
     pub rope_base: f32,
+    /// The rope base of local (sliding-window) layers in a model whose layers alternate
+    /// (`Family::global_every`): `rope.freq_base_swa`, else `LOCAL_ROPE_BASE`. Equal to
+    /// `rope_base` for every other model.
+    pub rope_base_local: f32,
     pub rms_eps: f32,
     pub n_ctx_train: usize,
     pub n_vocab: usize,
@@ -62,6 +66,13 @@ pub struct Hparams {
     pub n_expert_used: usize,
     /// Attention window W: a query at position p sees keys p-W+1..=p. `None` = full causal.
     pub sliding_window: Option<usize>,
+    /// Every `n`-th layer (`l % n == n - 1`) attends globally and the rest use the window
+    /// (gemma3: 6). `None`: every layer attends alike.
+    pub global_every: Option<usize>,
+    /// Multiplies Q·K before the softmax: 1/sqrt(head_dim), except gemma3 27B's
+    /// 1/sqrt(n_embd / n_head) (llama.cpp `llama_load_hparams_gemma3`, `f_attention_scale`,
+    /// after gemma_pytorch's `query_pre_attn_scalar`).
+    pub attn_scale: f32,
 }
 
 /// Values the caller may force (CLI flags / API options).
@@ -125,15 +136,26 @@ impl Hparams {
                 rows as usize
             }
         };
+        let n_layer = need("block_count")?;
+        let rope_base = float("rope.freq_base", 10_000.0)?;
+        let sliding_window = ov.sliding_window.or(int("attention.sliding_window")?).filter(|&w| w > 0);
+        if fam.global_every.is_some() && sliding_window.is_none() {
+            // llama.cpp reads the key as required for gemma3 (`llama_load_hparams_gemma3`).
+            return Err(HparamsError::Key { key: key("attention.sliding_window"), found: g.describe(&key("attention.sliding_window")), expected: "a positive integer (the local layers' window)" });
+        }
+        // gemma3 27B (62 layers) scales queries by 1/sqrt(n_embd / n_head), the others by
+        // 1/sqrt(head_dim) (llama.cpp `llama_load_hparams_gemma3`, by the layer count as there).
+        let scale_dim = if fam.arch == "gemma3" && n_layer == 62 { n_embd / n_head } else { head_dim };
         let hp = Hparams {
-            n_layer: need("block_count")?,
+            n_layer,
             n_embd,
             n_ff: need("feed_forward_length")?,
             n_head,
             n_head_kv,
             head_dim,
             n_rot: int("rope.dimension_count")?.unwrap_or(head_dim),
-            rope_base: float("rope.freq_base", 10_000.0)?,
+            rope_base,
+            rope_base_local: if fam.global_every.is_some() { float("rope.freq_base_swa", LOCAL_ROPE_BASE)? } else { rope_base },
             rms_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
             n_ctx_train: match int("context_length")? {
                 Some(0) => return Err(HparamsError::Key { key: key("context_length"), found: "0".into(), expected: "a positive integer (the training context)" }),
@@ -142,7 +164,9 @@ impl Hparams {
             n_vocab,
             n_expert: int("expert_count")?.unwrap_or(0),
             n_expert_used: int("expert_used_count")?.unwrap_or(0),
-            sliding_window: ov.sliding_window.or(int("attention.sliding_window")?).filter(|&w| w > 0),
+            sliding_window,
+            global_every: fam.global_every,
+            attn_scale: 1.0 / (scale_dim.max(1) as f32).sqrt(),
             arch,
             family: *fam,
         };
@@ -185,5 +209,22 @@ impl Hparams {
     }
     pub fn q_dim(&self) -> usize {
         self.n_head * self.head_dim
+    }
+    /// Whether layer `l` attends globally in a model whose layers alternate.
+    pub fn is_global(&self, l: usize) -> bool {
+        self.global_every.is_some_and(|n| l % n == n - 1)
+    }
+    /// The window layer `l` attends through (`None`: the whole context).
+    pub fn layer_window(&self, l: usize) -> Option<usize> {
+        if self.is_global(l) { None } else { self.sliding_window }
+    }
+    /// The rope base of layer `l`.
+    pub fn layer_rope_base(&self, l: usize) -> f32 {
+        if self.global_every.is_none() || self.is_global(l) { self.rope_base } else { self.rope_base_local }
+    }
+    /// Whether some layers use the window and others the whole context (gemma3): the
+    /// cache then holds the context for the global layers and W slots for the local ones.
+    pub fn mixed_windows(&self) -> bool {
+        self.sliding_window.is_some() && self.global_every.is_some_and(|n| n <= self.n_layer)
     }
 }

@@ -126,6 +126,8 @@ pub struct GpuLayer {
     pub o: GpuMatrix,
     pub ffn_norm: Buf,
     pub ffn: GpuFfn,
+    /// RMSNorm weights of the attention and FFN outputs where the family has them (gemma3).
+    pub post_norm: [Option<Buf>; 2],
 }
 
 pub struct GpuModel {
@@ -136,7 +138,10 @@ pub struct GpuModel {
     /// `None`: tied to `embd`.
     pub output: Option<GpuMatrix>,
     pub output_norm: Buf,
+    /// Rotary frequencies of every layer, or of the global ones where layers alternate.
     pub inv_freq: Buf,
+    /// The local layers' frequencies where layers alternate (gemma3: another base).
+    pub inv_freq_local: Option<Buf>,
     pub layers: Vec<GpuLayer>,
     /// Bytes of weights on the device.
     pub weight_bytes: u64,
@@ -193,6 +198,16 @@ struct MoeScratch {
     down: Buf,
 }
 
+/// The forward-pass steps of `hp`'s family that `run` does not have yet, in words;
+/// `None` when it runs the model (gemma3 27B's attention scale is the one left).
+pub fn unsupported_steps(hp: &Hparams, _spec: &ModelSpec) -> Option<String> {
+    let mut missing = vec![];
+    if (hp.attn_scale - 1.0 / (hp.head_dim as f32).sqrt()).abs() > f32::EPSILON * hp.attn_scale {
+        missing.push("an attention scale other than 1/sqrt(head_dim)");
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
 impl GpuModel {
     /// Uploads every tensor of `spec` from `src` tensor by tensor (host memory stays
     /// bounded by the staging chunk). Every size is checked before anything is allocated.
@@ -204,6 +219,12 @@ impl GpuModel {
     /// device's limit if lower): tests split small models as a browser's binding limit
     /// splits big ones.
     pub async fn load_limited(ctx: GpuContext, src: &mut dyn ByteSource, file: &str, spec: &ModelSpec, hp: Hparams, limit: u64) -> Result<Self, GpuError> {
+        if let Some(missing) = unsupported_steps(&hp, spec) {
+            return Err(GpuError::Load(format!(
+                "{file}: the GPU engine does not run `{}` ({}) yet; it lacks {missing}. Use the CPU (--backend cpu)",
+                hp.arch, hp.family.name
+            )));
+        }
         let limit = limit.min(part_limit(&ctx));
         let plan = plan(spec);
         for m in &plan {
@@ -242,7 +263,14 @@ impl GpuModel {
                     *b = Some(fbuf(&ctx, "q/k norm", &vector(t, src)?).await?);
                 }
             }
+            let mut post_norm = [None, None];
+            for (b, t) in post_norm.iter_mut().zip(&ls.post_norm) {
+                if let Some(t) = t {
+                    *b = Some(fbuf(&ctx, "post norm", &vector(t, src)?).await?);
+                }
+            }
             layers.push(GpuLayer {
+                post_norm,
                 attn_norm: fbuf(&ctx, "attn_norm", &attn_norm).await?,
                 qkv: upload_stacked(&ctx, src, [&ls.q, &ls.k, &ls.v], limit).await?,
                 qkv_bias,
@@ -259,11 +287,24 @@ impl GpuModel {
         };
         let on = vector(&spec.output_norm, src)?;
         let output_norm = fbuf(&ctx, "output_norm", &on).await?;
-        // The CPU's frequencies (model::rope), so GPU and CPU rotate identically.
-        let inv = crate::model::rope::inv_freq(hp.n_rot, hp.rope_base);
+        // The CPU's frequencies (model::rope), so GPU and CPU rotate identically, with
+        // the file's frequency factors where it has them (rope_freqs.weight).
+        let factors = match &spec.rope_freqs {
+            Some(t) => {
+                let f = vector(t, src)?;
+                crate::model::rope::check_factors(file, &t.name, &f).map_err(|e| GpuError::Load(e.to_string()))?;
+                Some(f)
+            }
+            None => None,
+        };
+        let inv = crate::model::rope::inv_freq(hp.n_rot, hp.rope_base, factors.as_deref());
         let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
+        let inv_freq_local = match hp.global_every {
+            Some(_) => Some(fbuf(&ctx, "rope inv_freq (local layers)", &crate::model::rope::inv_freq(hp.n_rot, hp.rope_base_local, factors.as_deref())).await?),
+            None => None,
+        };
         let kv_half = ctx.has_f16 && std::env::var("PRECIS_GPU_KV").map_or(true, |v| v != "f32");
-        Ok(GpuModel { kernels: Kernels::new(&ctx), kv_half, ctx, hp, embd, output, output_norm, inv_freq, layers, weight_bytes, scratch: Mutex::new(None) })
+        Ok(GpuModel { kernels: Kernels::new(&ctx), kv_half, ctx, hp, embd, output, output_norm, inv_freq, inv_freq_local, layers, weight_bytes, scratch: Mutex::new(None) })
     }
 
     /// What the last submitted step held (dispatches, passes, copies).
@@ -360,18 +401,19 @@ impl GpuModel {
     /// context too short for them).
     pub fn copy_cache(&self, src: &GpuKvCache, n_ctx: usize) -> Result<Option<GpuKvCache>, GpuError> {
         let shape = CacheShape::for_model(&self.hp, n_ctx.max(src.pos));
-        if shape.rolling != src.rolling || (src.rolling && shape.capacity != src.capacity) || shape.kv_dim != src.kv_dim {
+        if shape.rolling != src.rolling || (src.rolling && shape.capacity != src.capacity) || shape.kv_dim != src.kv_dim || shape.local != src.local {
             return Ok(None);
         }
         let mut dst = GpuKvCache::new(&self.ctx, shape, src.half)?;
         let elem = if src.half { 2 } else { 4 };
-        // A dense cache's rows 0..pos, or a rolling buffer whole; copies are whole words.
-        let rows = if src.rolling { src.capacity } else { src.pos };
-        let bytes = ((rows * src.kv_dim * elem) as u64).next_multiple_of(4);
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-        if bytes > 0 {
-            for (s, d) in src.k.iter().zip(&dst.k).chain(src.v.iter().zip(&dst.v)) {
-                enc.copy_buffer_to_buffer(&s.buffer, 0, &d.buffer, 0, bytes);
+        for (l, &cap) in src.layer_capacity.iter().enumerate() {
+            // A dense layer's rows 0..pos, or a rolling buffer's written slots; copies are whole words.
+            let rows = src.pos.min(cap);
+            let bytes = ((rows * src.kv_dim * elem) as u64).next_multiple_of(4);
+            if bytes > 0 {
+                enc.copy_buffer_to_buffer(&src.k[l].buffer, 0, &dst.k[l].buffer, 0, bytes);
+                enc.copy_buffer_to_buffer(&src.v[l].buffer, 0, &dst.v[l].buffer, 0, bytes);
             }
         }
         self.ctx.queue.submit([enc.finish()]);
@@ -404,8 +446,9 @@ impl GpuModel {
     /// attention takes any chunk length).
     fn check(&self, tokens: &[u32], cache: &GpuKvCache) -> Result<(), GpuError> {
         check_input(&self.hp, tokens, cache)?;
-        if cache.rolling && tokens.len() > cache.capacity {
-            let message = format!("chunk of {} tokens is longer than the window {}; use prefill", tokens.len(), cache.capacity);
+        let slots = cache.layer_capacity.iter().copied().min().unwrap_or(cache.capacity);
+        if (cache.rolling || cache.local.is_some()) && tokens.len() > slots {
+            let message = format!("chunk of {} tokens is longer than the window {slots}; use prefill", tokens.len());
             return Err(GpuError::Shape { kernel: "forward", message });
         }
         Ok(())
@@ -425,14 +468,23 @@ impl GpuModel {
         let s = guard.as_ref().expect("allocated above");
         self.ctx.queue.write_buffer(&s.tok.buffer, 0, bytemuck::cast_slice(tokens));
         let (d, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
-        let attn = AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.capacity, window: hp.sliding_window.unwrap_or(0), half: cache.half };
+        // Per layer: its slots, its window (gemma3's local layers and global ones differ).
+        let attn_of = |l: usize| AttnArgs { n_tok: n, n_head: hp.n_head, n_kv: hp.n_head_kv, head_dim: hp.head_dim, pos: cache.pos, capacity: cache.layer_capacity[l], window: hp.layer_window(l).unwrap_or(0), half: cache.half };
         // Decode over a long context: the keys split over workgroups (flash-decoding).
-        let n_split = if n == 1 { kernels::attention_splits(cache.keys_for_next(hp.sliding_window)) } else { 1 };
+        let n_split_of = |l: usize| if n == 1 { kernels::attention_splits(cache.keys_for_next(hp.layer_window(l))) } else { 1 };
         // Prefill is cut into submissions of bounded work; a decode step is one.
         let mut rec = if n > 1 { Recorder::bounded(&self.ctx, &self.kernels) } else { Recorder::new(&self.ctx, &self.kernels) };
         let r = &mut rec;
         kernels::embed(r, &self.embd, &s.tok, &s.resid, n)?;                                              // 1. token embeddings
+        if hp.family.embd_scale {
+            kernels::scale(r, &s.resid, n * d, (d as f32).sqrt())?;                                      //    × sqrt(n_embd) (gemma3)
+        }
         for (l, ly) in self.layers.iter().enumerate() {
+            let (attn, n_split) = (attn_of(l), n_split_of(l));
+            let inv_freq = match &self.inv_freq_local {
+                Some(local) if !hp.is_global(l) => local,
+                _ => &self.inv_freq,
+            };
             kernels::rms_norm(r, &s.resid, &ly.attn_norm, &s.normed, d, n, hp.rms_eps)?;                  // 2. pre-attention RMSNorm
             match &ly.qkv {                                                                               // 3. Q/K/V
                 Projections::Stacked([nq, nk, _], m) if n == 1 => kernels::matvec_qkv(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
@@ -447,24 +499,30 @@ impl GpuModel {
                     r.copy(&s.attn, 0, y, 0, n * heads * hp.head_dim)?;                                   //   output's scratch
                 }
             }
-            kernels::rope(r, &s.q, &self.inv_freq, n, hp.n_head, hp.head_dim, cache.pos, hp.family.rope)?; // 4. rotary positions
-            kernels::rope(r, &s.k, &self.inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos, hp.family.rope)?; //    (normal or NEOX pairs)
-            match n_split {                                                                               // 5. windowed GQA:
+            kernels::rope(r, &s.q, inv_freq, n, hp.n_head, hp.head_dim, cache.pos, hp.family.rope)?;       // 4. rotary positions
+            kernels::rope(r, &s.k, inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos, hp.family.rope)?;    //    (normal or NEOX pairs, this layer's base)
+            match n_split {                                                                               // 5. GQA in this layer's window:
                 _ if n > 1 && hp.head_dim <= kernels::PREFILL_MAX_HEAD_DIM => kernels::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // tiled prefill,
                 1 => kernels::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?,  // a query per workgroup,
                 ns => kernels::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn, &s.partials, ns)?, // or split-K decode
             }
             cache.store(r, l, &s.k, &s.v, n)?;                                                            // 6. rolling-buffer write
             kernels::matmul(r, &ly.o, &s.attn, qd, &s.branch, d, 0, n)?;                                  // 7. output projection
+            post_norm(r, &ly.post_norm[0], &s.branch, &s.normed, d, n, hp.rms_eps)?;                      // + post-attention RMSNorm (gemma3)
             kernels::add(r, &s.resid, &s.branch, n * d)?;                                                 // + residual
             kernels::rms_norm(r, &s.resid, &ly.ffn_norm, &s.normed, d, n, hp.rms_eps)?;                   // 8. pre-FFN RMSNorm
             match &ly.ffn {
                 GpuFfn::Dense { gate_up, down } => {
-                    match gate_up {                                                                       // 9. SwiGLU
-                        Projections::Stacked(_, m) if n == 1 && m.parts.len() == 1 => kernels::matvec_swiglu(r, m, &s.normed, &s.gate)?,
+                    let silu = hp.family.act == crate::format::family::Activation::Silu;
+                    match gate_up {                                                                       // 9. SwiGLU or GeGLU
+                        Projections::Stacked(_, m) if silu && n == 1 && m.parts.len() == 1 => kernels::matvec_swiglu(r, m, &s.normed, &s.gate)?,
                         gu => {
                             gu.matmul_each(r, &s.normed, d, [&s.gate, &s.up], n)?;
-                            kernels::swiglu(r, &s.gate, &s.up, n * ff)?;
+                            if silu {
+                                kernels::swiglu(r, &s.gate, &s.up, n * ff)?;
+                            } else {
+                                kernels::geglu(r, &s.gate, &s.up, n * ff)?;
+                            }
                         }
                     }
                     kernels::matmul(r, down, &s.gate, ff, &s.branch, d, 0, n)?;
@@ -478,6 +536,7 @@ impl GpuModel {
                     kernels::moe_combine(r, &m.wts, &m.down, &s.branch, n, k, d)?;                        // weighted sum
                 }
             }
+            post_norm(r, &ly.post_norm[1], &s.branch, &s.normed, d, n, hp.rms_eps)?;                      // + post-FFN RMSNorm (gemma3)
             kernels::add(r, &s.resid, &s.branch, n * d)?;                                                 // 10. residual
         }
         let x_out = if rows == 1 && n > 1 {
@@ -554,6 +613,16 @@ impl GpuModel {
         let head = self.output.as_ref().unwrap_or(&self.embd);
         b + head.bytes() + self.embd.row_bytes() as u64
     }
+}
+
+/// `x` RMS-normalized in place by `g` where the layer has that norm (through `tmp`:
+/// a buffer is never bound twice in one dispatch).
+fn post_norm(r: &mut Recorder, g: &Option<Buf>, x: &Buf, tmp: &Buf, d: usize, n: usize, eps: f32) -> Result<(), GpuError> {
+    if let Some(g) = g {
+        kernels::rms_norm(r, x, g, tmp, d, n, eps)?;
+        r.copy(tmp, 0, x, 0, n * d)?;
+    }
+    Ok(())
 }
 
 /// SwiGLU of the chosen experts for every (token, slot) of `h` into `m.down`: decode

@@ -3,7 +3,37 @@
 //! Pair i of a head (which two elements: `format::family::RopeStyle::pair`) rotates by
 //! `pos · base^(-2i/n_rot)`, in llama.cpp's normal and NEOX modes alike.
 
-/// `base^(-2i/n_rot)` for each of the `n_rot / 2` rotated pairs.
-pub fn inv_freq(n_rot: usize, base: f32) -> Vec<f32> {
-    (0..n_rot / 2).map(|i| base.powf(-2.0 * i as f32 / n_rot as f32)).collect()
+//!
+//! Llama 3.1-style scaling comes as `rope_freqs.weight`, one factor per pair: llama.cpp's
+//! `ggml_rope_ext` (ggml-cpu ops.cpp, `rope_yarn` callers) divides pair i's angle by
+//! `freq_factors[i]`, so the frequency becomes `base^(-2i/n_rot) / factor[i]`.
+
+/// `base^(-2i/n_rot)` for each of the `n_rot / 2` rotated pairs, divided by the pair's
+/// factor where `factors` (from `rope_freqs.weight`) are given.
+pub fn inv_freq(n_rot: usize, base: f32, factors: Option<&[f32]>) -> Vec<f32> {
+    (0..n_rot / 2).map(|i| base.powf(-2.0 * i as f32 / n_rot as f32) / factors.map_or(1.0, |f| f[i])).collect()
+}
+
+/// Refuses frequency factors a file cannot mean: each must be a positive finite number
+/// (a zero would give an infinite frequency, a NaN a NaN model).
+pub fn check_factors(file: &str, name: &str, factors: &[f32]) -> Result<(), crate::model::error::LoadError> {
+    match factors.iter().position(|f| !(f.is_finite() && *f > 0.0)) {
+        None => Ok(()),
+        Some(i) => Err(crate::model::error::LoadError::Tensor { file: file.into(), name: name.into(), message: format!("frequency factor {i} is {}; each must be a positive finite number", factors[i]) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn factors_divide_the_frequencies() {
+        let plain = super::inv_freq(8, 10_000.0, None);
+        let scaled = super::inv_freq(8, 10_000.0, Some(&[1.0, 2.0, 4.0, 8.0]));
+        for (i, (p, s)) in plain.iter().zip(&scaled).enumerate() {
+            assert_eq!(*s, p / [1.0, 2.0, 4.0, 8.0][i], "pair {i}");
+        }
+        assert_eq!(plain[0], 1.0);
+        assert!(super::check_factors("f", "rope_freqs.weight", &[1.0, 0.0]).unwrap_err().to_string().contains("factor 1 is 0"));
+        assert!(super::check_factors("f", "rope_freqs.weight", &[f32::NAN]).is_err());
+    }
 }

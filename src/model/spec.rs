@@ -37,6 +37,10 @@ pub struct LayerSpec {
     pub o: TensorInfo,
     pub ffn_norm: TensorInfo,
     pub ffn: FfnSpec,
+    /// `blk.N.post_attention_norm.weight` and `blk.N.post_ffw_norm.weight` ([n_embd]):
+    /// RMSNorms of the attention and FFN outputs before each residual add, where present
+    /// (`Family::post_norms` makes them required: gemma3).
+    pub post_norm: [Option<TensorInfo>; 2],
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +49,9 @@ pub struct ModelSpec {
     pub output_norm: TensorInfo,
     /// `None`: the head is tied to `token_embd`.
     pub output: Option<TensorInfo>,
+    /// `rope_freqs.weight` ([n_rot / 2]): Llama 3.1-style rope scaling as per-pair
+    /// frequency factors (each pair's frequency divided by its factor), where present.
+    pub rope_freqs: Option<TensorInfo>,
     pub layers: Vec<LayerSpec>,
 }
 
@@ -80,6 +87,11 @@ impl ModelSpec {
             let qk_norm = [nq?, nk?];
             let o = get(n("attn_output"), &[hp.q_dim(), d])?;
             let ffn_norm = get(n("ffn_norm"), &[d])?;
+            let [pa, pf] = ["post_attention_norm", "post_ffw_norm"].map(|t| {
+                let name = n(t);
+                if hp.family.post_norms || g.tensor(&name).is_some() { get(name, &[d]).map(Some) } else { Ok(None) }
+            });
+            let post_norm = [pa?, pf?];
             let ffn = if hp.is_moe() {
                 let ne = hp.n_expert;
                 let experts = if g.tensor(&n("ffn_gate_exps")).is_some() {
@@ -105,13 +117,17 @@ impl ModelSpec {
             } else {
                 FfnSpec::Dense { gate: get(n("ffn_gate"), &[d, ff])?, up: get(n("ffn_up"), &[d, ff])?, down: get(n("ffn_down"), &[ff, d])? }
             };
-            layers.push(LayerSpec { attn_norm, q, k, v, qkv_bias, qk_norm, o, ffn_norm, ffn });
+            layers.push(LayerSpec { attn_norm, q, k, v, qkv_bias, qk_norm, o, ffn_norm, ffn, post_norm });
         }
         Ok(ModelSpec {
             token_embd: get("token_embd.weight".into(), &[d, nv])?,
             output_norm: get("output_norm.weight".into(), &[d])?,
             output: match g.tensor("output.weight") {
                 Some(_) => Some(get("output.weight".into(), &[d, nv])?),
+                None => None,
+            },
+            rope_freqs: match g.tensor("rope_freqs.weight") {
+                Some(_) => Some(get("rope_freqs.weight".into(), &[hp.n_rot / 2])?),
                 None => None,
             },
             layers,
@@ -122,6 +138,7 @@ impl ModelSpec {
     pub fn tensors(&self) -> Vec<&TensorInfo> {
         let mut v = vec![&self.token_embd, &self.output_norm];
         v.extend(self.output.as_ref());
+        v.extend(self.rope_freqs.as_ref());
         v.extend(self.layers.iter().flat_map(LayerSpec::tensors));
         v.sort_by_key(|t| t.offset);
         v
@@ -216,6 +233,7 @@ impl LayerSpec {
         let mut v = vec![&self.attn_norm, &self.q, &self.k, &self.v, &self.o, &self.ffn_norm];
         v.extend(self.qkv_bias.iter().flatten());
         v.extend(self.qk_norm.iter().flatten());
+        v.extend(self.post_norm.iter().flatten());
         match &self.ffn {
             FfnSpec::Dense { gate, up, down } => v.extend([gate, up, down]),
             FfnSpec::Moe { router, experts } => {

@@ -27,6 +27,18 @@ pub fn qwen2_model() -> Option<String> {
     }
 }
 
+/// Gemma 3 270M (base) Q4_K_M, where `make model-gemma3` has fetched it; `None` (saying
+/// SKIPPED) otherwise: CI does not fetch it.
+pub fn gemma3_model() -> Option<String> {
+    let p = format!("{}/models/gemma-3-270m-q4_k_m.gguf", env!("CARGO_MANIFEST_DIR"));
+    if std::path::Path::new(&p).exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {p} is absent; `make model-gemma3` fetches it (253 MB, sha256-checked)");
+        None
+    }
+}
+
 /// Double quotation marks, straight and typographic.
 pub const DOUBLE_QUOTES: &[char] = &['"', '\u{201C}', '\u{201D}', '\u{201E}', '\u{201F}', '\u{00AB}', '\u{00BB}'];
 

@@ -1,6 +1,6 @@
 //! The per-token kernels around the products: embedding rows (embed.wgsl), RMSNorm
-//! (rms_norm.wgsl), rotary positions (rope.wgsl), and the residual add, the bias add
-//! and SwiGLU (elementwise.wgsl).
+//! (rms_norm.wgsl), rotary positions (rope.wgsl), and the residual add, the bias add,
+//! SwiGLU, GeGLU and a scale (elementwise.wgsl).
 
 use bytemuck::{Pod, Zeroable};
 use crate::format::family::RopeStyle;
@@ -75,7 +75,7 @@ pub fn rope(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: u
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct ElementwiseParams {
-    pub n: u32, pub cols: u32, pub pad1: u32, pub pad2: u32,
+    pub n: u32, pub cols: u32, pub s: f32, pub pad2: u32,
 }
 const _: () = assert!(std::mem::size_of::<ElementwiseParams>() == 16);
 
@@ -103,6 +103,22 @@ pub fn swiglu(rec: &mut Recorder, g: &Buf, u: &Buf, n: usize) -> Result<(), GpuE
     let pl = rec.kernels.pipeline(rec.ctx, "elementwise", "swiglu", || ELEMENTWISE.to_string());
     let (gx, gy) = workgroups_xy(n.div_ceil(64));
     rec.dispatch(&pl, &ElementwiseParams { n: n as u32, ..Zeroable::zeroed() }, &[(1, Bind::Whole(&g.buffer)), (2, Bind::Whole(&u.buffer))], (gx, gy, 1))
+}
+
+/// `g = gelu_tanh(g) · u` over n floats, in place (GeGLU: gemma3's FFN).
+pub fn geglu(rec: &mut Recorder, g: &Buf, u: &Buf, n: usize) -> Result<(), GpuError> {
+    shape("geglu", g.len >= n && u.len >= n, || format!("g {} u {} for {n}", g.len, u.len))?;
+    let pl = rec.kernels.pipeline(rec.ctx, "elementwise", "geglu", || ELEMENTWISE.to_string());
+    let (gx, gy) = workgroups_xy(n.div_ceil(64));
+    rec.dispatch(&pl, &ElementwiseParams { n: n as u32, ..Zeroable::zeroed() }, &[(1, Bind::Whole(&g.buffer)), (2, Bind::Whole(&u.buffer))], (gx, gy, 1))
+}
+
+/// `a[..n] *= s` (gemma3's embedding scale; the entry point binds only `a`).
+pub fn scale(rec: &mut Recorder, a: &Buf, n: usize, s: f32) -> Result<(), GpuError> {
+    shape("scale", a.len >= n, || format!("a {} for {n}", a.len))?;
+    let pl = rec.kernels.pipeline(rec.ctx, "elementwise", "scale", || ELEMENTWISE.to_string());
+    let (gx, gy) = workgroups_xy(n.div_ceil(64));
+    rec.dispatch(&pl, &ElementwiseParams { n: n as u32, s, ..Zeroable::zeroed() }, &[(1, Bind::Whole(&a.buffer))], (gx, gy, 1))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
