@@ -149,7 +149,9 @@ fn real_templates_render_byte_for_byte_as_before() {
 #[test]
 fn real_templates_render_the_largest_transcript_as_before() {
     let line = "Speaker 1: so the quarterly numbers — revenue, churn, \"growth\" — look fine.\n";
-    let transcript = line.repeat(crate::transcript::MAX_TRANSCRIPT_BYTES / line.len());
+    // 5 MiB: `transcript::MAX_TRANSCRIPT_BYTES`, written out here because `text` is a
+    // layer below `transcript` (tests/layers.rs).
+    let transcript = line.repeat(5 * 1024 * 1024 / line.len());
     let m = [Message::new("system", "Summarize the transcript."), Message::new("user", &transcript)];
     for &(name, src, bos, eos) in TEMPLATES {
         let before = render_unguarded(src, &m, true, bos, eos);
