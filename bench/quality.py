@@ -81,6 +81,7 @@ def validator():
 
 def measure_structured(text, transcript, shots, schema):
     j = json.loads(text)
+    transcript = parsed(transcript)
     talk = f" {' '.join(words(transcript))} "
     valid = not list(schema.iter_errors(j)) if schema else True
     bullets = [b for s in j["sections"] for b in s["content"]]
@@ -105,10 +106,16 @@ def measure_structured(text, transcript, shots, schema):
     }
 
 
+def parsed(transcript):
+    """The transcript as the parser reads it: without inline timestamps ("parameters
+    are 7:03 dispersed") or the stray caption offsets glued to words in some copies
+    ("learn 208696all about it"; src/transcript/stray_offsets.rs)."""
+    text = re.sub(r"\b\d{1,2}:\d{2}(:\d{2})?\b", " ", transcript)
+    return " ".join(re.sub(r"\b\d{4,}(?=[a-z])", "", text).split())
+
+
 def measure_notes(text, transcript):
-    # As the transcript parser reads it: without the stray caption offsets glued to
-    # words in some copies ("learn 208696all about it"; src/transcript/stray_offsets.rs).
-    talk = " ".join(re.sub(r"\b\d{4,}(?=[a-z])", "", transcript).split())
+    talk = parsed(transcript)
     quotes = [m.group(1) for m in re.finditer(r'^\d+\. "(.*)"$', text, re.M)]
     return {"quotes": f"{sum(' '.join(q.split()) in talk for q in quotes)}/{len(quotes)}"}
 

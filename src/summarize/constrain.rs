@@ -586,6 +586,19 @@ NUM: /[12]{1,2}/"#);
     }
 
     #[test]
+    fn the_structured_grammars_compile_with_and_without_the_talk() {
+        use crate::summarize::formats::{Length, StructuredSizes};
+        use crate::summarize::grammar;
+        let z = StructuredSizes::for_length(Length::Medium);
+        let talk = "consistent hashing puts servers and keys on a ring";
+        for talk in [Some(talk), None] {
+            for spec in [grammar::section(2, &z, talk), grammar::overview(&z, talk)] {
+                tiny(&["\"", "x"], &spec.lark);
+            }
+        }
+    }
+
+    #[test]
     fn closing_mode_prefers_closers_once_allowed() {
         // 0 `"`, 1 `ab`, 2 `abc`, 3 `"}`, 4 `}`, 5 `a"}`, 6 <eos>.
         let words = ["\"", "ab", "abc", "\"}", "}", "a\"}"];

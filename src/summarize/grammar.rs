@@ -115,7 +115,9 @@ pub fn section(n: usize, z: &StructuredSizes, part: Option<&str>) -> GrammarSpec
     g.push_str(&format!("BULLET: {}\n", json_prose(z.bullet)));
     // Topics are names, not sentences: letters and digits with the few signs
     // technical names use (C++, C#, Node.js, TCP/IP, O(n), R&D).
-    let topic = format!("/[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/", z.topic - 1);
+    // At most three words: runs of the talk's words ran on into phrases ("consistent
+    // hashing why do all the cool", Qwen2.5-Coder-1.5B).
+    let topic = format!("/[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/ & /[^ ]+( [^ ]+){{0,2}}/", z.topic - 1);
     g.push_str(&format!("TOPIC: {}\n", from_talk(&topic, part)));
     b.finish(g, 3, Closing { penalize_enders: true, ..closing(&["\""]) }, Fields::JsonStrings)
 }
