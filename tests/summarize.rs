@@ -396,7 +396,7 @@ fn prompt_prefix_is_reused_across_summaries() {
     let fresh_tiny = || Summarizer::new(Engine::load_file(&fixture("tiny-smollm2.gguf"), &Overrides::default()).unwrap()).unwrap();
     let (a, b) = (excerpt("consistent-hashing.txt", 3000), excerpt("dpo.txt", 3000));
     // The product's structured prompt: instruction plus both worked examples.
-    let structured = SummarizeOptions { format: Format::Structured, length: Length::Short, ..SummarizeOptions::default() };
+    let structured = SummarizeOptions { format: Format::Structured, length: Length::Short, max_shots: 2, ..SummarizeOptions::default() };
     check_prefix_summaries("tiny-smollm2, structured with examples", &fresh_tiny, &structured, &a, &b, 1000);
     // Its system turn is one sentence of role: little to keep, but kept all the same.
     check_prefix_summaries("tiny-smollm2, tldr", &fresh_tiny, &quick(Format::Tldr), &a, &b, 30);

@@ -43,8 +43,9 @@ enum Cmd {
         /// longer transcripts are summarized chunk by chunk.
         #[arg(long)]
         context: Option<usize>,
-        /// Worked examples to show the model (structured format), when they fit.
-        #[arg(long, default_value_t = 2)]
+        /// Worked examples to show the model (structured format's overview pass), when
+        /// they fit; none by default (they did not change a summary's measured quality).
+        #[arg(long, default_value_t = 0)]
         shots: usize,
         /// 0 = greedy.
         #[arg(long, default_value_t = 0.0)]
