@@ -112,7 +112,7 @@ mod tests {
     use crate::model::cache::CacheShape;
 
     fn snapshot() -> Snapshot {
-        Snapshot::Cpu(KvCache::new(CacheShape { n_layer: 1, kv_dim: 2, capacity: 4, rolling: false }))
+        Snapshot::Cpu(KvCache::new(CacheShape { n_layer: 1, kv_dim: 2, capacity: 4, rolling: false, local: None }))
     }
 
     #[test]
