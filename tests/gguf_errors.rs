@@ -180,7 +180,7 @@ fn sliding_window_from_metadata_or_override() {
     let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
     assert_eq!((hp.sliding_window, hp.head_dim, hp.gqa_group(), hp.rope_base), (None, 128, 4, 10000.0));
     // Mistral 7B v0.1 GGUFs lack the key: the caller supplies W = 4096.
-    let hp = Hparams::from_gguf(&g, &Overrides { sliding_window: Some(4096) }).unwrap();
+    let hp = Hparams::from_gguf(&g, &Overrides { sliding_window: Some(4096), ..Default::default() }).unwrap();
     assert_eq!(hp.sliding_window, Some(4096));
     let b = base().kv("llama.attention.sliding_window", Kv::U32(4096)).kv("llama.expert_count", Kv::U32(8)).kv("llama.expert_used_count", Kv::U32(2)).bytes();
     let hp = Hparams::from_gguf(&parse(&b).unwrap(), &Overrides::default()).unwrap();
@@ -219,4 +219,43 @@ fn gemma3_window_and_local_rope_base_from_metadata() {
     assert_eq!((hp.layer_window(4), hp.layer_window(5), hp.layer_rope_base(5), hp.layer_rope_base(6)), (Some(512), None, 1e6, 10_000.0));
     let b = base().kv("gemma3.attention.sliding_window", Kv::U32(512)).kv("gemma3.rope.freq_base_swa", Kv::F32(5e4)).bytes();
     assert_eq!(Hparams::from_gguf(&parse(&b).unwrap(), &Overrides::default()).unwrap().rope_base_local, 5e4);
+}
+
+/// phi3 (Phi-3.5-mini's shapes): the window key its converter writes is not read (llama.cpp
+/// turns phi3's window off); LongRoPE's choice follows the context the model runs at
+/// against `rope.scaling.original_context_length` (llama.cpp `get_rope_factors`), the
+/// default context being 8192 capped at the training one; `rope.scaling.attn_factor` is
+/// read, and one that is not a positive number is refused by key.
+#[test]
+fn phi3_window_key_ignored_and_longrope_choice_from_the_context() {
+    use precis::Hparams;
+    let base = |ctx: u32| {
+        GgufWriter::new()
+            .kv("general.architecture", Kv::Str("phi3".into()))
+            .kv("phi3.block_count", Kv::U32(32))
+            .kv("phi3.context_length", Kv::U32(ctx))
+            .kv("phi3.embedding_length", Kv::U32(3072))
+            .kv("phi3.feed_forward_length", Kv::U32(8192))
+            .kv("phi3.attention.head_count", Kv::U32(32))
+            .kv("phi3.attention.sliding_window", Kv::U32(262144))
+            .kv("phi3.vocab_size", Kv::U32(32064))
+    };
+    let long = base(131072).kv("phi3.rope.scaling.original_context_length", Kv::U32(4096)).kv("phi3.rope.scaling.attn_factor", Kv::F32(1.190238));
+    let hp = Hparams::from_gguf(&parse(&long.bytes()).unwrap(), &Overrides::default()).unwrap();
+    assert_eq!((hp.sliding_window, hp.n_ctx_run, hp.rope_orig_ctx, hp.long_rope(), hp.rope_attn_factor), (None, 8192, 4096, true, 1.190238));
+    let at = |c: usize| Overrides { context: Some(c), ..Default::default() };
+    let g = parse(&long.bytes()).unwrap();
+    assert!(!Hparams::from_gguf(&g, &at(4096)).unwrap().long_rope(), "a context of 4096 is the short factors'");
+    assert!(Hparams::from_gguf(&g, &at(4097)).unwrap().long_rope());
+    assert!(Hparams::from_gguf(&g, &at(0)).unwrap_err().to_string().contains("context"));
+    // The --window override still applies; without the original context key, the training
+    // context is the short factors' (and the default context never passes it).
+    assert_eq!(Hparams::from_gguf(&g, &Overrides { sliding_window: Some(2047), ..Default::default() }).unwrap().sliding_window, Some(2047));
+    let hp = Hparams::from_gguf(&parse(&base(4096).bytes()).unwrap(), &Overrides::default()).unwrap();
+    assert_eq!((hp.rope_orig_ctx, hp.n_ctx_run, hp.long_rope(), hp.rope_attn_factor), (4096, 4096, false, 1.0));
+    for bad in [0.0, -1.0, f32::NAN] {
+        let b = base(4096).kv("phi3.rope.scaling.attn_factor", Kv::F32(bad)).bytes();
+        let e = Hparams::from_gguf(&parse(&b).unwrap(), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("phi3.rope.scaling.attn_factor") && e.contains("positive number"), "{bad}: {e}");
+    }
 }

@@ -166,6 +166,20 @@ fn tiny_llama3_rope_frequency_factors() {
     check_model("tiny-llama3", &fixture("tiny-llama3.gguf"), 13);
 }
 
+/// The phi3 family: a fused `attn_qkv` (decode's matvec_qkv on its rows, prefill by row
+/// ranges), gate and up fused in `ffn_up` (the fused SwiGLU matvec), NEOX rope on 48 of
+/// 64 head dims with LongRoPE's long factors and cos/sin × the attention factor.
+#[test]
+fn tiny_phi3_fused_projections_and_longrope() {
+    let m = load(&fixture("tiny-phi3.gguf"));
+    assert!((m.gpu.hp.rope_attn_factor - 1.0).abs() > 0.1 && m.gpu.hp.n_rot < m.gpu.hp.head_dim && m.gpu.hp.long_rope());
+    for (l, ly) in m.gpu.layers.iter().enumerate() {
+        assert!(matches!(ly.qkv, precis::gpu::model::Projections::Stacked(..)), "layer {l}: the fused Q/K/V is one stack");
+        assert!(matches!(&ly.ffn, precis::gpu::model::GpuFfn::Dense { gate_up: precis::gpu::model::Projections::Stacked(..), .. }), "layer {l}: gate/up one stack");
+    }
+    check_loaded("tiny-phi3", &m, 21);
+}
+
 #[test]
 fn tiny_mixtral_legacy_per_expert_tensors() {
     check_model("tiny-mixtral-legacy", &fixture("tiny-mixtral-legacy.gguf"), 13);

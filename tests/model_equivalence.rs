@@ -30,9 +30,14 @@ struct Loaded {
 }
 
 fn tiny(name: &str) -> Loaded {
+    tiny_with(name, &Overrides::default(), "ref")
+}
+
+/// `name` loaded with `ov`, its NumPy logits from the file under `ref_key` in tiny-models.json.
+fn tiny_with(name: &str, ov: &Overrides, ref_key: &str) -> Loaded {
     let bytes = std::fs::read(fixture(&format!("{name}.gguf"))).unwrap();
     let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
-    let hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    let hp = Hparams::from_gguf(&g, ov).unwrap();
     let spec = ModelSpec::resolve(&g, &hp, name).unwrap();
     let mut src: &[u8] = &bytes;
     let model = Model::load(&mut src, name, &spec, hp.clone()).unwrap();
@@ -42,7 +47,7 @@ fn tiny(name: &str) -> Loaded {
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("tiny-models.json")).unwrap()).unwrap();
     let m = &meta["models"][name];
     let tokens: Vec<u32> = m["tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-    let raw = std::fs::read(fixture(m["ref"].as_str().unwrap())).unwrap();
+    let raw = std::fs::read(fixture(m[ref_key].as_str().unwrap())).unwrap();
     let numpy_logits = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
     Loaded { model, exact, reference, tokens, numpy_logits }
 }
@@ -87,7 +92,10 @@ fn run_steps(m: &Model, tokens: &[u32], chunk: usize) -> Vec<f32> {
 }
 
 fn check_model(name: &str) {
-    let t = tiny(name);
+    check_loaded(name, tiny(name));
+}
+
+fn check_loaded(name: &str, t: Loaded) {
     let v = t.model.hp.n_vocab;
     let full = run_all(&t.model, &t.tokens);
 
@@ -243,6 +251,72 @@ fn tiny_llama3_rope_frequency_factors() {
     assert!(d > 0.1, "without the frequency factors the logits moved by only {d}");
 }
 
+/// phi3 (tests/fixtures/tiny-phi3.gguf): fused `attn_qkv` and gate/up in `ffn_up`, NEOX
+/// rope on 48 of 64 head dims with LongRoPE factors and its attention factor, against
+/// NumPy with both factor sets: the long ones at the default context (8192, past the
+/// original 1024), the short ones at a context of 64. The file's sliding_window key (8)
+/// is not read, as llama.cpp turns phi3's off. Each part must matter.
+#[test]
+fn tiny_phi3_fused_projections_and_longrope() {
+    check_model("tiny-phi3");
+    let short_ctx = Overrides { context: Some(64), ..Default::default() };
+    check_loaded("tiny-phi3 (short factors)", tiny_with("tiny-phi3", &short_ctx, "ref_short"));
+    let t = tiny("tiny-phi3");
+    let hp = &t.model.hp;
+    assert_eq!((hp.arch.as_str(), hp.n_rot, hp.head_dim, hp.sliding_window, hp.rope_orig_ctx), ("phi3", 48, 64, None, 1024));
+    assert!(hp.long_rope() && !tiny_with("tiny-phi3", &short_ctx, "ref_short").model.hp.long_rope());
+    assert!((hp.rope_attn_factor - 1.224_744_9).abs() < 1e-6, "attn factor {}", hp.rope_attn_factor);
+    let bytes = std::fs::read(fixture("tiny-phi3.gguf")).unwrap();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let spec = ModelSpec::resolve(&g, hp, "tiny-phi3").unwrap();
+    assert_eq!(spec.rope_freqs.as_ref().map(|t| t.name.as_str()), Some("rope_factors_long.weight"));
+    assert!(spec.layers.iter().all(|l| matches!(l.qkv, precis::model::spec::Parts::Fused { .. })));
+    assert!(t.model.layers.iter().all(|l| matches!(l.qkv, precis::cpu::linear::Projections::Stacked { .. })), "a fused tensor is one stacked product");
+    let want = run_all(&t.exact, &t.tokens);
+    let v = hp.n_vocab;
+    let max_diff = |m: &Model| run_all(m, &t.tokens).iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let variant = |f: &dyn Fn(&mut Model)| {
+        let mut m = tiny("tiny-phi3").exact;
+        f(&mut m);
+        m
+    };
+    use precis::cpu::rope::Rope;
+    let cases: Vec<(&str, Model)> = vec![
+        ("no attention factor", variant(&|m| m.rope = Rope::with_factors(m.hp.head_dim, m.hp.n_rot, m.hp.rope_base, m.hp.family.rope, Some(read_factors(&g, &bytes, "rope_factors_long.weight").as_slice())))),
+        ("no frequency factors", variant(&|m| m.rope = Rope::new(m.hp.head_dim, m.hp.n_rot, m.hp.rope_base, m.hp.family.rope).scaled(m.hp.rope_attn_factor))),
+        ("the short factors", variant(&|m| m.rope = Rope::with_factors(m.hp.head_dim, m.hp.n_rot, m.hp.rope_base, m.hp.family.rope, Some(read_factors(&g, &bytes, "rope_factors_short.weight").as_slice())).scaled(m.hp.rope_attn_factor))),
+        ("the file's window", variant(&|m| m.hp.sliding_window = Some(8))),
+    ];
+    for (what, m) in &cases {
+        let d = max_diff(m);
+        assert!(d > 0.1, "{what}: logits moved by only {d}: the step has no effect");
+    }
+    // The window would only change positions past it.
+    assert!(run_all(&cases[3].1, &t.tokens)[..8 * v] == want[..8 * v]);
+}
+
+/// phi3's `ffn_up` must hold 2 n_ff rows (gate and up), and a fused Q/K/V bias is refused:
+/// each a load error naming the tensor, never a panic.
+#[test]
+fn a_phi3_file_with_a_wrong_fused_shape_is_refused_by_name() {
+    let bytes = std::fs::read(fixture("tiny-phi3.gguf")).unwrap();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let mut hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    hp.n_ff /= 2;
+    let e = ModelSpec::resolve(&g, &hp, "tiny-phi3").err().expect("ffn_up of 4 n_ff rows is refused").to_string();
+    assert!(e.contains("blk.0.ffn_up.weight"), "{e}");
+    let mut hp = Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    hp.n_head_kv = 4;
+    let e = ModelSpec::resolve(&g, &hp, "tiny-phi3").err().expect("attn_qkv of the wrong height is refused").to_string();
+    assert!(e.contains("blk.0.attn_qkv.weight"), "{e}");
+}
+
+/// The f32 values of a 1-D F32 tensor of the fixture.
+fn read_factors(g: &Gguf, bytes: &[u8], name: &str) -> Vec<f32> {
+    let t = g.tensor(name).unwrap_or_else(|| panic!("the fixture has {name}"));
+    bytes[t.range().start as usize..t.range().end as usize].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
 /// A `rope_freqs.weight` factor of 0 (an infinite frequency) or NaN is refused at load,
 /// naming the tensor and the factor, on the CPU and in the slow twin.
 #[test]
@@ -269,8 +343,10 @@ fn a_zero_or_nan_rope_frequency_factor_is_refused_by_name() {
 /// llama.cpp keeps an f16 KV cache; measured: 3.3e-2 on tiny-qwen2, 4.8e-2 on tiny-qwen3,
 /// 5.3e-2 on tiny-mixtral, 9.4e-2 on tiny-gemma3 (past its window; its logits spread only
 /// 1.05, and llama.cpp's own distance from NumPy float64 there is 8.8e-2 — its GELU reads
-/// an f16 table), 4.5e-2 on tiny-llama3 (rope_freqs), with llama.cpp's argmax ours at
-/// 40/40 positions of each but tiny-llama3's 38/40 (near-ties, within NEAR_TIE_LLAMA_CPP);
+/// an f16 table), 4.5e-2 on tiny-llama3 (rope_freqs), 5.3e-2 and 7.5e-2 on tiny-phi3 with
+/// its long and short LongRoPE factors, with llama.cpp's argmax ours at 40/40 positions
+/// of each but tiny-llama3's 38/40 and tiny-phi3's 37/40 and 38/40 (near-ties, within
+/// NEAR_TIE_LLAMA_CPP; llama.cpp's own argmax equals NumPy float64's at 37 and 38 there);
 /// llama.cpp against NumPy float64 is 2.8e-2 and 3.8e-2 on the two qwen files).
 const TOL_LLAMA_CPP_TOP5: f32 = 0.1;
 /// llama.cpp's pick at a position may be below our argmax by at most this (a near-tie
@@ -281,11 +357,14 @@ const NEAR_TIE_LLAMA_CPP: f32 = 0.25;
 fn tiny_families_match_llama_cpp_logits() {
     let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("tiny-llamacpp.json")).unwrap()).unwrap();
     let models = fx["models"].as_object().unwrap();
-    for name in ["tiny-qwen2", "tiny-qwen3", "tiny-mixtral", "tiny-gemma3", "tiny-llama3"] {
+    for name in ["tiny-qwen2", "tiny-qwen3", "tiny-mixtral", "tiny-gemma3", "tiny-llama3", "tiny-phi3", "tiny-phi3-short"] {
         assert!(models.contains_key(name), "tiny-llamacpp.json has {name}");
     }
     for (name, m) in models {
-        let t = tiny(name);
+        // A run at another context (tiny-phi3's LongRoPE factors depend on it) loads the
+        // file with that context.
+        let ov = Overrides { context: m["context"].as_u64().map(|c| c as usize), ..Default::default() };
+        let t = tiny_with(m["file"].as_str().unwrap().trim_end_matches(".gguf"), &ov, "ref");
         let want_tokens: Vec<u32> = m["tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
         assert_eq!(t.tokens, want_tokens, "{name}: the same tokens as llama.cpp's run");
         let v = t.model.hp.n_vocab;

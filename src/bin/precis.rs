@@ -177,7 +177,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if let Some(t) = threads {
                 precis::cpu::kernels::pool::init(t);
             }
-            let engine = load(&model, backend, &Overrides { sliding_window: window })?;
+            let engine = load(&model, backend, &Overrides { sliding_window: window, ..Default::default() })?;
             let summarizer = precis::summarize::Summarizer::new(engine)?;
             // The penalty goes to the summarizer, which spares the layout from it.
             let sampler = SamplerConfig { temperature, seed, repeat_penalty: 1.0, ..SamplerConfig::default() };
@@ -190,7 +190,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if let Some(t) = threads {
                 precis::cpu::kernels::pool::init(t);
             }
-            let engine = load(&model, backend, &Overrides { sliding_window: window })?;
+            let engine = load(&model, backend, &Overrides { sliding_window: window, ..Default::default() })?;
             let prompt = match (prompt, prompt_file) {
                 (Some(p), _) => p,
                 (None, Some(f)) => std::fs::read_to_string(&f).map_err(|e| format!("{f}: {e}"))?,
@@ -286,8 +286,21 @@ fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
     if hp.family.act == precis::format::family::Activation::GeluTanh {
         steps.push("GeGLU (tanh GELU)".into());
     }
+    if g.tensor("blk.0.attn_qkv.weight").is_some() {
+        steps.push("fused Q/K/V (attn_qkv)".into());
+    }
+    if hp.family.gate_up_fused {
+        steps.push("gate and up fused in ffn_up".into());
+    }
     if g.tensor("rope_freqs.weight").is_some() {
         steps.push("rope frequency factors (rope_freqs.weight)".into());
+    } else if g.tensor("rope_factors_long.weight").is_some() || g.tensor("rope_factors_short.weight").is_some() {
+        // The choice the default context makes (llama.cpp get_rope_factors).
+        let which = if hp.long_rope() { "long" } else { "short" };
+        steps.push(format!("LongRoPE: {which} factors at a context of {} (original {}), attention factor {}", hp.n_ctx_run, hp.rope_orig_ctx, hp.rope_attn_factor));
+    }
+    if hp.rope_attn_factor != 1.0 && g.tensor("rope_factors_long.weight").is_none() {
+        steps.push(format!("rope attention factor {}", hp.rope_attn_factor));
     }
     if !steps.is_empty() {
         println!("family steps:  {}", steps.join(", "));

@@ -191,16 +191,22 @@ impl Model {
         let mut layers = Vec::with_capacity(spec.layers.len());
         for ls in &spec.layers {
             let ffn = match &ls.ffn {
-                FfnSpec::Dense { gate, up, down } => Ffn::Dense(r.gated([gate, up, down].map(Slice::whole), &hp)?),
+                FfnSpec::Dense { gate_up, down } => {
+                    let [g, u] = gate_up.slices();
+                    Ffn::Dense(r.gated([g, u, Slice::whole(down)], &hp)?)
+                }
                 FfnSpec::Moe { router, experts } => {
                     let experts = (0..hp.n_expert).map(|e| r.gated(experts.expert(e), &hp)).collect::<Result<Vec<_>, LoadError>>()?;
                     Ffn::Moe(Moe { router: r.linear(router, hp.n_embd)?, experts, k: hp.n_expert_used })
                 }
             };
-            let parts = vec![r.part(Slice::whole(&ls.q))?, r.part(Slice::whole(&ls.k))?, r.part(Slice::whole(&ls.v))?];
+            // Separate Q/K/V tensors or a fused one: three row ranges, stacked again when
+            // their types match (a fused tensor's always do).
+            let [q, k, v] = ls.qkv.slices();
+            let parts = vec![r.part(q)?, r.part(k)?, r.part(v)?];
             layers.push(Layer {
                 attn_norm: r.vector(&ls.attn_norm)?,
-                qkv: Projections::new(parts, hp.n_embd).map_err(|e| r.err(&ls.q, e))?,
+                qkv: Projections::new(parts, hp.n_embd).map_err(|e| r.err(ls.qkv.tensor(0), e))?,
                 qkv_bias: [r.bias(&ls.qkv_bias[0])?, r.bias(&ls.qkv_bias[1])?, r.bias(&ls.qkv_bias[2])?],
                 qk_norm: [r.bias(&ls.qk_norm[0])?, r.bias(&ls.qk_norm[1])?],
                 o: r.linear(&ls.o, hp.q_dim())?,
@@ -221,7 +227,7 @@ impl Model {
         if let (Some(f), Some(t)) = (&factors, &spec.rope_freqs) {
             crate::model::rope::check_factors(file, &t.name, f)?;
         }
-        let rope_at = |base| Rope::with_factors(hp.head_dim, hp.n_rot, base, hp.family.rope, factors.as_deref());
+        let rope_at = |base| Rope::with_factors(hp.head_dim, hp.n_rot, base, hp.family.rope, factors.as_deref()).scaled(hp.rope_attn_factor);
         Ok(Model {
             rope: rope_at(hp.rope_base),
             rope_local: hp.global_every.map(|_| rope_at(hp.rope_base_local)),

@@ -72,7 +72,8 @@ fn load_bias(src: &mut dyn ByteSource, t: &Option<TensorInfo>, file: &str) -> Re
     })
 }
 
-/// One expert's matrix of a merged tensor (or a whole per-expert tensor).
+/// Rows of a tensor: one expert's matrix of a merged tensor, Q, K or V of a fused
+/// `attn_qkv`, gate or up of a fused `ffn_up` (or a whole tensor).
 fn load_slice(src: &mut dyn ByteSource, m: Slice, file: &str) -> Result<Mat, LoadError> {
     let b = read_part(src, m.range(), &m.tensor.name, file)?;
     let (rows, cols) = (m.n_out(), m.n_in());
@@ -85,8 +86,9 @@ impl RefModel {
         for ls in &spec.layers {
             let vecf = |m: Mat| m.w;
             let (router, experts) = match &ls.ffn {
-                FfnSpec::Dense { gate, up, down } => {
-                    (None, vec![RefExpert { gate: load_mat(src, gate, file)?, up: load_mat(src, up, file)?, down: load_mat(src, down, file)? }])
+                FfnSpec::Dense { gate_up, down } => {
+                    let [g, u] = gate_up.slices();
+                    (None, vec![RefExpert { gate: load_slice(src, g, file)?, up: load_slice(src, u, file)?, down: load_mat(src, down, file)? }])
                 }
                 FfnSpec::Moe { router, experts } => {
                     let r = load_mat(src, router, file)?;
@@ -101,9 +103,9 @@ impl RefModel {
             };
             layers.push(RefLayer {
                 attn_norm: vecf(load_mat(src, &ls.attn_norm, file)?),
-                q: load_mat(src, &ls.q, file)?,
-                k: load_mat(src, &ls.k, file)?,
-                v: load_mat(src, &ls.v, file)?,
+                q: load_slice(src, ls.qkv.slices()[0], file)?,
+                k: load_slice(src, ls.qkv.slices()[1], file)?,
+                v: load_slice(src, ls.qkv.slices()[2], file)?,
                 qkv_bias: [load_bias(src, &ls.qkv_bias[0], file)?, load_bias(src, &ls.qkv_bias[1], file)?, load_bias(src, &ls.qkv_bias[2], file)?],
                 qk_norm: [load_bias(src, &ls.qk_norm[0], file)?, load_bias(src, &ls.qk_norm[1], file)?],
                 o: load_mat(src, &ls.o, file)?,
@@ -142,6 +144,8 @@ impl RefModel {
                 let factor = self.rope_freqs.get(i).map_or(1.0, |&f| f as f64);
                 let theta = pos as f64 * base.powf(-2.0 * i as f64 / nr as f64) / factor;
                 let (s, c) = theta.sin_cos();
+                // LongRoPE's attention factor multiplies cos and sin (1 for most models).
+                let (s, c) = (s * self.hp.rope_attn_factor as f64, c * self.hp.rope_attn_factor as f64);
                 // Written out, not `RopeStyle::pair`, so the twin shares no code with the fast path.
                 let (ia, ib) = match self.hp.family.rope {
                     RopeStyle::Normal => (2 * i, 2 * i + 1),

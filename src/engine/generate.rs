@@ -145,7 +145,7 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_tokens: 256, sampler: SamplerConfig::default(), stop: vec![], chunk: 512, n_ctx: 8192, ignore_eos: false, keep_prefix: 0 }
+        GenerateOptions { max_tokens: 256, sampler: SamplerConfig::default(), stop: vec![], chunk: 512, n_ctx: crate::format::hparams::DEFAULT_CONTEXT, ignore_eos: false, keep_prefix: 0 }
     }
 }
 

@@ -22,6 +22,16 @@
 //! with base 10000 (`rope_freq_base_train_swa`). The GGUF converter already adds 1 to
 //! Gemma's norm weights (Hugging Face's `Gemma3RMSNorm` multiplies by 1 + w), so the
 //! stored weights are used as every other family's.
+//!
+//! `phi3` (Phi-3, Phi-3.5, Phi-4-mini) follows llama.cpp's `llama_model_phi3`
+//! (src/models/phi3.cpp: `load_arch_hparams`, `load_arch_tensors` and its graph): NEOX
+//! rope (`llama_model_rope_type` lists `LLM_ARCH_PHI3` with the NEOX archs), Q/K/V as one
+//! fused `attn_qkv` where the file has it (`create_tensor_qkv`: Q's rows, then K's, then
+//! V's), the FFN's gate and up fused in `ffn_up` ([n_embd, 2 n_ff], no `ffn_gate`: the
+//! graph's `build_ffn(.., LLM_FFN_SWIGLU, ..)` on the one product, whose first half is
+//! the gate), and no sliding window: the loader reads `attention.sliding_window` and then
+//! turns it off ("Phi SWA is currently disabled"). Its LongRoPE factors and attention
+//! factor are rope data (`format::hparams`, `model::spec`), not a family step.
 
 /// How the rotated dimensions of a head are paired (llama.cpp `ggml_rope` modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +81,12 @@ pub struct Family {
     /// sliding window, `LOCAL_ROPE_BASE` unless `rope.freq_base_swa` says otherwise).
     /// `None`: every layer is alike (windowed when the model has a window).
     pub global_every: Option<usize>,
+    /// The FFN's gate and up projections are one tensor, `blk.N.ffn_up.weight` of
+    /// [n_embd, 2 n_ff]: the gate's n_ff rows, then up's (phi3). No `ffn_gate`.
+    pub gate_up_fused: bool,
+    /// `attention.sliding_window` is read (the --window override applies either way).
+    /// phi3's converter writes one that llama.cpp ignores.
+    pub reads_window: bool,
 }
 
 /// The gated FFN's activation of the gate projection.
@@ -97,6 +113,8 @@ const PLAIN: Family = Family {
     post_norms: false,
     act: Activation::Silu,
     global_every: None,
+    gate_up_fused: false,
+    reads_window: true,
 };
 
 pub const FAMILIES: &[Family] = &[
@@ -115,6 +133,7 @@ pub const FAMILIES: &[Family] = &[
         global_every: Some(6),
         ..PLAIN
     },
+    Family { arch: "phi3", name: "Phi-3 (Phi-3/3.5, Phi-4-mini)", rope: RopeStyle::Neox, gate_up_fused: true, reads_window: false, ..PLAIN },
 ];
 
 /// The family of `arch`, if Precis runs it.
@@ -154,5 +173,12 @@ mod tests {
         let g = family("gemma3").expect("gemma3 is supported");
         assert_eq!((g.rope, g.qk_norm, g.embd_scale, g.post_norms, g.act, g.global_every), (RopeStyle::Neox, true, true, true, Activation::GeluTanh, Some(6)));
         assert!(FAMILIES.iter().filter(|f| f.arch != "gemma3").all(|f| !f.embd_scale && !f.post_norms && f.act == Activation::Silu && f.global_every.is_none()));
+    }
+
+    #[test]
+    fn phi3_is_neox_with_fused_gate_up_and_no_window() {
+        let p = family("phi3").expect("phi3 is supported");
+        assert_eq!((p.rope, p.gate_up_fused, p.reads_window, p.qkv_bias, p.qk_norm), (RopeStyle::Neox, true, false, false, false));
+        assert!(FAMILIES.iter().filter(|f| f.arch != "phi3").all(|f| !f.gate_up_fused && f.reads_window));
     }
 }

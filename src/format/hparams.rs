@@ -73,13 +73,35 @@ pub struct Hparams {
     /// 1/sqrt(n_embd / n_head) (llama.cpp `llama_load_hparams_gemma3`, `f_attention_scale`,
     /// after gemma_pytorch's `query_pre_attn_scalar`).
     pub attn_scale: f32,
+    /// `rope.scaling.attn_factor` (default 1): the rotation's cos and sin are multiplied by
+    /// it, so the rotated dimensions of Q and K grow by it (llama.cpp: `llama_context`
+    /// multiplies `yarn_attn_factor` by `hparams.rope_attn_factor`, and ggml's rope scales
+    /// cos/sin by that `mscale`). Phi-3.5/Phi-4-mini's LongRoPE converters write it.
+    pub rope_attn_factor: f32,
+    /// `rope.scaling.original_context_length`, else the training context: the context
+    /// LongRoPE's short factors serve (llama.cpp `n_ctx_orig_yarn`).
+    pub rope_orig_ctx: usize,
+    /// The context this model is run at, for what depends on it at load (which LongRoPE
+    /// factors): `Overrides::context`, else [`DEFAULT_CONTEXT`], capped at the training
+    /// context as the engine caps a generation's.
+    pub n_ctx_run: usize,
 }
+
+/// The context a generation runs at unless asked otherwise (capped at the training
+/// context): `engine::GenerateOptions`' default, and what picks LongRoPE's factors.
+pub const DEFAULT_CONTEXT: usize = 8192;
 
 /// Values the caller may force (CLI flags / API options).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     /// Mistral 7B v0.1 GGUFs lack `llama.attention.sliding_window` but need W = 4096.
     pub sliding_window: Option<usize>,
+    /// The context the model will be run at, where the model depends on it: phi3's
+    /// LongRoPE uses its long factors when this exceeds `rope.scaling.original_context_length`
+    /// (llama.cpp `llama_model::get_rope_factors`, by the context it was created with).
+    /// Chosen once at load, so every cache and kept prefix of the model rotates alike.
+    /// `None`: [`DEFAULT_CONTEXT`] capped at the training context.
+    pub context: Option<usize>,
 }
 
 impl Hparams {
@@ -138,7 +160,9 @@ impl Hparams {
         };
         let n_layer = need("block_count")?;
         let rope_base = float("rope.freq_base", 10_000.0)?;
-        let sliding_window = ov.sliding_window.or(int("attention.sliding_window")?).filter(|&w| w > 0);
+        // phi3's converter writes a window that llama.cpp then turns off (`Family::reads_window`).
+        let file_window = if fam.reads_window { int("attention.sliding_window")? } else { None };
+        let sliding_window = ov.sliding_window.or(file_window).filter(|&w| w > 0);
         if fam.global_every.is_some() && sliding_window.is_none() {
             // llama.cpp reads the key as required for gemma3 (`llama_load_hparams_gemma3`).
             return Err(HparamsError::Key { key: key("attention.sliding_window"), found: g.describe(&key("attention.sliding_window")), expected: "a positive integer (the local layers' window)" });
@@ -146,6 +170,18 @@ impl Hparams {
         // gemma3 27B (62 layers) scales queries by 1/sqrt(n_embd / n_head), the others by
         // 1/sqrt(head_dim) (llama.cpp `llama_load_hparams_gemma3`, by the layer count as there).
         let scale_dim = if fam.arch == "gemma3" && n_layer == 62 { n_embd / n_head } else { head_dim };
+        let n_ctx_train = match int("context_length")? {
+            Some(0) => return Err(HparamsError::Key { key: key("context_length"), found: "0".into(), expected: "a positive integer (the training context)" }),
+            c => c.unwrap_or(4096),
+        };
+        // llama.cpp: n_ctx_orig_yarn is the key where the file has it, else n_ctx_train.
+        let rope_orig_ctx = match int("rope.scaling.original_context_length")? {
+            Some(0) | None => n_ctx_train,
+            Some(c) => c,
+        };
+        if ov.context == Some(0) {
+            return Err(HparamsError::Inconsistent("the context asked for is 0 tokens".into()));
+        }
         let hp = Hparams {
             n_layer,
             n_embd,
@@ -157,16 +193,16 @@ impl Hparams {
             rope_base,
             rope_base_local: if fam.global_every.is_some() { float("rope.freq_base_swa", LOCAL_ROPE_BASE)? } else { rope_base },
             rms_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
-            n_ctx_train: match int("context_length")? {
-                Some(0) => return Err(HparamsError::Key { key: key("context_length"), found: "0".into(), expected: "a positive integer (the training context)" }),
-                c => c.unwrap_or(4096),
-            },
+            n_ctx_train,
             n_vocab,
             n_expert: int("expert_count")?.unwrap_or(0),
             n_expert_used: int("expert_used_count")?.unwrap_or(0),
             sliding_window,
             global_every: fam.global_every,
             attn_scale: 1.0 / (scale_dim.max(1) as f32).sqrt(),
+            rope_attn_factor: float("rope.scaling.attn_factor", 1.0)?,
+            rope_orig_ctx,
+            n_ctx_run: ov.context.unwrap_or(DEFAULT_CONTEXT).min(n_ctx_train),
             arch,
             family: *fam,
         };
@@ -221,6 +257,12 @@ impl Hparams {
     /// The rope base of layer `l`.
     pub fn layer_rope_base(&self, l: usize) -> f32 {
         if self.global_every.is_none() || self.is_global(l) { self.rope_base } else { self.rope_base_local }
+    }
+    /// Whether LongRoPE's long factors (`rope_factors_long.weight`) apply rather than the
+    /// short ones: the context the model runs at exceeds the one the short factors serve
+    /// (llama.cpp `llama_model::get_rope_factors`: `n_ctx_seq > n_ctx_orig_yarn`).
+    pub fn long_rope(&self) -> bool {
+        self.n_ctx_run > self.rope_orig_ctx
     }
     /// Whether some layers use the window and others the whole context (gemma3): the
     /// cache then holds the context for the global layers and W slots for the local ones.

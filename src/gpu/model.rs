@@ -19,7 +19,7 @@ use crate::format::quant::dequantize_vec;
 use crate::format::source::{read_tensor, ByteSource};
 use crate::model::cache::{CachePos, CacheShape};
 use crate::model::input::{check_input, prefill_chunk};
-use crate::model::spec::{Experts, FfnSpec, ModelSpec, DOWN, GATE, UP};
+use crate::model::spec::{Experts, FfnSpec, ModelSpec, Parts, DOWN, GATE, UP};
 use crate::model::Logits;
 use std::sync::Mutex;
 
@@ -92,19 +92,22 @@ impl<const N: usize> Projections<N> {
     }
 }
 
-/// Uploads `ts` (same n_in) stacked by rows when they share a type, else apart.
-async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSource, ts: [&crate::format::gguf::TensorInfo; N], limit: u64) -> Result<Projections<N>, GpuError> {
-    let same = ts.iter().all(|t| t.ty == ts[0].ty && t.dims[0] == ts[0].dims[0]);
+/// Uploads `parts` (same n_in; separate tensors, or row ranges of one fused tensor)
+/// stacked by rows when they share a type, else apart.
+async fn upload_stacked<const N: usize>(ctx: &GpuContext, src: &mut dyn ByteSource, parts: &Parts<N>, limit: u64) -> Result<Projections<N>, GpuError> {
+    let ss = parts.slices();
+    let same = ss.iter().all(|s| s.tensor.ty == ss[0].tensor.ty && s.n_in() == ss[0].n_in());
     if same {
-        let parts: Vec<MatrixSource> = ts.iter().map(|t| MatrixSource::plain(t)).collect();
-        let name = ts.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join("+");
-        let rows: [usize; N] = std::array::from_fn(|i| parts[i].n_out);
-        let stack = MatrixSource { name: &name, n_out: rows.iter().sum(), ranges: parts.iter().map(|m| m.ranges[0].clone()).collect(), ..MatrixSource::plain(ts[0]) };
+        let mut names: Vec<&str> = ss.iter().map(|s| s.tensor.name.as_str()).collect();
+        names.dedup();
+        let name = names.join("+");
+        let rows: [usize; N] = ss.map(|s| s.n_out());
+        let stack = MatrixSource { name: &name, n_out: rows.iter().sum(), ranges: ss.iter().map(|s| s.range()).collect(), ..MatrixSource::plain(ss[0].tensor) };
         return Ok(Projections::Stacked(rows, upload_limited(ctx, src, &stack, limit).await?));
     }
     let mut ms = Vec::with_capacity(N);
-    for t in ts {
-        ms.push(upload_limited(ctx, src, &MatrixSource::plain(t), limit).await?);
+    for s in ss {
+        ms.push(upload_limited(ctx, src, &MatrixSource::slice(s), limit).await?);
     }
     Ok(Projections::Separate(ms.try_into().unwrap_or_else(|_| unreachable!("N matrices uploaded"))))
 }
@@ -243,7 +246,7 @@ impl GpuModel {
         let mut layers = Vec::with_capacity(spec.layers.len());
         for ls in &spec.layers {
             let ffn = match &ls.ffn {
-                FfnSpec::Dense { gate, up: u, down } => GpuFfn::Dense { gate_up: upload_stacked(&ctx, src, [gate, u], limit).await?, down: up!(MatrixSource::plain(down), src) },
+                FfnSpec::Dense { gate_up, down } => GpuFfn::Dense { gate_up: upload_stacked(&ctx, src, gate_up, limit).await?, down: up!(MatrixSource::plain(down), src) },
                 FfnSpec::Moe { router, experts } => {
                     let (g, u, d) = (experts_source(experts, GATE), experts_source(experts, UP), experts_source(experts, DOWN));
                     GpuFfn::Moe { router: up!(MatrixSource::plain(router), src), gate: up!(g, src), up: up!(u, src), down: up!(d, src) }
@@ -272,7 +275,7 @@ impl GpuModel {
             layers.push(GpuLayer {
                 post_norm,
                 attn_norm: fbuf(&ctx, "attn_norm", &attn_norm).await?,
-                qkv: upload_stacked(&ctx, src, [&ls.q, &ls.k, &ls.v], limit).await?,
+                qkv: upload_stacked(&ctx, src, &ls.qkv, limit).await?,
                 qkv_bias,
                 qk_norm,
                 o: up!(MatrixSource::plain(&ls.o), src),
@@ -499,8 +502,9 @@ impl GpuModel {
                     r.copy(&s.attn, 0, y, 0, n * heads * hp.head_dim)?;                                   //   output's scratch
                 }
             }
-            kernels::rope(r, &s.q, inv_freq, n, hp.n_head, hp.head_dim, cache.pos, hp.family.rope)?;       // 4. rotary positions
-            kernels::rope(r, &s.k, inv_freq, n, hp.n_head_kv, hp.head_dim, cache.pos, hp.family.rope)?;    //    (normal or NEOX pairs, this layer's base)
+            let (pos, style, mscale) = (cache.pos, hp.family.rope, hp.rope_attn_factor);
+            kernels::rope_scaled(r, &s.q, inv_freq, n, hp.n_head, hp.head_dim, pos, style, mscale)?;        // 4. rotary positions (normal or NEOX
+            kernels::rope_scaled(r, &s.k, inv_freq, n, hp.n_head_kv, hp.head_dim, pos, style, mscale)?;     //    pairs, this layer's base, × attn factor)
             match n_split {                                                                               // 5. GQA in this layer's window:
                 _ if n > 1 && hp.head_dim <= kernels::PREFILL_MAX_HEAD_DIM => kernels::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // tiled prefill,
                 1 => kernels::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?,  // a query per workgroup,
@@ -652,9 +656,13 @@ fn plan(spec: &ModelSpec) -> Vec<MatrixSource<'_>> {
     let mut v = vec![MatrixSource::plain(&spec.token_embd)];
     v.extend(spec.output.as_ref().map(MatrixSource::plain));
     for l in &spec.layers {
-        v.extend([&l.q, &l.k, &l.v, &l.o].map(MatrixSource::plain));
+        v.extend(l.qkv.slices().map(MatrixSource::slice));
+        v.push(MatrixSource::plain(&l.o));
         match &l.ffn {
-            FfnSpec::Dense { gate, up, down } => v.extend([gate, up, down].map(MatrixSource::plain)),
+            FfnSpec::Dense { gate_up, down } => {
+                v.extend(gate_up.slices().map(MatrixSource::slice));
+                v.push(MatrixSource::plain(down));
+            }
             FfnSpec::Moe { router, experts } => {
                 v.push(MatrixSource::plain(router));
                 v.extend([GATE, UP, DOWN].map(|p| experts_source(experts, p)));

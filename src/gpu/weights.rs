@@ -65,6 +65,10 @@ impl<'a> MatrixSource<'a> {
     pub fn plain(t: &'a TensorInfo) -> Self {
         MatrixSource { name: &t.name, ty: t.ty, n_in: t.dims[0] as usize, n_out: t.dims.get(1).copied().unwrap_or(1) as usize, n_expert: 1, ranges: vec![t.range()] }
     }
+    /// Rows of a tensor (Q, K or V of a fused `attn_qkv`; gate or up of a fused `ffn_up`).
+    pub fn slice(s: crate::model::spec::Slice<'a>) -> Self {
+        MatrixSource { n_out: s.n_out(), ranges: vec![s.range()], ..Self::plain(s.tensor) }
+    }
     /// A merged `[n_in, n_out, n_expert]` expert tensor.
     pub fn merged(t: &'a TensorInfo) -> Self {
         MatrixSource { n_expert: t.dims[2] as usize, ..Self::plain(t) }

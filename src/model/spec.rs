@@ -16,18 +16,60 @@ pub enum Experts {
     PerExpert(Vec<[TensorInfo; 3]>),
 }
 
+/// Matrices that read the same input (Q/K/V; gate/up): a tensor each, or one fused
+/// tensor whose rows are theirs back to back (phi3's `attn_qkv`, its `ffn_up` holding
+/// gate and up). Either way each is a row range of a tensor ([`Parts::slices`]), so the
+/// loaders stack them as they stack separate tensors of one type.
+#[derive(Debug, Clone)]
+pub enum Parts<const N: usize> {
+    Separate([TensorInfo; N]),
+    /// `rows[i]` rows of matrix i, in order, from `tensor`.
+    Fused { tensor: TensorInfo, rows: [usize; N] },
+}
+
+impl<const N: usize> Parts<N> {
+    /// Matrix i as a row range of its tensor.
+    pub fn slices(&self) -> [Slice<'_>; N] {
+        match self {
+            Parts::Separate(ts) => ts.each_ref().map(Slice::whole),
+            Parts::Fused { tensor, rows } => {
+                let mut at = 0;
+                (*rows).map(|r| {
+                    at += r;
+                    Slice { tensor, row0: at - r, rows: r }
+                })
+            }
+        }
+    }
+
+    /// The tensor of matrix i (for messages).
+    pub fn tensor(&self, i: usize) -> &TensorInfo {
+        match self {
+            Parts::Separate(ts) => &ts[i],
+            Parts::Fused { tensor, .. } => tensor,
+        }
+    }
+
+    fn tensors(&self) -> Vec<&TensorInfo> {
+        match self {
+            Parts::Separate(ts) => ts.iter().collect(),
+            Parts::Fused { tensor, .. } => vec![tensor],
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum FfnSpec {
-    Dense { gate: TensorInfo, up: TensorInfo, down: TensorInfo },
+    /// Gate and up (in that order), down.
+    Dense { gate_up: Parts<2>, down: TensorInfo },
     Moe { router: TensorInfo, experts: Experts },
 }
 
 #[derive(Debug, Clone)]
 pub struct LayerSpec {
     pub attn_norm: TensorInfo,
-    pub q: TensorInfo,
-    pub k: TensorInfo,
-    pub v: TensorInfo,
+    /// Q, K, V: `blk.N.attn_{q,k,v}.weight`, or the fused `blk.N.attn_qkv.weight`.
+    pub qkv: Parts<3>,
     /// `blk.N.attn_{q,k,v}.bias`, added after each projection where present (qwen2
     /// has all three; `Family::qkv_bias` makes them required).
     pub qkv_bias: [Option<TensorInfo>; 3],
@@ -49,8 +91,11 @@ pub struct ModelSpec {
     pub output_norm: TensorInfo,
     /// `None`: the head is tied to `token_embd`.
     pub output: Option<TensorInfo>,
-    /// `rope_freqs.weight` ([n_rot / 2]): Llama 3.1-style rope scaling as per-pair
-    /// frequency factors (each pair's frequency divided by its factor), where present.
+    /// Per-pair rope frequency factors ([n_rot / 2]; each pair's frequency divided by its
+    /// factor), where present: `rope_freqs.weight` (Llama 3.1-style scaling), else
+    /// LongRoPE's (phi3) `rope_factors_long.weight` when `Hparams::long_rope`, or
+    /// `rope_factors_short.weight` when not — the one llama.cpp's
+    /// `llama_model::get_rope_factors` picks, none if that one is absent.
     pub rope_freqs: Option<TensorInfo>,
     pub layers: Vec<LayerSpec>,
 }
@@ -71,9 +116,16 @@ impl ModelSpec {
         for l in 0..hp.n_layer {
             let n = |s: &str| format!("blk.{l}.{s}.weight");
             let attn_norm = get(n("attn_norm"), &[d])?;
-            let q = get(n("attn_q"), &[d, hp.q_dim()])?;
-            let k = get(n("attn_k"), &[d, hp.kv_dim()])?;
-            let v = get(n("attn_v"), &[d, hp.kv_dim()])?;
+            // One fused Q/K/V tensor where the file has it (llama.cpp `create_tensor_qkv`).
+            let qkv = if g.tensor(&n("attn_qkv")).is_some() {
+                if g.tensor(&format!("blk.{l}.attn_qkv.bias")).is_some() {
+                    return Err(LoadError::Tensor { file: file.into(), name: format!("blk.{l}.attn_qkv.bias"), message: "a fused Q/K/V bias is not supported".into() });
+                }
+                let rows = [hp.q_dim(), hp.kv_dim(), hp.kv_dim()];
+                Parts::Fused { tensor: get(n("attn_qkv"), &[d, rows.iter().sum()])?, rows }
+            } else {
+                Parts::Separate([get(n("attn_q"), &[d, hp.q_dim()])?, get(n("attn_k"), &[d, hp.kv_dim()])?, get(n("attn_v"), &[d, hp.kv_dim()])?])
+            };
             let qkv_bias = [("attn_q", hp.q_dim()), ("attn_k", hp.kv_dim()), ("attn_v", hp.kv_dim())].map(|(t, len)| {
                 let name = format!("blk.{l}.{t}.bias");
                 if hp.family.qkv_bias || g.tensor(&name).is_some() { get(name, &[len]).map(Some) } else { Ok(None) }
@@ -115,9 +167,14 @@ impl ModelSpec {
                 };
                 FfnSpec::Moe { router: get(n("ffn_gate_inp"), &[d, ne])?, experts }
             } else {
-                FfnSpec::Dense { gate: get(n("ffn_gate"), &[d, ff])?, up: get(n("ffn_up"), &[d, ff])?, down: get(n("ffn_down"), &[ff, d])? }
+                let gate_up = if hp.family.gate_up_fused {
+                    Parts::Fused { tensor: get(n("ffn_up"), &[d, 2 * ff])?, rows: [ff, ff] }
+                } else {
+                    Parts::Separate([get(n("ffn_gate"), &[d, ff])?, get(n("ffn_up"), &[d, ff])?])
+                };
+                FfnSpec::Dense { gate_up, down: get(n("ffn_down"), &[ff, d])? }
             };
-            layers.push(LayerSpec { attn_norm, q, k, v, qkv_bias, qk_norm, o, ffn_norm, ffn, post_norm });
+            layers.push(LayerSpec { attn_norm, qkv, qkv_bias, qk_norm, o, ffn_norm, ffn, post_norm });
         }
         Ok(ModelSpec {
             token_embd: get("token_embd.weight".into(), &[d, nv])?,
@@ -126,9 +183,12 @@ impl ModelSpec {
                 Some(_) => Some(get("output.weight".into(), &[d, nv])?),
                 None => None,
             },
-            rope_freqs: match g.tensor("rope_freqs.weight") {
-                Some(_) => Some(get("rope_freqs.weight".into(), &[hp.n_rot / 2])?),
-                None => None,
+            rope_freqs: {
+                let longrope = if hp.long_rope() { "rope_factors_long.weight" } else { "rope_factors_short.weight" };
+                match ["rope_freqs.weight", longrope].into_iter().find(|t| g.tensor(t).is_some()) {
+                    Some(t) => Some(get(t.into(), &[hp.n_rot / 2])?),
+                    None => None,
+                }
             },
             layers,
         })
@@ -174,19 +234,20 @@ pub const GATE: usize = 0;
 pub const UP: usize = 1;
 pub const DOWN: usize = 2;
 
-/// One matrix inside a tensor: slice `index` of `count` equal slices along the slowest
-/// dimension (an expert of a merged `[n_in, n_out, n_expert]` tensor; `count = 1` for
-/// a plain matrix).
+/// One matrix inside a tensor: rows `row0 .. row0 + rows` of it, every slower dimension
+/// flattened into rows (an expert of a merged `[n_in, n_out, n_expert]` tensor is n_out
+/// rows; Q of a fused `attn_qkv` its first q_dim rows; a plain matrix all of them).
+/// Quantized blocks never straddle rows, so a row range is a byte range.
 #[derive(Debug, Clone, Copy)]
 pub struct Slice<'a> {
     pub tensor: &'a TensorInfo,
-    pub index: usize,
-    pub count: usize,
+    pub row0: usize,
+    pub rows: usize,
 }
 
 impl<'a> Slice<'a> {
     pub fn whole(tensor: &'a TensorInfo) -> Self {
-        Slice { tensor, index: 0, count: 1 }
+        Slice { tensor, row0: 0, rows: (tensor.n_elements() / tensor.dims[0].max(1)) as usize }
     }
     /// Inputs per row (GGUF `dims[0]`).
     pub fn n_in(&self) -> usize {
@@ -194,13 +255,13 @@ impl<'a> Slice<'a> {
     }
     /// Rows (outputs) of this slice.
     pub fn n_out(&self) -> usize {
-        self.tensor.dims.get(1).copied().unwrap_or(1) as usize
+        self.rows
     }
     /// The slice's bytes in the file.
     pub fn range(&self) -> std::ops::Range<u64> {
-        let per = self.tensor.n_bytes() / self.count as u64;
-        let start = self.tensor.offset + per * self.index as u64;
-        start..start + per
+        let rb = self.tensor.ty.row_bytes(self.n_in()) as u64;
+        let start = self.tensor.offset + rb * self.row0 as u64;
+        start..start + rb * self.rows as u64
     }
 }
 
@@ -208,7 +269,7 @@ impl Experts {
     /// Expert `e`'s gate, up and down matrices.
     pub fn expert(&self, e: usize) -> [Slice<'_>; 3] {
         match self {
-            Experts::Merged { gate, up, down } => [gate, up, down].map(|t| Slice { tensor: t, index: e, count: t.dims[2] as usize }),
+            Experts::Merged { gate, up, down } => [gate, up, down].map(|t| Slice { tensor: t, row0: e * t.dims[1] as usize, rows: t.dims[1] as usize }),
             Experts::PerExpert(es) => es[e].each_ref().map(Slice::whole),
         }
     }
@@ -230,12 +291,16 @@ impl Experts {
 impl LayerSpec {
     /// Every tensor of the layer: attention's, then the FFN's.
     pub fn tensors(&self) -> Vec<&TensorInfo> {
-        let mut v = vec![&self.attn_norm, &self.q, &self.k, &self.v, &self.o, &self.ffn_norm];
+        let mut v = vec![&self.attn_norm, &self.o, &self.ffn_norm];
+        v.extend(self.qkv.tensors());
         v.extend(self.qkv_bias.iter().flatten());
         v.extend(self.qk_norm.iter().flatten());
         v.extend(self.post_norm.iter().flatten());
         match &self.ffn {
-            FfnSpec::Dense { gate, up, down } => v.extend([gate, up, down]),
+            FfnSpec::Dense { gate_up, down } => {
+                v.extend(gate_up.tensors());
+                v.push(down);
+            }
             FfnSpec::Moe { router, experts } => {
                 v.push(router);
                 v.extend(experts.tensors());

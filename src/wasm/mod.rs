@@ -59,7 +59,7 @@ pub struct WasmLoader {
 impl WasmLoader {
     #[wasm_bindgen(constructor)]
     pub fn new(name: &str, size: f64, window: Option<usize>) -> WasmLoader {
-        WasmLoader { inner: Some(crate::engine::Loader::new(name, size as u64, Overrides { sliding_window: window })) }
+        WasmLoader { inner: Some(crate::engine::Loader::new(name, size as u64, Overrides { sliding_window: window, ..Default::default() })) }
     }
 
     /// 0 when the header is parsed; otherwise how many leading bytes to offer next.
@@ -90,7 +90,7 @@ impl WasmEngine {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8], name: &str, window: Option<usize>) -> Result<WasmEngine, JsError> {
         let mut src: &[u8] = bytes;
-        let engine = Engine::load(&mut src, name, &Overrides { sliding_window: window }).map_err(js_err)?;
+        let engine = Engine::load(&mut src, name, &Overrides { sliding_window: window, ..Default::default() }).map_err(js_err)?;
         Ok(WasmEngine { engine })
     }
 
@@ -506,6 +506,6 @@ impl crate::format::source::ByteSource for JsBytes {
 pub async fn load_gpu(name: String, size: f64, read: js_sys::Function, window: Option<usize>) -> Result<WasmEngine, JsError> {
     let ctx = crate::gpu::GpuContext::new(&crate::gpu::Requirements::default()).await.map_err(|e| JsError::new(&format!("WebGPU is not usable: {e}")))?;
     let mut src = JsBytes { read, size: size as u64 };
-    let engine = Engine::load_gpu(ctx, &mut src, &name, &Overrides { sliding_window: window }).await.map_err(js_err)?;
+    let engine = Engine::load_gpu(ctx, &mut src, &name, &Overrides { sliding_window: window, ..Default::default() }).await.map_err(js_err)?;
     Ok(WasmEngine { engine })
 }

@@ -54,7 +54,7 @@ pub fn rms_norm(rec: &mut Recorder, x: &Buf, g: &Buf, y: &Buf, n: usize, rows: u
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct RopeParams {
     pub rows: u32, pub n_heads: u32, pub head_dim: u32, pub n_pairs: u32,
-    pub pos: u32, pub neox: u32, pub pad1: u32, pub pad2: u32,
+    pub pos: u32, pub neox: u32, pub mscale: f32, pub pad2: u32,
 }
 const _: () = assert!(std::mem::size_of::<RopeParams>() == 32);
 
@@ -62,11 +62,18 @@ const _: () = assert!(std::mem::size_of::<RopeParams>() == 32);
 /// elements as `style` says.
 #[allow(clippy::too_many_arguments)]
 pub fn rope(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: usize, head_dim: usize, pos: usize, style: RopeStyle) -> Result<(), GpuError> {
+    rope_scaled(rec, x, inv_freq, rows, n_heads, head_dim, pos, style, 1.0)
+}
+
+/// As [`rope`], cos and sin multiplied by `mscale` (`rope.scaling.attn_factor`, as
+/// ggml's rope scales them; `cpu::rope::Rope::scaled`).
+#[allow(clippy::too_many_arguments)]
+pub fn rope_scaled(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: usize, head_dim: usize, pos: usize, style: RopeStyle, mscale: f32) -> Result<(), GpuError> {
     let n_pairs = inv_freq.len;
     shape("rope", x.len >= rows * n_heads * head_dim && 2 * n_pairs <= head_dim, || format!("x {} for {rows}x{n_heads}x{head_dim}, {n_pairs} pairs", x.len))?;
     let pl = rec.kernels.pipeline(rec.ctx, "rope", "main", || ROPE.to_string());
     let (gx, gy) = workgroups_xy((rows * n_heads * n_pairs).div_ceil(64));
-    let p = RopeParams { rows: rows as u32, n_heads: n_heads as u32, head_dim: head_dim as u32, n_pairs: n_pairs as u32, pos: pos as u32, neox: (style == RopeStyle::Neox) as u32, ..Zeroable::zeroed() };
+    let p = RopeParams { rows: rows as u32, n_heads: n_heads as u32, head_dim: head_dim as u32, n_pairs: n_pairs as u32, pos: pos as u32, neox: (style == RopeStyle::Neox) as u32, mscale, ..Zeroable::zeroed() };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&x.buffer)), (2, Bind::Whole(&inv_freq.buffer))], (gx, gy, 1))
 }
 
