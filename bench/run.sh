@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: Precis vs llama.cpp (node-llama-cpp's prebuilt CPU build) on the
-# default model — the same 512-token prompt, 128 generated tokens, same thread count.
+# default model and on Qwen2.5-Coder-1.5B where fetched — the same 512-token prompt,
+# 128 generated tokens, same thread count.
 # Prints both engines' prefill/decode tokens/s and the ratios. Not a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,11 +13,15 @@ if [ ! -d bench/node_modules/node-llama-cpp ]; then
   (cd bench && npm install --ignore-scripts --no-audit --no-fund >/dev/null)
 fi
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; threads=$THREADS" >&2
-ours=$(./target/release/precis generate --model "$MODEL" --raw --prompt-file "$PROMPT" --prompt-tokens 512 \
-  --max-tokens 128 --ignore-eos --threads "$THREADS" --stats-json 2>&1 >/dev/null | tail -1)
-theirs=$(node bench/llamacpp_bench.mjs --model "$MODEL" --prompt-file "$PROMPT" --prompt-tokens 512 \
-  --gen-tokens 128 --threads "$THREADS" | tail -1)
-python3 - "$ours" "$theirs" <<'PY'
+# One model, both engines: the same prompt, tokens and threads, then the ratios.
+compare() {
+  local model=$1
+  echo "$(basename "$model"):"
+  ours=$(./target/release/precis generate --model "$model" --raw --prompt-file "$PROMPT" --prompt-tokens 512 \
+    --max-tokens 128 --ignore-eos --threads "$THREADS" --stats-json 2>&1 >/dev/null | tail -1)
+  theirs=$(node bench/llamacpp_bench.mjs --model "$model" --prompt-file "$PROMPT" --prompt-tokens 512 \
+    --gen-tokens 128 --threads "$THREADS" | tail -1)
+  python3 - "$ours" "$theirs" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"{'engine':<12}{'prefill tok/s':>15}{'decode tok/s':>15}")
@@ -24,6 +29,12 @@ for r in (a, b):
     print(f"{r['engine']:<12}{r['prefill_tok_s']:>15.1f}{r['decode_tok_s']:>15.1f}")
 print(f"{'ratio':<12}{a['prefill_tok_s']/b['prefill_tok_s']:>15.2f}{a['decode_tok_s']/b['decode_tok_s']:>15.2f}")
 PY
+}
+compare "$MODEL"
+# The model worth summarizing with (issue 15): Qwen2.5-Coder-1.5B Q4_K_M, where `make
+# models` has fetched it.
+QWEN=models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+if [ -f "$QWEN" ]; then compare "$QWEN"; else echo "$(basename "$QWEN"): not fetched (make models), skipped"; fi
 
 # Grammar-constrained decoding: what the llguidance token mask costs per step
 # next to a decode step (structured JSON, short length, one corpus transcript).

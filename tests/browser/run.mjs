@@ -395,10 +395,15 @@ try {
   });
 
   await test("long transcript gets the map-reduce warning", async () => {
+    // A TL;DR reads the whole talk at once; a structured summary reads a fifth per
+    // pass, so four times dpo.txt (~13k tokens) still fits SmolLM2's 8k context there.
+    const before = await page.inputValue("#format");
+    await page.selectOption("#format", "tldr");
     const long = fs.readFileSync(path.join(corpus, "transcripts/dpo.txt"), "utf8").repeat(4);
     await setTranscript(page, long);
     await page.waitForSelector("#transcript-warning:not([hidden])", { timeout: 60_000 });
     assert(/map-reduce/.test(await page.textContent("#transcript-warning")), "warning text");
+    await page.selectOption("#format", before);
     await setTranscript(page, text);
     w.check();
   });
