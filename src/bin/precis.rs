@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "precis", version, about = "Private transcript summarizer: quantized llama-family models on your machine")]
+#[command(name = "precis", version, about = "Private transcript summarizer: quantized Llama, Mistral, Qwen, Gemma 3 and Phi-3 models on your machine")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
