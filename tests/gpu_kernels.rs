@@ -159,20 +159,21 @@ fn check_matmul(c: &GpuContext, ty: GgmlType, n_in: usize, n_out: usize, n_tok: 
     }
 }
 
-const QUANT: [GgmlType; 12] = [
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2K,
-    GgmlType::Q3K,
-    GgmlType::Q4K,
-    GgmlType::Q5K,
-    GgmlType::Q6K,
-    GgmlType::IQ4NL,
-    GgmlType::IQ4XS,
-];
+/// The quantized types Precis reads: `quant::SUPPORTED` without the float ones.
+const QUANT: [GgmlType; 12] = {
+    let mut out = [GgmlType::F32; 12];
+    let (mut i, mut n) = (0, 0);
+    while i < precis::format::quant::SUPPORTED.len() {
+        let t = precis::format::quant::SUPPORTED[i];
+        if !matches!(t, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
+            out[n] = t;
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == 12, "SUPPORTED has 12 quantized types");
+    out
+};
 
 #[test]
 fn matmul_every_type_decode_and_prefill() {
