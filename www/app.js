@@ -171,7 +171,7 @@ async function loadModel(source, label) {
     state.model = r;
     state.modelSource = source;
     const from = r.origin === "cache" ? "from this browser's cache" : r.origin === "file" ? "from disk" : r.resumedFrom ? `downloaded (resumed at ${mib(r.resumedFrom)})` : "downloaded";
-    $("model-status").textContent = `Loaded ${r.name} (${r.info.arch}, ${r.info.n_layer} layers, context ${r.info.n_ctx_train}) ${from} in ${r.seconds.toFixed(1)} s.`;
+    $("model-status").textContent = `Loaded ${r.name} (${r.info.arch}${r.info.quant ? ` · ${r.info.quant}` : ""}, ${r.info.n_layer} layers, context ${r.info.n_ctx_train}) ${from} in ${r.seconds.toFixed(1)} s.`;
     $("model-status").dataset.loaded = "true";
     $("model-status").dataset.origin = r.origin;
     $("model-status").dataset.heap = String(r.heap);

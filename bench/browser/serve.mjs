@@ -25,7 +25,9 @@ export function serveStatic({ root, pages = {}, trees = {}, headers = {} }) {
     }
     const prefix = Object.keys(trees).find((p) => url.pathname.startsWith(`/${p}/`));
     const base = prefix ? trees[prefix] : root;
-    const rel = prefix ? url.pathname.slice(prefix.length + 2) : url.pathname.slice(1);
+    // A folder's address answers with its index.html, as the app's own server does.
+    const name = url.pathname.endsWith("/") ? `${url.pathname}index.html` : url.pathname;
+    const rel = prefix ? name.slice(prefix.length + 2) : name.slice(1);
     const file = path.resolve(base, decodeURIComponent(rel));
     if (!file.startsWith(base + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
       res.writeHead(404, headers);

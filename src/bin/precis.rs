@@ -317,13 +317,7 @@ fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
     let params: u64 = g.tensors.iter().map(|t| t.n_elements()).sum();
     let bytes: u64 = g.tensors.iter().map(|t| t.n_bytes()).sum();
     println!("parameters:    {:.1} M in {} tensors, {:.1} MiB of weights", params as f64 / 1e6, g.tensors.len(), bytes as f64 / 1048576.0);
-    let mut mix: std::collections::BTreeMap<&str, (usize, u64)> = Default::default();
-    for t in &g.tensors {
-        let e = mix.entry(t.ty.name()).or_default();
-        e.0 += 1;
-        e.1 += t.n_bytes();
-    }
-    let mix: Vec<String> = mix.iter().map(|(k, (n, b))| format!("{k} x{n} ({:.1} MiB)", *b as f64 / 1048576.0)).collect();
+    let mix: Vec<String> = g.quant_mix().0.iter().map(|m| format!("{} x{} ({:.1} MiB)", m.ty, m.tensors, m.bytes as f64 / 1048576.0)).collect();
     println!("quant mix:     {}", mix.join(", "));
     let tk = precis::text::tokenizer::Tokenizer::from_gguf(&g).map_err(|e| format!("{file}: {e}"))?;
     println!(

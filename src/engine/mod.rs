@@ -34,6 +34,8 @@ pub struct Engine {
     /// The KV state after the last long prompt opening, for the next prompt that
     /// shares it ([`GenerateOptions::keep_prefix`]).
     pub prefixes: PrefixCache,
+    /// The file's weight types by bytes, for the model panel and `info`.
+    pub quant_mix: crate::format::gguf::QuantMix,
 }
 
 pub enum Backend {
@@ -156,7 +158,7 @@ impl Engine {
                 }
             }
         }
-        Engine { file: file.into(), hp, backend, tokenizer, template, eog, prefixes: PrefixCache::default() }
+        Engine { file: file.into(), hp, backend, tokenizer, template, eog, prefixes: PrefixCache::default(), quant_mix: gguf.quant_mix() }
     }
 
     /// Renders a chat and tokenizes it (specials parsed; BOS added unless the

@@ -348,12 +348,51 @@ impl Gguf {
         self.tensors.iter().find(|t| t.name == name)
     }
 
+    /// The file's weight types, by bytes: a "Q4_K_M" file is mostly Q4_K with Q6_K
+    /// and other types where its recipe (or a width that is not a multiple of 256)
+    /// asks, and what a model costs to run follows that mix, not the name.
+    pub fn quant_mix(&self) -> QuantMix {
+        let mut mix: Vec<QuantShare> = Vec::new();
+        for t in &self.tensors {
+            match mix.iter_mut().find(|m| m.ty == t.ty.name()) {
+                Some(m) => (m.tensors, m.bytes) = (m.tensors + 1, m.bytes + t.n_bytes()),
+                None => mix.push(QuantShare { ty: t.ty.name(), tensors: 1, bytes: t.n_bytes() }),
+            }
+        }
+        // Largest share first; equal shares by name, so the order never depends on
+        // the file's tensor order.
+        mix.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.ty.cmp(b.ty)));
+        QuantMix(mix)
+    }
+
     /// Describes a metadata value's type for error messages.
     pub fn describe(&self, key: &str) -> String {
         match self.metadata.get(key) {
             Some(e) => format!("{} at offset {}", e.value.type_name(), e.offset),
             None => "missing".into(),
         }
+    }
+}
+
+/// One weight type's share of a file ([`Gguf::quant_mix`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantShare {
+    pub ty: &'static str,
+    pub tensors: usize,
+    pub bytes: u64,
+}
+
+/// A file's weight types, largest share first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuantMix(pub Vec<QuantShare>);
+
+impl QuantMix {
+    /// "Q4_K 63% · Q6_K 22% · Q5_0 15%": each type's share of the weight bytes, types
+    /// under 1% left out (norm vectors in F32 are a fraction of a percent).
+    pub fn short(&self) -> String {
+        let total: u64 = self.0.iter().map(|m| m.bytes).sum::<u64>().max(1);
+        let parts: Vec<String> = self.0.iter().filter(|m| m.bytes * 100 >= total).map(|m| format!("{} {}%", m.ty, (m.bytes * 100 + total / 2) / total)).collect();
+        parts.join(" · ")
     }
 }
 
@@ -465,5 +504,33 @@ impl Reader<'_> {
             12 => Value::F64(f64::from_le_bytes(self.arr(key)?)),
             _ => return Err(GgufError::BadValueType { offset: self.pos as u64 - 4, field: key.into(), ty }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tiny-mistral mixes seven weight types (tests/fixtures/README.md): the mix counts
+    /// every tensor and byte once, largest share first, and the short form rounds the
+    /// shares of the types that reach 1%.
+    #[test]
+    fn quant_mix_counts_every_tensor_once_largest_first() {
+        let b = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-mistral.gguf")).unwrap();
+        let g = Gguf::parse(&b, b.len() as u64).unwrap();
+        let mix = g.quant_mix();
+        assert_eq!(mix.0.iter().map(|m| m.tensors).sum::<usize>(), g.tensors.len());
+        assert_eq!(mix.0.iter().map(|m| m.bytes).sum::<u64>(), g.tensors.iter().map(|t| t.n_bytes()).sum::<u64>());
+        assert!(mix.0.windows(2).all(|w| w[0].bytes >= w[1].bytes), "{mix:?}");
+        let mut names: Vec<&str> = mix.0.iter().map(|m| m.ty).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), mix.0.len(), "each type once: {mix:?}");
+        let short = mix.short();
+        let total: u64 = mix.0.iter().map(|m| m.bytes).sum();
+        let first = &mix.0[0];
+        assert!(short.starts_with(&format!("{} {}%", first.ty, (first.bytes * 100 + total / 2) / total)), "{short}");
+        assert_eq!(short.matches('%').count(), mix.0.iter().filter(|m| m.bytes * 100 >= total).count(), "{short}");
+        assert_eq!(QuantMix::default().short(), "");
     }
 }

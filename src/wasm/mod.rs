@@ -219,6 +219,7 @@ impl WasmSummarizer {
         obj(&[
             ("file", e.file.clone().into()),
             ("arch", hp.arch.clone().into()),
+            ("quant", e.quant_mix.short().into()),
             ("n_layer", num(hp.n_layer as f64)),
             ("n_embd", num(hp.n_embd as f64)),
             ("n_vocab", num(hp.n_vocab as f64)),
