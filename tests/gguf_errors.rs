@@ -259,3 +259,50 @@ fn phi3_window_key_ignored_and_longrope_choice_from_the_context() {
         assert!(e.contains("phi3.rope.scaling.attn_factor") && e.contains("positive number"), "{bad}: {e}");
     }
 }
+
+/// mistral3 (Ministral 3 3B's shapes): YaRN and the query temperature from metadata (its
+/// step length the YaRN original context); rope scaling forms Precis does not run, and a
+/// temperature with part of each head unrotated, are refused naming the key.
+#[test]
+fn mistral3_yarn_and_temperature_keys_and_their_refusals() {
+    use precis::format::hparams::{AttnTemp, RopeScaling};
+    use precis::Hparams;
+    let with_type = |kind: &str| {
+        GgufWriter::new()
+            .kv("general.architecture", Kv::Str("mistral3".into()))
+            .kv("mistral3.block_count", Kv::U32(26))
+            .kv("mistral3.context_length", Kv::U32(262144))
+            .kv("mistral3.embedding_length", Kv::U32(3072))
+            .kv("mistral3.feed_forward_length", Kv::U32(9216))
+            .kv("mistral3.attention.head_count", Kv::U32(32))
+            .kv("mistral3.attention.head_count_kv", Kv::U32(8))
+            .kv("mistral3.attention.key_length", Kv::U32(128))
+            .kv("mistral3.vocab_size", Kv::U32(131072))
+            .kv("mistral3.rope.scaling.type", Kv::Str(kind.into()))
+            .kv("mistral3.rope.scaling.factor", Kv::F32(16.0))
+            .kv("mistral3.rope.scaling.original_context_length", Kv::U32(16384))
+            .kv("mistral3.rope.scaling.yarn_log_multiplier", Kv::F32(1.0))
+    };
+    let base = || with_type("yarn");
+    let hp_of = |w: GgufWriter| Hparams::from_gguf(&parse(&w.bytes()).unwrap(), &Overrides::default());
+    let hp = hp_of(base().kv("mistral3.attention.temperature_scale", Kv::F32(0.1))).unwrap();
+    assert_eq!(hp.rope_scaling, RopeScaling::Yarn { factor: 16.0, beta_fast: 32.0, beta_slow: 1.0, log_mul: 1.0 });
+    assert_eq!((hp.attn_temp, hp.rope_attn_factor), (Some(AttnTemp { beta: 0.1, len: 16384 }), 1.0));
+    // No log multiplier: YaRN's own correction, 1 + 0.1 ln 16, on cos and sin.
+    let mut no_log = base();
+    no_log.kv.retain(|(k, _)| k != "mistral3.rope.scaling.yarn_log_multiplier");
+    assert!((hp_of(no_log).unwrap().rope_attn_factor - (1.0 + 0.1 * 16f32.ln())).abs() < 1e-6);
+    assert_eq!(hp_of(base().kv("mistral3.attention.temperature_scale", Kv::F32(0.0))).unwrap().attn_temp, None);
+    let refused = [
+        (with_type("su"), "mistral3.rope.scaling.type"),
+        (base().kv("mistral3.rope.scaling.yarn_ext_factor", Kv::F32(0.5)), "mistral3.rope.scaling.yarn_ext_factor"),
+        (base().kv("mistral3.rope.scaling.yarn_attn_factor", Kv::F32(1.2)), "mistral3.rope.scaling.yarn_attn_factor"),
+        (base().kv("mistral3.rope.scaling.yarn_beta_fast", Kv::F32(-1.0)), "mistral3.rope.scaling.yarn_beta_fast"),
+        (base().kv("mistral3.attention.temperature_scale", Kv::F32(-0.1)), "mistral3.attention.temperature_scale"),
+        (base().kv("mistral3.attention.temperature_scale", Kv::F32(0.1)).kv("mistral3.rope.dimension_count", Kv::U32(64)), "mistral3.attention.temperature_scale"),
+    ];
+    for (w, key) in refused {
+        let e = hp_of(w).unwrap_err().to_string();
+        assert!(e.contains(key), "{key}: {e}");
+    }
+}

@@ -180,6 +180,24 @@ fn tiny_phi3_fused_projections_and_longrope() {
     check_loaded("tiny-phi3", &m, 21);
 }
 
+/// The mistral3 family: YaRN frequencies (shared with the CPU through model::rope) and the
+/// query temperature inside rope.wgsl, over 40 tokens: past the original context (16) and
+/// both temperature steps, decode and chunked prefill included.
+#[test]
+fn tiny_mistral3_yarn_and_query_temperature() {
+    let m = load(&fixture("tiny-mistral3.gguf"));
+    assert!(m.gpu.hp.attn_temp.is_some_and(|t| t.len == 16) && matches!(m.gpu.hp.rope_scaling, precis::format::hparams::RopeScaling::Yarn { .. }));
+    check_loaded("tiny-mistral3", &m, 40);
+}
+
+/// The smollm3 family: no rope on layer 3 (of 4), a tied head.
+#[test]
+fn tiny_smollm3_nope_layer() {
+    let m = load(&fixture("tiny-smollm3.gguf"));
+    assert!(!m.gpu.hp.layer_rotates(3) && m.gpu.hp.layer_rotates(2));
+    check_loaded("tiny-smollm3", &m, 13);
+}
+
 #[test]
 fn tiny_mixtral_legacy_per_expert_tensors() {
     check_model("tiny-mixtral-legacy", &fixture("tiny-mixtral-legacy.gguf"), 13);

@@ -295,6 +295,47 @@ fn tiny_phi3_fused_projections_and_longrope() {
     assert!(run_all(&cases[3].1, &t.tokens)[..8 * v] == want[..8 * v]);
 }
 
+/// mistral3 (tests/fixtures/tiny-mistral3.gguf): YaRN (factor 4 over an original context of
+/// 16) and Llama 4's query temperature (beta 0.1, a step every 16 positions), against NumPy,
+/// over 40 tokens: past the original context and both temperature steps. Each part must
+/// matter, and the temperature not before position 16.
+#[test]
+fn tiny_mistral3_yarn_and_query_temperature() {
+    check_model("tiny-mistral3");
+    let t = tiny("tiny-mistral3");
+    let hp = &t.model.hp;
+    use precis::format::hparams::{AttnTemp, RopeScaling};
+    assert_eq!(hp.rope_scaling, RopeScaling::Yarn { factor: 4.0, beta_fast: 32.0, beta_slow: 1.0, log_mul: 1.0 });
+    assert_eq!((hp.attn_temp, hp.rope_orig_ctx, hp.rope_attn_factor), (Some(AttnTemp { beta: 0.1, len: 16 }), 16, 1.0));
+    assert!(t.tokens.len() > 2 * 16, "the sequence must pass both temperature steps");
+    let (want, v) = (run_all(&t.exact, &t.tokens), hp.n_vocab);
+    let max_diff = |m: &Model| run_all(m, &t.tokens).iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let mut no_temp = tiny("tiny-mistral3").exact;
+    no_temp.hp.attn_temp = None;
+    let mut no_yarn = tiny("tiny-mistral3").exact;
+    no_yarn.rope = precis::cpu::rope::Rope::new(hp.head_dim, hp.n_rot, hp.rope_base, hp.family.rope);
+    for (what, m) in [("no temperature", &no_temp), ("no YaRN", &no_yarn)] {
+        let d = max_diff(m);
+        assert!(d > 0.1, "{what}: logits moved by only {d}: the step has no effect");
+    }
+    assert!(run_all(&no_temp, &t.tokens)[..16 * v] == want[..16 * v], "the temperature is 1 before position 16");
+}
+
+/// smollm3 (tests/fixtures/tiny-smollm3.gguf): 4 layers, layer 3 without rope (llama.cpp's
+/// `(il + 1) % 4 != 0`), a tied head; against NumPy. Rotating layer 3 too must differ.
+#[test]
+fn tiny_smollm3_nope_layer() {
+    check_model("tiny-smollm3");
+    let t = tiny("tiny-smollm3");
+    let hp = &t.model.hp;
+    assert_eq!((0..hp.n_layer).map(|l| hp.layer_rotates(l)).collect::<Vec<_>>(), [true, true, true, false]);
+    let want = run_all(&t.exact, &t.tokens);
+    let mut all_rope = tiny("tiny-smollm3").exact;
+    all_rope.hp.family.no_rope_every = None;
+    let d = run_all(&all_rope, &t.tokens).iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(d > 0.1, "rotating the NoPE layer moved the logits by only {d}");
+}
+
 /// phi3's `ffn_up` must hold 2 n_ff rows (gate and up), and a fused Q/K/V bias is refused:
 /// each a load error naming the tensor, never a panic.
 #[test]
@@ -357,7 +398,7 @@ const NEAR_TIE_LLAMA_CPP: f32 = 0.25;
 fn tiny_families_match_llama_cpp_logits() {
     let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("tiny-llamacpp.json")).unwrap()).unwrap();
     let models = fx["models"].as_object().unwrap();
-    for name in ["tiny-qwen2", "tiny-qwen3", "tiny-mixtral", "tiny-gemma3", "tiny-llama3", "tiny-phi3", "tiny-phi3-short"] {
+    for name in ["tiny-qwen2", "tiny-qwen3", "tiny-mixtral", "tiny-gemma3", "tiny-llama3", "tiny-phi3", "tiny-phi3-short", "tiny-mistral3", "tiny-smollm3"] {
         assert!(models.contains_key(name), "tiny-llamacpp.json has {name}");
     }
     for (name, m) in models {

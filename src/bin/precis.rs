@@ -299,6 +299,21 @@ fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
         let which = if hp.long_rope() { "long" } else { "short" };
         steps.push(format!("LongRoPE: {which} factors at a context of {} (original {}), attention factor {}", hp.n_ctx_run, hp.rope_orig_ctx, hp.rope_attn_factor));
     }
+    match hp.rope_scaling {
+        precis::format::hparams::RopeScaling::None => {}
+        precis::format::hparams::RopeScaling::Linear { factor } => steps.push(format!("linear rope scaling × 1/{factor}")),
+        precis::format::hparams::RopeScaling::Yarn { factor, beta_fast, beta_slow, log_mul } => steps.push(format!(
+            "YaRN rope scaling: factor {factor} over an original context of {}, beta fast {beta_fast} / slow {beta_slow}, log multiplier {log_mul}",
+            hp.rope_orig_ctx
+        )),
+    }
+    if let Some(t) = hp.attn_temp {
+        steps.push(format!("query temperature 1 + {} ln(1 + floor(pos / {}))", t.beta, t.len));
+    }
+    if hp.family.no_rope_every.is_some() {
+        let nope: Vec<String> = (0..hp.n_layer).filter(|&l| !hp.layer_rotates(l)).map(|l| l.to_string()).collect();
+        steps.push(format!("no rope on layers {}", nope.join(", ")));
+    }
     if hp.rope_attn_factor != 1.0 && g.tensor("rope_factors_long.weight").is_none() {
         steps.push(format!("rope attention factor {}", hp.rope_attn_factor));
     }

@@ -123,9 +123,11 @@ impl Model {
                     *y = rms_norm(y, g, hp.rms_eps); //                   + RMSNorm per head (qwen3, gemma3)
                 }
             }
-            let rope = self.rope_of(l); //                            4. rotary positions (normal or NEOX pairs,
-            rope.apply(&mut q, hp.n_head, cache.pos); //                 this layer's base)
-            rope.apply(&mut k, hp.n_head_kv, cache.pos);
+            if hp.layer_rotates(l) {
+                let rope = self.rope_of(l); //                        4. rotary positions (normal or NEOX pairs, this
+                rope.apply_tempered(&mut q, hp.n_head, cache.pos, hp.attn_temp); // layer's base; none on smollm3's NoPE
+                rope.apply(&mut k, hp.n_head_kv, cache.pos); //          layers), × query temperature (mistral3)
+            }
             let shape = AttnShape { n_head: hp.n_head, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, window: hp.layer_window(l), scale: hp.attn_scale };
             let a = attention(&shape, &q, &k, &v, cache, l); //       5. GQA over cache + chunk, this layer's window
             cache.store(l, &k, &v); //                                6. rolling-buffer write (slot = pos mod this layer's slots)
@@ -227,7 +229,7 @@ impl Model {
         if let (Some(f), Some(t)) = (&factors, &spec.rope_freqs) {
             crate::model::rope::check_factors(file, &t.name, f)?;
         }
-        let rope_at = |base| Rope::with_factors(hp.head_dim, hp.n_rot, base, hp.family.rope, factors.as_deref()).scaled(hp.rope_attn_factor);
+        let rope_at = |base| Rope::from_freqs(crate::model::rope::layer_inv_freq(&hp, base, factors.as_deref()), hp.head_dim, hp.n_rot, hp.family.rope).scaled(hp.rope_attn_factor);
         Ok(Model {
             rope: rope_at(hp.rope_base),
             rope_local: hp.global_every.map(|_| rope_at(hp.rope_base_local)),

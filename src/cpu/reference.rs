@@ -5,6 +5,7 @@
 //! them is tested against it.
 
 use crate::format::family::{Activation, RopeStyle};
+use crate::format::hparams::RopeScaling;
 use crate::format::gguf::TensorInfo;
 use crate::format::hparams::Hparams;
 use crate::format::quant::dequantize_vec;
@@ -142,7 +143,20 @@ impl RefModel {
         for head in x.chunks_exact_mut(hd) {
             for i in 0..nr / 2 {
                 let factor = self.rope_freqs.get(i).map_or(1.0, |&f| f as f64);
-                let theta = pos as f64 * base.powf(-2.0 * i as f64 / nr as f64) / factor;
+                let mut theta = pos as f64 * base.powf(-2.0 * i as f64 / nr as f64) / factor;
+                // Rope scaling on the angle, as ggml's rope_yarn (theta_interp = theta / factor,
+                // mixed with theta by YaRN's ramp between its correction dims).
+                match self.hp.rope_scaling {
+                    RopeScaling::None => {}
+                    RopeScaling::Linear { factor } => theta /= factor as f64,
+                    RopeScaling::Yarn { factor, beta_fast, beta_slow, .. } => {
+                        let orig = self.hp.rope_orig_ctx as f64;
+                        let dim = |beta: f32| nr as f64 * (orig / (beta as f64 * 2.0 * std::f64::consts::PI)).ln() / (2.0 * base.ln());
+                        let (lo, hi) = (dim(beta_fast).floor().max(0.0), dim(beta_slow).ceil().min(nr as f64 - 1.0));
+                        let ramp = 1.0 - ((i as f64 - lo) / (hi - lo).max(0.001)).clamp(0.0, 1.0);
+                        theta = theta / factor as f64 * (1.0 - ramp) + theta * ramp;
+                    }
+                }
                 let (s, c) = theta.sin_cos();
                 // LongRoPE's attention factor multiplies cos and sin (1 for most models).
                 let (s, c) = (s * self.hp.rope_attn_factor as f64, c * self.hp.rope_attn_factor as f64);
@@ -205,8 +219,17 @@ impl RefModel {
                         *y = y.chunks_exact(hd).flat_map(|head| Self::norm(head, g, hp.rms_eps)).collect();
                     }
                 }
-                self.rope(&mut q, p, li);
-                self.rope(&mut k, p, li);
+                // smollm3: no rotation on layers 3, 7, 11, ... (written out, not `layer_rotates`).
+                if hp.family.no_rope_every.is_none_or(|n| (li + 1) % n != 0) {
+                    self.rope(&mut q, p, li);
+                    self.rope(&mut k, p, li);
+                }
+                // mistral3's query temperature on the whole rotated query, as llama.cpp's graph
+                // multiplies Qcur after the rope.
+                if let Some(t) = hp.attn_temp {
+                    let s = 1.0 + t.beta as f64 * ((p / t.len) as f64 + 1.0).ln();
+                    q.iter_mut().for_each(|v| *v = (*v as f64 * s) as f32);
+                }
                 qs.push(q);
                 ks.push(k);
                 vs.push(add(layer.v.mul(&h), &layer.qkv_bias[2]));

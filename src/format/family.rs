@@ -32,6 +32,19 @@
 //! the gate), and no sliding window: the loader reads `attention.sliding_window` and then
 //! turns it off ("Phi SWA is currently disabled"). Its LongRoPE factors and attention
 //! factor are rope data (`format::hparams`, `model::spec`), not a family step.
+//!
+//! `mistral3` (Ministral 3) is built by llama.cpp's `llm_build_mistral3`
+//! (src/models/mistral3.cpp): the llama graph with NORM rope (`llama_model_rope_type`
+//! lists `LLM_ARCH_MISTRAL3` with the NORM archs), YaRN rope scaling read as rope data
+//! (`format::hparams::RopeScaling`), and Llama 4's query temperature: Q times
+//! 1 + beta·ln(1 + floor(pos / n)) after the rotation, beta from
+//! `attention.temperature_scale` and n the YaRN original context (its hyperparameter
+//! loading sets `n_attn_temp_floor_scale = n_ctx_orig_yarn`; `f_attn_temp_offset` 0, as
+//! Hugging Face's `Ministral3` `_get_llama_4_attn_scale`).
+//!
+//! `smollm3` follows `llm_build_smollm3` (src/models/smollm3.cpp): the llama graph with
+//! no rotary step on every 4th layer (`use_rope = (il + 1) % n_no_rope_layer_step != 0`,
+//! the step fixed at 4 by its hyperparameter loading, not read from the file).
 
 /// How the rotated dimensions of a head are paired (llama.cpp `ggml_rope` modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +100,12 @@ pub struct Family {
     /// `attention.sliding_window` is read (the --window override applies either way).
     /// phi3's converter writes one that llama.cpp ignores.
     pub reads_window: bool,
+    /// With `Some(n)`, layer l skips the rotary step when `(l + 1) % n == 0` (smollm3: 4,
+    /// "NoPE" layers). `None`: every layer rotates.
+    pub no_rope_every: Option<usize>,
+    /// `attention.temperature_scale` is read: where it is non-zero, Q is scaled by Llama 4's
+    /// position-dependent temperature after the rotation (mistral3).
+    pub attn_temperature: bool,
 }
 
 /// The gated FFN's activation of the gate projection.
@@ -115,6 +134,8 @@ const PLAIN: Family = Family {
     global_every: None,
     gate_up_fused: false,
     reads_window: true,
+    no_rope_every: None,
+    attn_temperature: false,
 };
 
 pub const FAMILIES: &[Family] = &[
@@ -134,6 +155,8 @@ pub const FAMILIES: &[Family] = &[
         ..PLAIN
     },
     Family { arch: "phi3", name: "Phi-3 (Phi-3/3.5, Phi-4-mini)", rope: RopeStyle::Neox, gate_up_fused: true, reads_window: false, ..PLAIN },
+    Family { arch: "mistral3", name: "Ministral 3", attn_temperature: true, ..PLAIN },
+    Family { arch: "smollm3", name: "SmolLM3", no_rope_every: Some(4), ..PLAIN },
 ];
 
 /// The family of `arch`, if Precis runs it.
@@ -180,5 +203,14 @@ mod tests {
         let p = family("phi3").expect("phi3 is supported");
         assert_eq!((p.rope, p.gate_up_fused, p.reads_window, p.qkv_bias, p.qk_norm), (RopeStyle::Neox, true, false, false, false));
         assert!(FAMILIES.iter().filter(|f| f.arch != "phi3").all(|f| !f.gate_up_fused && f.reads_window));
+    }
+
+    #[test]
+    fn mistral3_reads_the_temperature_and_smollm3_skips_rope_every_4th_layer() {
+        let m = family("mistral3").expect("mistral3 is supported");
+        assert_eq!((m.rope, m.attn_temperature, m.no_rope_every, m.qkv_bias), (RopeStyle::Normal, true, None, false));
+        let s = family("smollm3").expect("smollm3 is supported");
+        assert_eq!((s.rope, s.attn_temperature, s.no_rope_every), (RopeStyle::Normal, false, Some(4)));
+        assert!(FAMILIES.iter().filter(|f| !["mistral3", "smollm3"].contains(&f.arch)).all(|f| !f.attn_temperature && f.no_rope_every.is_none()));
     }
 }

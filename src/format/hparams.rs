@@ -4,6 +4,7 @@
 
 use crate::format::gguf::Gguf;
 use crate::format::family::{family, supported, Family, LOCAL_ROPE_BASE};
+pub use crate::format::rope_scaling::{AttnTemp, RopeScaling};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum HparamsError {
@@ -35,6 +36,50 @@ fn limit(key: &str) -> u64 {
         _ => u32::MAX as u64,
     }
 }
+
+/// `rope.scaling.*` as llama.cpp reads them; a form Precis does not run is refused by key.
+fn rope_scaling(g: &Gguf, arch: &str) -> Result<RopeScaling, HparamsError> {
+    let key = |k: &str| format!("{arch}.rope.scaling.{k}");
+    let num = |k: &str| -> Result<Option<f32>, HparamsError> {
+        match g.get(&key(k)) {
+            None => Ok(None),
+            Some(v) => v.as_f64().map(|v| v as f32).filter(|v| v.is_finite()).map(Some).ok_or_else(|| HparamsError::Key { key: key(k), found: g.describe(&key(k)), expected: "a number" }),
+        }
+    };
+    let kind = match g.get(&key("type")) {
+        None => None,
+        Some(v) => Some(v.as_str().ok_or_else(|| HparamsError::Key { key: key("type"), found: g.describe(&key("type")), expected: "a string" })?.to_string()),
+    };
+    // llama.cpp: a factor of 0 (or none) means no scaling; the type defaults to linear.
+    let factor = match num("factor")? {
+        Some(f) if f < 0.0 => return Err(HparamsError::Key { key: key("factor"), found: f.to_string(), expected: "a non-negative number" }),
+        Some(f) if f != 0.0 && f != 1.0 => Some(f),
+        _ => None,
+    };
+    match kind.as_deref() {
+        Some("none") => Ok(RopeScaling::None),
+        None | Some("linear") => Ok(factor.map_or(RopeScaling::None, |factor| RopeScaling::Linear { factor })),
+        Some("yarn") => {
+            // Values other than llama.cpp's defaults that its context would use differently.
+            if let Some(e) = num("yarn_ext_factor")?.filter(|&e| e != 1.0) {
+                return Err(HparamsError::Key { key: key("yarn_ext_factor"), found: e.to_string(), expected: "1 (other YaRN extrapolation mixes are not supported)" });
+            }
+            if g.get(&key("yarn_attn_factor")).is_some() {
+                return Err(HparamsError::Key { key: key("yarn_attn_factor"), found: g.describe(&key("yarn_attn_factor")), expected: "absent (a file-given YaRN attention factor is not supported)" });
+            }
+            let beta = |k: &str, d: f32| -> Result<f32, HparamsError> {
+                match num(k)? {
+                    Some(b) if b <= 0.0 => Err(HparamsError::Key { key: key(k), found: b.to_string(), expected: "a positive number" }),
+                    b => Ok(b.unwrap_or(d)),
+                }
+            };
+            Ok(RopeScaling::Yarn { factor: factor.unwrap_or(1.0), beta_fast: beta("yarn_beta_fast", 32.0)?, beta_slow: beta("yarn_beta_slow", 1.0)?, log_mul: num("yarn_log_multiplier")?.unwrap_or(0.0) })
+        }
+        Some("longrope") => Ok(RopeScaling::None), // phi3: its factors are tensors (model::spec)
+        Some(other) => Err(HparamsError::Key { key: key("type"), found: format!("`{other}`"), expected: "none, linear, yarn or longrope" }),
+    }
+}
+
 
 /// Elements of the query projection's output (heads × head size) at most: twice the
 /// largest published model's.
@@ -73,11 +118,17 @@ pub struct Hparams {
     /// 1/sqrt(n_embd / n_head) (llama.cpp `llama_load_hparams_gemma3`, `f_attention_scale`,
     /// after gemma_pytorch's `query_pre_attn_scalar`).
     pub attn_scale: f32,
-    /// `rope.scaling.attn_factor` (default 1): the rotation's cos and sin are multiplied by
-    /// it, so the rotated dimensions of Q and K grow by it (llama.cpp: `llama_context`
-    /// multiplies `yarn_attn_factor` by `hparams.rope_attn_factor`, and ggml's rope scales
-    /// cos/sin by that `mscale`). Phi-3.5/Phi-4-mini's LongRoPE converters write it.
+    /// What multiplies the rotation's cos and sin, so the rotated dimensions of Q and K grow
+    /// by it: `rope.scaling.attn_factor` (default 1; Phi-3.5/Phi-4-mini's LongRoPE
+    /// converters write it) times YaRN's magnitude correction where the file scales rope
+    /// by YaRN ([`RopeScaling::yarn_mscale`]). llama.cpp: `llama_context` sets
+    /// `yarn_attn_factor` and multiplies it by `hparams.rope_attn_factor`; ggml's rope
+    /// scales cos/sin by that `mscale`.
     pub rope_attn_factor: f32,
+    /// How the rotation frequencies are scaled (`rope.scaling.type` / `.factor`).
+    pub rope_scaling: RopeScaling,
+    /// Llama 4's query temperature (mistral3's `attention.temperature_scale`), where non-zero.
+    pub attn_temp: Option<AttnTemp>,
     /// `rope.scaling.original_context_length`, else the training context: the context
     /// LongRoPE's short factors serve (llama.cpp `n_ctx_orig_yarn`).
     pub rope_orig_ctx: usize,
@@ -179,6 +230,23 @@ impl Hparams {
             Some(0) | None => n_ctx_train,
             Some(c) => c,
         };
+        let rope_scaling = rope_scaling(g, &arch)?;
+        // mistral3's loader reads the temperature and takes its step length from the YaRN
+        // original context (llama.cpp `LLM_ARCH_MISTRAL3`: `n_attn_temp_floor_scale =
+        // n_ctx_orig_yarn`); 0 or absent: no temperature.
+        let attn_temp = if fam.attn_temperature {
+            let k = key("attention.temperature_scale");
+            match g.get(&k) {
+                None => None,
+                Some(v) => match v.as_f64().filter(|v| v.is_finite() && *v >= 0.0) {
+                    Some(b) if b > 0.0 => Some(AttnTemp { beta: b as f32, len: rope_orig_ctx }),
+                    Some(_) => None,
+                    None => return Err(HparamsError::Key { found: g.describe(&k), key: k, expected: "a non-negative number" }),
+                },
+            }
+        } else {
+            None
+        };
         if ov.context == Some(0) {
             return Err(HparamsError::Inconsistent("the context asked for is 0 tokens".into()));
         }
@@ -200,7 +268,9 @@ impl Hparams {
             sliding_window,
             global_every: fam.global_every,
             attn_scale: 1.0 / (scale_dim.max(1) as f32).sqrt(),
-            rope_attn_factor: float("rope.scaling.attn_factor", 1.0)?,
+            rope_attn_factor: float("rope.scaling.attn_factor", 1.0)? * rope_scaling.yarn_mscale(),
+            rope_scaling,
+            attn_temp,
             rope_orig_ctx,
             n_ctx_run: ov.context.unwrap_or(DEFAULT_CONTEXT).min(n_ctx_train),
             arch,
@@ -223,6 +293,11 @@ impl Hparams {
         }
         if self.n_rot > self.head_dim || self.n_rot % 2 != 0 {
             return bad(format!("rope.dimension_count {} must be even and <= head dim {}", self.n_rot, self.head_dim));
+        }
+        if self.attn_temp.is_some() && self.n_rot != self.head_dim {
+            // Both passes fold the temperature into the query's rotation, which leaves the
+            // dims past n_rot alone; llama.cpp's llm_build_mistral3 asserts n_rot == head dim.
+            return bad(format!("{}.attention.temperature_scale needs every head dim rotated; rope.dimension_count is {} of {}", self.arch, self.n_rot, self.head_dim));
         }
         if self.n_vocab == 0 {
             return bad("vocabulary size is 0".into());
@@ -257,6 +332,10 @@ impl Hparams {
     /// The rope base of layer `l`.
     pub fn layer_rope_base(&self, l: usize) -> f32 {
         if self.global_every.is_none() || self.is_global(l) { self.rope_base } else { self.rope_base_local }
+    }
+    /// Whether layer `l` has the rotary step (smollm3 skips it on every 4th layer).
+    pub fn layer_rotates(&self, l: usize) -> bool {
+        self.family.no_rope_every.is_none_or(|n| (l + 1) % n != 0)
     }
     /// Whether LongRoPE's long factors (`rope_factors_long.weight`) apply rather than the
     /// short ones: the context the model runs at exceeds the one the short factors serve

@@ -300,10 +300,10 @@ impl GpuModel {
             }
             None => None,
         };
-        let inv = crate::model::rope::inv_freq(hp.n_rot, hp.rope_base, factors.as_deref());
+        let inv = crate::model::rope::layer_inv_freq(&hp, hp.rope_base, factors.as_deref());
         let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
         let inv_freq_local = match hp.global_every {
-            Some(_) => Some(fbuf(&ctx, "rope inv_freq (local layers)", &crate::model::rope::inv_freq(hp.n_rot, hp.rope_base_local, factors.as_deref())).await?),
+            Some(_) => Some(fbuf(&ctx, "rope inv_freq (local layers)", &crate::model::rope::layer_inv_freq(&hp, hp.rope_base_local, factors.as_deref())).await?),
             None => None,
         };
         let kv_half = ctx.has_f16 && std::env::var("PRECIS_GPU_KV").map_or(true, |v| v != "f32");
@@ -502,9 +502,11 @@ impl GpuModel {
                     r.copy(&s.attn, 0, y, 0, n * heads * hp.head_dim)?;                                   //   output's scratch
                 }
             }
-            let (pos, style, mscale) = (cache.pos, hp.family.rope, hp.rope_attn_factor);
-            kernels::rope_scaled(r, &s.q, inv_freq, n, hp.n_head, hp.head_dim, pos, style, mscale)?;        // 4. rotary positions (normal or NEOX
-            kernels::rope_scaled(r, &s.k, inv_freq, n, hp.n_head_kv, hp.head_dim, pos, style, mscale)?;     //    pairs, this layer's base, × attn factor)
+            if hp.layer_rotates(l) {                                                                      // 4. rotary positions (normal or NEOX
+                let (pos, style, mscale) = (cache.pos, hp.family.rope, hp.rope_attn_factor);             //    pairs, this layer's base, × attn
+                kernels::rope_tempered(r, &s.q, inv_freq, n, hp.n_head, hp.head_dim, pos, style, mscale, hp.attn_temp)?; // factor; none on smollm3's
+                kernels::rope_scaled(r, &s.k, inv_freq, n, hp.n_head_kv, hp.head_dim, pos, style, mscale)?; // NoPE layers), × query temperature (mistral3)
+            }
             match n_split {                                                                               // 5. GQA in this layer's window:
                 _ if n > 1 && hp.head_dim <= kernels::PREFILL_MAX_HEAD_DIM => kernels::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // tiled prefill,
                 1 => kernels::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?,  // a query per workgroup,

@@ -8,11 +8,40 @@
 //! `ggml_rope_ext` (ggml-cpu ops.cpp, `rope_yarn` callers) divides pair i's angle by
 //! `freq_factors[i]`, so the frequency becomes `base^(-2i/n_rot) / factor[i]`.
 
+/// The frequencies layer rotations of `hp` use at rope base `base`: [`inv_freq`] with the
+/// file's per-pair `factors`, then `hp.rope_scaling` (`format::rope_scaling`). Linear
+/// scaling multiplies every frequency by 1/factor. YaRN (ggml-cpu ops.cpp `rope_yarn`, with
+/// `ext_factor` 1) mixes the interpolated frequency (× 1/factor) with the original by a ramp
+/// over the pair index i: 1 up to the correction dimension of `beta_fast`, 0 from that of
+/// `beta_slow` (`ggml_rope_yarn_corr_dims`: n_rot·ln(n_ctx_orig / (2π·beta)) / (2 ln base),
+/// floored and ceiled, clamped to [0, n_rot - 1]). ggml mixes the angles per position; the
+/// angle is linear in the position, so mixing the frequencies once is the same rotation.
+pub fn layer_inv_freq(hp: &Hparams, base: f32, factors: Option<&[f32]>) -> Vec<f32> {
+    let mut inv = inv_freq(hp.n_rot, base, factors);
+    match hp.rope_scaling {
+        RopeScaling::None => {}
+        RopeScaling::Linear { factor } => inv.iter_mut().for_each(|f| *f /= factor),
+        RopeScaling::Yarn { factor, beta_fast, beta_slow, .. } => {
+            let n_rot = hp.n_rot as f32;
+            let corr = |beta: f32| n_rot * (hp.rope_orig_ctx as f32 / (beta * 2.0 * std::f32::consts::PI)).ln() / (2.0 * base.ln());
+            let low = corr(beta_fast).floor().max(0.0);
+            let high = corr(beta_slow).ceil().min(n_rot - 1.0);
+            for (i, f) in inv.iter_mut().enumerate() {
+                let mix = 1.0 - ((i as f32 - low) / (high - low).max(0.001)).clamp(0.0, 1.0);
+                *f *= (1.0 - mix) / factor + mix;
+            }
+        }
+    }
+    inv
+}
+
 /// `base^(-2i/n_rot)` for each of the `n_rot / 2` rotated pairs, divided by the pair's
 /// factor where `factors` (from `rope_freqs.weight`) are given.
 pub fn inv_freq(n_rot: usize, base: f32, factors: Option<&[f32]>) -> Vec<f32> {
     (0..n_rot / 2).map(|i| base.powf(-2.0 * i as f32 / n_rot as f32) / factors.map_or(1.0, |f| f[i])).collect()
 }
+
+use crate::format::hparams::{Hparams, RopeScaling};
 
 /// Refuses frequency factors a file cannot mean: each must be a positive finite number
 /// (a zero would give an infinite frequency, a NaN a NaN model).
@@ -25,6 +54,30 @@ pub fn check_factors(file: &str, name: &str, factors: &[f32]) -> Result<(), crat
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn yarn_keeps_fast_pairs_and_interpolates_slow_ones() {
+        use crate::format::hparams::RopeScaling;
+        // n_rot 64, base 10000, original context 16: corr dims floor(-8.8) -> 0 (beta_fast 32)
+        // and ceil(3.25) = 4 (beta_slow 1), so pair 0 keeps its frequency, pairs 1..3 mix and
+        // pairs from 4 on are divided by the factor.
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-mistral.gguf")).unwrap();
+        let g = crate::format::gguf::Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+        let mut hp = crate::format::hparams::Hparams::from_gguf(&g, &Default::default()).unwrap();
+        hp.n_rot = 64;
+        hp.rope_orig_ctx = 16;
+        hp.rope_scaling = RopeScaling::Yarn { factor: 4.0, beta_fast: 32.0, beta_slow: 1.0, log_mul: 1.0 };
+        let plain = super::inv_freq(64, 10_000.0, None);
+        let yarn = super::layer_inv_freq(&hp, 10_000.0, None);
+        assert_eq!(yarn[0], plain[0]);
+        for i in 1..4 {
+            let mix = 1.0 - i as f32 / 4.0;
+            assert!((yarn[i] / plain[i] - ((1.0 - mix) / 4.0 + mix)).abs() < 1e-6, "pair {i}");
+        }
+        assert!(yarn[4..].iter().zip(&plain[4..]).all(|(y, p)| (y * 4.0 / p - 1.0).abs() < 1e-6));
+        hp.rope_scaling = RopeScaling::Linear { factor: 2.0 };
+        assert!(super::layer_inv_freq(&hp, 10_000.0, None).iter().zip(&plain).all(|(l, p)| *l == p / 2.0));
+    }
+
     #[test]
     fn factors_divide_the_frequencies() {
         let plain = super::inv_freq(8, 10_000.0, None);

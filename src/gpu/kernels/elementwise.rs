@@ -4,6 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 use crate::format::family::RopeStyle;
+use crate::format::hparams::AttnTemp;
 use crate::gpu::context::GpuError;
 use crate::gpu::weights::GpuMatrix;
 use super::{shape, typed_source, workgroups_xy, Bind, Buf, Recorder};
@@ -54,9 +55,10 @@ pub fn rms_norm(rec: &mut Recorder, x: &Buf, g: &Buf, y: &Buf, n: usize, rows: u
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct RopeParams {
     pub rows: u32, pub n_heads: u32, pub head_dim: u32, pub n_pairs: u32,
-    pub pos: u32, pub neox: u32, pub mscale: f32, pub pad2: u32,
+    pub pos: u32, pub neox: u32, pub mscale: f32, pub temp_len: u32,
+    pub temp_beta: f32, pub pad0: u32, pub pad1: u32, pub pad2: u32,
 }
-const _: () = assert!(std::mem::size_of::<RopeParams>() == 32);
+const _: () = assert!(std::mem::size_of::<RopeParams>() == 48);
 
 /// Rotates `x` [rows, n_heads·head_dim] in place, row r at position pos + r, pairing
 /// elements as `style` says.
@@ -69,11 +71,21 @@ pub fn rope(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: u
 /// ggml's rope scales them; `cpu::rope::Rope::scaled`).
 #[allow(clippy::too_many_arguments)]
 pub fn rope_scaled(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: usize, head_dim: usize, pos: usize, style: RopeStyle, mscale: f32) -> Result<(), GpuError> {
+    rope_tempered(rec, x, inv_freq, rows, n_heads, head_dim, pos, style, mscale, None)
+}
+
+/// As [`rope_scaled`], row r's cos and sin also multiplied by `temp.at(pos + r)` (mistral3's
+/// query temperature; `cpu::rope::Rope::apply_tempered`). Every dim must be rotated for
+/// that to scale the whole query, which `format::hparams` checks.
+#[allow(clippy::too_many_arguments)]
+pub fn rope_tempered(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n_heads: usize, head_dim: usize, pos: usize, style: RopeStyle, mscale: f32, temp: Option<AttnTemp>) -> Result<(), GpuError> {
     let n_pairs = inv_freq.len;
+    shape("rope", temp.is_none_or(|t| t.len > 0 && 2 * n_pairs == head_dim), || format!("query temperature needs every one of {head_dim} dims rotated, {n_pairs} pairs"))?;
     shape("rope", x.len >= rows * n_heads * head_dim && 2 * n_pairs <= head_dim, || format!("x {} for {rows}x{n_heads}x{head_dim}, {n_pairs} pairs", x.len))?;
     let pl = rec.kernels.pipeline(rec.ctx, "rope", "main", || ROPE.to_string());
     let (gx, gy) = workgroups_xy((rows * n_heads * n_pairs).div_ceil(64));
-    let p = RopeParams { rows: rows as u32, n_heads: n_heads as u32, head_dim: head_dim as u32, n_pairs: n_pairs as u32, pos: pos as u32, neox: (style == RopeStyle::Neox) as u32, mscale, ..Zeroable::zeroed() };
+    let p = RopeParams { rows: rows as u32, n_heads: n_heads as u32, head_dim: head_dim as u32, n_pairs: n_pairs as u32, pos: pos as u32, neox: (style == RopeStyle::Neox) as u32, mscale,
+        temp_len: temp.map_or(0, |t| t.len as u32), temp_beta: temp.map_or(0.0, |t| t.beta), ..Zeroable::zeroed() };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&x.buffer)), (2, Bind::Whole(&inv_freq.buffer))], (gx, gy, 1))
 }
 

@@ -31,7 +31,7 @@ mod sample;
 
 pub use super::submit::StepCounts;
 pub use attention::{attention, attention_partials, attention_prefill, attention_split, attention_splits, attention_units, kv_store, AttnArgs, MAX_SPLITS, PREFILL_MAX_HEAD_DIM, SPLIT_KEYS};
-pub use elementwise::{add, add_rows, embed, geglu, rms_norm, rope, rope_scaled, scale, swiglu};
+pub use elementwise::{add, add_rows, embed, geglu, rms_norm, rope, rope_scaled, rope_tempered, scale, swiglu};
 pub use matmul::{matmul, matmul_id, matmul_id_grouped, matmul_rows, matvec, matvec_qkv, matvec_swiglu, MATMUL_TOKENS};
 pub use moe::{moe_combine, moe_group, moe_route};
 pub(crate) use recorder::Bind;

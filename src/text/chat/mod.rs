@@ -143,6 +143,10 @@ impl ChatTemplate {
         let ctx = minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
+            // Summaries want the answer, not a reasoning trace: templates with a reasoning
+            // toggle read it (SmolLM3's `/no_think` mode, Qwen3's empty think block); the
+            // others never name it.
+            enable_thinking => false,
             bos_token => self.bos,
             eos_token => self.eos,
         };

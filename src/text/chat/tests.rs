@@ -17,6 +17,14 @@ fn jinja_template_with_python_methods() {
     assert_eq!(t.render(&[Message::new("user", "  hi  ")], true).unwrap(), "<|user|>hi\n<|assistant|>");
 }
 
+/// The reasoning toggle is off, as SmolLM3's template reads it (its default is on).
+#[test]
+fn reasoning_is_off_for_templates_that_read_enable_thinking() {
+    let src = "{%- if enable_thinking is not defined -%}{%- set enable_thinking = true -%}{%- endif -%}{{ '/think' if enable_thinking else '/no_think' }}|{% for m in messages %}{{ m.content }}{% endfor %}";
+    let t = ChatTemplate::new(Some(src.into()), "", "");
+    assert_eq!(t.render(&[Message { role: "user".into(), content: "hi".into() }], true).unwrap(), "/no_think|hi");
+}
+
 #[test]
 fn raise_exception_is_an_error_not_a_panic() {
     let t = ChatTemplate::new(Some("{{ raise_exception('roles must alternate') }}".into()), "", "");
@@ -88,7 +96,7 @@ fn render_unguarded(src: &str, messages: &[Message], add_generation_prompt: bool
     env.set_recursion_limit(64);
     env.add_template("chat", src).map_err(|e| e.to_string())?;
     let t = env.get_template("chat").map_err(|e| e.to_string())?;
-    let ctx = minijinja::context! { messages => messages, add_generation_prompt => add_generation_prompt, bos_token => bos, eos_token => eos };
+    let ctx = minijinja::context! { messages => messages, add_generation_prompt => add_generation_prompt, enable_thinking => false, bos_token => bos, eos_token => eos };
     t.render(ctx).map_err(|e| e.to_string())
 }
 

@@ -393,6 +393,14 @@ fn build_bpe(vocab: &HashMap<String, u32>, merges: Vec<(String, String)>, pre: &
             let re = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
             vec![split(re)?, ByteLevel::new(false, false, false).into()]
         }
+        // LLAMA_VOCAB_PRE_TYPE_TEKKEN (Mistral's Tekken: Ministral 3, Mistral Nemo): words
+        // split at a case change (a run of capitals then lower case), no contractions, every
+        // digit alone. llama.cpp (src/llama-vocab.cpp) writes the capital/lower-case classes
+        // out as lookaheads for its own regex engine; they are Unicode's here.
+        "tekken" => {
+            let re = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}|[^\r\n\p{L}\p{N}]?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+            vec![split(re)?, ByteLevel::new(false, false, false).into()]
+        }
         _ => vec![byte_level.into()],
     };
     let mut tk = tokenizers::Tokenizer::new(bpe);
@@ -413,6 +421,23 @@ mod tests {
         assert_eq!(d.push(b"a\xFFb"), "a\u{FFFD}b");
         assert_eq!(d.push(&"é".as_bytes()[..1]), "");
         assert_eq!(d.finish(), "\u{FFFD}");
+    }
+
+    /// The pieces `pre`'s split makes of `text` (byte-level, so a space reads `Ġ`).
+    fn pieces(pre: &str, text: &str) -> Vec<String> {
+        use tokenizers::{PreTokenizedString, PreTokenizer, OffsetReferential, OffsetType};
+        let vocab: HashMap<String, u32> = byte_level_decoder().keys().enumerate().map(|(i, c)| (c.to_string(), i as u32)).collect();
+        let tk = build_bpe(&vocab, vec![], pre).unwrap();
+        let mut s = PreTokenizedString::from(text);
+        tk.get_pre_tokenizer().unwrap().pre_tokenize(&mut s).unwrap();
+        s.get_splits(OffsetReferential::Original, OffsetType::Byte).into_iter().map(|(p, _, _)| p.to_string()).collect()
+    }
+
+    #[test]
+    fn tekken_splits_at_case_changes_and_every_digit() {
+        assert_eq!(pieces("tekken", "HelloWorld it's 2024 ÉtéOK"), ["Hello", "World", "Ġit", "'s", "Ġ", "2", "0", "2", "4", "ĠÃītÃ©", "OK"]);
+        // The llama3 rule keeps the word whole, the contraction as one piece and digits in threes.
+        assert_eq!(pieces("llama-bpe", "HelloWorld it's 2024"), ["HelloWorld", "Ġit", "'s", "Ġ", "202", "4"]);
     }
 
     #[test]
