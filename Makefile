@@ -144,8 +144,8 @@ web: build-wasm wasm-web-mt model
 	cp models/manifest.json $(DIST)/models/
 	sed "s/__PRECIS_BUILD__/$$(cat $(DIST)/pkg/precis_bg.wasm $(DIST)/pkg-mt/precis_bg.wasm $(DIST)/pkg-mt/precis.js $(DIST)/*.js $(DIST)/*.html $(DIST)/*.css $(DIST)/models/manifest.json | sha256sum | cut -c1-12)/" www/sw.js > $(DIST)/sw.js
 	ln -f $(MODEL) $(DIST)/models/ 2>/dev/null || cp $(MODEL) $(DIST)/models/
-	@# Catalog models fetched by `make models` are served too (hard links: no copy).
-	@for f in models/qwen2.5-coder-*.gguf; do [ -f "$$f" ] && { ln -f "$$f" $(DIST)/models/ 2>/dev/null || cp "$$f" $(DIST)/models/; } || true; done
+	@# Catalog models fetched by `make models` / `make model-gemma3` are served too (hard links: no copy).
+	@for f in models/qwen2.5-coder-*.gguf models/gemma-3-270m-q4_k_m.gguf; do [ -f "$$f" ] && { ln -f "$$f" $(DIST)/models/ 2>/dev/null || cp "$$f" $(DIST)/models/; } || true; done
 	@echo "web app assembled in $(DIST) ($$(du -shL $(DIST) | cut -f1))"
 
 WASM_OPT_FEATURES := --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \

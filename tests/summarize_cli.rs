@@ -140,3 +140,19 @@ fn a_batch_never_overwrites_and_a_rerun_skips_what_is_done() {
     assert!(!run.status.success() && stderr.contains("consistent-hashing.txt") && stderr.contains("over --max-passes 2"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A reader that leaves early (`precis info f.gguf | head -1`) ends the CLI quietly,
+/// as SIGPIPE ends other Unix tools, instead of a panic at the next print.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_info_without_a_panic() {
+    use std::io::Read;
+    let mut child = precis().args(["info", &tiny()]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(13), "ended by SIGPIPE: {status:?}, stderr {err}");
+}

@@ -157,6 +157,14 @@ fn load(model: &str, backend: Backend, ov: &Overrides) -> Result<Engine, Box<dyn
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so `precis info f.gguf | head` made every print after the
+    // reader left a panic ("failed printing to stdout"); with the default action the
+    // CLI ends quietly as other Unix tools do.
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -216,6 +216,9 @@ try {
     assert(m.origin === "url", `origin ${m.origin}`);
     // serve.py answers Range requests, so even the bundled model came in pieces.
     assert(m.ranged === "true", `downloaded with Range requests: ${m.ranged}`);
+    // The panel names the family and the quant mix (SmolLM2's layers in Q4_1, its tied
+    // embedding in Q8_0: 63.3 and 28.7 MiB).
+    assert(/\(llama · Q4_1 69% · Q8_0 31%, 30 layers, context 8192\)/.test(m.text), m.text);
     const heap = Number(m.heap);
     report.heapDefaultMiB = heap / 1048576;
     report.modelMiB = modelSize / 1048576;
@@ -1340,6 +1343,71 @@ try {
     wc.check();
     await c.close();
   });
+
+  // ---- The families people bring (issue 15): Qwen2.5-Coder-0.5B (qwen2) and Gemma 3
+  // 270M (gemma3), where `make models` / `make model-gemma3` fetched them, picked from
+  // the model panel's catalog as a user does (the resumable download path), on the CPU
+  // path; the panel names the family and the quant mix, and a headline comes out through
+  // the family's own chat template. Gemma also on WebGPU (SwiftShader). Minutes each.
+  const manifestModels = JSON.parse(fs.readFileSync(path.join(root, "models/manifest.json"), "utf8")).models;
+  for (const [id, family] of [["qwen2.5-coder-0.5b-instruct-q4_k_m", "qwen2"], ["gemma-3-270m-q4_k_m", "gemma3"]]) {
+    const index = manifestModels.findIndex((m) => m.id === id);
+    const here = index >= 0 && fs.existsSync(path.join(dist, "models", manifestModels[index].file));
+    await test(`${family}: ${id} loads from the catalog on the CPU path, the panel names family and quant mix, a headline comes out`, async () => {
+      if (!here) {
+        console.log(`     SKIPPED: ${id} is not in www/dist/models (make models model-gemma3 web)`);
+        return;
+      }
+      const c = await browser.newContext({ serviceWorkers: "block" });
+      await c.addInitScript(NO_GPU);
+      await c.addInitScript(TEST_OPTIONS);
+      const p = await c.newPage();
+      const we = watch(p);
+      await p.goto(base);
+      await p.click("#catalog-wrap summary");
+      await p.waitForFunction((n) => document.querySelectorAll("#catalog li").length === n, manifestModels.length);
+      await p.click(`#catalog li:nth-child(${index + 1}) button`);
+      const m = await waitModel(p, 900_000);
+      console.log(`     ${m.text}`);
+      assert(m.backend === "cpu", `loaded on ${m.backend}`);
+      assert(new RegExp(`\\(${family} · [A-Z0-9_]+ \\d+%( · [A-Z0-9_]+ \\d+%)*, \\d+ layers`).test(m.text), `the panel names family and quant mix: ${m.text}`);
+      await setTranscript(p, excerpt("consistent-hashing.txt", 1200));
+      await p.selectOption("#format", "headline");
+      await p.selectOption("#length", "short");
+      const r = await summarize(p);
+      console.log(`     headline: ${JSON.stringify(r.text)}`);
+      assert(r.text.trim().length > 0 && r.text.trim().split(/\s+/).length <= 12, `headline ${JSON.stringify(r.text)}`);
+      we.check();
+      await c.close();
+    }, { models: true });
+  }
+  {
+    const gemma = manifestModels.find((m) => m.id === "gemma-3-270m-q4_k_m");
+    await test("gemma3: Gemma 3 270M writes a headline on WebGPU (SwiftShader) through the worker", async () => {
+      if (!gemma || !fs.existsSync(path.join(dist, "models", gemma.file))) {
+        console.log("     SKIPPED: gemma-3-270m-q4_k_m.gguf is not in www/dist/models (make model-gemma3 web)");
+        return;
+      }
+      const c = await browser.newContext({ serviceWorkers: "block" });
+      const p = await c.newPage();
+      const we = watch(p);
+      await p.goto(base);
+      const r = await p.evaluate(async ({ file, text }) => {
+        const { PrecisWorker } = await import("./precis.js");
+        const w = new PrecisWorker();
+        const loaded = await w.request({ type: "load", source: { kind: "url", url: new URL(`models/${file}`, location.href).href }, backend: "webgpu" });
+        const s = await w.request({ type: "summarize", text, options: { format: "headline", length: "short", max_shots: 0 } });
+        w.terminate();
+        return { arch: loaded.info.arch, quant: loaded.info.quant, backend: s.backend, fallback: s.fallback || null, text: s.text };
+      }, { file: gemma.file, text: excerpt("consistent-hashing.txt", 600) });
+      console.log(`     ${r.arch} · ${r.quant} on ${r.backend}: ${JSON.stringify(r.text)}`);
+      assert(r.arch === "gemma3" && /^Q8_0 \d+%/.test(r.quant), `${r.arch} · ${r.quant}`);
+      assert(r.backend === "webgpu" && !r.fallback, `ran on ${r.backend} ${r.fallback || ""}`);
+      assert(r.text.trim().length > 0, "empty headline");
+      we.check();
+      await c.close();
+    }, { models: true });
+  }
 
   // ---- No instruction echoes in the browser (issue 23 item 3): the default model's
   // teaser of this talk wrote "…how to make people want to watch it…" before the
