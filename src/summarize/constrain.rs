@@ -373,6 +373,34 @@ impl GrammarConstraint {
     }
 }
 
+impl GrammarConstraint {
+    /// Whether the grammar, once `t` is accepted, closes the current field by itself:
+    /// the close is among the tokens it forces, or every token it then allows closes
+    /// the field. Looked at on a copy of the parser, only for the rare token that
+    /// would make the field equal an earlier one ([`RepeatGuard::completing`]).
+    fn closes_after(&self, t: u32) -> bool {
+        let mut c = self.constraint.deep_clone();
+        let Ok(r) = c.commit_token(Some(t)) else { return false };
+        if r.ff_tokens.iter().skip(1).any(|&f| self.repeats.closes(f)) {
+            return true;
+        }
+        let Ok(step) = c.compute_mask() else { return false };
+        let Some(mask) = step.sample_mask.as_ref() else { return false };
+        let mut any = false;
+        for (w, &bits) in mask.as_slice().iter().enumerate() {
+            for b in 0..32 {
+                if bits & (1 << b) != 0 {
+                    any = true;
+                    if !self.repeats.closes((w * 32 + b) as u32) {
+                        return false;
+                    }
+                }
+            }
+        }
+        any
+    }
+}
+
 /// Whether the grammar allows token `t` (its logit is still finite).
 fn allowed(logits: &[f32], t: u32) -> bool {
     logits.get(t as usize).is_some_and(|l| l.is_finite())
@@ -419,7 +447,9 @@ impl LogitsProcessor for GrammarConstraint {
         let must_close = self.budget.must_close(self.generated, self.stats.forced_tokens);
         self.repeats.relaxed = must_close;
         if !must_close {
-            self.repeats.restrict(self.constraint.tok_trie(), &mut logits[..n]);
+            let also = self.repeats.completing(self.constraint.tok_trie(), &logits[..n]);
+            let also: Vec<u32> = also.into_iter().filter(|&t| self.closes_after(t)).collect();
+            self.repeats.restrict(self.constraint.tok_trie(), &mut logits[..n], &also);
         }
         self.guard_stats();
         if !must_close {
@@ -544,6 +574,23 @@ mod tests {
         // ...and once the sentence has ended, the field closes.
         let l = step(&mut c, 0);
         assert_eq!(l.iter().map(|x| x.is_finite()).collect::<Vec<_>>(), [true, false, false, false, false, false], "{l:?}");
+    }
+
+    #[test]
+    fn a_word_that_would_complete_an_earlier_topic_at_the_word_limit_is_refused() {
+        // Vocabulary: 0 `"`, 1 `hash`, 2 ` ring`, 3 ` node`, 4 `ring`, 5 <eos>; a topic is
+        // at most two words, so after the second word the grammar closes it by itself.
+        let words = ["\"", "hash", " ring", " node", "ring"];
+        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: /(hash|ring)( ring| node)?/\n");
+        c.remember(&["hash ring".to_string()]);
+        assert_eq!(allowed(&mut c, 6), vec![0]);
+        assert!(c.accept(0).is_empty());
+        assert_eq!(allowed(&mut c, 6), vec![1, 4]);
+        assert!(c.accept(1).is_empty());
+        // " ring" would make "hash ring" again, after which only the close is allowed:
+        // refused; " node" (a new topic) and closing at "hash" stay.
+        assert_eq!(allowed(&mut c, 6), vec![0, 3]);
+        assert_eq!(c.stats.repeats_refused, 1);
     }
 
     #[test]

@@ -9,8 +9,12 @@
 //! after a JSON string value, `\n` after a line) is refused when the field so far,
 //! normalized, is one already written, so the model has to go on and make it
 //! different. Deleting repeats afterwards would instead leave a structured summary
-//! one bullet short of its schema. Where the grammar leaves nothing but a closing
-//! token (the field is at its size limit) the repeat is let through and counted.
+//! one bullet short of its schema. A field that the grammar will close by itself (a
+//! topic at its three-word limit) gives no closing step to refuse, so the token that
+//! would complete such a repeat is refused instead: the constraint looks one token
+//! ahead ([`RepeatGuard::completing`]) where the field so far is the start of an
+//! earlier one. Where the grammar leaves nothing but a repeat (the field is at its
+//! size limit) it is let through and counted.
 //!
 //! Fields are what the model wrote: a field whose bytes all came from forced tokens
 //! (JSON keys, `Quotes:`) is layout and is not remembered. Normalized text is the
@@ -67,6 +71,9 @@ pub struct RepeatGuard {
     /// Whether a sampled token wrote into the current field.
     sampled: bool,
     seen: HashSet<String>,
+    /// Each token's letters and digits, lowercased, to the tokens that have them
+    /// (built on the first look ahead): the tokens that could complete a field.
+    by_words: Option<std::collections::HashMap<Vec<u8>, Vec<u32>>>,
     /// Steps at which closing tokens were refused.
     pub refusals: usize,
     /// Steps at which only a repeat could close the field, so it was let through.
@@ -84,7 +91,7 @@ impl RepeatGuard {
             let b = trie.token(t);
             b.first() != Some(&TokTrie::SPECIAL_TOKEN_MARKER) && b.contains(&d)
         });
-        RepeatGuard { fields, closing: closing.collect(), inside: false, current: vec![], sampled: false, seen: HashSet::new(), refusals: 0, unavoidable: 0, relaxed: false }
+        RepeatGuard { fields, closing: closing.collect(), inside: false, current: vec![], sampled: false, seen: HashSet::new(), by_words: None, refusals: 0, unavoidable: 0, relaxed: false }
     }
 
     /// Fields written before this output began, as if it had written them.
@@ -104,7 +111,64 @@ impl RepeatGuard {
 
     /// Sets to -inf the allowed tokens that would end the current field as a copy
     /// of an earlier one, unless every allowed token does.
-    pub fn restrict(&mut self, trie: &TokTrie, logits: &mut [f32]) {
+    /// Whether `t` holds the delimiter (it would close the field).
+    pub fn closes(&self, t: u32) -> bool {
+        self.closing.binary_search(&t).is_ok()
+    }
+
+    /// Allowed tokens that do not close the field but would make it, normalized, equal
+    /// to an earlier field: harmless where the model may go on, a repeat where the
+    /// grammar then closes the field by itself. The caller looks ahead for those
+    /// and passes them back to [`RepeatGuard::restrict`]. Empty unless the field so far
+    /// is the start of an earlier one (most steps cost one prefix check).
+    pub fn completing(&mut self, trie: &TokTrie, logits: &[f32]) -> Vec<u32> {
+        if !self.in_field() || self.seen.is_empty() {
+            return vec![];
+        }
+        let now = normalize(&self.current);
+        // What an earlier field has beyond this one, as letters and digits only:
+        // "consistent hashing add" before "consistent hashing adding" leaves "ing".
+        let alnum = |s: &str| s.bytes().filter(u8::is_ascii_alphanumeric).collect::<Vec<u8>>();
+        let rests: Vec<Vec<u8>> = self.seen.iter().filter(|s| s.len() > now.len() && s.starts_with(&now)).map(|s| alnum(&s[now.len()..])).filter(|r| !r.is_empty()).collect();
+        if rests.is_empty() {
+            return vec![];
+        }
+        let by_words = self.by_words.get_or_insert_with(|| {
+            let mut m: std::collections::HashMap<Vec<u8>, Vec<u32>> = Default::default();
+            for t in 0..trie.vocab_size() as u32 {
+                let b = trie.token(t);
+                if b.first() == Some(&TokTrie::SPECIAL_TOKEN_MARKER) {
+                    continue;
+                }
+                let w: Vec<u8> = b.iter().filter(|c| c.is_ascii_alphanumeric()).map(u8::to_ascii_lowercase).collect();
+                if !w.is_empty() {
+                    m.entry(w).or_default().push(t);
+                }
+            }
+            m
+        });
+        let mut field = self.current.clone();
+        let base = field.len();
+        let mut out = vec![];
+        for r in &rests {
+            for &t in by_words.get(r).map(Vec::as_slice).unwrap_or(&[]) {
+                if !logits.get(t as usize).is_some_and(|l| l.is_finite()) || self.closing.binary_search(&t).is_ok() {
+                    continue;
+                }
+                field.truncate(base);
+                field.extend_from_slice(trie.token(t));
+                if self.seen.contains(&normalize(&field)) && !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+
+    /// Refuses the closing tokens that would end the field as a repeat, and `also`
+    /// (tokens after which the grammar closes the field as a repeat, see
+    /// [`RepeatGuard::completing`]), unless nothing else is left.
+    pub fn restrict(&mut self, trie: &TokTrie, logits: &mut [f32], also: &[u32]) {
         if !self.in_field() || self.seen.is_empty() {
             return;
         }
@@ -125,6 +189,7 @@ impl RepeatGuard {
                 let n = normalize(&field);
                 !n.is_empty() && self.seen.contains(&n)
             })
+            .chain(also.iter().copied().filter(|&t| allowed(t)))
             .collect();
         if refuse.is_empty() {
             return;
@@ -200,7 +265,7 @@ mod tests {
             g.accept(&t, id(tok), *sampled);
         }
         let mut logits = vec![0.0f32; VOCAB.len()];
-        g.restrict(&t, &mut logits);
+        g.restrict(&t, &mut logits, &[]);
         probe.iter().filter(|p| !logits[id(p) as usize].is_finite()).map(|p| p.to_string()).collect()
     }
 
@@ -245,7 +310,7 @@ mod tests {
             g.accept(&t, id(tok), sampled);
         }
         let mut logits = vec![0.0f32; VOCAB.len()];
-        g.restrict(&t, &mut logits);
+        g.restrict(&t, &mut logits, &[]);
         assert!(!logits[id("\"") as usize].is_finite() && logits[id(" cache") as usize].is_finite(), "{logits:?}");
     }
 
@@ -258,7 +323,34 @@ mod tests {
         }
         let mut logits = vec![f32::NEG_INFINITY; VOCAB.len()];
         logits[id("\n") as usize] = 0.0;
-        g.restrict(&t, &mut logits);
+        g.restrict(&t, &mut logits, &[]);
         assert!(logits[id("\n") as usize].is_finite() && g.unavoidable == 1 && g.refusals == 0);
+    }
+
+    /// A field the grammar closes by itself: the token that would complete an earlier
+    /// field is found, the caller refuses it (when the close is forced after it), and
+    /// only where nothing else is allowed is it let through.
+    #[test]
+    fn the_token_that_would_complete_a_repeat_is_found_and_refused() {
+        let t = trie(VOCAB);
+        let mut g = RepeatGuard::new(&t, Fields::JsonStrings);
+        g.remember(&["Redis cache".to_string()]);
+        for (tok, sampled) in [("\"", false), ("Redis", true)] {
+            g.accept(&t, id(tok), sampled);
+        }
+        let mut logits = vec![0.0f32; VOCAB.len()];
+        assert_eq!(g.completing(&t, &logits), vec![id(" cache")]);
+        // Not the start of an earlier field: nothing to look ahead for.
+        let mut other = RepeatGuard::new(&t, Fields::JsonStrings);
+        other.remember(&["cache".to_string()]);
+        other.accept(&t, id("\""), false);
+        other.accept(&t, id("Redis"), true);
+        assert!(other.completing(&t, &logits).is_empty());
+        g.restrict(&t, &mut logits, &[id(" cache")]);
+        assert!(!logits[id(" cache") as usize].is_finite() && logits[id(".") as usize].is_finite() && g.refusals == 1);
+        let mut only = vec![f32::NEG_INFINITY; VOCAB.len()];
+        only[id(" cache") as usize] = 0.0;
+        g.restrict(&t, &mut only, &[id(" cache")]);
+        assert!(only[id(" cache") as usize].is_finite() && g.unavoidable == 1);
     }
 }
