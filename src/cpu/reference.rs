@@ -139,10 +139,12 @@ impl RefModel {
         let (hd, nr) = (self.hp.head_dim, self.hp.n_rot);
         let local = self.hp.global_every.is_some_and(|n| (layer + 1) % n != 0);
         let base = if local { self.hp.rope_base_local } else { self.hp.rope_base } as f64;
+        // Linear rope scaling multiplies positions by 1/factor (gemma3: global layers only).
+        let scale = if local { self.hp.rope_scale_local() } else { self.hp.rope_scale() } as f64;
         for head in x.chunks_exact_mut(hd) {
             for i in 0..nr / 2 {
                 let factor = self.rope_freqs.get(i).map_or(1.0, |&f| f as f64);
-                let theta = pos as f64 * base.powf(-2.0 * i as f64 / nr as f64) / factor;
+                let theta = pos as f64 * scale * base.powf(-2.0 * i as f64 / nr as f64) / factor;
                 let (s, c) = theta.sin_cos();
                 // LongRoPE's attention factor multiplies cos and sin (1 for most models).
                 let (s, c) = (s * self.hp.rope_attn_factor as f64, c * self.hp.rope_attn_factor as f64);

@@ -4,7 +4,8 @@
 //! are left alone. With `rope_freqs.weight` (Llama 3.1 scaling) each pair's frequency is
 //! divided by its factor (`model::rope::inv_freq`). With `rope.scaling.attn_factor`
 //! (LongRoPE) the rotation's cos and sin are multiplied by it, as ggml's rope does with
-//! its `mscale`, so the rotated elements grow by that factor and the rest do not.
+//! its `mscale`, so the rotated elements grow by that factor and the rest do not. Linear
+//! rope scaling multiplies every position by 1/`rope.scaling.factor`.
 
 use crate::format::family::RopeStyle;
 
@@ -25,6 +26,12 @@ impl Rope {
     /// As [`Rope::new`], each pair's frequency divided by its factor (`rope_freqs.weight`).
     pub fn with_factors(head_dim: usize, n_rot: usize, base: f32, style: RopeStyle, factors: Option<&[f32]>) -> Self {
         Rope { inv_freq: crate::model::rope::inv_freq(n_rot, base, factors), head_dim, n_rot, style, mscale: 1.0 }
+    }
+
+    /// This rotation with positions multiplied by `freq_scale` (linear rope scaling:
+    /// 1/`rope.scaling.factor`, `model::rope::scale_positions`).
+    pub fn positions_scaled(self, freq_scale: f32) -> Self {
+        Rope { inv_freq: crate::model::rope::scale_positions(self.inv_freq, freq_scale), ..self }
     }
 
     /// This rotation with cos and sin multiplied by `mscale` (`rope.scaling.attn_factor`).

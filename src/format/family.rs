@@ -32,6 +32,18 @@
 //! the gate), and no sliding window: the loader reads `attention.sliding_window` and then
 //! turns it off ("Phi SWA is currently disabled"). Its LongRoPE factors and attention
 //! factor are rope data (`format::hparams`, `model::spec`), not a family step.
+//!
+//! `qwen3moe` (Qwen3-30B-A3B, Qwen3-235B-A22B) follows llama.cpp's `llama_model_qwen3moe`
+//! (src/models/qwen3moe.cpp): qwen3's attention (NEOX rope, per-head Q/K RMSNorms, no
+//! biases) and in every layer a mixture of experts in merged `ffn_{gate,up,down}_exps`
+//! tensors, `expert_feed_forward_length` wide (optional; else n_ff / expert_used_count),
+//! with no shared expert. Its `build_moe_ffn` call asks for softmax gating with `norm_w`
+//! true and no weight scale (`expert_weights_scale` is never read for it): the softmax over
+//! all experts, the top k kept and renormalised to sum 1 — the softmax over the k chosen
+//! logits, which is Mixtral's routing (llama.cpp's llama graph passes the same), so the
+//! existing MoE path serves it unchanged. Hugging Face's `norm_topk_prob` is not in the GGUF
+//! (`Qwen3MoeModel` in convert_hf_to_gguf.py writes no such key) and llama.cpp assumes true,
+//! as every released Qwen3 MoE config sets it.
 
 /// How the rotated dimensions of a head are paired (llama.cpp `ggml_rope` modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +99,10 @@ pub struct Family {
     /// `attention.sliding_window` is read (the --window override applies either way).
     /// phi3's converter writes one that llama.cpp ignores.
     pub reads_window: bool,
+    /// Every layer's FFN is a mixture of experts (qwen3moe): `expert_count` is required
+    /// (llama.cpp refuses 0), and without `expert_feed_forward_length` an expert is
+    /// feed_forward_length / expert_used_count wide, as llama.cpp's qwen3moe loader sizes it.
+    pub moe: bool,
 }
 
 /// The gated FFN's activation of the gate projection.
@@ -115,6 +131,7 @@ const PLAIN: Family = Family {
     global_every: None,
     gate_up_fused: false,
     reads_window: true,
+    moe: false,
 };
 
 pub const FAMILIES: &[Family] = &[
@@ -122,6 +139,7 @@ pub const FAMILIES: &[Family] = &[
     Family { arch: "mistral", name: "Mistral", ..PLAIN },
     Family { arch: "qwen2", name: "Qwen2 / Qwen2.5", rope: RopeStyle::Neox, qkv_bias: true, ..PLAIN },
     Family { arch: "qwen3", name: "Qwen3 (dense)", rope: RopeStyle::Neox, qk_norm: true, ..PLAIN },
+    Family { arch: "qwen3moe", name: "Qwen3 MoE", rope: RopeStyle::Neox, qk_norm: true, moe: true, ..PLAIN },
     Family {
         arch: "gemma3",
         name: "Gemma 3",
@@ -173,6 +191,14 @@ mod tests {
         let g = family("gemma3").expect("gemma3 is supported");
         assert_eq!((g.rope, g.qk_norm, g.embd_scale, g.post_norms, g.act, g.global_every), (RopeStyle::Neox, true, true, true, Activation::GeluTanh, Some(6)));
         assert!(FAMILIES.iter().filter(|f| f.arch != "gemma3").all(|f| !f.embd_scale && !f.post_norms && f.act == Activation::Silu && f.global_every.is_none()));
+    }
+
+    #[test]
+    fn qwen3moe_is_qwen3_attention_with_experts() {
+        let m = family("qwen3moe").expect("qwen3moe is supported");
+        let q3 = family("qwen3").expect("qwen3 is supported");
+        assert_eq!((m.rope, m.qk_norm, m.qkv_bias, m.act, m.moe), (q3.rope, q3.qk_norm, q3.qkv_bias, q3.act, true));
+        assert!(FAMILIES.iter().filter(|f| f.arch != "qwen3moe").all(|f| !f.moe));
     }
 
     #[test]

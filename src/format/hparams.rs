@@ -4,6 +4,7 @@
 
 use crate::format::gguf::Gguf;
 use crate::format::family::{family, supported, Family, LOCAL_ROPE_BASE};
+use crate::format::rope_scaling::RopeScaling;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum HparamsError {
@@ -13,6 +14,8 @@ pub enum HparamsError {
     Key { key: String, found: String, expected: &'static str },
     #[error("metadata key `{key}` is {value}, more than any model has (at most {max})")]
     Range { key: String, value: u64, max: u64 },
+    #[error("metadata key `{key}` is `{value}`: {why}")]
+    Unsupported { key: String, value: String, why: &'static str },
     #[error("inconsistent hyperparameters: {0}")]
     Inconsistent(String),
 }
@@ -26,7 +29,7 @@ fn limit(key: &str) -> u64 {
     match key {
         "block_count" => 1024,
         "embedding_length" => 1 << 16,
-        "feed_forward_length" => 1 << 18,
+        "feed_forward_length" | "expert_feed_forward_length" => 1 << 18,
         "attention.head_count" | "attention.head_count_kv" => 1024,
         "attention.key_length" | "attention.value_length" | "rope.dimension_count" => 1024,
         "context_length" | "attention.sliding_window" => 1 << 24,
@@ -48,6 +51,11 @@ pub struct Hparams {
     pub n_layer: usize,
     pub n_embd: usize,
     pub n_ff: usize,
+    /// Each expert's FFN width in a MoE model: `expert_feed_forward_length` where the file
+    /// has it (qwen3moe: Qwen3-30B-A3B's 768 beside a dense `feed_forward_length` of 6144
+    /// that no tensor uses), else llama.cpp's default for the family
+    /// (`Family::moe`). Equal to `n_ff` for dense models.
+    pub n_ff_exp: usize,
     pub n_head: usize,
     pub n_head_kv: usize,
     pub head_dim: usize,
@@ -59,6 +67,10 @@ pub struct Hparams {
     /// `rope_base` for every other model.
     pub rope_base_local: f32,
     pub rms_eps: f32,
+    /// `rope.scaling.type` / `.factor` (`format::rope_scaling`): linear scaling multiplies
+    /// positions by 1/factor, on every layer but an alternating model's local ones
+    /// ([`Hparams::layer_rope_scale`]).
+    pub rope_scaling: RopeScaling,
     pub n_ctx_train: usize,
     pub n_vocab: usize,
     /// 0 for dense models.
@@ -182,10 +194,21 @@ impl Hparams {
         if ov.context == Some(0) {
             return Err(HparamsError::Inconsistent("the context asked for is 0 tokens".into()));
         }
+        let n_ff = need("feed_forward_length")?;
+        let n_expert_used = int("expert_used_count")?.unwrap_or(0);
+        // llama.cpp reads `expert_feed_forward_length` for qwen3moe (`load_arch_hparams`,
+        // optional) and otherwise sizes its experts n_ff / expert_used_count; Mixtral's
+        // `llama` experts are n_ff wide.
+        let n_ff_exp = match int("expert_feed_forward_length")? {
+            Some(w) if w > 0 => w,
+            _ if fam.moe && n_expert_used > 0 => n_ff / n_expert_used,
+            _ => n_ff,
+        };
         let hp = Hparams {
             n_layer,
             n_embd,
-            n_ff: need("feed_forward_length")?,
+            n_ff,
+            n_ff_exp,
             n_head,
             n_head_kv,
             head_dim,
@@ -193,10 +216,11 @@ impl Hparams {
             rope_base,
             rope_base_local: if fam.global_every.is_some() { float("rope.freq_base_swa", LOCAL_ROPE_BASE)? } else { rope_base },
             rms_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
+            rope_scaling: RopeScaling::from_gguf(g, &arch)?,
             n_ctx_train,
             n_vocab,
             n_expert: int("expert_count")?.unwrap_or(0),
-            n_expert_used: int("expert_used_count")?.unwrap_or(0),
+            n_expert_used,
             sliding_window,
             global_every: fam.global_every,
             attn_scale: 1.0 / (scale_dim.max(1) as f32).sqrt(),
@@ -226,6 +250,13 @@ impl Hparams {
         }
         if self.n_vocab == 0 {
             return bad("vocabulary size is 0".into());
+        }
+        if self.family.moe && self.n_expert == 0 {
+            // llama.cpp: "n_expert must be > 0 for QWEN3MOE".
+            return bad(format!("{}.expert_count is missing or 0; the {} family is a mixture of experts", self.arch, self.family.name));
+        }
+        if self.n_ff_exp == 0 {
+            return bad(format!("the experts' FFN width is 0 ({}.expert_feed_forward_length, or feed_forward_length {} / expert_used_count {})", self.arch, self.n_ff, self.n_expert_used));
         }
         if self.n_expert > 0 && (self.n_expert_used == 0 || self.n_expert_used > self.n_expert) {
             return bad(format!("expert_used_count {} must be in 1..={}", self.n_expert_used, self.n_expert));
@@ -257,6 +288,22 @@ impl Hparams {
     /// The rope base of layer `l`.
     pub fn layer_rope_base(&self, l: usize) -> f32 {
         if self.global_every.is_none() || self.is_global(l) { self.rope_base } else { self.rope_base_local }
+    }
+    /// What layer `l`'s positions are multiplied by (llama.cpp's freq_scale): 1/factor of
+    /// linear scaling, except on an alternating model's local layers, which rotate unscaled
+    /// (llama.cpp `llama_load_hparams_gemma3`: `rope_freq_scale_train_swa = 1`, used by
+    /// `get_rope_freq_scale` for the SWA layers).
+    pub fn layer_rope_scale(&self, l: usize) -> f32 {
+        if self.global_every.is_some() && !self.is_global(l) { self.rope_scale_local() } else { self.rope_scale() }
+    }
+    /// The positions' multiplier of every layer but an alternating model's local ones.
+    pub fn rope_scale(&self) -> f32 {
+        self.rope_scaling.freq_scale()
+    }
+    /// The positions' multiplier of an alternating model's local layers: 1 (gemma3's local
+    /// layers are unscaled whatever the file's scaling, `rope_freq_scale_train_swa = 1`).
+    pub fn rope_scale_local(&self) -> f32 {
+        1.0
     }
     /// Whether LongRoPE's long factors (`rope_factors_long.weight`) apply rather than the
     /// short ones: the context the model runs at exceeds the one the short factors serve

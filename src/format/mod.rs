@@ -1,9 +1,10 @@
 //! What a GGUF file holds: the container ([`gguf`]), the tensor types' block layouts
 //! ([`quant`]), the hyperparameters ([`hparams`]), the architectures Precis runs and
-//! what each changes ([`family`]), and where the bytes come from ([`source`]).
+//! what each changes ([`family`]), rope scaling as stated ([`rope_scaling`]), and where the bytes come from ([`source`]).
 
 pub mod family;
 pub mod gguf;
 pub mod hparams;
 pub mod quant;
+pub mod rope_scaling;
 pub mod source;

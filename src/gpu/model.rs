@@ -195,7 +195,7 @@ struct MoeScratch {
     /// Prefill: the (token, slot) rows grouped by expert ([n_expert + 1], [n·k]).
     offsets: Buf,
     entries: Buf,
-    /// [n·k, n_ff] gate (then SwiGLU) and up, [n·k, n_embd] down, per (token, slot).
+    /// [n·k, n_ff_exp] gate (then SwiGLU) and up, [n·k, n_embd] down, per (token, slot).
     gate: Buf,
     up: Buf,
     down: Buf,
@@ -300,10 +300,13 @@ impl GpuModel {
             }
             None => None,
         };
-        let inv = crate::model::rope::inv_freq(hp.n_rot, hp.rope_base, factors.as_deref());
+        // Linear rope scaling is folded into the frequencies (positions × 1/factor), the
+        // global layers' and the local ones' each (gemma3's local layers are unscaled).
+        let rope = crate::model::rope::inv_freq;
+        let inv = crate::model::rope::scale_positions(rope(hp.n_rot, hp.rope_base, factors.as_deref()), hp.rope_scale());
         let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
         let inv_freq_local = match hp.global_every {
-            Some(_) => Some(fbuf(&ctx, "rope inv_freq (local layers)", &crate::model::rope::inv_freq(hp.n_rot, hp.rope_base_local, factors.as_deref())).await?),
+            Some(_) => Some(fbuf(&ctx, "rope inv_freq (local layers)", &crate::model::rope::scale_positions(rope(hp.n_rot, hp.rope_base_local, factors.as_deref()), hp.rope_scale_local())).await?),
             None => None,
         };
         let kv_half = ctx.has_f16 && std::env::var("PRECIS_GPU_KV").map_or(true, |v| v != "f32");
@@ -536,7 +539,7 @@ impl GpuModel {
                     let k = hp.n_expert_used;
                     kernels::matmul(r, router, &s.normed, d, &m.logits, hp.n_expert, 0, n)?;              // or router,
                     kernels::moe_route(r, &m.logits, &m.ids, &m.wts, n, hp.n_expert, k)?;                 // top-k on the GPU,
-                    chosen_experts(r, [gate, up, down], m, &s.normed, n, hp.n_expert, k, ff)?;            // chosen experts only,
+                    chosen_experts(r, [gate, up, down], m, &s.normed, n, hp.n_expert, k, hp.n_ff_exp)?;   // chosen experts only,
                     kernels::moe_combine(r, &m.wts, &m.down, &s.branch, n, k, d)?;                        // weighted sum
                 }
             }
@@ -576,8 +579,8 @@ impl GpuModel {
             wts: buf(c, "expert weights", n * k),
             offsets: buf(c, "expert offsets", hp.n_expert + 1),
             entries: buf(c, "expert entries", n * k),
-            gate: buf(c, "expert gate", n * k * ff),
-            up: buf(c, "expert up", n * k * ff),
+            gate: buf(c, "expert gate", n * k * hp.n_ff_exp),
+            up: buf(c, "expert up", n * k * hp.n_ff_exp),
             down: buf(c, "expert down", n * k * d),
         });
         Scratch {
