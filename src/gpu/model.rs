@@ -202,11 +202,16 @@ struct MoeScratch {
 }
 
 /// The forward-pass steps of `hp`'s family that `run` does not have yet, in words;
-/// `None` when it runs the model (gemma3 27B's attention scale is the one left).
+/// `None` when it runs the model (gemma3 27B's attention scale and MoE models of more than
+/// 32 experts are the ones left; the CPU runs both).
 pub fn unsupported_steps(hp: &Hparams, _spec: &ModelSpec) -> Option<String> {
     let mut missing = vec![];
     if (hp.attn_scale - 1.0 / (hp.head_dim as f32).sqrt()).abs() > f32::EPSILON * hp.attn_scale {
         missing.push("an attention scale other than 1/sqrt(head_dim)");
+    }
+    if hp.n_expert > 32 {
+        // moe.wgsl's top-k keeps the chosen experts in a 32-bit mask (Qwen3-30B-A3B has 128).
+        missing.push("more than 32 experts (moe.wgsl's top-k)");
     }
     (!missing.is_empty()).then(|| missing.join(", "))
 }
