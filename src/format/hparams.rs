@@ -4,7 +4,7 @@
 
 use crate::format::gguf::Gguf;
 use crate::format::family::{family, supported, Family, LOCAL_ROPE_BASE};
-use crate::format::rope_scaling::RopeScaling;
+use crate::format::rope_scaling::{RopeScaling, ScalingError};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum HparamsError {
@@ -18,6 +18,15 @@ pub enum HparamsError {
     Unsupported { key: String, value: String, why: &'static str },
     #[error("inconsistent hyperparameters: {0}")]
     Inconsistent(String),
+}
+
+impl From<ScalingError> for HparamsError {
+    fn from(e: ScalingError) -> Self {
+        match e {
+            ScalingError::Key { key, found, expected } => HparamsError::Key { key, found, expected },
+            ScalingError::Unsupported { key, value, why } => HparamsError::Unsupported { key, value, why },
+        }
+    }
 }
 
 /// The largest value each size may take. The biggest published models sit well inside

@@ -13,7 +13,16 @@
 //! run with the wrong rotation.
 
 use crate::format::gguf::Gguf;
-use crate::format::hparams::HparamsError;
+
+/// Why a file's rope scaling is refused; `format::hparams` (which reads this module, so
+/// this module does not name it) turns it into the `HparamsError` of the same name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScalingError {
+    /// The key holds the wrong kind of value.
+    Key { key: String, found: String, expected: &'static str },
+    /// A well-formed value Precis does not run.
+    Unsupported { key: String, value: String, why: &'static str },
+}
 
 /// The scaling a file asks for, after llama.cpp's defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,19 +40,19 @@ pub enum RopeScaling {
 
 impl RopeScaling {
     /// Reads `{arch}.rope.scaling.type` and `.factor` (or `.scale_linear`).
-    pub fn from_gguf(g: &Gguf, arch: &str) -> Result<Self, HparamsError> {
+    pub fn from_gguf(g: &Gguf, arch: &str) -> Result<Self, ScalingError> {
         let type_key = format!("{arch}.rope.scaling.type");
         let kind = match g.get(&type_key) {
             None => "linear".to_string(),
-            Some(v) => v.as_str().map(str::to_string).ok_or_else(|| HparamsError::Key { key: type_key.clone(), found: g.describe(&type_key), expected: "a string (none, linear, yarn or longrope)" })?,
+            Some(v) => v.as_str().map(str::to_string).ok_or_else(|| ScalingError::Key { key: type_key.clone(), found: g.describe(&type_key), expected: "a string (none, linear, yarn or longrope)" })?,
         };
         let factor = factor(g, arch)?;
         match kind.as_str() {
             "none" => Ok(RopeScaling::None),
             "linear" => Ok(RopeScaling::Linear { factor }),
             "longrope" => Ok(RopeScaling::LongRope { factor }),
-            "yarn" => Err(HparamsError::Unsupported { key: type_key, value: kind, why: "Precis does not implement YaRN rope scaling (it runs none, linear and longrope)" }),
-            _ => Err(HparamsError::Unsupported { key: type_key, value: kind, why: "not a rope scaling type llama.cpp knows (none, linear, yarn, longrope)" }),
+            "yarn" => Err(ScalingError::Unsupported { key: type_key, value: kind, why: "Precis does not implement YaRN rope scaling (it runs none, linear and longrope)" }),
+            _ => Err(ScalingError::Unsupported { key: type_key, value: kind, why: "not a rope scaling type llama.cpp knows (none, linear, yarn, longrope)" }),
         }
     }
 
@@ -57,7 +66,7 @@ impl RopeScaling {
 }
 
 /// `{arch}.rope.scaling.factor`, else the older `{arch}.rope.scale_linear`; absent or 0: 1.
-fn factor(g: &Gguf, arch: &str) -> Result<f32, HparamsError> {
+fn factor(g: &Gguf, arch: &str) -> Result<f32, ScalingError> {
     for k in ["rope.scaling.factor", "rope.scale_linear"] {
         let key = format!("{arch}.{k}");
         if let Some(v) = g.get(&key) {
@@ -66,7 +75,7 @@ fn factor(g: &Gguf, arch: &str) -> Result<f32, HparamsError> {
                 // A factor below 1 would compress positions past the training range; llama.cpp
                 // accepts any, but no published model has one, so only the nonsensical are refused.
                 Some(f) if f.is_finite() && f > 0.0 => Ok(f as f32),
-                _ => Err(HparamsError::Key { key: key.clone(), found: g.describe(&key), expected: "a positive number (or 0 for none)" }),
+                _ => Err(ScalingError::Key { key: key.clone(), found: g.describe(&key), expected: "a positive number (or 0 for none)" }),
             };
         }
     }
