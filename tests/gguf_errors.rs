@@ -306,3 +306,85 @@ fn mistral3_yarn_and_temperature_keys_and_their_refusals() {
         assert!(e.contains(key), "{key}: {e}");
     }
 }
+
+/// `{arch}.rope.scaling.*` for every family (llama.cpp `llama_model::load_hparams`): the type
+/// defaults to linear, the factor (or the older `rope.scale_linear`) gives positions ×
+/// 1/factor, a zero factor or type none means unscaled; on gemma3 (Gemma 3 4B's keys) the
+/// local layers stay unscaled. YaRN is read for every family too (its defaults: beta fast
+/// 32, slow 1); an unknown type, a type that is not a string and a negative or NaN factor
+/// are refused by key (and value).
+#[test]
+fn rope_scaling_linear_read_for_every_family_and_unknown_types_refused_by_name() {
+    use precis::format::rope_scaling::RopeScaling;
+    use precis::Hparams;
+    let llama = || {
+        GgufWriter::new()
+            .kv("general.architecture", Kv::Str("llama".into()))
+            .kv("llama.block_count", Kv::U32(4))
+            .kv("llama.embedding_length", Kv::U32(256))
+            .kv("llama.feed_forward_length", Kv::U32(512))
+            .kv("llama.attention.head_count", Kv::U32(4))
+            .kv("llama.vocab_size", Kv::U32(1000))
+    };
+    let hp = |w: GgufWriter| Hparams::from_gguf(&parse(&w.bytes()).unwrap(), &Overrides::default());
+    assert_eq!(hp(llama()).unwrap().rope_scaling, RopeScaling::None, "no keys: unscaled");
+    assert_eq!(hp(llama().kv("llama.rope.scaling.factor", Kv::F32(4.0))).unwrap().rope_scaling, RopeScaling::Linear { factor: 4.0 }, "the type defaults to linear");
+    let h = hp(llama().kv("llama.rope.scaling.type", Kv::Str("linear".into())).kv("llama.rope.scaling.factor", Kv::F32(4.0))).unwrap();
+    assert_eq!((0..4).map(|l| h.layer_rope_scale(l)).collect::<Vec<_>>(), [0.25; 4], "every layer of a family without local layers");
+    assert_eq!(hp(llama().kv("llama.rope.scale_linear", Kv::F32(2.0))).unwrap().rope_scale(), 0.5, "the older key, type defaulting to linear");
+    assert_eq!(hp(llama().kv("llama.rope.scaling.type", Kv::Str("none".into())).kv("llama.rope.scaling.factor", Kv::F32(4.0))).unwrap().rope_scale(), 1.0);
+    assert_eq!(hp(llama().kv("llama.rope.scaling.factor", Kv::F32(0.0))).unwrap().rope_scale(), 1.0);
+    let yarn = hp(llama().kv("llama.rope.scaling.type", Kv::Str("yarn".into())).kv("llama.rope.scaling.factor", Kv::F32(4.0))).unwrap();
+    assert_eq!(yarn.rope_scaling, RopeScaling::Yarn { factor: 4.0, beta_fast: 32.0, beta_slow: 1.0, log_mul: 0.0 });
+    assert_eq!(yarn.rope_scale(), 0.25);
+    let e = hp(llama().kv("llama.rope.scaling.type", Kv::Str("ntk".into()))).unwrap_err().to_string();
+    assert!(e.contains("`llama.rope.scaling.type` is `ntk`"), "{e}");
+    let e = hp(llama().kv("llama.rope.scaling.type", Kv::U32(1))).unwrap_err().to_string();
+    assert!(e.contains("llama.rope.scaling.type") && e.contains("a string"), "{e}");
+    for bad in [-8.0, f32::NAN] {
+        let e = hp(llama().kv("llama.rope.scaling.factor", Kv::F32(bad))).unwrap_err().to_string();
+        assert!(e.contains("llama.rope.scaling.factor") && e.contains("positive number"), "{bad}: {e}");
+    }
+    // Gemma 3 4B: 34 layers, linear 8 on the global ones (5, 11, ...) only.
+    let gemma = GgufWriter::new()
+        .kv("general.architecture", Kv::Str("gemma3".into()))
+        .kv("gemma3.block_count", Kv::U32(34))
+        .kv("gemma3.embedding_length", Kv::U32(2560))
+        .kv("gemma3.feed_forward_length", Kv::U32(10240))
+        .kv("gemma3.attention.head_count", Kv::U32(8))
+        .kv("gemma3.attention.head_count_kv", Kv::U32(4))
+        .kv("gemma3.attention.key_length", Kv::U32(256))
+        .kv("gemma3.attention.sliding_window", Kv::U32(1024))
+        .kv("gemma3.rope.freq_base", Kv::F32(1e6))
+        .kv("gemma3.rope.scaling.type", Kv::Str("linear".into()))
+        .kv("gemma3.rope.scaling.factor", Kv::F32(8.0))
+        .kv("gemma3.vocab_size", Kv::U32(1000));
+    let h = hp(gemma).unwrap();
+    assert_eq!((h.layer_rope_scale(4), h.layer_rope_scale(5), h.layer_rope_scale(6), h.layer_rope_scale(11)), (1.0, 0.125, 1.0, 0.125));
+}
+
+/// qwen3moe (Qwen3-30B-A3B's keys): experts `expert_feed_forward_length` wide beside the
+/// dense `feed_forward_length`; without the key, n_ff / expert_used_count (llama.cpp's
+/// qwen3moe loader); without `expert_count`, refused naming it.
+#[test]
+fn qwen3moe_expert_width_and_expert_count_from_metadata() {
+    use precis::Hparams;
+    let base = || {
+        GgufWriter::new()
+            .kv("general.architecture", Kv::Str("qwen3moe".into()))
+            .kv("qwen3moe.block_count", Kv::U32(48))
+            .kv("qwen3moe.embedding_length", Kv::U32(2048))
+            .kv("qwen3moe.feed_forward_length", Kv::U32(6144))
+            .kv("qwen3moe.attention.head_count", Kv::U32(32))
+            .kv("qwen3moe.attention.head_count_kv", Kv::U32(4))
+            .kv("qwen3moe.attention.key_length", Kv::U32(128))
+            .kv("qwen3moe.vocab_size", Kv::U32(1000))
+    };
+    let hp = |w: GgufWriter| Hparams::from_gguf(&parse(&w.bytes()).unwrap(), &Overrides::default());
+    let moe = || base().kv("qwen3moe.expert_count", Kv::U32(128)).kv("qwen3moe.expert_used_count", Kv::U32(8));
+    let h = hp(moe().kv("qwen3moe.expert_feed_forward_length", Kv::U32(768))).unwrap();
+    assert_eq!((h.n_ff, h.n_ff_exp, h.n_expert, h.n_expert_used, h.family.rope), (6144, 768, 128, 8, precis::format::family::RopeStyle::Neox));
+    assert_eq!(hp(moe()).unwrap().n_ff_exp, 6144 / 8);
+    let e = hp(base()).unwrap_err().to_string();
+    assert!(e.contains("qwen3moe.expert_count") && e.contains("mixture of experts"), "{e}");
+}

@@ -198,6 +198,24 @@ fn tiny_smollm3_nope_layer() {
     check_loaded("tiny-smollm3", &m, 13);
 }
 
+/// The qwen3moe family: qwen3's per-head Q/K norms and NEOX rope with 8 experts, top 3,
+/// `expert_feed_forward_length` (128) wide beside a dense width (768) that sizes nothing:
+/// moe_route's top 3, the grouped prefill and the decode's per-slot expert products at the
+/// expert width; decode step by step = prefill through the MoE path.
+#[test]
+fn tiny_qwen3moe_experts_of_their_own_width() {
+    let m = load(&fixture("tiny-qwen3moe.gguf"));
+    assert_eq!((m.gpu.hp.n_ff_exp, m.gpu.hp.n_ff, m.gpu.hp.n_expert, m.gpu.hp.n_expert_used), (128, 768, 8, 3));
+    check_loaded("tiny-qwen3moe", &m, 13);
+}
+
+/// Linear rope scaling (factor 8) on gemma3's global layer only: the GPU's global
+/// frequencies carry 1/8, the local ones none, as the CPU's.
+#[test]
+fn tiny_gemma3_linear_rope_scaling_on_global_layers() {
+    check_model("tiny-gemma3-linear", &fixture("tiny-gemma3-linear.gguf"), 21);
+}
+
 #[test]
 fn tiny_mixtral_legacy_per_expert_tensors() {
     check_model("tiny-mixtral-legacy", &fixture("tiny-mixtral-legacy.gguf"), 13);
@@ -240,6 +258,11 @@ fn check_split_experts(name: &str, file: &str) {
 #[test]
 fn tiny_mixtral_merged_experts_split_across_parts() {
     check_split_experts("tiny-mixtral", "tiny-mixtral.gguf");
+}
+
+#[test]
+fn tiny_qwen3moe_experts_split_across_parts() {
+    check_split_experts("tiny-qwen3moe", "tiny-qwen3moe.gguf");
 }
 
 #[test]

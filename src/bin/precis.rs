@@ -309,7 +309,10 @@ fn info(file: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
     match hp.rope_scaling {
         precis::format::hparams::RopeScaling::None => {}
-        precis::format::hparams::RopeScaling::Linear { factor } => steps.push(format!("linear rope scaling × 1/{factor}")),
+        precis::format::hparams::RopeScaling::Linear { factor } | precis::format::hparams::RopeScaling::LongRope { factor } => {
+            let layers = if hp.global_every.is_some() { " on the global layers (the local ones unscaled)" } else { "" };
+            steps.push(format!("linear rope scaling × 1/{factor}{layers}"))
+        }
         precis::format::hparams::RopeScaling::Yarn { factor, beta_fast, beta_slow, log_mul } => steps.push(format!(
             "YaRN rope scaling: factor {factor} over an original context of {}, beta fast {beta_fast} / slow {beta_slow}, log multiplier {log_mul}",
             hp.rope_orig_ctx

@@ -229,10 +229,11 @@ impl Model {
         if let (Some(f), Some(t)) = (&factors, &spec.rope_freqs) {
             crate::model::rope::check_factors(file, &t.name, f)?;
         }
-        let rope_at = |base| Rope::from_freqs(crate::model::rope::layer_inv_freq(&hp, base, factors.as_deref()), hp.head_dim, hp.n_rot, hp.family.rope).scaled(hp.rope_attn_factor);
+        // Each layer kind's frequencies with its rope scaling (gemma3's local layers unscaled).
+        let rope_at = |local| Rope::from_freqs(crate::model::rope::layer_inv_freq(&hp, local, factors.as_deref()), hp.head_dim, hp.n_rot, hp.family.rope).scaled(hp.rope_attn_factor);
         Ok(Model {
-            rope: rope_at(hp.rope_base),
-            rope_local: hp.global_every.map(|_| rope_at(hp.rope_base_local)),
+            rope: rope_at(false),
+            rope_local: hp.global_every.map(|_| rope_at(true)),
             embd: Embedding { info: spec.token_embd.clone(), bytes: embd_bytes },
             output_norm: r.vector(&spec.output_norm)?,
             output,
@@ -279,7 +280,7 @@ impl Reader<'_> {
     fn gated(&mut self, [g, u, d]: [Slice; 3], hp: &Hparams) -> Result<GatedFfn, LoadError> {
         let gate_up = Projections::new(vec![self.part(g)?, self.part(u)?], hp.n_embd).map_err(|er| self.err(g.tensor, er))?;
         let (ty, b, n_out) = self.part(d)?;
-        Ok(GatedFfn { gate_up, down: Linear::from_vec(ty, b, hp.n_ff, n_out).map_err(|er| self.err(d.tensor, er))?, act: hp.family.act })
+        Ok(GatedFfn { gate_up, down: Linear::from_vec(ty, b, d.n_in(), n_out).map_err(|er| self.err(d.tensor, er))?, act: hp.family.act })
     }
 }
 

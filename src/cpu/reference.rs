@@ -140,15 +140,18 @@ impl RefModel {
         let (hd, nr) = (self.hp.head_dim, self.hp.n_rot);
         let local = self.hp.global_every.is_some_and(|n| (layer + 1) % n != 0);
         let base = if local { self.hp.rope_base_local } else { self.hp.rope_base } as f64;
+        // The file's rope scaling, written out: gemma3's local layers rotate unscaled
+        // (llama.cpp rope_freq_scale_train_swa = 1).
+        let scaling = if local { RopeScaling::None } else { self.hp.rope_scaling };
         for head in x.chunks_exact_mut(hd) {
             for i in 0..nr / 2 {
                 let factor = self.rope_freqs.get(i).map_or(1.0, |&f| f as f64);
                 let mut theta = pos as f64 * base.powf(-2.0 * i as f64 / nr as f64) / factor;
-                // Rope scaling on the angle, as ggml's rope_yarn (theta_interp = theta / factor,
-                // mixed with theta by YaRN's ramp between its correction dims).
-                match self.hp.rope_scaling {
+                // Rope scaling on the angle, as ggml's rope_yarn (theta_interp = theta / factor, i.e.
+                // positions × 1/factor; YaRN mixes it with theta by its ramp between correction dims).
+                match scaling {
                     RopeScaling::None => {}
-                    RopeScaling::Linear { factor } => theta /= factor as f64,
+                    RopeScaling::Linear { factor } | RopeScaling::LongRope { factor } => theta /= factor as f64,
                     RopeScaling::Yarn { factor, beta_fast, beta_slow, .. } => {
                         let orig = self.hp.rope_orig_ctx as f64;
                         let dim = |beta: f32| nr as f64 * (orig / (beta as f64 * 2.0 * std::f64::consts::PI)).ln() / (2.0 * base.ln());

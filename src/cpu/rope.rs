@@ -5,9 +5,11 @@
 //! divided by its factor (`model::rope::inv_freq`). With `rope.scaling.attn_factor`
 //! (LongRoPE) the rotation's cos and sin are multiplied by it, as ggml's rope does with
 //! its `mscale`, so the rotated elements grow by that factor and the rest do not.
-//! Rope scaling (linear, YaRN) comes in through the frequencies (`model::rope::layer_inv_freq`);
-//! mistral3's query temperature, a factor per position, through the queries' cos and sin
-//! ([`Rope::apply_tempered`]; `format::hparams` makes sure every dim is rotated then).
+//! Rope scaling (linear, YaRN; none on gemma3's local layers) comes in through the
+//! frequencies (`model::rope::layer_inv_freq`: linear multiplies every position by
+//! 1/`rope.scaling.factor`); mistral3's query temperature, a factor per position, through
+//! the queries' cos and sin ([`Rope::apply_tempered`]; `format::hparams` makes sure every
+//! dim is rotated then).
 
 use crate::format::family::RopeStyle;
 use crate::format::hparams::AttnTemp;

@@ -45,6 +45,18 @@
 //! `smollm3` follows `llm_build_smollm3` (src/models/smollm3.cpp): the llama graph with
 //! no rotary step on every 4th layer (`use_rope = (il + 1) % n_no_rope_layer_step != 0`,
 //! the step fixed at 4 by its hyperparameter loading, not read from the file).
+//!
+//! `qwen3moe` (Qwen3-30B-A3B, Qwen3-235B-A22B) follows llama.cpp's `llama_model_qwen3moe`
+//! (src/models/qwen3moe.cpp): qwen3's attention (NEOX rope, per-head Q/K RMSNorms, no
+//! biases) and in every layer a mixture of experts in merged `ffn_{gate,up,down}_exps`
+//! tensors, `expert_feed_forward_length` wide (optional; else n_ff / expert_used_count),
+//! with no shared expert. Its `build_moe_ffn` call asks for softmax gating with `norm_w`
+//! true and no weight scale (`expert_weights_scale` is never read for it): the softmax over
+//! all experts, the top k kept and renormalised to sum 1 — the softmax over the k chosen
+//! logits, which is Mixtral's routing (llama.cpp's llama graph passes the same), so the
+//! existing MoE path serves it unchanged. Hugging Face's `norm_topk_prob` is not in the GGUF
+//! (`Qwen3MoeModel` in convert_hf_to_gguf.py writes no such key) and llama.cpp assumes true,
+//! as every released Qwen3 MoE config sets it.
 
 /// How the rotated dimensions of a head are paired (llama.cpp `ggml_rope` modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +118,10 @@ pub struct Family {
     /// `attention.temperature_scale` is read: where it is non-zero, Q is scaled by Llama 4's
     /// position-dependent temperature after the rotation (mistral3).
     pub attn_temperature: bool,
+    /// Every layer's FFN is a mixture of experts (qwen3moe): `expert_count` is required
+    /// (llama.cpp refuses 0), and without `expert_feed_forward_length` an expert is
+    /// feed_forward_length / expert_used_count wide, as llama.cpp's qwen3moe loader sizes it.
+    pub moe: bool,
 }
 
 /// The gated FFN's activation of the gate projection.
@@ -136,6 +152,7 @@ const PLAIN: Family = Family {
     reads_window: true,
     no_rope_every: None,
     attn_temperature: false,
+    moe: false,
 };
 
 pub const FAMILIES: &[Family] = &[
@@ -143,6 +160,7 @@ pub const FAMILIES: &[Family] = &[
     Family { arch: "mistral", name: "Mistral", ..PLAIN },
     Family { arch: "qwen2", name: "Qwen2 / Qwen2.5", rope: RopeStyle::Neox, qkv_bias: true, ..PLAIN },
     Family { arch: "qwen3", name: "Qwen3 (dense)", rope: RopeStyle::Neox, qk_norm: true, ..PLAIN },
+    Family { arch: "qwen3moe", name: "Qwen3 MoE", rope: RopeStyle::Neox, qk_norm: true, moe: true, ..PLAIN },
     Family {
         arch: "gemma3",
         name: "Gemma 3",
@@ -196,6 +214,14 @@ mod tests {
         let g = family("gemma3").expect("gemma3 is supported");
         assert_eq!((g.rope, g.qk_norm, g.embd_scale, g.post_norms, g.act, g.global_every), (RopeStyle::Neox, true, true, true, Activation::GeluTanh, Some(6)));
         assert!(FAMILIES.iter().filter(|f| f.arch != "gemma3").all(|f| !f.embd_scale && !f.post_norms && f.act == Activation::Silu && f.global_every.is_none()));
+    }
+
+    #[test]
+    fn qwen3moe_is_qwen3_attention_with_experts() {
+        let m = family("qwen3moe").expect("qwen3moe is supported");
+        let q3 = family("qwen3").expect("qwen3 is supported");
+        assert_eq!((m.rope, m.qk_norm, m.qkv_bias, m.act, m.moe), (q3.rope, q3.qk_norm, q3.qkv_bias, q3.act, true));
+        assert!(FAMILIES.iter().filter(|f| f.arch != "qwen3moe").all(|f| !f.moe));
     }
 
     #[test]

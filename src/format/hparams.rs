@@ -5,6 +5,7 @@
 use crate::format::gguf::Gguf;
 use crate::format::family::{family, supported, Family, LOCAL_ROPE_BASE};
 pub use crate::format::rope_scaling::{AttnTemp, RopeScaling};
+use crate::format::rope_scaling::ScalingError;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum HparamsError {
@@ -14,8 +15,19 @@ pub enum HparamsError {
     Key { key: String, found: String, expected: &'static str },
     #[error("metadata key `{key}` is {value}, more than any model has (at most {max})")]
     Range { key: String, value: u64, max: u64 },
+    #[error("metadata key `{key}` is `{value}`: {why}")]
+    Unsupported { key: String, value: String, why: &'static str },
     #[error("inconsistent hyperparameters: {0}")]
     Inconsistent(String),
+}
+
+impl From<ScalingError> for HparamsError {
+    fn from(e: ScalingError) -> Self {
+        match e {
+            ScalingError::Key { key, found, expected } => HparamsError::Key { key, found, expected },
+            ScalingError::Unsupported { key, value, why } => HparamsError::Unsupported { key, value, why },
+        }
+    }
 }
 
 /// The largest value each size may take. The biggest published models sit well inside
@@ -27,7 +39,7 @@ fn limit(key: &str) -> u64 {
     match key {
         "block_count" => 1024,
         "embedding_length" => 1 << 16,
-        "feed_forward_length" => 1 << 18,
+        "feed_forward_length" | "expert_feed_forward_length" => 1 << 18,
         "attention.head_count" | "attention.head_count_kv" => 1024,
         "attention.key_length" | "attention.value_length" | "rope.dimension_count" => 1024,
         "context_length" | "attention.sliding_window" => 1 << 24,
@@ -36,50 +48,6 @@ fn limit(key: &str) -> u64 {
         _ => u32::MAX as u64,
     }
 }
-
-/// `rope.scaling.*` as llama.cpp reads them; a form Precis does not run is refused by key.
-fn rope_scaling(g: &Gguf, arch: &str) -> Result<RopeScaling, HparamsError> {
-    let key = |k: &str| format!("{arch}.rope.scaling.{k}");
-    let num = |k: &str| -> Result<Option<f32>, HparamsError> {
-        match g.get(&key(k)) {
-            None => Ok(None),
-            Some(v) => v.as_f64().map(|v| v as f32).filter(|v| v.is_finite()).map(Some).ok_or_else(|| HparamsError::Key { key: key(k), found: g.describe(&key(k)), expected: "a number" }),
-        }
-    };
-    let kind = match g.get(&key("type")) {
-        None => None,
-        Some(v) => Some(v.as_str().ok_or_else(|| HparamsError::Key { key: key("type"), found: g.describe(&key("type")), expected: "a string" })?.to_string()),
-    };
-    // llama.cpp: a factor of 0 (or none) means no scaling; the type defaults to linear.
-    let factor = match num("factor")? {
-        Some(f) if f < 0.0 => return Err(HparamsError::Key { key: key("factor"), found: f.to_string(), expected: "a non-negative number" }),
-        Some(f) if f != 0.0 && f != 1.0 => Some(f),
-        _ => None,
-    };
-    match kind.as_deref() {
-        Some("none") => Ok(RopeScaling::None),
-        None | Some("linear") => Ok(factor.map_or(RopeScaling::None, |factor| RopeScaling::Linear { factor })),
-        Some("yarn") => {
-            // Values other than llama.cpp's defaults that its context would use differently.
-            if let Some(e) = num("yarn_ext_factor")?.filter(|&e| e != 1.0) {
-                return Err(HparamsError::Key { key: key("yarn_ext_factor"), found: e.to_string(), expected: "1 (other YaRN extrapolation mixes are not supported)" });
-            }
-            if g.get(&key("yarn_attn_factor")).is_some() {
-                return Err(HparamsError::Key { key: key("yarn_attn_factor"), found: g.describe(&key("yarn_attn_factor")), expected: "absent (a file-given YaRN attention factor is not supported)" });
-            }
-            let beta = |k: &str, d: f32| -> Result<f32, HparamsError> {
-                match num(k)? {
-                    Some(b) if b <= 0.0 => Err(HparamsError::Key { key: key(k), found: b.to_string(), expected: "a positive number" }),
-                    b => Ok(b.unwrap_or(d)),
-                }
-            };
-            Ok(RopeScaling::Yarn { factor: factor.unwrap_or(1.0), beta_fast: beta("yarn_beta_fast", 32.0)?, beta_slow: beta("yarn_beta_slow", 1.0)?, log_mul: num("yarn_log_multiplier")?.unwrap_or(0.0) })
-        }
-        Some("longrope") => Ok(RopeScaling::None), // phi3: its factors are tensors (model::spec)
-        Some(other) => Err(HparamsError::Key { key: key("type"), found: format!("`{other}`"), expected: "none, linear, yarn or longrope" }),
-    }
-}
-
 
 /// Elements of the query projection's output (heads × head size) at most: twice the
 /// largest published model's.
@@ -93,6 +61,11 @@ pub struct Hparams {
     pub n_layer: usize,
     pub n_embd: usize,
     pub n_ff: usize,
+    /// Each expert's FFN width in a MoE model: `expert_feed_forward_length` where the file
+    /// has it (qwen3moe: Qwen3-30B-A3B's 768 beside a dense `feed_forward_length` of 6144
+    /// that no tensor uses), else llama.cpp's default for the family
+    /// (`Family::moe`). Equal to `n_ff` for dense models.
+    pub n_ff_exp: usize,
     pub n_head: usize,
     pub n_head_kv: usize,
     pub head_dim: usize,
@@ -125,7 +98,10 @@ pub struct Hparams {
     /// `yarn_attn_factor` and multiplies it by `hparams.rope_attn_factor`; ggml's rope
     /// scales cos/sin by that `mscale`.
     pub rope_attn_factor: f32,
-    /// How the rotation frequencies are scaled (`rope.scaling.type` / `.factor`).
+    /// How the rotation frequencies are scaled (`rope.scaling.type` / `.factor`,
+    /// `format::rope_scaling`): linear scaling multiplies positions by 1/factor, YaRN mixes
+    /// that with the unscaled frequencies per pair; on every layer but an alternating
+    /// model's local ones ([`Hparams::layer_rope_scaling`]).
     pub rope_scaling: RopeScaling,
     /// Llama 4's query temperature (mistral3's `attention.temperature_scale`), where non-zero.
     pub attn_temp: Option<AttnTemp>,
@@ -230,7 +206,7 @@ impl Hparams {
             Some(0) | None => n_ctx_train,
             Some(c) => c,
         };
-        let rope_scaling = rope_scaling(g, &arch)?;
+        let rope_scaling = RopeScaling::from_gguf(g, &arch)?;
         // mistral3's loader reads the temperature and takes its step length from the YaRN
         // original context (llama.cpp `LLM_ARCH_MISTRAL3`: `n_attn_temp_floor_scale =
         // n_ctx_orig_yarn`); 0 or absent: no temperature.
@@ -250,10 +226,21 @@ impl Hparams {
         if ov.context == Some(0) {
             return Err(HparamsError::Inconsistent("the context asked for is 0 tokens".into()));
         }
+        let n_ff = need("feed_forward_length")?;
+        let n_expert_used = int("expert_used_count")?.unwrap_or(0);
+        // llama.cpp reads `expert_feed_forward_length` for qwen3moe (`load_arch_hparams`,
+        // optional) and otherwise sizes its experts n_ff / expert_used_count; Mixtral's
+        // `llama` experts are n_ff wide.
+        let n_ff_exp = match int("expert_feed_forward_length")? {
+            Some(w) if w > 0 => w,
+            _ if fam.moe && n_expert_used > 0 => n_ff / n_expert_used,
+            _ => n_ff,
+        };
         let hp = Hparams {
             n_layer,
             n_embd,
-            n_ff: need("feed_forward_length")?,
+            n_ff,
+            n_ff_exp,
             n_head,
             n_head_kv,
             head_dim,
@@ -264,7 +251,7 @@ impl Hparams {
             n_ctx_train,
             n_vocab,
             n_expert: int("expert_count")?.unwrap_or(0),
-            n_expert_used: int("expert_used_count")?.unwrap_or(0),
+            n_expert_used,
             sliding_window,
             global_every: fam.global_every,
             attn_scale: 1.0 / (scale_dim.max(1) as f32).sqrt(),
@@ -302,6 +289,13 @@ impl Hparams {
         if self.n_vocab == 0 {
             return bad("vocabulary size is 0".into());
         }
+        if self.family.moe && self.n_expert == 0 {
+            // llama.cpp: "n_expert must be > 0 for QWEN3MOE".
+            return bad(format!("{}.expert_count is missing or 0; the {} family is a mixture of experts", self.arch, self.family.name));
+        }
+        if self.n_ff_exp == 0 {
+            return bad(format!("the experts' FFN width is 0 ({}.expert_feed_forward_length, or feed_forward_length {} / expert_used_count {})", self.arch, self.n_ff, self.n_expert_used));
+        }
         if self.n_expert > 0 && (self.n_expert_used == 0 || self.n_expert_used > self.n_expert) {
             return bad(format!("expert_used_count {} must be in 1..={}", self.n_expert_used, self.n_expert));
         }
@@ -336,6 +330,26 @@ impl Hparams {
     /// Whether layer `l` has the rotary step (smollm3 skips it on every 4th layer).
     pub fn layer_rotates(&self, l: usize) -> bool {
         self.family.no_rope_every.is_none_or(|n| (l + 1) % n != 0)
+    }
+    /// The rope scaling of an alternating model's local layers (`local`) or of every other
+    /// layer: the file's, except that local layers rotate unscaled (llama.cpp
+    /// `llama_load_hparams_gemma3`: `rope_freq_scale_train_swa = 1`, used by
+    /// `get_rope_freq_scale` for the SWA layers).
+    pub fn rope_scaling_of(&self, local: bool) -> RopeScaling {
+        if local { RopeScaling::None } else { self.rope_scaling }
+    }
+    /// The rope scaling layer `l` rotates with ([`Hparams::rope_scaling_of`]).
+    pub fn layer_rope_scaling(&self, l: usize) -> RopeScaling {
+        self.rope_scaling_of(self.global_every.is_some() && !self.is_global(l))
+    }
+    /// What layer `l`'s positions are multiplied by (llama.cpp's freq_scale): 1/factor,
+    /// 1 unscaled and on an alternating model's local layers.
+    pub fn layer_rope_scale(&self, l: usize) -> f32 {
+        self.layer_rope_scaling(l).freq_scale()
+    }
+    /// The positions' multiplier of every layer but an alternating model's local ones.
+    pub fn rope_scale(&self) -> f32 {
+        self.rope_scaling.freq_scale()
     }
     /// Whether LongRoPE's long factors (`rope_factors_long.weight`) apply rather than the
     /// short ones: the context the model runs at exceeds the one the short factors serve

@@ -1,6 +1,7 @@
 //! What a GGUF file holds: the container ([`gguf`]), the tensor types' block layouts
-//! ([`quant`]), the hyperparameters ([`hparams`]) with rope scaling ([`rope_scaling`]), the architectures Precis runs and
-//! what each changes ([`family`]), and where the bytes come from ([`source`]).
+//! ([`quant`]), the hyperparameters ([`hparams`]) with rope scaling as stated
+//! ([`rope_scaling`]), the architectures Precis runs and what each changes ([`family`]),
+//! and where the bytes come from ([`source`]).
 
 pub mod family;
 pub mod gguf;

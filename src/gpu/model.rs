@@ -195,18 +195,23 @@ struct MoeScratch {
     /// Prefill: the (token, slot) rows grouped by expert ([n_expert + 1], [n·k]).
     offsets: Buf,
     entries: Buf,
-    /// [n·k, n_ff] gate (then SwiGLU) and up, [n·k, n_embd] down, per (token, slot).
+    /// [n·k, n_ff_exp] gate (then SwiGLU) and up, [n·k, n_embd] down, per (token, slot).
     gate: Buf,
     up: Buf,
     down: Buf,
 }
 
 /// The forward-pass steps of `hp`'s family that `run` does not have yet, in words;
-/// `None` when it runs the model (gemma3 27B's attention scale is the one left).
+/// `None` when it runs the model (gemma3 27B's attention scale and MoE models of more than
+/// 32 experts are the ones left; the CPU runs both).
 pub fn unsupported_steps(hp: &Hparams, _spec: &ModelSpec) -> Option<String> {
     let mut missing = vec![];
     if (hp.attn_scale - 1.0 / (hp.head_dim as f32).sqrt()).abs() > f32::EPSILON * hp.attn_scale {
         missing.push("an attention scale other than 1/sqrt(head_dim)");
+    }
+    if hp.n_expert > 32 {
+        // moe.wgsl's top-k keeps the chosen experts in a 32-bit mask (Qwen3-30B-A3B has 128).
+        missing.push("more than 32 experts (moe.wgsl's top-k)");
     }
     (!missing.is_empty()).then(|| missing.join(", "))
 }
@@ -300,10 +305,12 @@ impl GpuModel {
             }
             None => None,
         };
-        let inv = crate::model::rope::layer_inv_freq(&hp, hp.rope_base, factors.as_deref());
+        // Rope scaling is folded into the frequencies, the global layers' and the local
+        // ones' each (gemma3's local layers are unscaled).
+        let inv = crate::model::rope::layer_inv_freq(&hp, false, factors.as_deref());
         let inv_freq = fbuf(&ctx, "rope inv_freq", &inv).await?;
         let inv_freq_local = match hp.global_every {
-            Some(_) => Some(fbuf(&ctx, "rope inv_freq (local layers)", &crate::model::rope::layer_inv_freq(&hp, hp.rope_base_local, factors.as_deref())).await?),
+            Some(_) => Some(fbuf(&ctx, "rope inv_freq (local layers)", &crate::model::rope::layer_inv_freq(&hp, true, factors.as_deref())).await?),
             None => None,
         };
         let kv_half = ctx.has_f16 && std::env::var("PRECIS_GPU_KV").map_or(true, |v| v != "f32");
@@ -538,7 +545,7 @@ impl GpuModel {
                     let k = hp.n_expert_used;
                     kernels::matmul(r, router, &s.normed, d, &m.logits, hp.n_expert, 0, n)?;              // or router,
                     kernels::moe_route(r, &m.logits, &m.ids, &m.wts, n, hp.n_expert, k)?;                 // top-k on the GPU,
-                    chosen_experts(r, [gate, up, down], m, &s.normed, n, hp.n_expert, k, ff)?;            // chosen experts only,
+                    chosen_experts(r, [gate, up, down], m, &s.normed, n, hp.n_expert, k, hp.n_ff_exp)?;   // chosen experts only,
                     kernels::moe_combine(r, &m.wts, &m.down, &s.branch, n, k, d)?;                        // weighted sum
                 }
             }
@@ -578,8 +585,8 @@ impl GpuModel {
             wts: buf(c, "expert weights", n * k),
             offsets: buf(c, "expert offsets", hp.n_expert + 1),
             entries: buf(c, "expert entries", n * k),
-            gate: buf(c, "expert gate", n * k * ff),
-            up: buf(c, "expert up", n * k * ff),
+            gate: buf(c, "expert gate", n * k * hp.n_ff_exp),
+            up: buf(c, "expert up", n * k * hp.n_ff_exp),
             down: buf(c, "expert down", n * k * d),
         });
         Scratch {

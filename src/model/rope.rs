@@ -8,19 +8,25 @@
 //! `ggml_rope_ext` (ggml-cpu ops.cpp, `rope_yarn` callers) divides pair i's angle by
 //! `freq_factors[i]`, so the frequency becomes `base^(-2i/n_rot) / factor[i]`.
 
-/// The frequencies layer rotations of `hp` use at rope base `base`: [`inv_freq`] with the
-/// file's per-pair `factors`, then `hp.rope_scaling` (`format::rope_scaling`). Linear
-/// scaling multiplies every frequency by 1/factor. YaRN (ggml-cpu ops.cpp `rope_yarn`, with
+/// The frequencies `hp`'s layers rotate by: its global layers' (`local` false: every layer
+/// of a model whose layers do not alternate) or an alternating model's local ones', each
+/// at its rope base. [`inv_freq`] with the file's per-pair `factors`, then that layer
+/// kind's scaling ([`Hparams::rope_scaling_of`]: the file's `rope.scaling.*`, none on
+/// gemma3's local layers). Linear scaling (and longrope's factor) multiplies every
+/// frequency by 1/factor: ggml's rope (`rope_yarn` with extrapolation off) rotates by
+/// `freq_scale · pos · freq`, the same angle as `pos · (freq / factor)` up to f32 rounding.
+/// YaRN (ggml-cpu ops.cpp `rope_yarn`, with
 /// `ext_factor` 1) mixes the interpolated frequency (× 1/factor) with the original by a ramp
 /// over the pair index i: 1 up to the correction dimension of `beta_fast`, 0 from that of
 /// `beta_slow` (`ggml_rope_yarn_corr_dims`: n_rot·ln(n_ctx_orig / (2π·beta)) / (2 ln base),
 /// floored and ceiled, clamped to [0, n_rot - 1]). ggml mixes the angles per position; the
 /// angle is linear in the position, so mixing the frequencies once is the same rotation.
-pub fn layer_inv_freq(hp: &Hparams, base: f32, factors: Option<&[f32]>) -> Vec<f32> {
+pub fn layer_inv_freq(hp: &Hparams, local: bool, factors: Option<&[f32]>) -> Vec<f32> {
+    let base = if local { hp.rope_base_local } else { hp.rope_base };
     let mut inv = inv_freq(hp.n_rot, base, factors);
-    match hp.rope_scaling {
+    match hp.rope_scaling_of(local) {
         RopeScaling::None => {}
-        RopeScaling::Linear { factor } => inv.iter_mut().for_each(|f| *f /= factor),
+        RopeScaling::Linear { factor } | RopeScaling::LongRope { factor } => inv.iter_mut().for_each(|f| *f /= factor),
         RopeScaling::Yarn { factor, beta_fast, beta_slow, .. } => {
             let n_rot = hp.n_rot as f32;
             let corr = |beta: f32| n_rot * (hp.rope_orig_ctx as f32 / (beta * 2.0 * std::f32::consts::PI)).ln() / (2.0 * base.ln());
@@ -64,10 +70,11 @@ mod tests {
         let g = crate::format::gguf::Gguf::parse(&bytes, bytes.len() as u64).unwrap();
         let mut hp = crate::format::hparams::Hparams::from_gguf(&g, &Default::default()).unwrap();
         hp.n_rot = 64;
+        hp.rope_base = 10_000.0;
         hp.rope_orig_ctx = 16;
         hp.rope_scaling = RopeScaling::Yarn { factor: 4.0, beta_fast: 32.0, beta_slow: 1.0, log_mul: 1.0 };
         let plain = super::inv_freq(64, 10_000.0, None);
-        let yarn = super::layer_inv_freq(&hp, 10_000.0, None);
+        let yarn = super::layer_inv_freq(&hp, false, None);
         assert_eq!(yarn[0], plain[0]);
         for i in 1..4 {
             let mix = 1.0 - i as f32 / 4.0;
@@ -75,7 +82,7 @@ mod tests {
         }
         assert!(yarn[4..].iter().zip(&plain[4..]).all(|(y, p)| (y * 4.0 / p - 1.0).abs() < 1e-6));
         hp.rope_scaling = RopeScaling::Linear { factor: 2.0 };
-        assert!(super::layer_inv_freq(&hp, 10_000.0, None).iter().zip(&plain).all(|(l, p)| *l == p / 2.0));
+        assert!(super::layer_inv_freq(&hp, false, None).iter().zip(&plain).all(|(l, p)| *l == p / 2.0));
     }
 
     #[test]
@@ -88,5 +95,21 @@ mod tests {
         assert_eq!(plain[0], 1.0);
         assert!(super::check_factors("f", "rope_freqs.weight", &[1.0, 0.0]).unwrap_err().to_string().contains("factor 1 is 0"));
         assert!(super::check_factors("f", "rope_freqs.weight", &[f32::NAN]).is_err());
+    }
+
+    #[test]
+    fn linear_scaling_divides_every_angle_by_the_factor_on_global_layers_only() {
+        // tiny-gemma3-linear: linear 8, the global layer at base 1e6 scaled, the local ones
+        // (base 1e4) not (rope_freq_scale_train_swa = 1).
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-gemma3-linear.gguf")).unwrap();
+        let g = crate::format::gguf::Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+        let hp = crate::format::hparams::Hparams::from_gguf(&g, &Default::default()).unwrap();
+        assert_eq!(hp.rope_scaling, crate::format::hparams::RopeScaling::Linear { factor: 8.0 });
+        let global = super::layer_inv_freq(&hp, false, None);
+        // Position 8p scaled by 1/8 turns as far as position p unscaled.
+        for (i, (p, s)) in super::inv_freq(hp.n_rot, hp.rope_base, None).iter().zip(&global).enumerate() {
+            assert_eq!(8.0 * 5.0 * s, 5.0 * p, "pair {i}");
+        }
+        assert_eq!(super::layer_inv_freq(&hp, true, None), super::inv_freq(hp.n_rot, hp.rope_base_local, None));
     }
 }

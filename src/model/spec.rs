@@ -145,7 +145,8 @@ impl ModelSpec {
             });
             let post_norm = [pa?, pf?];
             let ffn = if hp.is_moe() {
-                let ne = hp.n_expert;
+                // Each expert is `n_ff_exp` wide (qwen3moe's `expert_feed_forward_length`).
+                let (ne, ff) = (hp.n_expert, hp.n_ff_exp);
                 let experts = if g.tensor(&n("ffn_gate_exps")).is_some() {
                     Experts::Merged {
                         gate: get(n("ffn_gate_exps"), &[d, ff, ne])?,

@@ -1312,7 +1312,7 @@ try {
     assert(new Set(ids).size === ids.length && ids.includes(m.default), `ids unique, default listed: ${ids}`);
     for (const e of m.models) {
       for (const k of ["id", "name", "file", "url", "family", "quant", "use", "context", "backend"]) assert(e[k] !== undefined && e[k] !== "", `${e.id}: no ${k}`);
-      assert(["llama", "qwen2", "qwen3", "gemma3", "phi3", "mistral3", "smollm3"].includes(e.family), `${e.id}: family ${e.family} is not one Precis runs`);
+      assert(["llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "phi3", "mistral3", "smollm3"].includes(e.family), `${e.id}: family ${e.family} is not one Precis runs`);
       assert(typeof e.tested === "boolean", `${e.id}: tested must say true or false`);
       if (e.tested) assert(e.size > 0 && /^[0-9a-f]{64}$/.test(e.sha256), `${e.id}: a tested model pins its size and sha256`);
       else assert(/^https:\/\//.test(e.url) && e.note, `${e.id}: an untested model has a download URL and a note`);
