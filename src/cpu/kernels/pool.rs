@@ -44,10 +44,15 @@ pub struct Pool {
     busy: Mutex<()>,
 }
 
-/// Idle workers spin this many rounds (tens of µs: the gap between two products of a
-/// decode step), then keep checking while yielding the core (so a busy machine is
-/// not made busier), then park.
-const SPIN_ROUNDS: usize = 20_000;
+/// Idle workers spin this many rounds (tens of µs natively: the gap between two
+/// products of a decode step), then keep checking while yielding the core (so a busy
+/// machine is not made busier), then park.
+/// In wasm `spin_loop` is no instruction at all (x86's PAUSE alone is tens of cycles)
+/// and `yield_now` does nothing, so the native count gave up after a few µs: the Web
+/// Worker parked in `memory.atomic.wait` between the products of one decode step (after
+/// SwiGLU's 1536 exponentials, say) and each wake-up cost more than the gap. Fifty
+/// times the rounds keeps a wasm worker spinning about as long as a native one.
+const SPIN_ROUNDS: usize = if cfg!(target_arch = "wasm32") { 1_000_000 } else { 20_000 };
 #[cfg_attr(all(target_arch = "wasm32", not(target_feature = "atomics")), allow(dead_code))]
 const YIELD_ROUNDS: usize = 2_000;
 
