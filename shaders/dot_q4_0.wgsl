@@ -4,5 +4,5 @@ fn dot4(row: u32, s: u32, i: u32, xo: u32) -> f32 {
     let b = row + s * 18u;
     let v = word_at(b + 2u + 4u * (i % 4u)) >> (4u * (i / 4u));
     let qv = vec4<f32>(f32(v & 15u), f32((v >> 8u) & 15u), f32((v >> 16u) & 15u), f32((v >> 24u) & 15u)) - 8.0;
-    return f16_at(b) * dot(qv, x4(xo));
+    return f16_at(b) * dot(qv, xin(xo));
 }

@@ -5,6 +5,6 @@ fn dot4(row: u32, s: u32, i: u32, xo: u32) -> f32 {
     let dm = unpack2x16float(w[b >> 2u]);
     let v = w[(b + 4u + 4u * (i % 4u)) >> 2u] >> (4u * (i / 4u));
     let qv = vec4<f32>(f32(v & 15u), f32((v >> 8u) & 15u), f32((v >> 16u) & 15u), f32((v >> 24u) & 15u));
-    let xv = x4(xo);
+    let xv = xin(xo);
     return dm.x * dot(qv, xv) + dm.y * (xv.x + xv.y + xv.z + xv.w);
 }

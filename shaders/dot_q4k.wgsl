@@ -8,6 +8,6 @@ fn dot4(row: u32, s: u32, i: u32, xo: u32) -> f32 {
     let sm = scale_min_k4(sub, b + 4u);
     let v = w[(b + 16u + 32u * (sub / 2u) + 4u * i) >> 2u] >> (4u * (sub % 2u));
     let qv = vec4<f32>(f32(v & 15u), f32((v >> 8u) & 15u), f32((v >> 16u) & 15u), f32((v >> 24u) & 15u));
-    let xv = x4(xo);
+    let xv = xin(xo);
     return dd.x * sm.x * dot(qv, xv) - dd.y * sm.y * (xv.x + xv.y + xv.z + xv.w);
 }

@@ -11,5 +11,5 @@ fn dot4(row: u32, s: u32, i: u32, xo: u32) -> f32 {
     let q = (lo & 0x0f0f0f0fu) | ((hi & 0x03030303u) << 4u);
     let qv = vec4<f32>(f32(q & 63u), f32((q >> 8u) & 63u), f32((q >> 16u) & 63u), f32(q >> 24u)) - 32.0;
     let sc = i8_of(byte_at(b + 192u + 8u * half + 2u * g + i / 4u));
-    return f16_at(b + 208u) * sc * dot(qv, x4(xo));
+    return f16_at(b + 208u) * sc * dot(qv, xin(xo));
 }

@@ -7,12 +7,13 @@
 //   3 y: [n_tok, p.y_stride] f32  output, columns out_row0 .. out_row0 + n_out
 // n_out rows of this part from byte w_off; k, expert_bytes, x_per_slot, e0, e1: an
 // expert stack's (matmul.wgsl main_id, main_grouped); tiles: main_grouped's token
-// tiles per expert.
+// tiles per expert; eps, add: matvec.wgsl's fused RMSNorm epsilon and residual add
+// (0 elsewhere).
 struct Params {
     n_in: u32, n_out: u32, n_tok: u32, row_bytes: u32,
     w_off: u32, out_row0: u32, x_stride: u32, y_stride: u32,
     k: u32, expert_bytes: u32, x_per_slot: u32, e0: u32,
-    e1: u32, tiles: u32, pad0: u32, pad1: u32,
+    e1: u32, tiles: u32, eps: f32, add: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;

@@ -5,7 +5,7 @@
 // Needs the device's subgroup feature (no `enable subgroups;`: see matvec_source in
 // src/gpu/kernels/matmul.rs).
 //   next_slot: atomic<u32> workgroup      slots handed out so far
-//   part: [256] vec2<f32> workgroup       a subgroup's share of a row it holds in part
+//   part: [256] vec4<f32> workgroup       a subgroup's share of a row it holds in part
 //   part_len: [256] u32 workgroup         how many of the row's slots that share covers
 //
 // Slots: how subgroups map onto local_invocation_index is implementation-defined
@@ -18,7 +18,7 @@ struct Ids {
 }
 
 var<workgroup> next_slot: atomic<u32>;
-var<workgroup> part: array<vec2<f32>, 256>;
+var<workgroup> part: array<vec4<f32>, 256>;
 var<workgroup> part_len: array<u32, 256>;
 // This invocation's subgroup: its first slot and active invocations.
 var<private> sg_base: u32;
@@ -41,13 +41,13 @@ fn slot_of(ids: Ids) -> u32 {
 // cut into runs: each run's first slot leaves its sum and length in `part`, and lane 0
 // walks the runs in slot order. Called once per entry point, by all 256 threads
 // (subgroup_size is uniform in a compute shader, so the loop is too).
-fn row_sum(v: vec2<f32>, s: u32, ids: Ids) -> vec2<f32> {
+fn row_sum(v: vec4<f32>, s: u32, ids: Ids) -> vec4<f32> {
     let row = s / LANES;
     let first_row = sg_base / LANES;
     let end = sg_base + sg_cnt;
-    var t = vec2<f32>(0.0);
+    var t = vec4<f32>(0.0);
     for (var j = 0u; j <= (ids.size + 30u) / LANES; j++) {
-        let sum = subgroupAdd(select(vec2<f32>(0.0), v, row == first_row + j));
+        let sum = subgroupAdd(select(vec4<f32>(0.0), v, row == first_row + j));
         if (row == first_row + j) { t = sum; }
     }
     let row0 = row * LANES;
@@ -58,7 +58,7 @@ fn row_sum(v: vec2<f32>, s: u32, ids: Ids) -> vec2<f32> {
     }
     workgroupBarrier();
     if (!whole && s == row0) {
-        t = vec2<f32>(0.0);
+        t = vec4<f32>(0.0);
         for (var i = s; i < row0 + LANES; i += max(part_len[i], 1u)) { t += part[i]; }
     }
     return t;

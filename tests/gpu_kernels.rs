@@ -11,6 +11,7 @@ use precis::gpu::weights::{upload_limited, MatrixSource};
 use precis::gpu::{block_on, GpuContext, GpuError, Requirements};
 use precis::format::quant::{dequantize_vec, random_blocks, GgmlType};
 use precis::format::family::RopeStyle;
+use precis::format::hparams::AttnTemp;
 
 /// Products of exactly-dequantized weights in f32 against an f64 sum: bound on
 /// |gpu - cpu| relative to Σ|w·x| (the scale of the rounding error).
@@ -25,6 +26,14 @@ const TOL_FUSED_SWIGLU: f32 = 1e-4;
 /// The two matvec variants: the same 32 lane sums per row added in another order
 /// (relative to 1 + |y|; rows of ~3000 products can cancel to near 0).
 const TOL_MATVEC_VARIANTS: f32 = 1e-4;
+/// A matvec with the RMSNorm fused, against the norm and product in f64: on top of
+/// the product's own rounding (tol_for), the f32 sum of squares and the scale applied
+/// after the sum instead of to each element (relative to Σ|w·norm(x)|).
+const TOL_FUSED_NORM: f64 = 1e-5;
+/// Kernels whose fused form does the same f32 operations in the same order as their
+/// unfused twin (residual add folded into the matvec, in-place and added RMSNorm,
+/// RoPE of Q and K in one dispatch): bit for bit.
+const TOL_SAME_OPS: f32 = 0.0;
 /// Attention: softmax in a different order (online, per tile of 64 keys).
 const TOL_ATTENTION: f32 = 2e-5;
 
@@ -647,6 +656,190 @@ fn check_fused_decode(c: &GpuContext, k: &Kernels) {
             kn::swiglu(r, &g, &u, nf)
         });
         close(&format!("matvec_swiglu {} vs matvec + swiglu ({}, subgroups {sg})", ty.name(), layout(c)), &got, &read(c, &g), TOL_ELEMENTWISE);
+    }
+}
+
+/// Row `o` of `w` [.., n_in] times x RMS-normalized by g in f64, and Σ|w·norm(x)|.
+fn norm_dot_ref(w: &[f32], o: usize, n_in: usize, x: &[f32], g: &[f32], eps: f64) -> (f64, f64) {
+    let ms = x.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / n_in as f64;
+    let scale = 1.0 / (ms + eps).sqrt();
+    let (mut s, mut mag) = (0f64, 0f64);
+    for i in 0..n_in {
+        let p = w[o * n_in + i] as f64 * x[i] as f64 * scale * g[i] as f64;
+        s += p;
+        mag += p.abs();
+    }
+    (s, mag)
+}
+
+/// Each output against the f64 reference of its row; names the first bad index.
+fn check_rows(what: &str, got: &[f32], want: impl Fn(usize) -> (f64, f64), tol: f64) {
+    for (o, &g) in got.iter().enumerate() {
+        let (s, mag) = want(o);
+        let t = tol * mag.max(1e-3);
+        assert!((g as f64 - s).abs() <= t, "{what}: first bad index {o}: gpu {g}, f64 {s} (tol {t:e})");
+    }
+}
+
+/// The decode fusions of issue 18 against their twins, on seeded random input, in
+/// both layouts and each matvec variant, whole matrices and matrices cut into row
+/// parts: the RMSNorm fused into matvec / matvec_qkv / matvec_swiglu (against the
+/// f64 norm-then-product and against rms_norm followed by the unfused kernel), and the
+/// residual add folded into the matvec (bit for bit the matvec followed by `add`).
+#[test]
+fn fused_norm_and_residual_matvec_decode() {
+    for c in both_layouts() {
+        for sg in matvec_variants(&c) {
+            check_fused_norm_add(&c, &Kernels::with_subgroups(&c, sg));
+        }
+    }
+}
+
+fn check_fused_norm_add(c: &GpuContext, k: &Kernels) {
+    let sg = k.subgroups;
+    let eps = 1e-5f32;
+    for ty in [GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K] {
+        let n_in = if ty.block_size() == 1 { 75 } else { ty.block_size() * 3 };
+        let (nq, nk, nv) = (40, 13, 13);
+        let rows = nq + nk + nv;
+        let bytes = random_blocks(ty, n_in * rows, 190 + n_in as u64);
+        let w = dequantize_vec(ty, &bytes, n_in * rows);
+        // Activations of a residual stream's size (not ~1): the norm's scale matters.
+        let x: Vec<f32> = rnd(n_in, 191).iter().map(|v| v * 7.0).collect();
+        let g = rnd(n_in, 192);
+        let (xb, gb) = (up(c, "x", &x), up(c, "g", &g));
+        let tol = tol_for(ty) + TOL_FUSED_NORM;
+        let what = |k: &str, m: &precis::gpu::weights::GpuMatrix| format!("{k} {} ({} parts, {}, subgroups {sg})", ty.name(), m.parts.len(), layout(c));
+        let src = MatrixSource { name: "w", ty, n_in, n_out: rows, n_expert: 1, ranges: vec![0..bytes.len() as u64] };
+        for limit in [u64::MAX, (ty.row_bytes(n_in) * 17) as u64] {
+            let m = block_on(upload_limited(c, &mut &bytes[..], &src, limit)).unwrap();
+            // RMSNorm fused into the matvec; its twin: rms_norm, then the matvec.
+            let y = buf(c, "y", rows);
+            run(c, k, |r| kn::matvec_fused(r, &m, 0..rows, kn::Fuse::norm(&gb, eps), &xb, &y, 0));
+            let fused = read(c, &y);
+            check_rows(&what("matvec with fused RMSNorm vs f64", &m), &fused, |o| norm_dot_ref(&w, o, n_in, &x, &g, eps as f64), tol);
+            let (nb, y2) = (buf(c, "normed", n_in), buf(c, "y2", rows));
+            run(c, k, |r| {
+                kn::rms_norm(r, &xb, &gb, &nb, n_in, 1, eps)?;
+                kn::matvec(r, &m, &nb, &y2, 0)
+            });
+            let unfused = read(c, &y2);
+            check_rows(&what("matvec with fused RMSNorm vs rms_norm + matvec", &m), &fused, |o| (unfused[o] as f64, norm_dot_ref(&w, o, n_in, &x, &g, eps as f64).1), tol);
+
+            // Rows 20..rows only (a stacked projection's slice), fused norm.
+            let ys = buf(c, "ys", rows - 20);
+            run(c, k, |r| kn::matvec_fused(r, &m, 20..rows, kn::Fuse::norm(&gb, eps), &xb, &ys, 0));
+            close(&what("matvec rows 20.. with fused RMSNorm vs all rows", &m), &read(c, &ys), &fused[20..], TOL_SAME_OPS);
+
+            // The residual add folded in: y0 + W·x, bit for bit the matvec then `add`.
+            let y0 = rnd(rows, 193);
+            let (ya, tmp, yb) = (up(c, "ya", &y0), buf(c, "tmp", rows), up(c, "yb", &y0));
+            run(c, k, |r| kn::matvec_fused(r, &m, 0..rows, kn::Fuse::add(), &xb, &ya, 0));
+            run(c, k, |r| {
+                kn::matvec(r, &m, &xb, &tmp, 0)?;
+                kn::add(r, &yb, &tmp, rows)
+            });
+            close(&what("matvec + residual (fused) vs matvec then add", &m), &read(c, &ya), &read(c, &yb), TOL_SAME_OPS);
+
+            // Q/K/V with the norm fused, against the fused matvec's rows (the same sums).
+            let (q, kk, v) = (buf(c, "q", nq), buf(c, "k", nk), buf(c, "v", nv));
+            run(c, k, |r| kn::matvec_qkv_fused(r, &m, nq, nk, kn::Fuse::norm(&gb, eps), &xb, &q, &kk, &v));
+            let got = [read(c, &q), read(c, &kk), read(c, &v)].concat();
+            check_rows(&what("matvec_qkv with fused RMSNorm vs f64", &m), &got, |o| norm_dot_ref(&w, o, n_in, &x, &g, eps as f64), tol);
+            let vt = if sg { TOL_MATVEC_VARIANTS } else { TOL_SAME_OPS };
+            close(&what("matvec_qkv with fused RMSNorm vs matvec with it", &m), &got, &fused, vt);
+        }
+        // Gate/up + SwiGLU with the norm fused; twin: rms_norm, then matvec_swiglu.
+        let nf = rows / 2;
+        let src = MatrixSource { name: "gate_up", ty, n_in, n_out: 2 * nf, n_expert: 1, ranges: vec![0..(ty.row_bytes(n_in) * 2 * nf) as u64] };
+        let m = block_on(upload_limited(c, &mut &bytes[..], &src, u64::MAX)).unwrap();
+        let y = buf(c, "y", nf);
+        run(c, k, |r| kn::matvec_swiglu_fused(r, &m, kn::Fuse::norm(&gb, eps), &xb, &y));
+        let got = read(c, &y);
+        let want: Vec<f32> = (0..nf).map(|o| precis::cpu::vector::silu(norm_dot_ref(&w, o, n_in, &x, &g, eps as f64).0 as f32) * norm_dot_ref(&w, nf + o, n_in, &x, &g, eps as f64).0 as f32).collect();
+        close(&what("matvec_swiglu with fused RMSNorm vs f64", &m), &got, &want, TOL_FUSED_SWIGLU);
+        let (nb, y2) = (buf(c, "normed", n_in), buf(c, "y2", nf));
+        run(c, k, |r| {
+            kn::rms_norm(r, &xb, &gb, &nb, n_in, 1, eps)?;
+            kn::matvec_swiglu(r, &m, &nb, &y2)
+        });
+        close(&what("matvec_swiglu with fused RMSNorm vs rms_norm + matvec_swiglu", &m), &got, &read(c, &y2), TOL_FUSED_SWIGLU);
+    }
+    // Bad shapes are errors, not panics: a norm weight shorter than the input, an add
+    // into Q/K/V (it writes them), a fused matvec over more rows than the matrix has.
+    let ty = GgmlType::Q8_0;
+    let bytes = random_blocks(ty, 64 * 4, 9);
+    let m = block_on(upload_limited(c, &mut &bytes[..], &MatrixSource { name: "w", ty, n_in: 64, n_out: 4, n_expert: 1, ranges: vec![0..bytes.len() as u64] }, u64::MAX)).unwrap();
+    let (x, short, y) = (buf(c, "x", 64), buf(c, "g", 63), buf(c, "y", 4));
+    let mut r = Recorder::new(c, k);
+    assert!(kn::matvec_fused(&mut r, &m, 0..4, kn::Fuse::norm(&short, 1e-5), &x, &y, 0).is_err(), "a norm weight of 63 for n_in 64");
+    assert!(kn::matvec_qkv_fused(&mut r, &m, 1, 1, kn::Fuse::add(), &x, &y, &y, &y).is_err(), "an add into Q/K/V");
+    assert!(kn::matvec_fused(&mut r, &m, 0..5, kn::Fuse::add(), &x, &buf(c, "y5", 5), 0).is_err(), "rows past the matrix");
+}
+
+/// rms_norm's fused entry points and RoPE of Q and K in one dispatch, against their
+/// unfused twins (the same f32 operations, so bit for bit): `rms_norm_add` (gemma3's
+/// post-norm and the residual add) = rms_norm then add, `rms_norm_inplace` (the
+/// per-head Q/K norms) = rms_norm into another buffer, `rope_qk` = rope of Q then of K,
+/// in both pairings, and with mistral3's query temperature = `rope_tempered` of Q then
+/// the untempered rope of K (the temperature on Q's pairs only).
+#[test]
+fn rms_norm_add_inplace_and_rope_qk_match_twins() {
+    let c = ctx();
+    let k = Kernels::new(&c);
+    let (n, rows, eps) = (300, 3, 1e-6);
+    let (x, g, y0) = (rnd(n * rows, 11), rnd(n, 12), rnd(n * rows, 13));
+    let (xb, gb) = (up(&c, "x", &x), up(&c, "g", &g));
+    let (ya, yb, tmp) = (up(&c, "ya", &y0), up(&c, "yb", &y0), buf(&c, "tmp", n * rows));
+    run(&c, &k, |r| kn::rms_norm_add(r, &xb, &gb, &ya, n, rows, eps));
+    run(&c, &k, |r| {
+        kn::rms_norm(r, &xb, &gb, &tmp, n, rows, eps)?;
+        kn::add(r, &yb, &tmp, n * rows)
+    });
+    close("rms_norm_add vs rms_norm then add", &read(&c, &ya), &read(&c, &yb), TOL_SAME_OPS);
+    let want: Vec<f32> = y0.iter().zip(precis::cpu::vector::rms_norm(&x, &g, eps)).map(|(a, b)| a + b).collect();
+    close("rms_norm_add vs CPU", &read(&c, &ya), &want, TOL_ELEMENTWISE);
+
+    let xi = up(&c, "xi", &x);
+    run(&c, &k, |r| kn::rms_norm_inplace(r, &xi, &gb, n, rows, eps));
+    close("rms_norm_inplace vs rms_norm", &read(&c, &xi), &read(&c, &tmp), TOL_SAME_OPS);
+
+    for style in [RopeStyle::Normal, RopeStyle::Neox] {
+        let (nh, nkv, hd, n_rot, pos, t) = (6, 2, 12, 8, 77, 3);
+        let inv: Vec<f32> = (0..n_rot / 2).map(|i| 10000f32.powf(-2.0 * i as f32 / n_rot as f32)).collect();
+        let ib = up(&c, "inv", &inv);
+        let (q0, k0) = (rnd(t * nh * hd, 14), rnd(t * nkv * hd, 15));
+        let (qa, ka, qb, kb) = (up(&c, "qa", &q0), up(&c, "ka", &k0), up(&c, "qb", &q0), up(&c, "kb", &k0));
+        run(&c, &k, |r| kn::rope_qk(r, &qa, &ka, &ib, t, nh, nkv, hd, pos, style, 0.9, None));
+        run(&c, &k, |r| {
+            kn::rope_scaled(r, &qb, &ib, t, nh, hd, pos, style, 0.9)?;
+            kn::rope_scaled(r, &kb, &ib, t, nkv, hd, pos, style, 0.9)
+        });
+        close(&format!("rope_qk Q vs rope {style:?}"), &read(&c, &qa), &read(&c, &qb), TOL_SAME_OPS);
+        close(&format!("rope_qk K vs rope {style:?}"), &read(&c, &ka), &read(&c, &kb), TOL_SAME_OPS);
+        let mut r = Recorder::new(&c, &k);
+        assert!(kn::rope_qk(&mut r, &qa, &ka, &ib, t, nh, nkv + 1, hd, pos, style, 1.0, None).is_err(), "K shorter than its heads");
+        // The query temperature needs every dim rotated (here 8 of 12): refused.
+        let temp = Some(AttnTemp { beta: 0.1, len: 26 });
+        assert!(kn::rope_qk(&mut r, &qa, &ka, &ib, t, nh, nkv, hd, pos, style, 1.0, temp).is_err(), "temperature with unrotated dims");
+
+        // Every dim rotated, rows 77..80 across a temperature step (floor(pos / 26): 2, 3).
+        let inv: Vec<f32> = (0..hd / 2).map(|i| 10000f32.powf(-2.0 * i as f32 / hd as f32)).collect();
+        let ib = up(&c, "inv full", &inv);
+        let (qa, ka, qb, kb) = (up(&c, "qa", &q0), up(&c, "ka", &k0), up(&c, "qb", &q0), up(&c, "kb", &k0));
+        run(&c, &k, |r| kn::rope_qk(r, &qa, &ka, &ib, t, nh, nkv, hd, pos, style, 0.9, temp));
+        run(&c, &k, |r| {
+            kn::rope_tempered(r, &qb, &ib, t, nh, hd, pos, style, 0.9, temp)?;
+            kn::rope_scaled(r, &kb, &ib, t, nkv, hd, pos, style, 0.9)
+        });
+        close(&format!("rope_qk tempered Q vs rope_tempered {style:?}"), &read(&c, &qa), &read(&c, &qb), TOL_SAME_OPS);
+        close(&format!("rope_qk K (never tempered) vs rope {style:?}"), &read(&c, &ka), &read(&c, &kb), TOL_SAME_OPS);
+        let mut want = q0.clone();
+        precis::cpu::rope::Rope::from_freqs(inv.clone(), hd, hd, style).scaled(0.9).apply_tempered(&mut want, nh, pos, temp);
+        close(&format!("rope_qk tempered Q vs CPU {style:?}"), &read(&c, &qa), &want, 3e-4); // angles to ~80 rad: f32 sin/cos differ
+        let plain = up(&c, "qp", &q0);
+        run(&c, &k, |r| kn::rope_scaled(r, &plain, &ib, t, nh, hd, pos, style, 0.9));
+        assert!(read(&c, &qa).iter().zip(read(&c, &plain)).any(|(a, b)| (a - b).abs() > 1e-3), "the temperature changes Q");
     }
 }
 

@@ -531,3 +531,100 @@ fn gpu_prefix_cache_equals_a_cold_run_bit_for_bit() {
     common::check_prefix_reuse("GPU tiny-gemma3 (mixed cache, W = 8)", &|| gpu_engine("tiny-gemma3"), 20, 9, 5);
     common::check_stop_in_prefill("GPU, between chunks", &gpu_engine("tiny-smollm2"), false);
 }
+
+/// Dispatches a GPU decode step records for `g` (every layer's keys in one split:
+/// under 257 visible keys), counted from the model's structure the way the step list
+/// in src/gpu/model.rs `run` fuses them (issue 18), so that a fusion undone, or a
+/// dispatch added, shows here. Per layer:
+///   Q/K/V (the pre-attention RMSNorm fused in): one per part of the stack, or of each
+///     separate matrix
+///   + a bias add per bias (qwen2) + an in-place RMSNorm per Q/K norm (qwen3, gemma3)
+///   + 1 RoPE of Q and K (with mistral3's query temperature on Q; none on a layer
+///     without rope: smollm3's NoPE layers) + 1 attention + 1 KV store
+///   + the output projection's parts (the residual add fused in), + 1 (rms_norm_add)
+///     with a post-attention norm (gemma3)
+///   + dense FFN: 1 fused gate/up + SwiGLU (pre-FFN RMSNorm fused in) where the stack
+///     is one part and the activation SiLU, else each of gate and up's parts + 1
+///     activation; then down's parts (residual fused in) + 1 with a post-FFN norm
+///   + MoE: 1 RMSNorm + router parts + 1 route + gate/up/down parts + 1 SwiGLU +
+///     1 combine + 1 residual add (or rms_norm_add).
+///
+/// Plus the embedding's parts (+ 1 scale for gemma3) and the vocabulary head's parts
+/// (final RMSNorm fused in). A llama-family layer with Q/K/V stacked: 7 dispatches
+/// (12 before the fusions); with Q/K/V apart: 9 (14).
+fn decode_dispatches(g: &GpuModel) -> (Vec<usize>, usize) {
+    use precis::gpu::model::{GpuFfn, Projections};
+    use precis::gpu::weights::GpuMatrix;
+    let parts = |m: &GpuMatrix| m.parts.len();
+    // Parts of `m` holding rows `r` (a stacked matrix's slice).
+    let parts_in = |m: &GpuMatrix, r: std::ops::Range<usize>| m.parts.iter().filter(|p| p.row0 < r.end && r.start < p.row0 + p.rows).count();
+    let mut per_layer = vec![];
+    for (l, ly) in g.layers.iter().enumerate() {
+        let mut n = match &ly.qkv {
+            Projections::Stacked(_, m) => parts(m),
+            Projections::Separate(ms) => ms.iter().map(parts).sum(),
+        };
+        n += ly.qkv_bias.iter().flatten().count() + ly.qk_norm.iter().flatten().count();
+        n += g.hp.layer_rotates(l) as usize + 2 + parts(&ly.o) + ly.post_norm[0].is_some() as usize;
+        n += match &ly.ffn {
+            GpuFfn::Dense { gate_up, down } => {
+                let silu = g.hp.family.act == precis::format::family::Activation::Silu;
+                let up = match gate_up {
+                    Projections::Stacked(_, m) if silu && m.parts.len() == 1 => 1,
+                    Projections::Stacked([rg, ru], m) => parts_in(m, 0..*rg) + parts_in(m, *rg..rg + ru) + 1,
+                    Projections::Separate(ms) => ms.iter().map(parts).sum::<usize>() + 1,
+                };
+                up + parts(down) + ly.post_norm[1].is_some() as usize
+            }
+            GpuFfn::Moe { router, gate, up, down } => 1 + parts(router) + 1 + parts(gate) + parts(up) + 1 + parts(down) + 1 + 1,
+        };
+        per_layer.push(n);
+    }
+    let head = g.output.as_ref().unwrap_or(&g.embd);
+    let total = parts(&g.embd) + g.hp.family.embd_scale as usize + per_layer.iter().sum::<usize>() + parts(head);
+    (per_layer, total)
+}
+
+/// The dispatches, compute passes and copies of one decode step, asserted (issue 18):
+/// exact numbers for tiny-smollm2 (2 layers, Q/K/V apart: 20 dispatches, 9 a layer;
+/// 31 and 14 before the fusions), tiny-mistral3 (11 a layer: the query temperature in
+/// the RoPE dispatch) and tiny-smollm3 (11, 11, 11 and 10 on its NoPE layer), and the
+/// per-layer count above for every fixture family; a decode step is
+/// one compute pass with no buffer copy (the greedy path adds the argmax and its
+/// 4-byte copy, after the pass).
+#[test]
+fn decode_step_dispatch_and_pass_counts() {
+    for name in ["tiny-smollm2", "tiny-mistral", "tiny-qwen2", "tiny-qwen3", "tiny-gemma3", "tiny-llama3", "tiny-phi3", "tiny-mixtral", "tiny-mixtral-legacy", "tiny-mistral3", "tiny-smollm3"] {
+        let path = fixture(&format!("{name}.gguf"));
+        let bytes = std::fs::read(&path).unwrap();
+        let gg = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+        let hp = Hparams::from_gguf(&gg, &Overrides::default()).unwrap();
+        let spec = ModelSpec::resolve(&gg, &hp, &path).unwrap();
+        let ctx = block_on(GpuContext::new(&Requirements::default())).expect("a GPU adapter");
+        let g = block_on(GpuModel::load(ctx, &mut &bytes[..], &path, &spec, hp)).unwrap();
+        let (per_layer, want) = decode_dispatches(&g);
+        let mut cache = g.new_cache(16).unwrap();
+        block_on(g.prefill(&[1, 2, 3], &mut cache, 512)).unwrap();
+        block_on(g.forward(&[4], &mut cache, Logits::Last)).unwrap();
+        let got = g.last_step();
+        eprintln!("{name}: decode step {got:?}; per layer {per_layer:?}");
+        assert_eq!(got.dispatches, want, "{name}: dispatches per decode step (per layer {per_layer:?})");
+        assert_eq!((got.passes, got.copies, got.submits), (1, 0, 1), "{name}: one compute pass, no copy, one submit");
+        block_on(g.forward_greedy(&[5], &mut cache)).unwrap();
+        let greedy = g.last_step();
+        assert_eq!((greedy.dispatches, greedy.passes, greedy.copies), (want + 1, 1, 1), "{name}: greedy decode adds the argmax and the id's copy");
+        if name == "tiny-smollm2" {
+            assert_eq!((per_layer.as_slice(), got.dispatches), (&[9, 9][..], 20), "tiny-smollm2: Q/K/V apart, 9 a layer");
+        }
+        if name == "tiny-phi3" {
+            assert!(per_layer.iter().all(|&n| n == 7), "tiny-phi3 (Q/K/V and gate/up stacked): 7 a layer, {per_layer:?}");
+        }
+        if name == "tiny-mistral3" {
+            // The query temperature rides in the one RoPE dispatch: no dispatch more than a llama layer.
+            assert_eq!((per_layer.as_slice(), got.dispatches), (&[11, 11][..], 24), "tiny-mistral3: rope_qk tempers Q in the same dispatch");
+        }
+        if name == "tiny-smollm3" {
+            assert_eq!((per_layer.as_slice(), got.dispatches), (&[11, 11, 11, 10][..], 45), "tiny-smollm3: layer 3 (NoPE) skips the RoPE dispatch");
+        }
+    }
+}

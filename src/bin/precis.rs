@@ -244,6 +244,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if let Some(p) = engine.gpu().and_then(|g| g.kernels.profile.as_ref()) {
                 eprint!("{}", p.report());
             }
+            // The last step is a decode step once a token was generated after the prompt:
+            // what a GPU session compares before and after a fusion (issue 18).
+            let step = engine.gpu().filter(|_| s.generated_tokens > 1).map(|g| g.last_step());
+            if let Some(c) = step {
+                eprintln!("GPU: decode step: {} dispatches, {} compute passes, {} buffer copies, {} submits", c.dispatches, c.passes, c.copies, c.submits);
+            }
             if stats_json {
                 eprintln!(
                     "{}",
@@ -251,7 +257,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         "prompt_tokens": s.prompt_tokens, "generated_tokens": s.generated_tokens,
                         "prefill_tok_s": s.prefill_tps(), "decode_tok_s": s.decode_tps(),
                         "host_peak_kib": vm_hwm_kib(),
-                        "gpu_weight_bytes_per_token": engine.gpu().map(|g| g.weight_bytes_per_token())})
+                        "gpu_weight_bytes_per_token": engine.gpu().map(|g| g.weight_bytes_per_token()),
+                        "gpu_decode_step": step.map(|c| serde_json::json!({"dispatches": c.dispatches, "passes": c.passes, "copies": c.copies, "submits": c.submits}))})
                 );
             }
             Ok(())

@@ -11,7 +11,7 @@
 
 use super::cache::GpuKvCache;
 use super::context::{GpuContext, GpuError};
-use super::kernels::{self, buf, AttnArgs, Buf, Kernels, Recorder, StepCounts};
+use super::kernels::{self, buf, AttnArgs, Buf, Fuse, Kernels, Recorder, StepCounts};
 use super::weights::{check_fits, part_limit, upload_f32, upload_limited, GpuMatrix, MatrixSource};
 use crate::format::hparams::Hparams;
 use crate::format::gguf::TensorInfo;
@@ -85,6 +85,27 @@ impl<const N: usize> Projections<N> {
             Projections::Separate(ms) => {
                 for (m, y) in ms.iter().zip(ys) {
                     kernels::matmul(r, m, x, x_stride, y, m.n_out, 0, n)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Decode (a stack the fused entry points cannot take, or separate matrices):
+    /// matrix i into `ys[i]`, each with `fuse` (the norm before them) around it.
+    fn matvec_each(&self, r: &mut Recorder, fuse: Fuse, x: &Buf, ys: [&Buf; N]) -> Result<(), GpuError> {
+        match self {
+            Projections::Stacked(rows, m) => {
+                let mut at = 0;
+                for (i, y) in ys.iter().enumerate() {
+                    kernels::matvec_fused(r, m, at..at + rows[i], fuse, x, y, 0)?;
+                    at += rows[i];
+                }
+                Ok(())
+            }
+            Projections::Separate(ms) => {
+                for (m, y) in ms.iter().zip(ys) {
+                    kernels::matvec_fused(r, m, 0..m.n_out, fuse, x, y, 0)?;
                 }
                 Ok(())
             }
@@ -489,48 +510,70 @@ impl GpuModel {
         if hp.family.embd_scale {
             kernels::scale(r, &s.resid, n * d, (d as f32).sqrt())?;                                      //    × sqrt(n_embd) (gemma3)
         }
+        // Decode fuses what sits between its products (issue 18: a 7B step spent more
+        // GPU time between its ~550 dispatches than in them): each RMSNorm into the
+        // matvec after it, each residual add into the matvec before it, RoPE of Q and
+        // K into one dispatch. Prefill runs the steps apart (its products are compute-
+        // bound; the dispatches are few against them). `decode_dispatches` counts them.
+        let decode = n == 1;
+        let eps = hp.rms_eps;
         for (l, ly) in self.layers.iter().enumerate() {
             let (attn, n_split) = (attn_of(l), n_split_of(l));
             let inv_freq = match &self.inv_freq_local {
                 Some(local) if !hp.is_global(l) => local,
                 _ => &self.inv_freq,
             };
-            kernels::rms_norm(r, &s.resid, &ly.attn_norm, &s.normed, d, n, hp.rms_eps)?;                  // 2. pre-attention RMSNorm
+            let attn_in = Fuse::norm(&ly.attn_norm, eps);                                                 // 2. pre-attention RMSNorm
+            if !decode {                                                                                  //    (decode: fused into Q/K/V)
+                kernels::rms_norm(r, &s.resid, &ly.attn_norm, &s.normed, d, n, eps)?;
+            }
             match &ly.qkv {                                                                               // 3. Q/K/V
-                Projections::Stacked([nq, nk, _], m) if n == 1 => kernels::matvec_qkv(r, m, *nq, *nk, &s.normed, &s.q, &s.k, &s.v)?,
+                Projections::Stacked([nq, nk, _], m) if decode => kernels::matvec_qkv_fused(r, m, *nq, *nk, attn_in, &s.resid, &s.q, &s.k, &s.v)?,
+                qkv if decode => qkv.matvec_each(r, attn_in, &s.resid, [&s.q, &s.k, &s.v])?,
                 qkv => qkv.matmul_each(r, &s.normed, d, [&s.q, &s.k, &s.v], n)?,
             }
             for ((y, b), w) in [&s.q, &s.k, &s.v].into_iter().zip(&ly.qkv_bias).zip([qd, kvd, kvd]) {
                 b.as_ref().map(|b| kernels::add_rows(r, y, b, n, w)).transpose()?;                       // + biases (qwen2)
             }
             for ((y, g), heads) in [&s.q, &s.k].into_iter().zip(&ly.qk_norm).zip([hp.n_head, hp.n_head_kv]) {
-                if let Some(g) = g {                                                                      // + RMSNorm per head (qwen3),
-                    kernels::rms_norm(r, y, g, &s.attn, hp.head_dim, n * heads, hp.rms_eps)?;             //   through the attention
-                    r.copy(&s.attn, 0, y, 0, n * heads * hp.head_dim)?;                                   //   output's scratch
+                if let Some(g) = g {                                                                      // + RMSNorm per head, in place
+                    kernels::rms_norm_inplace(r, y, g, hp.head_dim, n * heads, eps)?;                     //   (qwen3, gemma3)
                 }
             }
-            if hp.layer_rotates(l) {                                                                      // 4. rotary positions (normal or NEOX
-                let (pos, style, mscale) = (cache.pos, hp.family.rope, hp.rope_attn_factor);             //    pairs, this layer's base, × attn
-                kernels::rope_tempered(r, &s.q, inv_freq, n, hp.n_head, hp.head_dim, pos, style, mscale, hp.attn_temp)?; // factor; none on smollm3's
-                kernels::rope_scaled(r, &s.k, inv_freq, n, hp.n_head_kv, hp.head_dim, pos, style, mscale)?; // NoPE layers), × query temperature (mistral3)
-            }
+            if hp.layer_rotates(l) {                                                                      // 4. rotary positions of Q and K in one
+                let (pos, style, mscale) = (cache.pos, hp.family.rope, hp.rope_attn_factor);             //    dispatch (normal or NEOX pairs, this
+                kernels::rope_qk(r, &s.q, &s.k, inv_freq, n, hp.n_head, hp.n_head_kv, hp.head_dim, pos, style, mscale, hp.attn_temp)?; // layer's base, × attn
+            }                                                                                             //    factor, Q × query temperature: mistral3;
+                                                                                                          //    none on smollm3's NoPE layers)
             match n_split {                                                                               // 5. GQA in this layer's window:
                 _ if n > 1 && hp.head_dim <= kernels::PREFILL_MAX_HEAD_DIM => kernels::attention_prefill(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?, // tiled prefill,
                 1 => kernels::attention(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn)?,  // a query per workgroup,
                 ns => kernels::attention_split(r, &attn, &s.q, &s.k, &s.v, &cache.k[l], &cache.v[l], &s.attn, &s.partials, ns)?, // or split-K decode
             }
             cache.store(r, l, &s.k, &s.v, n)?;                                                            // 6. rolling-buffer write
-            kernels::matmul(r, &ly.o, &s.attn, qd, &s.branch, d, 0, n)?;                                  // 7. output projection
-            post_norm(r, &ly.post_norm[0], &s.branch, &s.normed, d, n, hp.rms_eps)?;                      // + post-attention RMSNorm (gemma3)
-            kernels::add(r, &s.resid, &s.branch, n * d)?;                                                 // + residual
-            kernels::rms_norm(r, &s.resid, &ly.ffn_norm, &s.normed, d, n, hp.rms_eps)?;                   // 8. pre-FFN RMSNorm
+            match &ly.post_norm[0] {                                                                      // 7. output projection
+                None if decode => kernels::matvec_fused(r, &ly.o, 0..d, Fuse::add(), &s.attn, &s.resid, 0)?, //  + residual, fused in decode
+                post => {
+                    kernels::matmul(r, &ly.o, &s.attn, qd, &s.branch, d, 0, n)?;
+                    residual(r, post, &s.branch, &s.resid, d, n, eps)?;                                   //  (+ post-attention RMSNorm: gemma3) + residual
+                }
+            }
+            let ffn_in = Fuse::norm(&ly.ffn_norm, eps);                                                   // 8. pre-FFN RMSNorm
+            let dense_decode = decode && matches!(ly.ffn, GpuFfn::Dense { .. });                          //    (dense decode: fused into gate/up)
+            if !dense_decode {
+                kernels::rms_norm(r, &s.resid, &ly.ffn_norm, &s.normed, d, n, eps)?;
+            }
             match &ly.ffn {
                 GpuFfn::Dense { gate_up, down } => {
                     let silu = hp.family.act == crate::format::family::Activation::Silu;
                     match gate_up {                                                                       // 9. SwiGLU or GeGLU
-                        Projections::Stacked(_, m) if silu && n == 1 && m.parts.len() == 1 => kernels::matvec_swiglu(r, m, &s.normed, &s.gate)?,
+                        Projections::Stacked(_, m) if silu && decode && m.parts.len() == 1 => kernels::matvec_swiglu_fused(r, m, ffn_in, &s.resid, &s.gate)?,
                         gu => {
-                            gu.matmul_each(r, &s.normed, d, [&s.gate, &s.up], n)?;
+                            if decode {
+                                gu.matvec_each(r, ffn_in, &s.resid, [&s.gate, &s.up])?;
+                            } else {
+                                gu.matmul_each(r, &s.normed, d, [&s.gate, &s.up], n)?;
+                            }
                             if silu {
                                 kernels::swiglu(r, &s.gate, &s.up, n * ff)?;
                             } else {
@@ -538,19 +581,24 @@ impl GpuModel {
                             }
                         }
                     }
-                    kernels::matmul(r, down, &s.gate, ff, &s.branch, d, 0, n)?;
+                    match &ly.post_norm[1] {                                                              // 10. down projection
+                        None if decode => kernels::matvec_fused(r, down, 0..d, Fuse::add(), &s.gate, &s.resid, 0)?, // + residual, fused in decode
+                        post => {
+                            kernels::matmul(r, down, &s.gate, ff, &s.branch, d, 0, n)?;
+                            residual(r, post, &s.branch, &s.resid, d, n, eps)?;                           //  (+ post-FFN RMSNorm: gemma3) + residual
+                        }
+                    }
                 }
                 GpuFfn::Moe { router, gate, up, down } => {
                     let m = s.moe.as_ref().expect("MoE scratch");
                     let k = hp.n_expert_used;
-                    kernels::matmul(r, router, &s.normed, d, &m.logits, hp.n_expert, 0, n)?;              // or router,
+                    kernels::matmul(r, router, &s.normed, d, &m.logits, hp.n_expert, 0, n)?;              // 9. or router,
                     kernels::moe_route(r, &m.logits, &m.ids, &m.wts, n, hp.n_expert, k)?;                 // top-k on the GPU,
                     chosen_experts(r, [gate, up, down], m, &s.normed, n, hp.n_expert, k, hp.n_ff_exp)?;   // chosen experts only,
                     kernels::moe_combine(r, &m.wts, &m.down, &s.branch, n, k, d)?;                        // weighted sum
+                    residual(r, &ly.post_norm[1], &s.branch, &s.resid, d, n, eps)?;                       // 10. residual
                 }
             }
-            post_norm(r, &ly.post_norm[1], &s.branch, &s.normed, d, n, hp.rms_eps)?;                      // + post-FFN RMSNorm (gemma3)
-            kernels::add(r, &s.resid, &s.branch, n * d)?;                                                 // 10. residual
         }
         let x_out = if rows == 1 && n > 1 {
             r.copy(&s.resid, (n - 1) * d, &s.last, 0, d)?;
@@ -558,9 +606,13 @@ impl GpuModel {
         } else {
             &s.resid
         };
-        kernels::rms_norm(r, x_out, &self.output_norm, &s.normed, d, rows, hp.rms_eps)?;                  // 11. final RMSNorm
         let head = self.output.as_ref().unwrap_or(&self.embd);
-        kernels::matmul(r, head, &s.normed, d, &s.logits, hp.n_vocab, 0, rows)?;                          // 12. vocabulary head
+        if rows == 1 {                                                                                    // 11. final RMSNorm, fused into
+            kernels::matvec_fused(r, head, 0..hp.n_vocab, Fuse::norm(&self.output_norm, eps), x_out, &s.logits, 0)?; // 12. the vocabulary head
+        } else {
+            kernels::rms_norm(r, x_out, &self.output_norm, &s.normed, d, rows, eps)?;
+            kernels::matmul(r, head, &s.normed, d, &s.logits, hp.n_vocab, 0, rows)?;
+        }
         if let Some(pick) = pick {
             match pick {                                                                                  // 13. the token on the GPU
                 DeviceSampling::Greedy => super::sample::greedy(r, &s.logits, rows - 1, hp.n_vocab, &s.token)?,
@@ -628,14 +680,13 @@ impl GpuModel {
     }
 }
 
-/// `x` RMS-normalized in place by `g` where the layer has that norm (through `tmp`:
-/// a buffer is never bound twice in one dispatch).
-fn post_norm(r: &mut Recorder, g: &Option<Buf>, x: &Buf, tmp: &Buf, d: usize, n: usize, eps: f32) -> Result<(), GpuError> {
-    if let Some(g) = g {
-        kernels::rms_norm(r, x, g, tmp, d, n, eps)?;
-        r.copy(tmp, 0, x, 0, n * d)?;
+/// A block's output `branch` into the residual stream: `resid += branch`, or with the
+/// layer's post-norm (gemma3) `resid += rms_norm(branch) · g` in one dispatch.
+fn residual(r: &mut Recorder, post: &Option<Buf>, branch: &Buf, resid: &Buf, d: usize, n: usize, eps: f32) -> Result<(), GpuError> {
+    match post {
+        Some(g) => kernels::rms_norm_add(r, branch, g, resid, d, n, eps),
+        None => kernels::add(r, resid, branch, n * d),
     }
-    Ok(())
 }
 
 /// SwiGLU of the chosen experts for every (token, slot) of `h` into `m.down`: decode

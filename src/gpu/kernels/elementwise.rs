@@ -50,13 +50,30 @@ pub fn rms_norm(rec: &mut Recorder, x: &Buf, g: &Buf, y: &Buf, n: usize, rows: u
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&x.buffer)), (2, Bind::Whole(&g.buffer)), (3, Bind::Whole(&y.buffer))], (rows as u32, 1, 1))
 }
 
+/// `y += x / sqrt(mean(x²) + eps) · g` per row (gemma3's post-norm and the residual add
+/// after it, one dispatch).
+pub fn rms_norm_add(rec: &mut Recorder, x: &Buf, g: &Buf, y: &Buf, n: usize, rows: usize, eps: f32) -> Result<(), GpuError> {
+    shape("rms_norm_add", g.len >= n && x.len >= n * rows && y.len >= n * rows, || format!("x {} g {} y {} for {rows} rows of {n}", x.len, g.len, y.len))?;
+    let pl = rec.kernels.pipeline(rec.ctx, "rms_norm", "main_add", || RMS_NORM.to_string());
+    let p = RmsNormParams { n: n as u32, rows: rows as u32, eps, pad: 0 };
+    rec.dispatch(&pl, &p, &[(1, Bind::Whole(&x.buffer)), (2, Bind::Whole(&g.buffer)), (3, Bind::Whole(&y.buffer))], (rows as u32, 1, 1))
+}
+
+/// `x = x / sqrt(mean(x²) + eps) · g` per row, in place (the per-head Q/K norms).
+pub fn rms_norm_inplace(rec: &mut Recorder, x: &Buf, g: &Buf, n: usize, rows: usize, eps: f32) -> Result<(), GpuError> {
+    shape("rms_norm_inplace", g.len >= n && x.len >= n * rows, || format!("x {} g {} for {rows} rows of {n}", x.len, g.len))?;
+    let pl = rec.kernels.pipeline(rec.ctx, "rms_norm", "main_inplace", || RMS_NORM.to_string());
+    let p = RmsNormParams { n: n as u32, rows: rows as u32, eps, pad: 0 };
+    rec.dispatch(&pl, &p, &[(2, Bind::Whole(&g.buffer)), (4, Bind::Whole(&x.buffer))], (rows as u32, 1, 1))
+}
+
 /// The uniform of shaders/rope.wgsl (`Params`), field for field.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct RopeParams {
     pub rows: u32, pub n_heads: u32, pub head_dim: u32, pub n_pairs: u32,
     pub pos: u32, pub neox: u32, pub mscale: f32, pub temp_len: u32,
-    pub temp_beta: f32, pub pad0: u32, pub pad1: u32, pub pad2: u32,
+    pub temp_beta: f32, pub n_heads_k: u32, pub pad1: u32, pub pad2: u32,
 }
 const _: () = assert!(std::mem::size_of::<RopeParams>() == 48);
 
@@ -87,6 +104,21 @@ pub fn rope_tempered(rec: &mut Recorder, x: &Buf, inv_freq: &Buf, rows: usize, n
     let p = RopeParams { rows: rows as u32, n_heads: n_heads as u32, head_dim: head_dim as u32, n_pairs: n_pairs as u32, pos: pos as u32, neox: (style == RopeStyle::Neox) as u32, mscale,
         temp_len: temp.map_or(0, |t| t.len as u32), temp_beta: temp.map_or(0.0, |t| t.beta), ..Zeroable::zeroed() };
     rec.dispatch(&pl, &p, &[(1, Bind::Whole(&x.buffer)), (2, Bind::Whole(&inv_freq.buffer))], (gx, gy, 1))
+}
+
+/// [`rope_tempered`] of `q` [rows, n_head·head_dim] (with the query temperature `temp`)
+/// and [`rope_scaled`] of `k` [rows, n_head_k·head_dim] (never tempered) in one dispatch
+/// (rope.wgsl `main_qk`).
+#[allow(clippy::too_many_arguments)]
+pub fn rope_qk(rec: &mut Recorder, q: &Buf, k: &Buf, inv_freq: &Buf, rows: usize, n_head: usize, n_head_k: usize, head_dim: usize, pos: usize, style: RopeStyle, mscale: f32, temp: Option<AttnTemp>) -> Result<(), GpuError> {
+    let n_pairs = inv_freq.len;
+    shape("rope_qk", temp.is_none_or(|t| t.len > 0 && 2 * n_pairs == head_dim), || format!("query temperature needs every one of {head_dim} dims rotated, {n_pairs} pairs"))?;
+    shape("rope_qk", q.len >= rows * n_head * head_dim && k.len >= rows * n_head_k * head_dim && 2 * n_pairs <= head_dim, || format!("q {} k {} for {rows} rows of {n_head} and {n_head_k} heads of {head_dim}, {n_pairs} pairs", q.len, k.len))?;
+    let pl = rec.kernels.pipeline(rec.ctx, "rope", "main_qk", || ROPE.to_string());
+    let (gx, gy) = workgroups_xy((rows * (n_head + n_head_k) * n_pairs).div_ceil(64));
+    let p = RopeParams { rows: rows as u32, n_heads: n_head as u32, head_dim: head_dim as u32, n_pairs: n_pairs as u32, pos: pos as u32, neox: (style == RopeStyle::Neox) as u32, mscale,
+        temp_len: temp.map_or(0, |t| t.len as u32), temp_beta: temp.map_or(0.0, |t| t.beta), n_heads_k: n_head_k as u32, ..Zeroable::zeroed() };
+    rec.dispatch(&pl, &p, &[(1, Bind::Whole(&q.buffer)), (2, Bind::Whole(&inv_freq.buffer)), (3, Bind::Whole(&k.buffer))], (gx, gy, 1))
 }
 
 /// The uniform of shaders/elementwise.wgsl (`Params`, both entry points), field for

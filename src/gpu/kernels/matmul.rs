@@ -13,6 +13,46 @@ const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
 const MATVEC: &str = include_str!("../../../shaders/matvec.wgsl");
 const MATVEC_SUM_WORKGROUP: &str = include_str!("../../../shaders/matvec_sum_workgroup.wgsl");
 const MATVEC_SUM_SUBGROUP: &str = include_str!("../../../shaders/matvec_sum_subgroup.wgsl");
+const MATVEC_IN_PLAIN: &str = include_str!("../../../shaders/matvec_in_plain.wgsl");
+const MATVEC_IN_NORM: &str = include_str!("../../../shaders/matvec_in_norm.wgsl");
+
+/// What a decode matvec fuses around its product (issue 18: a 7B decode step spent
+/// more GPU time between its ~550 dispatches than in them). `norm`: the input is
+/// RMS-normalized on the fly by this weight and epsilon (matvec_in_norm.wgsl) instead
+/// of by an `rms_norm` dispatch before; `add`: the product is added into y (the
+/// residual stream) instead of an `add` dispatch after. The default fuses nothing.
+#[derive(Clone, Copy, Default)]
+pub struct Fuse<'b> {
+    pub norm: Option<(&'b Buf, f32)>,
+    pub add: bool,
+}
+
+impl<'b> Fuse<'b> {
+    /// The input RMS-normalized by `g` (epsilon `eps`).
+    pub fn norm(g: &'b Buf, eps: f32) -> Self {
+        Fuse { norm: Some((g, eps)), add: false }
+    }
+
+    /// The product added into y.
+    pub fn add() -> Self {
+        Fuse { norm: None, add: true }
+    }
+
+    /// The norm weight covers the input; `add` only where the entry point adds.
+    fn check(&self, kernel: &'static str, n_in: usize, can_add: bool) -> Result<(), GpuError> {
+        let g_len = self.norm.map(|(g, _)| g.len);
+        shape(kernel, g_len.is_none_or(|l| l >= n_in) && (can_add || !self.add), || format!("norm weight of {g_len:?} floats for n_in {n_in}; add {} (allowed: {can_add})", self.add))
+    }
+
+    fn params(&self, p: MatmulParams) -> MatmulParams {
+        MatmulParams { eps: self.norm.map_or(0.0, |(_, e)| e), add: self.add as u32, ..p }
+    }
+
+    /// The norm weight at binding 6, where it is fused.
+    fn bind(&self) -> Option<(u32, Bind<'b>)> {
+        self.norm.map(|(g, _)| (6, Bind::Whole(&g.buffer)))
+    }
+}
 
 /// The uniform of shaders/matmul.wgsl and shaders/matvec.wgsl (`Params` in
 /// shaders/matmul_args.wgsl, which both join), field for field. The fields an entry
@@ -25,7 +65,7 @@ pub(crate) struct MatmulParams {
     pub n_in: u32, pub n_out: u32, pub n_tok: u32, pub row_bytes: u32,
     pub w_off: u32, pub out_row0: u32, pub x_stride: u32, pub y_stride: u32,
     pub k: u32, pub expert_bytes: u32, pub x_per_slot: u32, pub e0: u32,
-    pub e1: u32, pub tiles: u32, pub pad0: u32, pub pad1: u32,
+    pub e1: u32, pub tiles: u32, pub eps: f32, pub add: u32,
 }
 const _: () = assert!(std::mem::size_of::<MatmulParams>() == 64);
 
@@ -59,13 +99,22 @@ pub fn matmul(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, x_stride: usize, y: &B
 /// matrices stacked in a fused one (Q/K/V, gate/up) in prefill.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usize>, x: &Buf, x_stride: usize, y: &Buf, y_stride: usize, y_col0: usize, n_tok: usize) -> Result<(), GpuError> {
+    matmul_rows_fused(rec, w, rows, Fuse::default(), x, x_stride, y, y_stride, y_col0, n_tok)
+}
+
+/// As [`matmul_rows`] with `fuse` around the product: decode only (one token).
+#[allow(clippy::too_many_arguments)]
+fn matmul_rows_fused(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usize>, fuse: Fuse, x: &Buf, x_stride: usize, y: &Buf, y_stride: usize, y_col0: usize, n_tok: usize) -> Result<(), GpuError> {
     let n_out = rows.len();
+    let fused = fuse.norm.is_some() || fuse.add;
+    shape("matmul", !fused || n_tok == 1, || format!("`{}`: a fused norm or residual add is decode only, not {n_tok} tokens", w.name))?;
+    fuse.check("matmul", w.n_in, true)?;
     shape("matmul", rows.end <= w.n_out, || format!("`{}`: rows {rows:?} of {}", w.name, w.n_out))?;
     shape("matmul", x_stride >= w.n_in && x.len >= n_tok * x_stride, || format!("x holds {} floats, need {n_tok} rows of {x_stride} >= n_in {}", x.len, w.n_in))?;
     shape("matmul", y_col0 + n_out <= y_stride && y.len >= n_tok * y_stride, || format!("y holds {} floats, need {n_tok} rows of {y_stride} with columns {y_col0}..{}", y.len, y_col0 + n_out))?;
     shape("matmul", w.n_in % w.ty.block_size() == 0, || format!("`{}`: n_in {} is not a multiple of the {} block", w.name, w.n_in, w.ty.name()))?;
     let pl = if n_tok == 1 {
-        matvec_pipeline(rec, w.ty, "main")
+        matvec_pipeline(rec, w.ty, "main", fuse.norm.is_some())
     } else {
         rec.kernels.pipeline(rec.ctx, &format!("matmul_{}", w.ty.name()), if rec.ctx.row_per_thread { "main_rows" } else { "main" }, || matmul_source(w.ty))
     };
@@ -79,8 +128,10 @@ pub fn matmul_rows(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usiz
         if n_tok == 1 {
             // Decode: the memory-bound matvec (one token, the row's items over 32 lanes).
             let (gx, gy) = workgroups_xy(n.div_ceil(matvec_rows_per_workgroup(rec.ctx)));
-            let p = MatmulParams { n_in: w.n_in as u32, n_out: n as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, w_off: w_off as u32, out_row0: col as u32, x_stride: w.n_in as u32, k: 1, ..Zeroable::zeroed() };
-            rec.dispatch(&pl, &p, &[(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))?;
+            let p = fuse.params(MatmulParams { n_in: w.n_in as u32, n_out: n as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, w_off: w_off as u32, out_row0: col as u32, x_stride: w.n_in as u32, k: 1, ..Zeroable::zeroed() });
+            let mut binds = vec![(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))];
+            binds.extend(fuse.bind());
+            rec.dispatch(&pl, &p, &binds, (gx, gy, 1))?;
         } else {
             let (gx, gy) = workgroups_xy(n.div_ceil(MATMUL_ROWS));
             let p = MatmulParams { n_in: w.n_in as u32, n_out: n as u32, n_tok: n_tok as u32, row_bytes: w.row_bytes() as u32, w_off: w_off as u32, out_row0: col as u32, x_stride: x_stride as u32, y_stride: y_stride as u32, k: 1, ..Zeroable::zeroed() };
@@ -112,13 +163,16 @@ fn matvec_entry(ctx: &GpuContext, entry: &'static str) -> &'static str {
 }
 
 /// The matvec module for `ty`, its rows summed by subgroup operations or through
-/// workgroup memory. No `enable subgroups;`: naga 30 rejects the directive ("not yet
-/// implemented", gfx-rs/wgpu#5555) and takes subgroup builtins on the device feature
-/// alone; wgpu 30 offers the feature natively only, so Tint (which needs it) never
-/// sees this module.
-fn matvec_source(ty: GgmlType, subgroups: bool) -> String {
+/// workgroup memory, its input RMS-normalized on the fly (`norm`) or taken as it is.
+/// No `enable subgroups;`: naga 30 rejects the directive ("not yet implemented",
+/// gfx-rs/wgpu#5555) and takes subgroup builtins on the device feature alone; wgpu
+/// 30 (30.0.2 too) offers the feature natively only — its WebGPU backend's feature
+/// table has no `Subgroups` entry (gfx-rs/wgpu#10146, fix open in #10220) — so Tint
+/// (which needs the directive) never sees this module.
+fn matvec_source(ty: GgmlType, subgroups: bool, norm: bool) -> String {
     let sum = if subgroups { MATVEC_SUM_SUBGROUP } else { MATVEC_SUM_WORKGROUP };
-    typed_source(ty, &format!("{MATMUL_ARGS}\n{}\n{sum}\n{MATVEC}", dot_source(ty)))
+    let input = if norm { MATVEC_IN_NORM } else { MATVEC_IN_PLAIN };
+    typed_source(ty, &format!("{MATMUL_ARGS}\n{input}\n{}\n{sum}\n{MATVEC}", dot_source(ty)))
 }
 
 /// The matmul module for `ty`: its uniform and bindings, then the body.
@@ -129,30 +183,47 @@ fn matmul_source(ty: GgmlType) -> String {
 /// The matvec pipeline for `ty` and `entry` in this device's layout (a row per thread
 /// on CPU adapters) and, for the lanes-per-row layout, the row sums `rec`'s kernels
 /// use (the row-per-thread entry points sum nothing across threads).
-fn matvec_pipeline(rec: &Recorder, ty: GgmlType, entry: &'static str) -> wgpu::ComputePipeline {
+fn matvec_pipeline(rec: &Recorder, ty: GgmlType, entry: &'static str, norm: bool) -> wgpu::ComputePipeline {
     let sg = rec.kernels.subgroups && !rec.ctx.row_per_thread;
-    let name = format!("matvec_{}{}", if sg { "sg_" } else { "" }, ty.name());
-    rec.kernels.pipeline(rec.ctx, &name, matvec_entry(rec.ctx, entry), || matvec_source(ty, sg))
+    let name = format!("matvec_{}{}{}", if norm { "norm_" } else { "" }, if sg { "sg_" } else { "" }, ty.name());
+    rec.kernels.pipeline(rec.ctx, &name, matvec_entry(rec.ctx, entry), || matvec_source(ty, sg, norm))
 }
 
 /// `y[y_col0 + r] = W[r, :] · x[:n_in]` for one token (decode).
 pub fn matvec(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf, y_col0: usize) -> Result<(), GpuError> {
-    shape("matvec", x.len >= w.n_in && y.len >= y_col0 + w.n_out, || format!("x holds {} floats for n_in {}, y {} for columns {y_col0}..{}", x.len, w.n_in, y.len, y_col0 + w.n_out))?;
-    matmul_rows(rec, w, 0..w.n_out, x, w.n_in, y, y_col0 + w.n_out, y_col0, 1)
+    matvec_fused(rec, w, 0..w.n_out, Fuse::default(), x, y, y_col0)
+}
+
+/// `y[y_col0 + r] (+)= W[r, :] · norm(x)` for rows `rows` of `w` (one token), with
+/// what `fuse` says around the product: the unfused `rms_norm` → [`matvec`] → `add`
+/// in one dispatch per part.
+pub fn matvec_fused(rec: &mut Recorder, w: &GpuMatrix, rows: std::ops::Range<usize>, fuse: Fuse, x: &Buf, y: &Buf, y_col0: usize) -> Result<(), GpuError> {
+    let n = rows.len();
+    shape("matvec", x.len >= w.n_in && y.len >= y_col0 + n, || format!("x holds {} floats for n_in {}, y {} for columns {y_col0}..{}", x.len, w.n_in, y.len, y_col0 + n))?;
+    matmul_rows_fused(rec, w, rows, fuse, x, w.n_in, y, y_col0 + n, y_col0, 1)
 }
 
 /// Decode through a fused Q/K/V matrix `w` (rows: nq of Q, nk of K, the rest V) in
 /// one dispatch per part: rows into `q`, `k`, `v` from their starts.
 #[allow(clippy::too_many_arguments)]
 pub fn matvec_qkv(rec: &mut Recorder, w: &GpuMatrix, nq: usize, nk: usize, x: &Buf, q: &Buf, k: &Buf, v: &Buf) -> Result<(), GpuError> {
+    matvec_qkv_fused(rec, w, nq, nk, Fuse::default(), x, q, k, v)
+}
+
+/// As [`matvec_qkv`] with the pre-attention RMSNorm fused (`fuse.norm`; no add: Q/K/V
+/// are written, not accumulated).
+#[allow(clippy::too_many_arguments)]
+pub fn matvec_qkv_fused(rec: &mut Recorder, w: &GpuMatrix, nq: usize, nk: usize, fuse: Fuse, x: &Buf, q: &Buf, k: &Buf, v: &Buf) -> Result<(), GpuError> {
+    fuse.check("matvec_qkv", w.n_in, false)?;
     shape("matvec_qkv", nq + nk <= w.n_out && x.len >= w.n_in && q.len >= nq && k.len >= nk && v.len >= w.n_out - nq - nk, || format!("`{}` rows {} as {nq} + {nk} + rest; x {} q {} k {} v {}", w.name, w.n_out, x.len, q.len, k.len, v.len))?;
-    let pl = matvec_pipeline(rec, w.ty, "main_qkv");
+    let pl = matvec_pipeline(rec, w.ty, "main_qkv", fuse.norm.is_some());
     for part in &w.parts {
         let (gx, gy) = workgroups_xy(part.rows.div_ceil(matvec_rows_per_workgroup(rec.ctx)));
         // Rows count from the matrix's first (out_row0: the part's first row); k and
         // expert_bytes carry where K and V start.
-        let p = MatmulParams { n_in: w.n_in as u32, n_out: part.rows as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, out_row0: part.row0 as u32, x_stride: w.n_in as u32, k: nq as u32, expert_bytes: (nq + nk) as u32, ..Zeroable::zeroed() };
-        let binds = [(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&q.buffer)), (4, Bind::Whole(&k.buffer)), (5, Bind::Whole(&v.buffer))];
+        let p = fuse.params(MatmulParams { n_in: w.n_in as u32, n_out: part.rows as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, out_row0: part.row0 as u32, x_stride: w.n_in as u32, k: nq as u32, expert_bytes: (nq + nk) as u32, ..Zeroable::zeroed() });
+        let mut binds = vec![(1, Bind::Whole(&part.buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&q.buffer)), (4, Bind::Whole(&k.buffer)), (5, Bind::Whole(&v.buffer))];
+        binds.extend(fuse.bind());
         rec.dispatch(&pl, &p, &binds, (gx, gy, 1))?;
     }
     Ok(())
@@ -161,12 +232,21 @@ pub fn matvec_qkv(rec: &mut Recorder, w: &GpuMatrix, nq: usize, nk: usize, x: &B
 /// Decode through a fused gate/up matrix `w` (gate rows over as many up rows, in one
 /// part): `y[r] = silu(gate_r · x) · (up_r · x)` in one dispatch.
 pub fn matvec_swiglu(rec: &mut Recorder, w: &GpuMatrix, x: &Buf, y: &Buf) -> Result<(), GpuError> {
+    matvec_swiglu_fused(rec, w, Fuse::default(), x, y)
+}
+
+/// As [`matvec_swiglu`] with the pre-FFN RMSNorm fused (`fuse.norm`) and/or the
+/// result added into y (`fuse.add`).
+pub fn matvec_swiglu_fused(rec: &mut Recorder, w: &GpuMatrix, fuse: Fuse, x: &Buf, y: &Buf) -> Result<(), GpuError> {
+    fuse.check("matvec_swiglu", w.n_in, true)?;
     let n_ff = w.n_out / 2;
     shape("matvec_swiglu", w.parts.len() == 1 && w.n_out % 2 == 0 && x.len >= w.n_in && y.len >= n_ff, || format!("`{}`: {} parts of {} rows (one part, even rows); x {} y {}", w.name, w.parts.len(), w.n_out, x.len, y.len))?;
-    let pl = matvec_pipeline(rec, w.ty, "main_swiglu");
+    let pl = matvec_pipeline(rec, w.ty, "main_swiglu", fuse.norm.is_some());
     let (gx, gy) = workgroups_xy(n_ff.div_ceil(matvec_rows_per_workgroup(rec.ctx)));
-    let p = MatmulParams { n_in: w.n_in as u32, n_out: n_ff as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, x_stride: w.n_in as u32, k: 1, ..Zeroable::zeroed() };
-    rec.dispatch(&pl, &p, &[(1, Bind::Whole(&w.parts[0].buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))], (gx, gy, 1))
+    let p = fuse.params(MatmulParams { n_in: w.n_in as u32, n_out: n_ff as u32, n_tok: 1, row_bytes: w.row_bytes() as u32, x_stride: w.n_in as u32, k: 1, ..Zeroable::zeroed() });
+    let mut binds = vec![(1, Bind::Whole(&w.parts[0].buffer)), (2, Bind::Whole(&x.buffer)), (3, Bind::Whole(&y.buffer))];
+    binds.extend(fuse.bind());
+    rec.dispatch(&pl, &p, &binds, (gx, gy, 1))
 }
 
 /// Expert matvec (ggml `mul_mat_id`): for each (token t, slot s) the expert
@@ -249,7 +329,9 @@ mod tests {
     fn uniforms_mirror_wgsl() {
         for ty in [GgmlType::F32, GgmlType::Q4K] {
             super::super::assert_mirrors::<MatmulParams>(&matmul_source(ty));
-            super::super::assert_mirrors::<MatmulParams>(&matvec_source(ty, false));
+            for (sg, norm) in [(false, false), (false, true), (true, true)] {
+                super::super::assert_mirrors::<MatmulParams>(&matvec_source(ty, sg, norm));
+            }
         }
     }
 }

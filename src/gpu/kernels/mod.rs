@@ -31,8 +31,8 @@ mod sample;
 
 pub use super::submit::StepCounts;
 pub use attention::{attention, attention_partials, attention_prefill, attention_split, attention_splits, attention_units, kv_store, AttnArgs, MAX_SPLITS, PREFILL_MAX_HEAD_DIM, SPLIT_KEYS};
-pub use elementwise::{add, add_rows, embed, geglu, rms_norm, rope, rope_scaled, rope_tempered, scale, swiglu};
-pub use matmul::{matmul, matmul_id, matmul_id_grouped, matmul_rows, matvec, matvec_qkv, matvec_swiglu, MATMUL_TOKENS};
+pub use elementwise::{add, add_rows, embed, geglu, rms_norm, rms_norm_add, rms_norm_inplace, rope, rope_qk, rope_scaled, rope_tempered, scale, swiglu};
+pub use matmul::{matmul, matmul_id, matmul_id_grouped, matmul_rows, matvec, matvec_fused, matvec_qkv, matvec_qkv_fused, matvec_swiglu, matvec_swiglu_fused, Fuse, MATMUL_TOKENS};
 pub use moe::{moe_combine, moe_group, moe_route};
 pub(crate) use recorder::Bind;
 pub use recorder::{buf, Buf, Kernels, Recorder, MAX_DISPATCHES};
