@@ -446,10 +446,15 @@ impl LogitsProcessor for GrammarConstraint {
         // Finishing within the budget comes first: in closing mode a repeat may close.
         let must_close = self.budget.must_close(self.generated, self.stats.forced_tokens);
         self.repeats.relaxed = must_close;
+        // A word after which the grammar closes the field as a repeat is refused even in
+        // closing mode: the field can only end sooner without it (the 1.5B model's
+        // topics come last in a section, often in closing mode, and repeated there).
+        let also = self.repeats.completing(self.constraint.tok_trie(), &logits[..n]);
+        let also: Vec<u32> = also.into_iter().filter(|&t| self.closes_after(t)).collect();
         if !must_close {
-            let also = self.repeats.completing(self.constraint.tok_trie(), &logits[..n]);
-            let also: Vec<u32> = also.into_iter().filter(|&t| self.closes_after(t)).collect();
             self.repeats.restrict(self.constraint.tok_trie(), &mut logits[..n], &also);
+        } else if !also.is_empty() {
+            self.repeats.refuse_only(&mut logits[..n], &also);
         }
         self.guard_stats();
         if !must_close {
@@ -591,6 +596,38 @@ mod tests {
         // refused; " node" (a new topic) and closing at "hash" stay.
         assert_eq!(allowed(&mut c, 6), vec![0, 3]);
         assert_eq!(c.stats.repeats_refused, 1);
+    }
+
+    #[test]
+    fn the_lookahead_sees_a_close_that_comes_with_the_layout_after_it() {
+        // As the structured topics: the close is followed by more layout (`, "end"`),
+        // which llguidance forces at the next step rather than with the sampled word.
+        let words = ["\"", "hash", " ring", " node", "ring", ", ", "end", "\", \"", "\",", " \"", "\"end"];
+        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\", \\\"end\\\"\"\nTOPIC: /(hash|ring)( ring| node)?/\n");
+        c.remember(&["hash ring".to_string()]);
+        let n = words.len() + 1;
+        assert_eq!(allowed(&mut c, n), vec![0]);
+        assert!(c.accept(0).is_empty());
+        assert!(allowed(&mut c, n).contains(&1));
+        assert!(c.accept(1).is_empty());
+        let a = allowed(&mut c, n);
+        assert!(!a.contains(&2) && a.contains(&3), "{a:?}");
+    }
+
+    #[test]
+    fn in_closing_mode_the_word_that_completes_a_repeat_is_still_refused() {
+        let words = ["\"", "hash", " ring", " node", "ring"];
+        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: /(hash|ring)( ring| node)?/\n");
+        c.remember(&["hash ring".to_string(), "hash".to_string()]);
+        assert_eq!(allowed(&mut c, 6), vec![0]);
+        assert!(c.accept(0).is_empty());
+        assert!(allowed(&mut c, 6).contains(&1));
+        assert!(c.accept(1).is_empty());
+        c.budget.max_tokens = 0; // closing mode from here on
+        // " ring" is refused; closing at "hash" (itself a repeat) is let through: in
+        // closing mode finishing comes first.
+        let a = allowed(&mut c, 6);
+        assert!(!a.contains(&2) && a.contains(&0), "{a:?}");
     }
 
     #[test]

@@ -165,6 +165,23 @@ impl RepeatGuard {
         out
     }
 
+    /// In closing mode: refuses only `also` (without them the field ends sooner, never
+    /// later), unless nothing else is left.
+    pub fn refuse_only(&mut self, logits: &mut [f32], also: &[u32]) {
+        let refuse: Vec<u32> = also.iter().copied().filter(|&t| logits.get(t as usize).is_some_and(|l| l.is_finite())).collect();
+        if refuse.is_empty() {
+            return;
+        }
+        if !logits.iter().enumerate().any(|(t, l)| l.is_finite() && !refuse.contains(&(t as u32))) {
+            self.unavoidable += 1;
+            return;
+        }
+        for t in refuse {
+            logits[t as usize] = f32::NEG_INFINITY;
+        }
+        self.refusals += 1;
+    }
+
     /// Refuses the closing tokens that would end the field as a repeat, and `also`
     /// (tokens after which the grammar closes the field as a repeat, see
     /// [`RepeatGuard::completing`]), unless nothing else is left.
