@@ -385,20 +385,30 @@ impl GrammarConstraint {
             return true;
         }
         let Ok(step) = c.compute_mask() else { return false };
-        let Some(mask) = step.sample_mask.as_ref() else { return false };
-        let mut any = false;
-        for (w, &bits) in mask.as_slice().iter().enumerate() {
-            for b in 0..32 {
-                if bits & (1 << b) != 0 {
-                    any = true;
-                    if !self.repeats.closes((w * 32 + b) as u32) {
-                        return false;
-                    }
+        step_closes(step, |t| self.repeats.closes(t))
+    }
+}
+
+/// Whether a parser step can only close the field: a stop, a splice of forced tokens
+/// that holds the close (with forced tokens on, an all-forced step comes back as a
+/// splice, not a mask: the 1.5B model's three-word topics were let through that way),
+/// or a mask whose every token closes.
+fn step_closes(step: &llguidance::toktrie::StepResult, closes: impl Fn(u32) -> bool) -> bool {
+    let Some(mask) = step.sample_mask.as_ref() else {
+        return step.is_stop() || step.splices.iter().any(|s| s.ff_tokens.iter().any(|&f| closes(f)));
+    };
+    let mut any = false;
+    for (w, &bits) in mask.as_slice().iter().enumerate() {
+        for b in 0..32 {
+            if bits & (1 << b) != 0 {
+                any = true;
+                if !closes((w * 32 + b) as u32) {
+                    return false;
                 }
             }
         }
-        any
     }
+    any
 }
 
 /// Whether the grammar allows token `t` (its logit is still finite).
@@ -531,13 +541,17 @@ mod tests {
     }
 
     fn tiny_closing(words: &[&str], lark: &str, closing: Closing) -> (TokTrie, GrammarConstraint) {
+        tiny_caps(words, lark, closing, InferenceCapabilities::default())
+    }
+
+    fn tiny_caps(words: &[&str], lark: &str, closing: Closing, caps: InferenceCapabilities) -> (TokTrie, GrammarConstraint) {
         let mut w: Vec<Vec<u8>> = words.iter().map(|s| s.as_bytes().to_vec()).collect();
         w.push(b"\xFF<eos>".to_vec());
         let eos = w.len() as u32 - 1;
         let info = TokRxInfo { vocab_size: w.len() as u32, tok_eos: eos, tok_bos: None, tok_pad: None, tok_unk: None, tok_end_of_turn: None };
         let trie = TokTrie::from(&info, &w);
         let env: TokEnv = Arc::new(llguidance::toktrie::ApproximateTokEnv::new(trie.clone()));
-        let mut factory = ParserFactory::new(&env, InferenceCapabilities::default(), &SlicedBiasComputer::general_slices()).unwrap();
+        let mut factory = ParserFactory::new(&env, caps, &SlicedBiasComputer::general_slices()).unwrap();
         factory.quiet();
         let words = Arc::new(TokenWords::new(&trie));
         let space = TokenSpace { factory, n_vocab: w.len(), words, probe: vec![] };
@@ -628,6 +642,21 @@ mod tests {
         // closing mode finishing comes first.
         let a = allowed(&mut c, 6);
         assert!(!a.contains(&2) && a.contains(&0), "{a:?}");
+    }
+
+    #[test]
+    fn a_forced_close_is_seen_in_a_splice_a_stop_or_a_mask() {
+        use llguidance::toktrie::{SimpleVob, StepResult};
+        let closes = |t: u32| t == 7;
+        assert!(step_closes(&StepResult::splice(0, vec![7, 3]), closes), "forced close then layout");
+        assert!(!step_closes(&StepResult::splice(0, vec![3]), closes), "forced layout without the close");
+        assert!(step_closes(&StepResult::stop(), closes));
+        let mut only = SimpleVob::alloc(40);
+        only.allow_token(7);
+        assert!(step_closes(&StepResult::sample(only.clone(), None), closes));
+        only.allow_token(3);
+        assert!(!step_closes(&StepResult::sample(only, None), closes));
+        assert!(!step_closes(&StepResult::sample(SimpleVob::alloc(40), None), closes), "nothing allowed is no close");
     }
 
     #[test]
