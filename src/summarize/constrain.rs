@@ -374,42 +374,65 @@ impl GrammarConstraint {
 }
 
 impl GrammarConstraint {
-    /// Whether the grammar, once `t` is accepted, closes the current field by itself:
-    /// the close is among the tokens it forces, or every token it then allows closes
-    /// the field. Looked at on a copy of the parser, only for the rare token that
-    /// would make the field equal an earlier one ([`RepeatGuard::completing`]).
-    fn closes_after(&self, t: u32) -> bool {
-        let mut c = self.constraint.deep_clone();
+    /// Whether, once `t` is accepted, the grammar leaves nothing but ending the current
+    /// field as an earlier one: the close comes forced with a repeated text, or every
+    /// token it then allows either closes the field as a repeat or (up to `depth` more
+    /// tokens) leads there in turn. Looked at on copies of the parser, only for the few
+    /// tokens that spell the start of an earlier field ([`RepeatGuard::completing`]);
+    /// a step that allows more than [`AHEAD_FANOUT`] tokens counts as a way out.
+    fn forces_repeat(&self, parser: &llguidance::Constraint, field: &[u8], t: u32, depth: usize) -> bool {
+        let trie = self.constraint.tok_trie();
+        let d = self.repeats.delimiter();
+        let mut c = parser.deep_clone();
         let Ok(r) = c.commit_token(Some(t)) else { return false };
-        if r.ff_tokens.iter().skip(1).any(|&f| self.repeats.closes(f)) {
-            return true;
+        let mut field = field.to_vec();
+        // The field as it ends (the bytes before the delimiter) if `tokens` close it.
+        let ends = |field: &mut Vec<u8>, tokens: &[u32]| -> Option<bool> {
+            for &f in tokens {
+                let b = trie.token(f);
+                if let Some(cut) = b.iter().position(|&x| x == d) {
+                    field.extend_from_slice(&b[..cut]);
+                    return Some(self.repeats.is_seen(field));
+                }
+                field.extend_from_slice(b);
+            }
+            None
+        };
+        if let Some(repeat) = ends(&mut field, &r.ff_tokens) {
+            return repeat;
         }
         let Ok(step) = c.compute_mask() else { return false };
-        step_closes(step, |t| self.repeats.closes(t))
-    }
-}
-
-/// Whether a parser step can only close the field: a stop, a splice of forced tokens
-/// that holds the close (with forced tokens on, an all-forced step comes back as a
-/// splice, not a mask: the 1.5B model's three-word topics were let through that way),
-/// or a mask whose every token closes.
-fn step_closes(step: &llguidance::toktrie::StepResult, closes: impl Fn(u32) -> bool) -> bool {
-    let Some(mask) = step.sample_mask.as_ref() else {
-        return step.is_stop() || step.splices.iter().any(|s| s.ff_tokens.iter().any(|&f| closes(f)));
-    };
-    let mut any = false;
-    for (w, &bits) in mask.as_slice().iter().enumerate() {
-        for b in 0..32 {
-            if bits & (1 << b) != 0 {
-                any = true;
-                if !closes((w * 32 + b) as u32) {
-                    return false;
+        // With forced tokens on, an all-forced step comes back as a splice, not a mask.
+        let Some(mask) = step.sample_mask.as_ref() else {
+            let forced: Vec<u32> = step.splices.iter().flat_map(|s| s.ff_tokens.iter().copied()).collect();
+            return ends(&mut field, &forced).unwrap_or(false);
+        };
+        let mut allowed = vec![];
+        for (w, &bits) in mask.as_slice().iter().enumerate() {
+            for b in 0..32 {
+                if bits & (1 << b) != 0 {
+                    if allowed.len() == AHEAD_FANOUT {
+                        return false;
+                    }
+                    allowed.push((w * 32 + b) as u32);
                 }
             }
         }
+        let step_field = field;
+        !allowed.is_empty()
+            && allowed.iter().all(|&u| {
+                let mut f = step_field.clone();
+                match ends(&mut f, &[u]) {
+                    Some(repeat) => repeat,
+                    None => depth > 0 && self.forces_repeat(&c, &step_field, u, depth - 1),
+                }
+            })
     }
-    any
 }
+
+/// Tokens a looked-ahead step may allow and still be followed: the words of a topic
+/// are few; a step that allows more is a way out of the repeat.
+const AHEAD_FANOUT: usize = 32;
 
 /// Whether the grammar allows token `t` (its logit is still finite).
 fn allowed(logits: &[f32], t: u32) -> bool {
@@ -460,7 +483,7 @@ impl LogitsProcessor for GrammarConstraint {
         // closing mode: the field can only end sooner without it (the 1.5B model's
         // topics come last in a section, often in closing mode, and repeated there).
         let also = self.repeats.completing(self.constraint.tok_trie(), &logits[..n]);
-        let also: Vec<u32> = also.into_iter().filter(|&t| self.closes_after(t)).collect();
+        let also: Vec<u32> = also.into_iter().filter(|&t| self.forces_repeat(&self.constraint, self.repeats.current(), t, 3)).collect();
         if !must_close {
             self.repeats.restrict(self.constraint.tok_trie(), &mut logits[..n], &also);
         } else if !also.is_empty() {
@@ -645,18 +668,18 @@ mod tests {
     }
 
     #[test]
-    fn a_forced_close_is_seen_in_a_splice_a_stop_or_a_mask() {
-        use llguidance::toktrie::{SimpleVob, StepResult};
-        let closes = |t: u32| t == 7;
-        assert!(step_closes(&StepResult::splice(0, vec![7, 3]), closes), "forced close then layout");
-        assert!(!step_closes(&StepResult::splice(0, vec![3]), closes), "forced layout without the close");
-        assert!(step_closes(&StepResult::stop(), closes));
-        let mut only = SimpleVob::alloc(40);
-        only.allow_token(7);
-        assert!(step_closes(&StepResult::sample(only.clone(), None), closes));
-        only.allow_token(3);
-        assert!(!step_closes(&StepResult::sample(only, None), closes));
-        assert!(!step_closes(&StepResult::sample(SimpleVob::alloc(40), None), closes), "nothing allowed is no close");
+    fn a_repeat_spelled_over_two_tokens_is_refused_at_its_first() {
+        // Vocabulary: 0 `"`, 1 `hash`, 2 ` ring`, 3 ` node`, 4 `ring`, 5 ` r`, 6 `ing`,
+        // 7 <eos>. " r" then "ing" spells " ring": after " r" the grammar allows only
+        // "ing", then only the close, so " r" is a repeat as surely as " ring".
+        let words = ["\"", "hash", " ring", " node", "ring", " r", "ing"];
+        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: /(hash|ring)( ring| node)?/\n");
+        c.remember(&["hash ring".to_string()]);
+        assert_eq!(allowed(&mut c, 8), vec![0]);
+        assert!(c.accept(0).is_empty());
+        assert_eq!(allowed(&mut c, 8), vec![1, 4]);
+        assert!(c.accept(1).is_empty());
+        assert_eq!(allowed(&mut c, 8), vec![0, 3]);
     }
 
     #[test]

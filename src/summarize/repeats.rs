@@ -61,6 +61,9 @@ fn list_number(bytes: &[u8]) -> bool {
     digits > 0 && matches!(b.get(digits), Some(b'.' | b')'))
 }
 
+/// Tokens looked ahead for at one step, at most: each costs a copy of the parser.
+pub const MAX_AHEAD: usize = 48;
+
 pub struct RepeatGuard {
     fields: Fields,
     /// Tokens whose bytes hold the delimiter (precomputed once per constraint).
@@ -116,16 +119,23 @@ impl RepeatGuard {
         self.closing.binary_search(&t).is_ok()
     }
 
-    /// Allowed tokens that do not close the field but would make it, normalized, equal
-    /// to an earlier field: harmless where the model may go on, a repeat where the
-    /// grammar then closes the field by itself. The caller looks ahead for those
-    /// and passes them back to [`RepeatGuard::restrict`]. Empty unless the field so far
-    /// is the start of an earlier one (most steps cost one prefix check).
+    /// Allowed tokens that do not close the field but spell the start (or all) of what
+    /// an earlier field has beyond this one: harmless where the model may go on, a
+    /// repeat where the grammar then leaves nothing but that earlier field (a topic at
+    /// its word limit; " add" where only "ing" may follow). The caller looks ahead for
+    /// those ([`GrammarConstraint::forces_repeat`]) and passes them back to
+    /// [`RepeatGuard::restrict`]. Empty unless the field so far is the start of an
+    /// earlier one (most steps cost one prefix check); at most [`MAX_AHEAD`] tokens.
+    ///
+    /// [`GrammarConstraint::forces_repeat`]: super::constrain::GrammarConstraint
     pub fn completing(&mut self, trie: &TokTrie, logits: &[f32]) -> Vec<u32> {
         if !self.in_field() || self.seen.is_empty() {
             return vec![];
         }
         let now = normalize(&self.current);
+        if now.is_empty() {
+            return vec![];
+        }
         // What an earlier field has beyond this one, as letters and digits only:
         // "consistent hashing add" before "consistent hashing adding" leaves "ing".
         let alnum = |s: &str| s.bytes().filter(u8::is_ascii_alphanumeric).collect::<Vec<u8>>();
@@ -147,22 +157,30 @@ impl RepeatGuard {
             }
             m
         });
-        let mut field = self.current.clone();
-        let base = field.len();
         let mut out = vec![];
+        // Longest spellings first: the whole rest, then ever shorter starts of it.
         for r in &rests {
-            for &t in by_words.get(r).map(Vec::as_slice).unwrap_or(&[]) {
-                if !logits.get(t as usize).is_some_and(|l| l.is_finite()) || self.closing.binary_search(&t).is_ok() {
-                    continue;
-                }
-                field.truncate(base);
-                field.extend_from_slice(trie.token(t));
-                if self.seen.contains(&normalize(&field)) && !out.contains(&t) {
-                    out.push(t);
+            for k in (1..=r.len()).rev() {
+                for &t in by_words.get(&r[..k]).map(Vec::as_slice).unwrap_or(&[]) {
+                    if out.len() < MAX_AHEAD && logits.get(t as usize).is_some_and(|l| l.is_finite()) && self.closing.binary_search(&t).is_err() && !out.contains(&t) {
+                        out.push(t);
+                    }
                 }
             }
         }
         out
+    }
+
+    /// The byte that ends a field.
+    pub fn delimiter(&self) -> u8 {
+        self.fields.delimiter()
+    }
+
+    /// Whether `field` (its bytes so far, without the delimiter), normalized, is an
+    /// earlier field.
+    pub fn is_seen(&self, field: &[u8]) -> bool {
+        let n = normalize(field);
+        !n.is_empty() && self.seen.contains(&n)
     }
 
     /// In closing mode: refuses only `also` (without them the field ends sooner, never
