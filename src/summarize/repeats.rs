@@ -183,8 +183,9 @@ impl RepeatGuard {
         !n.is_empty() && self.seen.contains(&n)
     }
 
-    /// In closing mode: refuses only `also` (without them the field ends sooner, never
-    /// later), unless nothing else is left.
+    /// Refuses the allowed tokens of `also` unless nothing else is left (then counts
+    /// the step as unavoidable). Alone, in closing mode: the tokens after which the
+    /// grammar closes a repeat (without them the field ends sooner, never later).
     pub fn refuse_only(&mut self, logits: &mut [f32], also: &[u32]) {
         let refuse: Vec<u32> = also.iter().copied().filter(|&t| logits.get(t as usize).is_some_and(|l| l.is_finite())).collect();
         if refuse.is_empty() {
@@ -224,20 +225,9 @@ impl RepeatGuard {
                 let n = normalize(&field);
                 !n.is_empty() && self.seen.contains(&n)
             })
-            .chain(also.iter().copied().filter(|&t| allowed(t)))
+            .chain(also.iter().copied())
             .collect();
-        if refuse.is_empty() {
-            return;
-        }
-        let others = logits.iter().enumerate().any(|(t, l)| l.is_finite() && !refuse.contains(&(t as u32)));
-        if !others {
-            self.unavoidable += 1;
-            return;
-        }
-        for t in refuse {
-            logits[t as usize] = f32::NEG_INFINITY;
-        }
-        self.refusals += 1;
+        self.refuse_only(logits, &refuse);
     }
 
     /// Follows the output; `sampled`: the model chose this token (not the grammar).
