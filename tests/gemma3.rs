@@ -224,3 +224,42 @@ fn gpu_logits_match_cpu_and_greedy_matches_llama_cpp() {
     eprintln!("gemma3 GPU greedy: {same} of {} tokens equal to llama.cpp's", want.len());
     assert!(same >= MIN_GREEDY_SAME, "GPU greedy tokens agree with llama.cpp's for only {same}: got {got:?}\nwant {want:?}");
 }
+
+/// Writes the teacher-forced logits of the fixture's 768 positions, raw little-endian
+/// f32 (768 × n_vocab), to `$PRECIS_GEMMA3_DUMP/precis-gemma3-{fast,exact}.f32`: the
+/// product's quantized path and the CPU engine with f32 weights (`Weights::Dequantized`),
+/// for tests/fixtures/gemma3_reference.py to compare with its float64 reference. Skips
+/// without the variable (1.5 GB of output).
+#[test]
+#[ignore = "writes 1.5 GB: PRECIS_GEMMA3_DUMP=/tmp cargo test --test gemma3 -- --ignored dump_forced_logits"]
+fn dump_forced_logits() {
+    use precis::cpu::model::{Model, Weights};
+    use precis::format::gguf::Gguf;
+    use precis::model::spec::ModelSpec;
+    use std::io::Write;
+    let Ok(dir) = std::env::var("PRECIS_GEMMA3_DUMP") else {
+        eprintln!("SKIPPED: set PRECIS_GEMMA3_DUMP to a directory");
+        return;
+    };
+    let Some(e) = engine() else { return };
+    let path = common::gemma3_model().unwrap();
+    let toks = ids(&fixture()["forced"]["ids"]);
+    let write = |m: &Model, name: &str| {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/precis-gemma3-{name}.f32")).unwrap());
+        let mut cache = m.new_cache(toks.len());
+        for chunk in toks.chunks(CHUNK) {
+            let logits = m.forward(chunk, &mut cache, Logits::All).unwrap();
+            for v in logits {
+                f.write_all(&v.to_le_bytes()).unwrap();
+            }
+        }
+        eprintln!("wrote {dir}/precis-gemma3-{name}.f32 ({} positions)", toks.len());
+    };
+    write(e.cpu().unwrap(), "fast");
+    let bytes = std::fs::read(&path).unwrap();
+    let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
+    let hp = precis::Hparams::from_gguf(&g, &Overrides::default()).unwrap();
+    let spec = ModelSpec::resolve(&g, &hp, &path).unwrap();
+    let exact = Model::load_with(&mut &bytes[..], &path, &spec, hp, Weights::Dequantized).unwrap();
+    write(&exact, "exact");
+}
