@@ -225,41 +225,98 @@ fn gpu_logits_match_cpu_and_greedy_matches_llama_cpp() {
     assert!(same >= MIN_GREEDY_SAME, "GPU greedy tokens agree with llama.cpp's for only {same}: got {got:?}\nwant {want:?}");
 }
 
-/// Writes the teacher-forced logits of the fixture's 768 positions, raw little-endian
-/// f32 (768 × n_vocab), to `$PRECIS_GEMMA3_DUMP/precis-gemma3-{fast,exact}.f32`: the
-/// product's quantized path and the CPU engine with f32 weights (`Weights::Dequantized`),
-/// for tests/fixtures/gemma3_reference.py to compare with its float64 reference. Skips
-/// without the variable (1.5 GB of output).
+/// The exact model: `gemma3-f64.json`, a float64 forward of the dequantized weights
+/// (tests/fixtures/gemma3_reference.py, independent of this crate), per position its
+/// top-5 logits and its logits at llama.cpp's top-5 ids.
+fn reference() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(common::fixture("gemma3-f64.json")).unwrap()).unwrap()
+}
+
+/// The f32-weight engine against the float64 reference: f32 arithmetic over 18 layers
+/// (measured: 0.0000 mean |diff| at 4 decimals, every argmax the same).
+const TOL_EXACT_TOP5: f32 = 1e-3;
+/// Where the reference's own top-2 margin is below this, f32 rounding may swap them.
+const EXACT_NEAR_TIE: f32 = 1e-3;
+
+/// Why 727/768 is where llama.cpp and we meet (issue 15 asks for ≥ 97%): against the
+/// exact model, the f32-weight engine takes the reference's argmax everywhere (768/768
+/// measured), and the product's quantized path is closer to it than llama.cpp is, in
+/// argmax agreement (743 against 733 measured) and in the mean |diff| of the logits at
+/// llama.cpp's top-5 ids (0.11 against 0.17). What separates the two engines is the
+/// activations' rounding before each integer dot product — llama.cpp's Q8_K blocks of
+/// 256 values, ours of 32 — and Gemma 3's outlier channels make that rounding
+/// noise large: the reference with llama.cpp's rounding emulated lands as far from the
+/// exact one as llama.cpp does (gemma3_reference.py, docs/TESTING.md).
 #[test]
-#[ignore = "writes 1.5 GB: PRECIS_GEMMA3_DUMP=/tmp cargo test --test gemma3 -- --ignored dump_forced_logits"]
-fn dump_forced_logits() {
+#[ignore = "20 s and 2 GB for the f32 weights on two cores: make test-models"]
+fn we_are_closer_to_the_exact_model_than_llama_cpp() {
     use precis::cpu::model::{Model, Weights};
     use precis::format::gguf::Gguf;
     use precis::model::spec::ModelSpec;
-    use std::io::Write;
-    let Ok(dir) = std::env::var("PRECIS_GEMMA3_DUMP") else {
-        eprintln!("SKIPPED: set PRECIS_GEMMA3_DUMP to a directory");
-        return;
-    };
     let Some(e) = engine() else { return };
     let path = common::gemma3_model().unwrap();
     let toks = ids(&fixture()["forced"]["ids"]);
-    let write = |m: &Model, name: &str| {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/precis-gemma3-{name}.f32")).unwrap());
+    let llama = fixture()["forced"]["top5"].as_array().unwrap().clone();
+    let r = reference();
+    let (rtop, rat) = (r["top5"].as_array().unwrap(), r["at_llama_top5"].as_array().unwrap());
+    assert_eq!(rtop.len(), toks.len(), "gemma3-f64.json covers the forced ids");
+    let v = e.hp.n_vocab;
+    let id = |x: &serde_json::Value| x[0].as_u64().unwrap() as usize;
+    let val = |x: &serde_json::Value| x.as_f64().unwrap() as f32;
+    // (argmax = the reference's, positions, Σ|diff| at llama.cpp's top-5 ids, count,
+    // max |diff| at the reference's top-5 ids).
+    let measure = |m: &Model| {
         let mut cache = m.new_cache(toks.len());
-        for chunk in toks.chunks(CHUNK) {
+        let (mut agree, mut sum, mut cnt, mut worst) = (0usize, 0f64, 0usize, 0f32);
+        let mut disagree = Vec::new();
+        for (c, chunk) in toks.chunks(CHUNK).enumerate() {
             let logits = m.forward(chunk, &mut cache, Logits::All).unwrap();
-            for v in logits {
-                f.write_all(&v.to_le_bytes()).unwrap();
+            for (i, row) in logits.chunks_exact(v).enumerate() {
+                let p = c * CHUNK + i;
+                let top = rtop[p].as_array().unwrap();
+                let ours = precis::model::sampling::argmax(row) as usize;
+                if ours == id(&top[0]) {
+                    agree += 1;
+                } else {
+                    disagree.push((p, val(&top[0][1]) - val(&top[1][1])));
+                }
+                for (e, want) in llama[p].as_array().unwrap().iter().zip(rat[p].as_array().unwrap()) {
+                    sum += (row[id(e)] - val(want)).abs() as f64;
+                    cnt += 1;
+                }
+                for t in top {
+                    worst = worst.max((row[id(t)] - val(&t[1])).abs());
+                }
             }
         }
-        eprintln!("wrote {dir}/precis-gemma3-{name}.f32 ({} positions)", toks.len());
+        (agree, sum / cnt as f64, worst, disagree)
     };
-    write(e.cpu().unwrap(), "fast");
+    // llama.cpp against the same reference, from its fixture.
+    let (mut l_agree, mut l_sum, mut l_cnt) = (0usize, 0f64, 0usize);
+    for p in 0..toks.len() {
+        let lt = llama[p].as_array().unwrap();
+        l_agree += (id(&lt[0]) == id(&rtop[p][0])) as usize;
+        for (e, want) in lt.iter().zip(rat[p].as_array().unwrap()) {
+            l_sum += (val(&e[1]) - val(want)).abs() as f64;
+            l_cnt += 1;
+        }
+    }
+    let l_mean = l_sum / l_cnt as f64;
+    let n = toks.len();
+    let (f_agree, f_mean, _, _) = measure(e.cpu().unwrap());
     let bytes = std::fs::read(&path).unwrap();
     let g = Gguf::parse(&bytes, bytes.len() as u64).unwrap();
     let hp = precis::Hparams::from_gguf(&g, &Overrides::default()).unwrap();
     let spec = ModelSpec::resolve(&g, &hp, &path).unwrap();
     let exact = Model::load_with(&mut &bytes[..], &path, &spec, hp, Weights::Dequantized).unwrap();
-    write(&exact, "exact");
+    let (x_agree, x_mean, x_worst, x_disagree) = measure(&exact);
+    eprintln!(
+        "gemma3 against the float64 reference, {n} teacher-forced positions: argmax the same at {x_agree} (f32 weights), {f_agree} (ours, quantized), {l_agree} (llama.cpp); \
+         mean |diff| at llama.cpp's top-5 ids {x_mean:.4} / {f_mean:.4} / {l_mean:.4}; f32 weights' largest |diff| at the reference's top 5: {x_worst:.2e}"
+    );
+    assert!(x_worst <= TOL_EXACT_TOP5, "f32-weight engine: a top-5 logit {x_worst} from the float64 reference (tolerance {TOL_EXACT_TOP5})");
+    let real: Vec<_> = x_disagree.iter().filter(|(_, m)| *m >= EXACT_NEAR_TIE).collect();
+    assert!(real.is_empty(), "f32-weight engine: argmax differs from the reference at positions (its margin) {real:?}");
+    assert!(f_agree >= l_agree, "quantized path: the reference's argmax at {f_agree}/{n}, llama.cpp at {l_agree}/{n}");
+    assert!(f_mean < l_mean, "quantized path: mean |diff| {f_mean:.4} from the reference, llama.cpp {l_mean:.4}");
 }
