@@ -30,6 +30,10 @@ struct Shared {
     /// Workers currently inside a job; the caller waits for 0 before returning so no
     /// worker still reads the `Job` after it is gone.
     inside: AtomicUsize,
+    /// Workers parked (or about to park) on `wake`; the caller locks and notifies only
+    /// when there is one. In wasm a notify is a call into the engine's runtime, and a
+    /// decode step runs ~200 jobs while the workers spin.
+    sleepers: AtomicUsize,
     sleep: Mutex<()>,
     wake: Condvar,
 }
@@ -71,7 +75,7 @@ fn wait_until(done: impl Fn() -> bool) {
 
 impl Pool {
     pub fn new(threads: usize) -> Pool {
-        let shared = Arc::new(Shared { epoch: AtomicUsize::new(0), job: AtomicUsize::new(0), inside: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new() });
+        let shared = Arc::new(Shared { epoch: AtomicUsize::new(0), job: AtomicUsize::new(0), inside: AtomicUsize::new(0), sleepers: AtomicUsize::new(0), sleep: Mutex::new(()), wake: Condvar::new() });
         let workers = threads.saturating_sub(1);
         let joined = Arc::new(AtomicUsize::new(0));
         #[cfg(not(target_arch = "wasm32"))]
@@ -107,8 +111,10 @@ impl Pool {
         let job = Job { f, n, next: AtomicUsize::new(0), done: AtomicUsize::new(0) };
         let s = &self.shared;
         s.job.store(&job as *const Job as usize, Release);
-        s.epoch.fetch_add(1, AcqRel);
-        {
+        // SeqCst pairs with the worker's: it counts itself a sleeper, then checks the
+        // epoch; we bump the epoch, then check for sleepers. One of us sees the other.
+        s.epoch.fetch_add(1, SeqCst);
+        if s.sleepers.load(SeqCst) > 0 {
             let _l = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
             s.wake.notify_all();
         }
@@ -146,9 +152,13 @@ fn worker(s: &Shared) -> ! {
                 std::thread::yield_now();
             } else {
                 let l = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
-                if s.epoch.load(Acquire) == seen {
+                s.sleepers.fetch_add(1, SeqCst);
+                if s.epoch.load(SeqCst) == seen {
                     drop(s.wake.wait(l));
+                } else {
+                    drop(l);
                 }
+                s.sleepers.fetch_sub(1, SeqCst);
             }
         }
         seen = s.epoch.load(Acquire);
