@@ -10,6 +10,8 @@ each corpus transcript, the structured summary (greedy, medium length) and, with
   bullets   distinct bullets of 20 (normalized: lowercased words)
   titles    distinct section titles of 5 (without "Section N:" and the time range)
   restate   bullets that repeat their section's title
+  repeats   texts written more than once in the summary (titles, bullets, section and
+            global topics together, normalized), counting each extra copy
   topics    global topics found in the transcript, of 5 (their words in a row)
   leaks     topic names from the worked examples that the transcript does not have
   order     sections whose words overlap their own fifth of the talk more than any
@@ -88,6 +90,7 @@ def measure_structured(text, transcript, shots, schema):
     titles = [title_text(s["title"]) for s in j["sections"]]
     restate = sum(norm(b) == norm(title_text(s["title"])) for s in j["sections"] for b in s["content"])
     names = list(j["topics"]) + [t for s in j["sections"] for t in s["topics"]]
+    fields = [n for n in (norm(x) for x in titles + bullets + names) if n]
     leaks = sorted({n for n in names if n in shots and not contains_run(talk, words(n))})
     parts = fifths(transcript)
     order = 0
@@ -100,6 +103,7 @@ def measure_structured(text, transcript, shots, schema):
         "bullets": len({norm(b) for b in bullets}),
         "titles": len({norm(t) for t in titles}),
         "restate": restate,
+        "repeats": len(fields) - len(set(fields)),
         "topics": sum(contains_run(talk, words(t)) for t in j["topics"]),
         "leaks": leaks,
         "order": order,
@@ -154,7 +158,7 @@ def main():
     transcripts = [p for p in sorted((CORPUS / "transcripts").glob("*.txt")) if not only or p.stem in only]
     shots, schema = shot_names(), validator()
     rows = []
-    head = f"{'model':<38} {'transcript':<26} {'shots':>5} {'valid':>5} {'bullets':>7} {'titles':>6} {'restate':>7} {'topics':>6} {'leaks':>5} {'order':>5} {'quotes':>7} {'time s':>7} {'tok/s':>6}"
+    head = f"{'model':<38} {'transcript':<26} {'shots':>5} {'valid':>5} {'bullets':>7} {'titles':>6} {'restate':>7} {'repeats':>7} {'topics':>6} {'leaks':>5} {'order':>5} {'quotes':>7} {'time s':>7} {'tok/s':>6}"
     print(head)
     for model in models:
         for path in transcripts:
@@ -179,7 +183,7 @@ def main():
                 if err:
                     print(f"{model.name:<38} {path.stem:<26} {n:>5} error: {err}")
                 else:
-                    print(f"{model.name:<38} {path.stem:<26} {n:>5} {'yes' if row['valid'] else 'NO':>5} {row['bullets']:>5}/20 {row['titles']:>4}/5 {row['restate']:>7} {row['topics']:>4}/5 {len(row['leaks']):>5} {row['order']:>3}/5 {row.get('quotes', '-'):>7} {row['seconds']:>7} {row.get('decode_tps', 0):>6}")
+                    print(f"{model.name:<38} {path.stem:<26} {n:>5} {'yes' if row['valid'] else 'NO':>5} {row['bullets']:>5}/20 {row['titles']:>4}/5 {row['restate']:>7} {row['repeats']:>7} {row['topics']:>4}/5 {len(row['leaks']):>5} {row['order']:>3}/5 {row.get('quotes', '-'):>7} {row['seconds']:>7} {row.get('decode_tps', 0):>6}")
                 sys.stdout.flush()
     print(json.dumps({"quality": rows}))
 

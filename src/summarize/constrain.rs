@@ -380,6 +380,26 @@ impl GrammarConstraint {
     /// tokens) leads there in turn. Looked at on copies of the parser, only for the few
     /// tokens that spell the start of an earlier field ([`RepeatGuard::completing`]);
     /// a step that allows more than [`AHEAD_FANOUT`] tokens counts as a way out.
+    /// At a field's start the ways on are too many to look at each: the likeliest
+    /// first tokens are, best first, until one does not lead into a repeat (greedy
+    /// decoding takes that one) or [`FIRST_LOOK`] have been. "consistent" opening a
+    /// topic, where "consistent" and "consistent hashing" were written before and the
+    /// talk's words leave only those two ends, is refused here: one token later
+    /// nothing but a repeat is left (the 1.5B model's sections 2, 3 and 5 each ended
+    /// on "consistent hashing", section 1's title).
+    fn first_tokens_into_repeats(&self, logits: &[f32]) -> Vec<u32> {
+        let mut best: Vec<u32> = (0..logits.len() as u32).filter(|&t| allowed(logits, t)).collect();
+        let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
+        let k = FIRST_LOOK.min(best.len());
+        if k == 0 {
+            return vec![];
+        }
+        best.select_nth_unstable_by(k - 1, by_logit);
+        best.truncate(k);
+        best.sort_by(by_logit);
+        best.into_iter().take_while(|&t| !self.repeats.closes(t) && self.forces_repeat(&self.constraint, b"", t, 3)).collect()
+    }
+
     fn forces_repeat(&self, parser: &llguidance::Constraint, field: &[u8], t: u32, depth: usize) -> bool {
         let trie = self.constraint.tok_trie();
         let d = self.repeats.delimiter();
@@ -429,6 +449,9 @@ impl GrammarConstraint {
             })
     }
 }
+
+/// A field's first tokens looked ahead for, at most, likeliest first.
+const FIRST_LOOK: usize = 8;
 
 /// Tokens a looked-ahead step may allow and still be followed: the words of a topic
 /// are few; a step that allows more is a way out of the repeat.
@@ -482,8 +505,12 @@ impl LogitsProcessor for GrammarConstraint {
         // A word after which the grammar closes the field as a repeat is refused even in
         // closing mode: the field can only end sooner without it (the 1.5B model's
         // topics come last in a section, often in closing mode, and repeated there).
-        let also = self.repeats.completing(self.constraint.tok_trie(), &logits[..n]);
-        let also: Vec<u32> = also.into_iter().filter(|&t| self.forces_repeat(&self.constraint, self.repeats.current(), t, 3)).collect();
+        let also: Vec<u32> = if self.repeats.at_field_start() {
+            self.first_tokens_into_repeats(&logits[..n])
+        } else {
+            let also = self.repeats.completing(self.constraint.tok_trie(), &logits[..n]);
+            also.into_iter().filter(|&t| self.forces_repeat(&self.constraint, self.repeats.current(), t, 3)).collect()
+        };
         if !must_close {
             self.repeats.restrict(self.constraint.tok_trie(), &mut logits[..n], &also);
         } else if !also.is_empty() {
@@ -680,6 +707,47 @@ mod tests {
         assert_eq!(allowed(&mut c, 8), vec![1, 4]);
         assert!(c.accept(1).is_empty());
         assert_eq!(allowed(&mut c, 8), vec![0, 3]);
+    }
+
+    #[test]
+    fn a_bare_space_before_a_word_the_grammar_spells_is_refused_where_that_repeats() {
+        // Vocabulary: 0 `"`, 1 `hash`, 2 ` ring`, 3 ` `, 4 `ring`, 5 <eos>. After "hash"
+        // the grammar allows the close, " ring", or " " after which it spells "ring"
+        // itself: with "hash ring" written before, " " is a repeat as surely as " ring"
+        // (the 1.5B model's "consistent hashing adding" came twice that way).
+        let words = ["\"", "hash", " ring", " ", "ring"];
+        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: /hash( ring)?/\n");
+        c.remember(&["hash ring".to_string()]);
+        assert_eq!(allowed(&mut c, 6), vec![0]);
+        assert!(c.accept(0).is_empty());
+        assert_eq!(allowed(&mut c, 6), vec![1]);
+        assert!(c.accept(1).is_empty());
+        assert_eq!(allowed(&mut c, 6), vec![0]);
+        assert_eq!(c.stats.repeats_refused, 1);
+    }
+
+    #[test]
+    fn a_first_word_that_leaves_only_a_repeat_is_refused() {
+        // Vocabulary: 0 `"`, 1 `hash`, 2 ` ring`, 3 `node`, 4 <eos>. A topic is "hash
+        // ring" or "node": with "hash ring" written before, "hash" leaves nothing but
+        // the repeat, so the model's favourite "hash" is refused at the field's start.
+        let words = ["\"", "hash", " ring", "node"];
+        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: /hash ring|node/\n");
+        c.remember(&["hash ring".to_string()]);
+        assert_eq!(allowed(&mut c, 5), vec![0]);
+        assert!(c.accept(0).is_empty());
+        let mut logits = vec![0.0f32, 5.0, 0.0, 1.0, 0.0];
+        assert!(c.process(&mut logits));
+        assert!(!logits[1].is_finite() && logits[3].is_finite(), "{logits:?}");
+        assert_eq!(c.stats.repeats_refused, 1);
+        // Where the favourite leads elsewhere, nothing is looked at past it.
+        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: /hash ring|node/\n");
+        c.remember(&["hash ring".to_string()]);
+        allowed(&mut c, 5);
+        assert!(c.accept(0).is_empty());
+        let mut logits = vec![0.0f32, 1.0, 0.0, 5.0, 0.0];
+        assert!(c.process(&mut logits));
+        assert!(logits[1].is_finite() && logits[3].is_finite() && c.stats.repeats_refused == 0, "{logits:?}");
     }
 
     #[test]

@@ -63,6 +63,8 @@ fn list_number(bytes: &[u8]) -> bool {
 
 /// Tokens looked ahead for at one step, at most: each costs a copy of the parser.
 pub const MAX_AHEAD: usize = 48;
+/// A step that allows at most this many tokens has each of them looked ahead for.
+const NARROW: usize = 32;
 
 pub struct RepeatGuard {
     fields: Fields,
@@ -107,6 +109,11 @@ impl RepeatGuard {
         &self.current
     }
 
+    /// Whether a field is open, nothing written in it yet, and there are earlier fields.
+    pub fn at_field_start(&self) -> bool {
+        self.in_field() && self.current.is_empty() && !self.seen.is_empty()
+    }
+
     /// Whether a field is open for the model to write in.
     fn in_field(&self) -> bool {
         self.fields == Fields::Lines || self.inside
@@ -125,7 +132,9 @@ impl RepeatGuard {
     /// its word limit; " add" where only "ing" may follow). The caller looks ahead for
     /// those ([`GrammarConstraint::forces_repeat`]) and passes them back to
     /// [`RepeatGuard::restrict`]. Empty unless the field so far is the start of an
-    /// earlier one (most steps cost one prefix check); at most [`MAX_AHEAD`] tokens.
+    /// earlier one (most steps cost one prefix check); then every allowed token where
+    /// the grammar allows at most `NARROW` (a space or a hyphen may be all it takes
+    /// before the grammar spells the rest), else at most [`MAX_AHEAD`] tokens.
     ///
     /// [`GrammarConstraint::forces_repeat`]: super::constrain::GrammarConstraint
     pub fn completing(&mut self, trie: &TokTrie, logits: &[f32]) -> Vec<u32> {
@@ -142,6 +151,14 @@ impl RepeatGuard {
         let rests: Vec<Vec<u8>> = self.seen.iter().filter(|s| s.len() > now.len() && s.starts_with(&now)).map(|s| alnum(&s[now.len()..])).filter(|r| !r.is_empty()).collect();
         if rests.is_empty() {
             return vec![];
+        }
+        // Where the grammar is narrow (a topic inside the talk's words) every way on is
+        // looked at: a bare " " after "consistent", with "hashing" then forced by the
+        // grammar, spells a repeat as surely as " hashing" does (the 1.5B model's
+        // section 3 repeated "consistent hashing adding" that way).
+        let open: Vec<u32> = (0..logits.len() as u32).filter(|&t| logits[t as usize].is_finite()).take(NARROW + 1).collect();
+        if open.len() <= NARROW {
+            return open.into_iter().filter(|&t| self.closing.binary_search(&t).is_err() && trie.token(t).first() != Some(&TokTrie::SPECIAL_TOKEN_MARKER)).collect();
         }
         let by_words = self.by_words.get_or_insert_with(|| {
             let mut m: std::collections::HashMap<Vec<u8>, Vec<u32>> = Default::default();
@@ -364,7 +381,19 @@ mod tests {
             g.accept(&t, id(tok), sampled);
         }
         let mut logits = vec![0.0f32; VOCAB.len()];
-        assert_eq!(g.completing(&t, &logits), vec![id(" cache")]);
+        // Thirteen tokens allowed: a narrow step, every way on but the closes is looked at.
+        let closes = [id("\""), id("\","), id("\": \"")];
+        let narrow: Vec<u32> = (0..VOCAB.len() as u32).filter(|t| !closes.contains(t)).collect();
+        assert_eq!(g.completing(&t, &logits), narrow);
+        // A wide step (40 more tokens allowed): only the tokens that spell the rest.
+        let mut wide_vocab: Vec<String> = VOCAB.iter().map(|s| s.to_string()).collect();
+        wide_vocab.extend((0..40).map(|i| format!("x{i}")));
+        let wt = trie(&wide_vocab.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut wg = RepeatGuard::new(&wt, Fields::JsonStrings);
+        wg.remember(&["Redis cache".to_string()]);
+        wg.accept(&wt, id("\""), false);
+        wg.accept(&wt, id("Redis"), true);
+        assert_eq!(wg.completing(&wt, &vec![0.0f32; wide_vocab.len()]), vec![id(" cache")]);
         // Not the start of an earlier field: nothing to look ahead for.
         let mut other = RepeatGuard::new(&t, Fields::JsonStrings);
         other.remember(&["cache".to_string()]);

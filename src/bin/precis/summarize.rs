@@ -287,7 +287,7 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
         println!("{}", s.text);
         let st = &s.stats;
         eprintln!(
-            "{}: {} passes, {} prompt + {} generated tokens in {:.1}s ({:.1} tok/s decode); mask {:.2} ms/step vs decode {:.2} ms/token; {} tokens forced by the grammar",
+            "{}: {} passes, {} prompt + {} generated tokens in {:.1}s ({:.1} tok/s decode); mask {:.2} ms/step vs decode {:.2} ms/token; {} tokens forced by the grammar; a repeated field refused at {} steps, let through at {}",
             files[0].display(),
             st.passes,
             st.prompt_tokens,
@@ -297,6 +297,8 @@ pub fn run(summarizer: &Summarizer, inputs: &[PathBuf], out_dir: Option<&Path>, 
             1e3 * st.mask.mask_s / st.mask.steps.max(1) as f64,
             1e3 * st.decode_s / st.generated_tokens.max(1) as f64,
             st.mask.forced_tokens,
+            st.mask.repeats_refused,
+            st.mask.repeats_unavoidable,
         );
         return Ok(());
     }
