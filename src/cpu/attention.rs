@@ -26,9 +26,9 @@ pub struct AttnShape {
 /// Query rows per tile, one per f32 lane of two AVX registers: the heads sharing a
 /// KV head at consecutive positions (rows = positions × heads).
 const LANES: usize = 16;
-/// Keys (scores) or output dims per pass of the inner kernels.
-/// Two under wasm32: simd128 has 16 registers, and 16 lanes × 4 keys of accumulators
-/// (16 vectors) plus the queries would spill on every multiply-add; AVX2 holds them in 8.
+// Keys (scores) or output dims per pass of the inner kernels: four natively, two under
+// wasm32, where simd128 has 16 registers and 16 lanes × 4 keys of accumulators (16
+// vectors) plus the queries would spill on every multiply-add (AVX2 holds them in 8).
 #[cfg(not(target_arch = "wasm32"))]
 const KB: usize = 4;
 #[cfg(target_arch = "wasm32")]

@@ -374,12 +374,6 @@ impl GrammarConstraint {
 }
 
 impl GrammarConstraint {
-    /// Whether, once `t` is accepted, the grammar leaves nothing but ending the current
-    /// field as an earlier one: the close comes forced with a repeated text, or every
-    /// token it then allows either closes the field as a repeat or (up to `depth` more
-    /// tokens) leads there in turn. Looked at on copies of the parser, only for the few
-    /// tokens that spell the start of an earlier field ([`RepeatGuard::completing`]);
-    /// a step that allows more than [`AHEAD_FANOUT`] tokens counts as a way out.
     /// At a field's start the ways on are too many to look at each: the likeliest
     /// first tokens are, best first, until one does not lead into a repeat (greedy
     /// decoding takes that one) or [`FIRST_LOOK`] have been. "consistent" opening a
@@ -400,6 +394,12 @@ impl GrammarConstraint {
         best.into_iter().take_while(|&t| !self.repeats.closes(t) && self.forces_repeat(&self.constraint, b"", t, 3)).collect()
     }
 
+    /// Whether, once `t` is accepted, the grammar leaves nothing but ending the current
+    /// field as an earlier one: the close comes forced with a repeated text, or every
+    /// token it then allows either closes the field as a repeat or (up to `depth` more
+    /// tokens) leads there in turn. Looked at on copies of the parser, only for the few
+    /// tokens that spell the start of an earlier field ([`RepeatGuard::completing`]);
+    /// a step that allows more than [`AHEAD_FANOUT`] tokens counts as a way out.
     fn forces_repeat(&self, parser: &llguidance::Constraint, field: &[u8], t: u32, depth: usize) -> bool {
         let trie = self.constraint.tok_trie();
         let d = self.repeats.delimiter();
