@@ -45,6 +45,13 @@ struct Ctx<'a> {
     pos: usize,
     oldest: usize,
     capacity: usize,
+    /// Addresses of key and value rows `first..` of KV head 0 (a head's row is `g·hd`
+    /// further): looked up once per call, where each tile would look every row up again
+    /// (the rolling cache's `j % capacity` is a division: ~170 M of them in a 3,079-token
+    /// prefill of SmolLM2).
+    first: usize,
+    krows: &'a [usize],
+    vrows: &'a [usize],
 }
 
 impl Ctx<'_> {
@@ -56,13 +63,23 @@ impl Ctx<'_> {
         }
     }
 
-    /// Key (`v = false`) or value row `j` of KV head `g`: the chunk for j >= pos, else
-    /// its cache slot.
-    #[inline(always)]
-    fn row(&self, j: usize, g: usize, v: bool) -> &[f32] {
-        let (hd, kvd) = (self.s.head_dim, self.s.n_head_kv * self.s.head_dim);
-        let (r, src) = if j >= self.pos { (j - self.pos, if v { self.v } else { self.k }) } else { (j % self.capacity, if v { self.cv } else { self.ck }) };
-        &src[r * kvd + g * hd..][..hd]
+    /// Addresses of the key (`v = false`) or value rows `first..pos + n_tok` of KV head
+    /// 0: the cache's slots counted on from `first`'s (one division, not one per row),
+    /// then the chunk's rows.
+    fn rows(&self, first: usize, n_tok: usize, v: bool) -> Vec<usize> {
+        let kvd = self.s.n_head_kv * self.s.head_dim;
+        let (cache, chunk) = if v { (self.cv, self.v) } else { (self.ck, self.k) };
+        let mut out = Vec::with_capacity(self.pos + n_tok - first);
+        let mut slot = first % self.capacity.max(1);
+        for _ in first..self.pos {
+            out.push(cache[slot * kvd..][..kvd].as_ptr() as usize);
+            slot += 1;
+            if slot == self.capacity {
+                slot = 0;
+            }
+        }
+        out.extend((0..n_tok).map(|r| chunk[r * kvd..][..kvd].as_ptr() as usize));
+        out
     }
 }
 
@@ -73,8 +90,12 @@ pub fn attention(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache
         return attention_naive(s, q, k, v, cache, layer);
     }
     let lc = &cache.layers[layer];
-    let c = Ctx { s, q, k, v, ck: &lc.k, cv: &lc.v, pos: cache.pos, oldest: cache.oldest(layer), capacity: lc.capacity };
     let n_tok = q.len() / (s.n_head * s.head_dim);
+    let mut c = Ctx { s, q, k, v, ck: &lc.k, cv: &lc.v, pos: cache.pos, oldest: cache.oldest(layer), capacity: lc.capacity, first: 0, krows: &[], vrows: &[] };
+    // The chunk's first query sees the oldest key any of them sees.
+    let first = c.lo(c.pos);
+    let (krows, vrows) = (c.rows(first, n_tok, false), c.rows(first, n_tok, true));
+    (c.first, c.krows, c.vrows) = (first, &krows, &vrows);
     let group = s.n_head / s.n_head_kv;
     // Heads of a group per tile (all of them unless the group is wider than LANES),
     // and positions per tile so that heads × positions fill the lanes.
@@ -137,8 +158,6 @@ thread_local! {
     /// Per-thread scratch (queries, key panel, scores), reused across calls so the
     /// per-step allocations stay out of page faults.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// Per-thread table of a tile's key and value row addresses.
-    static ROWS: RefCell<Vec<*const f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One tile, rows in lanes: row r = (position i0 + r / nh, head h0 + r % nh).
@@ -162,9 +181,9 @@ unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, out: *mut f32) {
 /// exact zeros, so a row's result is the same bit for bit whatever tile it lands in:
 /// decoding step by step equals prefill.
 ///
-/// The inner loops index through raw pointers: each key and value row's address is
-/// looked up once per tile (the rolling cache's `j % capacity` is a division), and no
-/// bounds check sits between the multiply-adds. Under wasm32 the checked loops ran at
+/// The inner loops index through raw pointers: each key and value row's address comes
+/// from the call's tables ([`Ctx::krows`]), and no bounds check sits between the
+/// multiply-adds. Under wasm32 the checked loops ran at
 /// half this speed (a 3,079-token prefill of SmolLM2: 56 s of attention, stable rustc).
 #[inline(always)]
 unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *mut f32) {
@@ -179,7 +198,6 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
     // Taken out of the thread-local rather than used inside `with`: a closure would
     // not inherit this function's target features, and the loops would stay SSE2.
     let mut buf = SCRATCH.with_borrow_mut(std::mem::take);
-    let mut rows = ROWS.with_borrow_mut(std::mem::take);
     let need = hd * W + nk_pad * W;
     if buf.len() < need {
         buf.resize(need, 0.0);
@@ -194,17 +212,16 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
             qt[d * W + r] = x * scale;
         }
     }
-    // Key rows then value rows, nk_pad of each: padding keys point at the queries
-    // (any hd finite values; their scores are masked below).
-    rows.clear();
-    rows.extend((0..nk_pad).map(|j| if j < nk { c.row(j0 + j, t.g, false).as_ptr() } else { qt.as_ptr() }));
-    rows.extend((0..nk).map(|j| c.row(j0 + j, t.g, true).as_ptr()));
-    let (kp, vp) = rows.split_at(nk_pad);
+    // This tile's key and value rows: `nk` addresses from the call's tables.
+    let (kp, vp) = (&c.krows[j0 - c.first..][..nk], &c.vrows[j0 - c.first..][..nk]);
+    let gofs = t.g * hd;
     let qp = qt.as_ptr();
     let sp = sc.as_mut_ptr();
     // 1. Scores S[j][r], KB keys at a time read straight from the cache or the chunk.
     for jb in (0..nk_pad).step_by(KB) {
-        let krow: [*const f32; KB] = std::array::from_fn(|k| *kp.get_unchecked(jb + k));
+        // Padding keys past the last read the queries (any hd finite values; their
+        // scores are masked below).
+        let krow: [*const f32; KB] = std::array::from_fn(|k| if jb + k < nk { (*kp.get_unchecked(jb + k) as *const f32).add(gofs) } else { qp });
         let mut acc = [[0f32; W]; KB];
         for d in 0..hd {
             // SAFETY: qt holds hd rows of W lanes; every key row is hd long.
@@ -257,10 +274,10 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
     let sp = sc.as_ptr();
     for db in (0..hd).step_by(KB) {
         let mut acc = [[0f32; W]; KB];
-        for (j, v) in vp.iter().enumerate() {
+        for (j, &v) in vp.iter().enumerate() {
             // SAFETY: sc holds nk rows of W lanes; a value row is hd long, db + KB <= hd.
             let pj = &*(sp.add(j * W) as *const [f32; W]);
-            let vr = v.add(db);
+            let vr = (v as *const f32).add(gofs + db);
             for k in 0..KB {
                 let x = *vr.add(k);
                 for l in 0..W {
@@ -279,7 +296,6 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
         }
     }
     SCRATCH.with_borrow_mut(|b| *b = buf);
-    ROWS.with_borrow_mut(|b| *b = rows);
 }
 
 /// The slow twin: one (query, head) at a time, one key at a time.
