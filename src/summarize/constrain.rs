@@ -428,14 +428,15 @@ impl GrammarConstraint {
             return ends(&mut field, &forced).unwrap_or(false);
         };
         let mut allowed = vec![];
+        // Set bits only: a narrow step's mask is a few bits in ~4,700 words (Qwen2.5).
         for (w, &bits) in mask.as_slice().iter().enumerate() {
-            for b in 0..32 {
-                if bits & (1 << b) != 0 {
-                    if allowed.len() == AHEAD_FANOUT {
-                        return false;
-                    }
-                    allowed.push((w * 32 + b) as u32);
+            let mut rest = bits;
+            while rest != 0 {
+                if allowed.len() == AHEAD_FANOUT {
+                    return false;
                 }
+                allowed.push((w * 32) as u32 + rest.trailing_zeros());
+                rest &= rest - 1;
             }
         }
         let step_field = field;
@@ -610,6 +611,20 @@ mod tests {
         (trie, c)
     }
 
+    /// A topic (terminal `topic`, token 0 its quote, token 1 `hash`) after an earlier
+    /// "hash ring": the field opened and "hash" written in it, `first` being what the
+    /// grammar allowed to open it.
+    fn after_hash(words: &[&str], topic: &str, first: &[usize]) -> GrammarConstraint {
+        let (_, mut c) = tiny(words, &format!("start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: {topic}\n"));
+        c.remember(&["hash ring".to_string()]);
+        let n = words.len() + 1;
+        assert_eq!(allowed(&mut c, n), vec![0]);
+        assert!(c.accept(0).is_empty());
+        assert_eq!(allowed(&mut c, n), first);
+        assert!(c.accept(1).is_empty());
+        c
+    }
+
     fn allowed(c: &mut GrammarConstraint, n: usize) -> Vec<usize> {
         let mut logits = vec![0.0f32; n];
         assert!(c.process(&mut logits));
@@ -650,12 +665,7 @@ mod tests {
         // Vocabulary: 0 `"`, 1 `hash`, 2 ` ring`, 3 ` node`, 4 `ring`, 5 <eos>; a topic is
         // at most two words, so after the second word the grammar closes it by itself.
         let words = ["\"", "hash", " ring", " node", "ring"];
-        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: /(hash|ring)( ring| node)?/\n");
-        c.remember(&["hash ring".to_string()]);
-        assert_eq!(allowed(&mut c, 6), vec![0]);
-        assert!(c.accept(0).is_empty());
-        assert_eq!(allowed(&mut c, 6), vec![1, 4]);
-        assert!(c.accept(1).is_empty());
+        let mut c = after_hash(&words, "/(hash|ring)( ring| node)?/", &[1, 4]);
         // " ring" would make "hash ring" again, after which only the close is allowed:
         // refused; " node" (a new topic) and closing at "hash" stay.
         assert_eq!(allowed(&mut c, 6), vec![0, 3]);
@@ -700,12 +710,7 @@ mod tests {
         // 7 <eos>. " r" then "ing" spells " ring": after " r" the grammar allows only
         // "ing", then only the close, so " r" is a repeat as surely as " ring".
         let words = ["\"", "hash", " ring", " node", "ring", " r", "ing"];
-        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: /(hash|ring)( ring| node)?/\n");
-        c.remember(&["hash ring".to_string()]);
-        assert_eq!(allowed(&mut c, 8), vec![0]);
-        assert!(c.accept(0).is_empty());
-        assert_eq!(allowed(&mut c, 8), vec![1, 4]);
-        assert!(c.accept(1).is_empty());
+        let mut c = after_hash(&words, "/(hash|ring)( ring| node)?/", &[1, 4]);
         assert_eq!(allowed(&mut c, 8), vec![0, 3]);
     }
 
@@ -716,12 +721,7 @@ mod tests {
         // itself: with "hash ring" written before, " " is a repeat as surely as " ring"
         // (the 1.5B model's "consistent hashing adding" came twice that way).
         let words = ["\"", "hash", " ring", " ", "ring"];
-        let (_, mut c) = tiny(&words, "start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: /hash( ring)?/\n");
-        c.remember(&["hash ring".to_string()]);
-        assert_eq!(allowed(&mut c, 6), vec![0]);
-        assert!(c.accept(0).is_empty());
-        assert_eq!(allowed(&mut c, 6), vec![1]);
-        assert!(c.accept(1).is_empty());
+        let mut c = after_hash(&words, "/hash( ring)?/", &[1]);
         assert_eq!(allowed(&mut c, 6), vec![0]);
         assert_eq!(c.stats.repeats_refused, 1);
     }
