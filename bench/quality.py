@@ -14,8 +14,14 @@ each corpus transcript, the structured summary (greedy, medium length) and, with
             global topics together, normalized), counting each extra copy
   topics    global topics found in the transcript, of 5 (their words in a row)
   leaks     topic names from the worked examples that the transcript does not have
-  order     sections whose words overlap their own fifth of the talk more than any
-            other fifth, of 5 (section k is about part k)
+  order     sections closer to their own part of the talk than to any other part, of
+            5 (section k is about part k). The parts are the ones the sections were
+            written from (`precis parts`); closeness is the cosine of TF-IDF word
+            vectors over the five parts (stop words out), so a word every part uses
+            weighs nothing and a word one part uses often weighs most. The JSON row
+            also has `order_overlap`: distinct shared words, the count earlier
+            sessions reported, which the talk's own recurring words ("hashing",
+            "servers", "model") sway by a word or two.
   quotes    notes: quotes found verbatim in the transcript, of all quotes
   time, tok/s (decode)
 With --shots 0,2 every summary is made with 0 and with 2 worked examples (do they help
@@ -23,13 +29,16 @@ this model? issue 21: leave them out where they do not, and save their prefill).
 The last line is JSON with every row.
 
     python3 bench/quality.py [--models a.gguf,b.gguf] [--only dpo,hashing] [--shots 2] [--notes]
+    python3 bench/quality.py --models a.gguf --rescore DIR   (the summaries a --save DIR run wrote)
 """
 import argparse
 import json
+import math
 import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,11 +74,40 @@ def contains_run(haystack, needle):
     return bool(needle) and f" {' '.join(needle)} " in haystack
 
 
-def fifths(text):
-    """The transcript's words in five parts of about equal length."""
-    w = words(text)
-    n = len(w)
-    return [set(w[k * n // 5:(k + 1) * n // 5]) - STOP for k in range(5)]
+def parts_of(precis, model, path):
+    """The five parts of the transcript that the sections are written from."""
+    p = subprocess.run([precis, "parts", str(path), "--model", str(model)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"precis parts {path}: {p.stderr.strip()}")
+    return json.loads(p.stdout)
+
+
+def tfidf(ws, df, n):
+    """The TF-IDF vector of the word list `ws` over `n` documents with frequencies `df`."""
+    tf = Counter(w for w in ws if w not in STOP and w in df)
+    return {w: c * math.log(n / df[w]) for w, c in tf.items()}
+
+
+def cosine(a, b):
+    num = sum(v * b.get(w, 0.0) for w, v in a.items())
+    den = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
+    return num / den if den else 0.0
+
+
+def section_order(sections, parts):
+    """(order, order_overlap): see the module's `order`."""
+    part_words = [[w for w in words(p) if w not in STOP] for p in parts]
+    sets = [set(p) for p in part_words]
+    df = Counter(w for p in sets for w in p)
+    part_vecs = [tfidf(p, df, len(parts)) for p in part_words]
+    order = overlap_order = 0
+    for k, s in enumerate(sections):
+        ws = words(" ".join([title_text(s["title"])] + s["content"] + s["topics"]))
+        sim = [cosine(tfidf(ws, df, len(parts)), p) for p in part_vecs]
+        order += max(range(len(sim)), key=sim.__getitem__) == k and sim.count(max(sim)) == 1
+        overlap = [len((set(ws) - STOP) & p) for p in sets]
+        overlap_order += overlap[k] == max(overlap) and overlap.count(max(overlap)) == 1
+    return order, overlap_order
 
 
 def validator():
@@ -81,7 +119,7 @@ def validator():
     return jsonschema.Draft202012Validator(schema)
 
 
-def measure_structured(text, transcript, shots, schema):
+def measure_structured(text, transcript, shots, schema, parts):
     j = json.loads(text)
     transcript = parsed(transcript)
     talk = f" {' '.join(words(transcript))} "
@@ -92,12 +130,7 @@ def measure_structured(text, transcript, shots, schema):
     names = list(j["topics"]) + [t for s in j["sections"] for t in s["topics"]]
     fields = [n for n in (norm(x) for x in titles + bullets + names) if n]
     leaks = sorted({n for n in names if n in shots and not contains_run(talk, words(n))})
-    parts = fifths(transcript)
-    order = 0
-    for k, s in enumerate(j["sections"]):
-        w = set(words(" ".join([title_text(s["title"])] + s["content"] + s["topics"]))) - STOP
-        overlap = [len(w & p) for p in parts]
-        order += overlap[k] == max(overlap) and overlap.count(max(overlap)) == 1
+    order, order_overlap = section_order(j["sections"], parts)
     return {
         "valid": valid,
         "bullets": len({norm(b) for b in bullets}),
@@ -107,6 +140,7 @@ def measure_structured(text, transcript, shots, schema):
         "topics": sum(contains_run(talk, words(t)) for t in j["topics"]),
         "leaks": leaks,
         "order": order,
+        "order_overlap": order_overlap,
     }
 
 
@@ -149,6 +183,7 @@ def main():
     ap.add_argument("--notes", action="store_true", help="also the notes, for the quotes column")
     ap.add_argument("--precis", default=str(ROOT / "target/release/precis"))
     ap.add_argument("--save", default="", help="a folder to write every summary into")
+    ap.add_argument("--rescore", default="", help="measure the summaries a --save run left in this folder again, generating nothing")
     a = ap.parse_args()
     save = Path(a.save) if a.save else None
     if save:
@@ -166,12 +201,16 @@ def main():
             settings = [int(s) for s in a.shots.split(",")]
             for n in settings:
                 row = {"model": model.name, "transcript": path.stem, "shots": n}
-                text, stats, err = run(a.precis, model, path, "structured", n)
+                if a.rescore:
+                    saved = Path(a.rescore) / f"{model.stem}.{path.stem}.shots{n}.json"
+                    text, stats, err = (saved.read_text(), {"seconds": 0}, None) if saved.exists() else (None, {}, f"{saved} not found")
+                else:
+                    text, stats, err = run(a.precis, model, path, "structured", n)
                 row.update(stats)
                 if err:
                     row["error"] = err
                 else:
-                    row.update(measure_structured(text, transcript, shots, schema))
+                    row.update(measure_structured(text, transcript, shots, schema, parts_of(a.precis, model, path)))
                     if save:
                         (save / f"{model.stem}.{path.stem}.shots{n}.json").write_text(text)
                 if a.notes and n == settings[0]:

@@ -156,3 +156,23 @@ fn a_closed_pipe_ends_info_without_a_panic() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(13), "ended by SIGPIPE: {status:?}, stderr {err}");
 }
+
+/// `precis parts` prints the five parts a structured summary's sections are written
+/// from (bench/quality.py scores section order against them): the transcript's words,
+/// all of them, in order, each part a fair share.
+#[test]
+fn parts_are_the_transcript_in_five_ordered_shares() {
+    let file = common::shared("corpus/transcripts/consistent-hashing.txt");
+    let run = precis().args(["parts", &file, "--model", &default_model()]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let parts: Vec<String> = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(parts.len(), 5, "{parts:?}");
+    let transcript = precis::transcript::parse_transcript(&std::fs::read(&file).unwrap()).unwrap();
+    let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let joined: Vec<String> = parts.iter().flat_map(|p| words(p)).collect();
+    assert_eq!(joined, words(&transcript.text()), "the parts, joined, are the transcript");
+    let total: usize = parts.iter().map(String::len).sum();
+    for (k, p) in parts.iter().enumerate() {
+        assert!(p.len() * 10 >= total, "part {} has {} of {total} characters", k + 1, p.len());
+    }
+}

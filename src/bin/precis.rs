@@ -126,6 +126,20 @@ enum Cmd {
         #[arg(long)]
         show_tokens: bool,
     },
+    /// Print the five parts of a transcript that a structured summary's sections are
+    /// written from, in order, as a JSON array of strings (to check a summary against
+    /// its source: `make bench-quality` scores section order with them).
+    Parts {
+        file: PathBuf,
+        /// The model whose tokenizer sizes the pieces the parts are cut on.
+        #[arg(long, default_value = "models/SmolLM2-135M-Instruct.Q4_1.gguf")]
+        model: String,
+        /// short | medium | long
+        #[arg(long, default_value = "medium")]
+        length: precis::summarize::Length,
+        #[arg(long)]
+        context: Option<usize>,
+    },
     /// Print architecture, sizes, quantization mix and tokenizer of a GGUF file.
     Info { file: String },
 }
@@ -181,6 +195,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.cmd {
         Cmd::Info { file } => info(&file),
+        Cmd::Parts { file, model, length, context } => {
+            let transcript = summarize::read(&file)?;
+            let summarizer = precis::summarize::Summarizer::new(load(&model, Backend::Cpu, &Overrides::default())?)?;
+            let opts = precis::summarize::SummarizeOptions { format: precis::summarize::Format::Structured, length, context_tokens: context, ..Default::default() };
+            println!("{}", serde_json::to_string(&summarizer.section_parts(&transcript, &opts))?);
+            Ok(())
+        }
         Cmd::Summarize { files, format, length, model, backend, out, context, shots, temperature, repeat_penalty, seed, window, threads, max_passes, timeout, force } => {
             if let Some(t) = threads {
                 precis::cpu::kernels::pool::init(t);

@@ -170,7 +170,7 @@ fn write_atomic(dest: &Path, text: &str) -> Result<(), CliError> {
     })
 }
 
-fn read(path: &Path) -> Result<precis::transcript::Transcript, CliError> {
+pub fn read(path: &Path) -> Result<precis::transcript::Transcript, CliError> {
     let file = path.display().to_string();
     let io = |e| CliError::Io { file: file.clone(), source: e };
     // Refuse a huge file before reading it into memory.
