@@ -86,12 +86,6 @@ impl Ctx<'_> {
 /// `q`: [L, n_head·hd]; `k`, `v`: the chunk's [L, n_kv·hd]; the cache holds positions
 /// before `cache.pos`, where the chunk starts. Returns [L, n_head·hd].
 pub fn attention(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache, layer: usize) -> Vec<f32> {
-    let split = q.len() == s.n_head * s.head_dim && crate::cpu::kernels::pool::global().threads() > 1;
-    attention_with(s, q, k, v, cache, layer, split)
-}
-
-/// [`attention`], a decode step cut into [`decode_split`]'s phases where `split`.
-fn attention_with(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache, layer: usize, split: bool) -> Vec<f32> {
     if s.head_dim > 256 || s.head_dim % KB != 0 {
         return attention_naive(s, q, k, v, cache, layer);
     }
@@ -112,75 +106,14 @@ fn attention_with(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCach
     let o = crate::cpu::kernels::pool::SharedOut::new(&mut out);
     let tiles = n_tok.div_ceil(qt);
     let per_tile = s.n_head_kv * subs;
-    let tile_of = |t: usize| {
+    crate::cpu::kernels::pool::global().run(tiles * per_tile, &|t| {
         let (tile, g, sub) = (t / per_tile, (t % per_tile) / subs, t % subs);
-        Tile { g, h0: g * group + sub * hs, nh: hs.min(group - sub * hs), i0: tile * qt, i1: (tile * qt + qt).min(n_tok) }
-    };
-    let pool = crate::cpu::kernels::pool::global();
-    if split && n_tok == 1 {
-        decode_split(&c, per_tile, &tile_of, &o, pool);
-        return out;
-    }
-    pool.run(tiles * per_tile, &|t| {
+        let t = Tile { g, h0: g * group + sub * hs, nh: hs.min(group - sub * hs), i0: tile * qt, i1: (tile * qt + qt).min(n_tok) };
         // SAFETY: task (tile, g) writes only rows of its tile at the columns of group
         // g's heads; no two tasks share an element.
-        unsafe { tile_dispatch(&c, &tile_of(t), Work::Whole, o.ptr()) };
+        unsafe { tile_dispatch(&c, &t, o.ptr()) };
     });
     out
-}
-
-/// A decode step on several threads. Its tiles are its KV groups (3 for SmolLM2), and
-/// 3 tasks on 2 threads kept one thread idle a third of the time: at 1,600 cached
-/// positions attention is most of a step, and two threads decoded only 1.26× faster
-/// than one (the threaded wasm build under Node). So each tile is cut in two phases:
-/// 1. its scores, in runs of keys, into a buffer shared by the step;
-/// 2. its softmax (each task its own copy of the tile's scores) and its output, in
-///    runs of dimensions.
-/// Every score is the same sum in the same order wherever its run starts (runs are
-/// whole [`KB`]-key passes), the softmax reads all of them in key order, and each
-/// output dimension sums over all keys in order: the bits are [`Work::Whole`]'s, so
-/// decoding still equals prefill and the thread count changes nothing.
-fn decode_split(c: &Ctx, n_tiles: usize, tile_of: &(dyn Fn(usize) -> Tile + Sync), out: &crate::cpu::kernels::pool::SharedOut, pool: &crate::cpu::kernels::pool::Pool) {
-    let nk_pad = (c.pos + 1 - c.lo(c.pos)).div_ceil(KB) * KB;
-    // Runs per tile: about four tasks per thread over all tiles, each run at least
-    // 64 keys / 16 dimensions so a task is worth its dispatch.
-    let runs = |len: usize, min: usize| (4 * pool.threads()).div_ceil(n_tiles).clamp(1, (len / min).max(1));
-    let (kr, dr) = (runs(nk_pad, 64), runs(c.s.head_dim, 16));
-    let cut = |len: usize, n: usize, i: usize| (len / KB * i / n * KB)..(len / KB * (i + 1) / n * KB);
-    // Kept between steps (30 layers a step); every lane a task reads is written first.
-    let mut scores = SPLIT.with_borrow_mut(std::mem::take);
-    if scores.len() < n_tiles * nk_pad * LANES {
-        scores.resize(n_tiles * nk_pad * LANES, 0.0);
-    }
-    let sc = crate::cpu::kernels::pool::SharedOut::new(&mut scores);
-    pool.run(n_tiles * kr, &|i| {
-        let (t, r) = (i / kr, i % kr);
-        // SAFETY: task (t, r) writes keys `cut(r)` of tile t's rows of the buffer only.
-        unsafe { tile_dispatch(c, &tile_of(t), Work::Scores { keys: cut(nk_pad, kr, r), sc: sc.ptr().add(t * nk_pad * LANES) }, std::ptr::null_mut()) };
-    });
-    pool.run(n_tiles * dr, &|i| {
-        let (t, r) = (i / dr, i % dr);
-        // SAFETY: the scores are all written (the run above returned) and only read
-        // here; task (t, r) writes dimensions `cut(r)` of tile t's heads only.
-        unsafe { tile_dispatch(c, &tile_of(t), Work::Output { dims: cut(c.s.head_dim, dr, r), sc: sc.ptr().add(t * nk_pad * LANES) }, out.ptr()) };
-    });
-    SPLIT.with_borrow_mut(|b| *b = scores);
-}
-
-thread_local! {
-    /// [`decode_split`]'s shared scores, on the thread that calls `attention`.
-    static SPLIT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// What a task does with its tile: all of it, or one of [`decode_split`]'s phases.
-#[derive(Clone)]
-enum Work {
-    Whole,
-    /// Scores of keys `keys` (whole KB passes, from the tile's first key) into `sc`,
-    /// `nk_pad` rows of the tile's lane count.
-    Scores { keys: std::ops::Range<usize>, sc: *mut f32 },
-    /// Softmax of all the scores in `sc`, then output dimensions `dims` (whole KB runs).
-    Output { dims: std::ops::Range<usize>, sc: *const f32 },
 }
 
 /// Picks the widest vector unit: the tile code is plain Rust that LLVM vectorizes,
@@ -194,18 +127,18 @@ struct Tile {
     i1: usize,
 }
 
-unsafe fn tile_dispatch(c: &Ctx, t: &Tile, work: Work, out: *mut f32) {
+unsafe fn tile_dispatch(c: &Ctx, t: &Tile, out: *mut f32) {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::kernels::avx2_fma() {
-        return tile_avx2(c, t, work, out);
+        return tile_avx2(c, t, out);
     }
-    tile::<false>(c, t, work, out)
+    tile::<false>(c, t, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2(c: &Ctx, t: &Tile, work: Work, out: *mut f32) {
-    tile::<true>(c, t, work, out)
+unsafe fn tile_avx2(c: &Ctx, t: &Tile, out: *mut f32) {
+    tile::<true>(c, t, out)
 }
 
 
@@ -229,18 +162,18 @@ thread_local! {
 
 /// One tile, rows in lanes: row r = (position i0 + r / nh, head h0 + r % nh).
 #[inline(always)]
-unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, work: Work, out: *mut f32) {
+unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, out: *mut f32) {
     let nr = (t.i1 - t.i0) * t.nh;
     // simd128 has 4 lanes: a decode step's rows (a group's heads at one position,
     // 3 for SmolLM2) fit one vector, where 8 lanes would be two, half idle.
     #[cfg(target_arch = "wasm32")]
     if nr <= 4 {
-        return tile_lanes::<FMA, 4>(c, t, work, out);
+        return tile_lanes::<FMA, 4>(c, t, out);
     }
     if nr <= LANES / 2 {
-        return tile_lanes::<FMA, { LANES / 2 }>(c, t, work, out);
+        return tile_lanes::<FMA, { LANES / 2 }>(c, t, out);
     }
-    tile_lanes::<FMA, LANES>(c, t, work, out)
+    tile_lanes::<FMA, LANES>(c, t, out)
 }
 
 /// The tile with `W` lanes (8 when a decode step's few rows would leave half of 16
@@ -253,12 +186,15 @@ unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, work: Work, out: *mut f32) {
 /// multiply-adds. Under wasm32 the checked loops ran at
 /// half this speed (a 3,079-token prefill of SmolLM2: 56 s of attention, stable rustc).
 #[inline(always)]
-unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, work: Work, out: *mut f32) {
+unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *mut f32) {
     let s = c.s;
     let hd = s.head_dim;
+    let qd = s.n_head * hd;
+    let nr = (t.i1 - t.i0) * t.nh;
     let j0 = c.lo(c.pos + t.i0);
     let nk = c.pos + t.i1 - j0; // keys from the oldest any row sees to the newest
     let nk_pad = nk.div_ceil(KB) * KB;
+    let scale = s.scale;
     // Taken out of the thread-local rather than used inside `with`: a closure would
     // not inherit this function's target features, and the loops would stay SSE2.
     let mut buf = SCRATCH.with_borrow_mut(std::mem::take);
@@ -268,50 +204,21 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, work: W
     }
     let (qt, sc) = buf.split_at_mut(hd * W);
     let sc = &mut sc[..nk_pad * W];
-    // This tile's key and value rows: `nk` addresses from the call's tables.
-    let (kp, vp) = (&c.krows[j0 - c.first..][..nk], &c.vrows[j0 - c.first..][..nk]);
-    match work {
-        Work::Whole => {
-            queries::<W>(c, t, qt);
-            scores::<FMA, W>(t, qt, kp, 0..nk_pad, sc.as_mut_ptr());
-            let sum = softmax_lanes::<W>(c, t, j0, sc);
-            output::<FMA, W>(c, t, sc, vp, 0..hd, &sum, out);
-        }
-        Work::Scores { keys, sc } => {
-            queries::<W>(c, t, qt);
-            scores::<FMA, W>(t, qt, kp, keys, sc);
-        }
-        Work::Output { dims, sc: shared } => {
-            // SAFETY: the shared buffer holds the tile's nk_pad rows of W lanes.
-            sc.copy_from_slice(std::slice::from_raw_parts(shared, nk_pad * W));
-            let sum = softmax_lanes::<W>(c, t, j0, sc);
-            output::<FMA, W>(c, t, sc, vp, dims, &sum, out);
-        }
-    }
-    SCRATCH.with_borrow_mut(|b| *b = buf);
-}
-
-/// The tile's queries transposed into `qt` (lanes = rows) and pre-scaled; unused
-/// lanes 0.
-#[inline(always)]
-unsafe fn queries<const W: usize>(c: &Ctx, t: &Tile, qt: &mut [f32]) {
-    let (hd, qd) = (c.s.head_dim, c.s.n_head * c.s.head_dim);
+    // Queries transposed (lanes = rows) and pre-scaled; unused lanes stay 0.
     qt.fill(0.0);
-    for r in 0..(t.i1 - t.i0) * t.nh {
+    for r in 0..nr {
         let (i, h) = (t.i0 + r / t.nh, t.h0 + r % t.nh);
         for (d, x) in c.q[i * qd + h * hd..][..hd].iter().enumerate() {
-            qt[d * W + r] = x * c.s.scale;
+            qt[d * W + r] = x * scale;
         }
     }
-}
-
-/// Scores S[j][r] of keys `keys` (whole KB passes of the tile's keys `kp`) into rows
-/// of W lanes at `sp`, KB keys at a time read straight from the cache or the chunk.
-#[inline(always)]
-unsafe fn scores<const FMA: bool, const W: usize>(t: &Tile, qt: &[f32], kp: &[usize], keys: std::ops::Range<usize>, sp: *mut f32) {
-    let hd = qt.len() / W;
-    let (nk, gofs, qp) = (kp.len(), t.g * hd, qt.as_ptr());
-    for jb in keys.step_by(KB) {
+    // This tile's key and value rows: `nk` addresses from the call's tables.
+    let (kp, vp) = (&c.krows[j0 - c.first..][..nk], &c.vrows[j0 - c.first..][..nk]);
+    let gofs = t.g * hd;
+    let qp = qt.as_ptr();
+    let sp = sc.as_mut_ptr();
+    // 1. Scores S[j][r], KB keys at a time read straight from the cache or the chunk.
+    for jb in (0..nk_pad).step_by(KB) {
         // Padding keys past the last read the queries (any hd finite values; their
         // scores are masked below).
         let krow: [*const f32; KB] = std::array::from_fn(|k| if jb + k < nk { (*kp.get_unchecked(jb + k) as *const f32).add(gofs) } else { qp });
@@ -326,17 +233,12 @@ unsafe fn scores<const FMA: bool, const W: usize>(t: &Tile, qt: &[f32], kp: &[us
                 }
             }
         }
-        // SAFETY: the caller's buffer holds nk_pad rows of W lanes.
+        // SAFETY: sc holds nk_pad rows of W lanes.
         std::ptr::copy_nonoverlapping(acc.as_ptr() as *const f32, sp.add(jb * W), KB * W);
     }
-}
-
-/// Softmax down each lane of `sc` over the keys its position may see (others -> -inf,
-/// which `exp` turns into exactly 0), vectorized across rows; returns each lane's sum.
-#[inline(always)]
-unsafe fn softmax_lanes<const W: usize>(c: &Ctx, t: &Tile, j0: usize, sc: &mut [f32]) -> [f32; W] {
-    let nk_pad = sc.len() / W;
-    for r in 0..(t.i1 - t.i0) * t.nh {
+    // 2. Softmax down each lane over the keys its position may see (others -> -inf,
+    // which `exp` turns into exactly 0), vectorized across rows.
+    for r in 0..nr {
         let p = c.pos + t.i0 + r / t.nh;
         let (a, b) = (c.lo(p) - j0, p + 1 - j0);
         for j in (0..a).chain(b..nk_pad) {
@@ -367,19 +269,10 @@ unsafe fn softmax_lanes<const W: usize>(c: &Ctx, t: &Tile, j0: usize, sc: &mut [
             sum[l] += row[l];
         }
     }
-    sum
-}
-
-/// Output dimensions `dims` (whole KB runs) of the tile's rows: O[d][r] = Σ_j P[j][r]
-/// · V[j][d] over the value rows `vp` in key order, rows in lanes, divided by the
-/// row's softmax sum.
-#[inline(always)]
-unsafe fn output<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, sc: &[f32], vp: &[usize], dims: std::ops::Range<usize>, sum: &[f32; W], out: *mut f32) {
-    let (hd, qd) = (c.s.head_dim, c.s.n_head * c.s.head_dim);
-    let gofs = t.g * hd;
+    // 3. Output O[d][r] = Σ_j P[j][r] · V[j][d], KB dims at a time, rows in lanes.
     let mut o = [[0f32; W]; 256];
     let sp = sc.as_ptr();
-    for db in dims.clone().step_by(KB) {
+    for db in (0..hd).step_by(KB) {
         let mut acc = [[0f32; W]; KB];
         for (j, &v) in vp.iter().enumerate() {
             // SAFETY: sc holds nk rows of W lanes; a value row is hd long, db + KB <= hd.
@@ -394,14 +287,15 @@ unsafe fn output<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, sc: &[f32],
         }
         o[db..db + KB].copy_from_slice(&acc);
     }
-    for r in 0..(t.i1 - t.i0) * t.nh {
+    for r in 0..nr {
         let (i, h) = (t.i0 + r / t.nh, t.h0 + r % t.nh);
         let inv = 1.0 / sum[r];
         let dst = out.add(i * qd + h * hd);
-        for d in dims.clone() {
-            *dst.add(d) = o[d][r] * inv;
+        for (d, od) in o.iter().enumerate().take(hd) {
+            *dst.add(d) = od[r] * inv;
         }
     }
+    SCRATCH.with_borrow_mut(|b| *b = buf);
 }
 
 /// The slow twin: one (query, head) at a time, one key at a time.
@@ -499,29 +393,6 @@ mod tests {
                 }
                 cache.store(0, &k, &v);
                 cache.advance(chunk);
-            }
-        }
-    }
-
-    /// A decode step cut into phases (scores by runs of keys, output by runs of
-    /// dimensions) gives the bits of the whole tiles, at every cache position of a
-    /// cache that fills, and of a rolling one that wraps; on one thread or several.
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn split_decode_equals_whole_tiles() {
-        for (n_head, n_kv, hd, window, cap) in [(9, 3, 64, None, 300), (12, 2, 128, Some(70), 70), (4, 4, 24, None, 300), (14, 2, 64, None, 300), (40, 2, 16, None, 300)] {
-            let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window, scale: 1.0 / (hd as f32).sqrt() };
-            let kvd = n_kv * hd;
-            let mut cache = KvCache::new(crate::model::cache::CacheShape { n_layer: 1, kv_dim: kvd, capacity: cap, rolling: window.is_some(), local: None });
-            for step in 0..(if window.is_some() { 2 * cap + 5 } else { cap }) {
-                let (q, k, v) = (random(n_head * hd, 3 * step as u64 + 1), random(kvd, 3 * step as u64 + 2), random(kvd, 3 * step as u64 + 3));
-                let whole = attention_with(&s, &q, &k, &v, &cache, 0, false);
-                let split = attention_with(&s, &q, &k, &v, &cache, 0, true);
-                for (i, (a, b)) in split.iter().zip(&whole).enumerate() {
-                    assert!(a.to_bits() == b.to_bits(), "heads {n_head}/{n_kv}, hd {hd}, window {window:?}, pos {}: first bad index {i} (head {}, dim {}): split {a}, whole tiles {b}", cache.pos, i / hd, i % hd);
-                }
-                cache.store(0, &k, &v);
-                cache.advance(1);
             }
         }
     }
