@@ -103,7 +103,8 @@ def section_order(sections, parts):
     order = overlap_order = 0
     for k, s in enumerate(sections):
         ws = words(" ".join([title_text(s["title"])] + s["content"] + s["topics"]))
-        sim = [cosine(tfidf(ws, df, len(parts)), p) for p in part_vecs]
+        sv = tfidf(ws, df, len(parts))
+        sim = [cosine(sv, p) for p in part_vecs]
         order += max(range(len(sim)), key=sim.__getitem__) == k and sim.count(max(sim)) == 1
         overlap = [len((set(ws) - STOP) & p) for p in sets]
         overlap_order += overlap[k] == max(overlap) and overlap.count(max(overlap)) == 1
@@ -199,6 +200,8 @@ def main():
         for path in transcripts:
             transcript = path.read_text()
             settings = [int(s) for s in a.shots.split(",")]
+            # The parts depend on the model's tokenizer and the transcript only.
+            parts = parts_of(a.precis, model, path)
             for n in settings:
                 row = {"model": model.name, "transcript": path.stem, "shots": n}
                 if a.rescore:
@@ -210,7 +213,7 @@ def main():
                 if err:
                     row["error"] = err
                 else:
-                    row.update(measure_structured(text, transcript, shots, schema, parts_of(a.precis, model, path)))
+                    row.update(measure_structured(text, transcript, shots, schema, parts))
                     if save:
                         (save / f"{model.stem}.{path.stem}.shots{n}.json").write_text(text)
                 if a.notes and n == settings[0]:
