@@ -790,6 +790,31 @@ NUM: /[12]{1,2}/"#);
     }
 
     #[test]
+    fn a_topic_does_not_end_on_a_function_word() {
+        // The topic terminal as `grammar` builds it from the talk "hashing and the ring".
+        // 0 `"`, 1 `hashing`, 2 ` and`, 3 ` the`, 4 ` ring`, 5 `and`, 6 `The`, 7 `ring`, 8 <eos>.
+        let words = ["\"", "hashing", " and", " the", " ring", "and", "The", "ring"];
+        let topic = crate::summarize::grammar::from_talk("/[A-Za-z][a-z ]{0,30}/", Some("hashing and the ring. The ring"));
+        let (_trie, mut c) = tiny(&words, &format!("start: \"\\\"\" TOPIC \"\\\"\"\nTOPIC: {topic}\n"));
+        c.process(&mut vec![0.0; 9]);
+        c.accept(0);
+        let a = allowed(&mut c, 9);
+        assert!(a.contains(&1) && a.contains(&7), "a topic may start at any word of the talk: {a:?}");
+        c.accept(1);
+        let a = allowed(&mut c, 9);
+        assert!(a.contains(&0) && a.contains(&2), "\"hashing\" may end, or go on: {a:?}");
+        c.accept(2);
+        let a = allowed(&mut c, 9);
+        assert!(!a.contains(&0), "\"hashing and\" may not end there: {a:?}");
+        assert!(a.contains(&3), "it may go on with the talk's next word: {a:?}");
+        c.accept(3);
+        let a = allowed(&mut c, 9);
+        assert!(!a.contains(&0) && a.contains(&4), "nor end at \"the\"; \"ring\" follows: {a:?}");
+        c.accept(4);
+        assert!(allowed(&mut c, 9).contains(&0), "\"hashing and the ring\" ends on a content word");
+    }
+
+    #[test]
     fn the_structured_grammars_compile_with_and_without_the_talk() {
         use crate::summarize::formats::{Length, StructuredSizes};
         use crate::summarize::grammar;

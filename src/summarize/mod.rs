@@ -20,6 +20,7 @@ pub mod mapreduce;
 pub mod notes;
 pub mod prompt;
 pub mod structured;
+pub mod terms;
 mod pipeline;
 mod plan;
 mod sections;

@@ -75,6 +75,13 @@ pub fn section_task(n: usize) -> String {
     )
 }
 
+/// What a section pass is told of its part's own words ([`super::terms`]): the
+/// words it says more than the rest of the talk. Not a fixed text of the prompt: the
+/// words are the transcript's, which the summary may use.
+pub fn section_terms(terms: &[String]) -> Option<String> {
+    (!terms.is_empty()).then(|| format!("Words this part uses more than the rest of the video: {}. Say what this part adds, in its own terms.", terms.join(", ")))
+}
+
 /// The task, restated after the input where a small model still has it in
 /// view (`None` for `structured`: its system turn and examples say it all).
 pub fn task(format: Format, text: &TextShape, notes: &NotesShape) -> Option<String> {
@@ -167,5 +174,12 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert!(kept[0][0].content.starts_with(SECTIONS_HEAD) && kept[0][0].content.contains("\nSection 1"));
         assert!(kept[0][1].content.starts_with("{\n  \"introduction\": ") && !kept[0][1].content.contains("\"sections\""));
+    }
+
+    #[test]
+    fn a_section_is_told_its_parts_own_words() {
+        let f = section_terms(&["modulo".to_string(), "360".to_string()]).unwrap();
+        assert_eq!(f, "Words this part uses more than the rest of the video: modulo, 360. Say what this part adds, in its own terms.");
+        assert_eq!(section_terms(&[]), None, "a single part has no words of its own: nothing to add to the task");
     }
 }

@@ -33,6 +33,11 @@ use crate::transcript::Transcript;
 /// Tokens of chat markup and the part's heading around a pass's input.
 const MARKUP_TOKENS: usize = 48;
 
+/// A part's distinctive words named in its section's task ([`super::terms`]), and
+/// the tokens that line may take.
+const TERMS: usize = 8;
+const TERMS_TOKENS: usize = 24 + 4 * TERMS;
+
 /// How a structured summary will be written, worked out before any generation.
 pub(super) struct SectionsPlan {
     /// The transcript's five parts, in order (fewer when it has fewer pieces: then
@@ -69,7 +74,7 @@ impl Summarizer {
         let sizes = StructuredSizes::for_length(opts.length);
         let parts = mapreduce::partition(pieces, SECTIONS);
         let section_answer = self.answer_sizes(&grammar::section(SECTIONS, &sizes, None)).budget;
-        let section_instructions = self.count_tokens(prompt::section_system()) + self.count_tokens(&prompt::section_task(SECTIONS)) + MARKUP_TOKENS;
+        let section_instructions = self.count_tokens(prompt::section_system()) + self.count_tokens(&prompt::section_task(SECTIONS)) + MARKUP_TOKENS + TERMS_TOKENS;
         let overview_answer = self.answer_sizes(&grammar::overview(&sizes, None)).budget;
         // The overview reads the sections, each at most its answer's size.
         let overview_prompt = self.count_tokens(&prompt::system(Format::Structured)) + MARKUP_TOKENS + SECTIONS * section_answer;
@@ -112,10 +117,12 @@ impl Summarizer {
         let mut written: Vec<String> = vec![];
         let mut sections: Vec<Section> = vec![];
         let mut map_notes = vec![];
+        let texts: Vec<String> = plan.parts.iter().map(|p| mapreduce::join(p)).collect();
+        let terms = super::terms::distinctive(&texts.iter().map(String::as_str).collect::<Vec<_>>(), TERMS);
         for n in 0..SECTIONS {
             let p = plan.part_of(n);
             let part = &plan.parts[p];
-            let text = mapreduce::join(part);
+            let text = &texts[p];
             let range = mapreduce::time_range(part);
             let heading = match &range {
                 Some(r) => format!("[Part {} of {SECTIONS}, {r}]", n + 1),
@@ -131,8 +138,12 @@ impl Summarizer {
             };
             let system = prompt::section_system();
             let task = prompt::section_task(n + 1);
-            let messages = prompt::messages(system, &[], &prompt::user(source, &self.defuse(&body), Some(&task)));
-            let spec = grammar::section(n + 1, &sizes, Some(&text));
+            let asked = match prompt::section_terms(&terms[p]) {
+                Some(t) => format!("{task}\n{t}"),
+                None => task.clone(),
+            };
+            let messages = prompt::messages(system, &[], &prompt::user(source, &self.defuse(&body), Some(&asked)));
+            let spec = grammar::section(n + 1, &sizes, Some(text));
             let pass = Pass::Section { index: n, of: SECTIONS };
             let json = self.generate(&messages, &prompt::fixed_texts(system, Some(&task)), &written, &spec, Format::Structured, opts, context, pass, &mut stats, progress).await?;
             let mut section: Section = serde_json::from_str(&json).map_err(super::structured::StructuredError::from)?;
@@ -203,7 +214,7 @@ impl Summarizer {
         let sizes = StructuredSizes::for_length(opts.length);
         let budget = context
             .saturating_sub(self.answer_sizes(&grammar::section(SECTIONS, &sizes, None)).budget)
-            .saturating_sub(self.count_tokens(prompt::section_system()) + self.count_tokens(&prompt::section_task(SECTIONS)) + MARKUP_TOKENS);
+            .saturating_sub(self.count_tokens(prompt::section_system()) + self.count_tokens(&prompt::section_task(SECTIONS)) + MARKUP_TOKENS + TERMS_TOKENS);
         let mut pieces = part.to_vec();
         for round in 1..=MAX_ROUNDS {
             let chunks = self.map_chunks(&pieces, chunk_tokens);

@@ -61,6 +61,9 @@ pub fn supported(ty: GgmlType) -> bool {
     matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0)
 }
 
+/// The most weight bytes one decode job reads (see `matmul`).
+const DECODE_JOB_BYTES: usize = 256 * 1024;
+
 thread_local! {
     /// (one row's quantized blocks, the tiles), reused across calls.
     static SCRATCH: RefCell<(Vec<BlockQ8>, Vec<Tile>)> = const { RefCell::new((Vec::new(), Vec::new())) };
@@ -102,7 +105,11 @@ pub fn matmul(ty: GgmlType, w: &[u8], x: &[f32], n_in: usize, n_out: usize) -> V
             // Decode: consecutive runs of whole quads of rows, a few per thread so a
             // late worker does not stall the step; every quad is the one the
             // one-thread loop computes, so the bits do not depend on the split.
-            let chunk = 4 * n_out.div_ceil(4 * threads * 4).max(4);
+            // Jobs of at most DECODE_JOB_BYTES of weights: the vocabulary head (49,152
+            // rows for SmolLM2) in 8 jobs of ~0.8 ms left one thread waiting ~0.3 ms
+            // a token for the other's last job (under Node, two threads).
+            let cap = (DECODE_JOB_BYTES / ty.row_bytes(n_in)).max(4) / 4 * 4;
+            let chunk = (4 * n_out.div_ceil(4 * threads * 4).max(4)).min(cap);
             pool::for_each_chunk_mut(&mut out, chunk, &|c, o| decode(ty, w, &tiles[..nb], q8, n_in, c * chunk, o));
         } else {
             // Prefill: (tile, run of row pairs) jobs, enough of them for every thread
