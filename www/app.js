@@ -522,12 +522,19 @@ async function run() {
   // The text streamed so far is kept as it grows, at most a second behind: a
   // reload (or a crash) in the middle of a run, or after a Stop, must not lose
   // it. A throttle, not a debounce: tokens arrive faster than any quiet period.
+  // A token held back by the throttle is saved a second later all the same: the
+  // next pass's prompt can take seconds before any more text comes.
   let savedAt = -Infinity;
-  const persistPartial = () => {
-    const now = performance.now();
-    if (now - savedAt < 1000) return;
-    savedAt = now;
+  let trailing = null;
+  const savePartialNow = () => {
+    trailing = null;
+    savedAt = performance.now();
     save("partial", live.textContent);
+  };
+  const persistPartial = () => {
+    const since = performance.now() - savedAt;
+    if (since >= 1000) savePartialNow();
+    else trailing ??= setTimeout(savePartialNow, 1000 - since);
   };
   const progress = new RunProgress({ answerTokens: state.plan?.answer_tokens || 256, speed: knownSpeed(), format: opts.format });
   state.progress = progress;
@@ -594,6 +601,8 @@ async function run() {
     }
     if (state.result) render(state.result);
   } finally {
+    // The run's end saved the partial text (or cleared it): no late save after that.
+    clearTimeout(trailing);
     state.running = false;
     state.abort = null;
     $("stop").disabled = true;
