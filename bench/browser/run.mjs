@@ -6,6 +6,7 @@
 //
 //   node bench/browser/run.mjs [--prompt-tokens 512] [--gen-tokens 128]
 //        [--gpu-prompt-tokens 32] [--gpu-gen-tokens 4] [--prompt-file FILE] [--no-gpu]
+//        [--runs 3]
 //
 // The prompt is the first N tokens of the file, tokenized raw by Precis (as
 // `precis generate --raw`); wllama is given the text of those tokens (its API
@@ -13,7 +14,10 @@
 // itself — the table shows the prompt length each engine saw. Both generate
 // greedily with end-of-generation ignored; decode tok/s counts the tokens after
 // the first (which prefill yields) for both. Each engine does one short untimed
-// warm-up run after loading. The CPU rows run at 1, 2, 4, … threads up to the
+// warm-up run after loading, then `--runs` timed runs on the same loaded model; a
+// row shows the median prefill and the median decode of its runs (the JSON line
+// lists every run): on this 2-core VM one run's decode drifts by 10-15% from the
+// next, enough to turn a ratio of two rows by as much. The CPU rows run at 1, 2, 4, … threads up to the
 // machine's cores, both engines on a cross-origin-isolated page (COOP/COEP:
 // SharedArrayBuffer, so Precis's threaded build pkg-mt/ and wllama's pthread build
 // can run), each reporting what it used; then both on a plain page, where each
@@ -36,9 +40,11 @@ const nPrompt = Number(arg("prompt-tokens", 512));
 const nGen = Number(arg("gen-tokens", 128));
 const gpuPrompt = Number(arg("gpu-prompt-tokens", 32));
 const gpuGen = Number(arg("gpu-gen-tokens", 4));
+const runs = Number(arg("runs", 3));
 const promptFile = path.resolve(arg("prompt-file", [path.join(root, "../shared/corpus/transcripts/dpo.txt"), path.join(root, "README.md")].find((f) => fs.existsSync(f))));
 const withGpu = !process.argv.includes("--no-gpu");
 for (const [k, v] of Object.entries({ nPrompt, nGen, gpuPrompt, gpuGen })) if (!(v >= 2)) throw new Error(`${k} must be at least 2 (got ${v})`);
+if (!(Number.isInteger(runs) && runs >= 1)) throw new Error(`--runs must be a whole number of at least 1 (got ${arg("runs", 3)})`);
 if (!fs.existsSync(path.join(dist, "pkg/precis_bg.wasm"))) throw new Error("www/dist is not built: run `make web` first");
 if (!fs.existsSync(path.join(wllamaDir, "wasm/wllama.wasm"))) throw new Error("wllama is not installed: run `npm ci` in bench/browser first");
 const wllamaVersion = JSON.parse(fs.readFileSync(path.join(wllamaDir, "../package.json"), "utf8")).version;
@@ -50,30 +56,41 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title><script t
 import { PrecisWorker } from "./precis.js";
 import { Wllama } from "./wllama/index.js";
 const MODEL = new URL("models/SmolLM2-135M-Instruct.Q4_1.gguf", location.href).href;
-window.precisRun = async ({ backend, text, promptTokens, genTokens, threads }) => {
+// The first run with the median prefill and the median decode of all runs (each
+// median on its own: the run with one need not have the other), and every run's.
+const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+const summed = (all) => ({
+  ...all[0], prefill_tok_s: median(all.map((r) => r.prefill_tok_s)), decode_tok_s: median(all.map((r) => r.decode_tok_s)),
+  prefill_runs: all.map((r) => +r.prefill_tok_s.toFixed(1)), decode_runs: all.map((r) => +r.decode_tok_s.toFixed(2)),
+});
+window.precisRun = async ({ backend, text, promptTokens, genTokens, threads, runs }) => {
   const w = new PrecisWorker({ threads });
   try {
     const loaded = await w.request({ type: "load", source: { kind: "url", url: MODEL }, backend });
     await w.request({ type: "bench", text, promptTokens: Math.min(8, promptTokens), genTokens: 2 });
-    const r = await w.request({ type: "bench", text, promptTokens, genTokens });
+    const all = [];
+    for (let i = 0; i < runs; i++) all.push(await w.request({ type: "bench", text, promptTokens, genTokens }));
+    const r = summed(all);
     return { ...r, prompt_ids: Array.from(r.prompt_ids), backend: loaded.backend, threads: loaded.build.threads, build: loaded.build.build, heap_mib: loaded.heap / 1048576, isolated: crossOriginIsolated };
   } finally {
     w.terminate();
   }
 };
-window.wllamaRun = async ({ prompt, promptTokens, genTokens, threads }) => {
+window.wllamaRun = async ({ prompt, promptTokens, genTokens, threads, runs }) => {
   const wl = new Wllama({ default: new URL("wllama/wasm/wllama.wasm", location.href).href }, { suppressNativeLog: true });
   const blob = await (await fetch(MODEL)).blob();
   await wl.loadModel([blob], { n_ctx: promptTokens + genTokens + 64, n_batch: promptTokens + 16, n_ubatch: promptTokens + 16, n_threads: threads, n_gpu_layers: 0 });
   const run = (prompt, n) => wl.createCompletion({ prompt, max_tokens: n, temperature: 0, ignore_eos: true, cache_prompt: false });
   await run(prompt.slice(0, 40), 2);
-  const r = await run(prompt, genTokens);
-  const t = r.timings;
-  const out = {
-    prompt_tokens: t.prompt_n, generated_tokens: t.predicted_n, prefill_s: t.prompt_ms / 1000, decode_s: t.predicted_ms / 1000,
-    prefill_tok_s: t.prompt_n / (t.prompt_ms / 1000), decode_tok_s: (t.predicted_n - 1) / (t.predicted_ms / 1000),
-    multithread: wl.isMultithread(), threads: wl.getNumThreads(), isolated: crossOriginIsolated,
-  };
+  const all = [];
+  for (let i = 0; i < runs; i++) {
+    const t = (await run(prompt, genTokens)).timings;
+    all.push({
+      prompt_tokens: t.prompt_n, generated_tokens: t.predicted_n, prefill_s: t.prompt_ms / 1000, decode_s: t.predicted_ms / 1000,
+      prefill_tok_s: t.prompt_n / (t.prompt_ms / 1000), decode_tok_s: (t.predicted_n - 1) / (t.predicted_ms / 1000),
+    });
+  }
+  const out = { ...summed(all), multithread: wl.isMultithread(), threads: wl.getNumThreads(), isolated: crossOriginIsolated };
   await wl.exit();
   return out;
 };
@@ -98,7 +115,7 @@ async function onPage(site, fn, arg, timeout) {
     await page.waitForFunction(() => window.ready === true);
     const t = Date.now();
     const r = await page.evaluate(([f, a]) => window[f](a), [fn, arg]);
-    log(`  ${fn} (${arg.backend || ""} ${arg.threads} threads asked, ${site === iso ? "isolated" : "not isolated"}): ${r.prompt_tokens} + ${r.generated_tokens} tokens, ${r.prefill_tok_s.toFixed(1)} / ${r.decode_tok_s.toFixed(2)} tok/s (${((Date.now() - t) / 1000).toFixed(0)} s with loading)`);
+    log(`  ${fn} (${arg.backend || ""} ${arg.threads} threads asked, ${site === iso ? "isolated" : "not isolated"}): ${r.prompt_tokens} + ${r.generated_tokens} tokens, ${r.prefill_tok_s.toFixed(1)} / ${r.decode_tok_s.toFixed(2)} tok/s (median of prefill ${r.prefill_runs.join(", ")}, decode ${r.decode_runs.join(", ")}; ${((Date.now() - t) / 1000).toFixed(0)} s with loading)`);
     return r;
   } finally {
     await ctx.close();
@@ -109,19 +126,19 @@ try {
   const threads = os.availableParallelism();
   log(`browser bench: Chromium ${chromiumVersion}, ${path.basename(promptFile)}; CPU rows ${nPrompt}+${nGen} tokens, WebGPU rows ${gpuPrompt}+${gpuGen}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")} on ${threads} cores`);
   const counts = [1, 2, 4, 8, 16].filter((n) => n <= Math.max(2, threads));
-  const wl = (prompt, promptTokens, genTokens, n) => ({ prompt, promptTokens, genTokens, threads: n });
+  const wl = (prompt, promptTokens, genTokens, n) => ({ prompt, promptTokens, genTokens, threads: n, runs });
   let cpu = null;
   for (const n of counts) {
-    const r = await onPage(iso, "precisRun", { backend: "cpu", text, promptTokens: nPrompt, genTokens: nGen, threads: n }, 900_000);
+    const r = await onPage(iso, "precisRun", { backend: "cpu", text, promptTokens: nPrompt, genTokens: nGen, threads: n, runs }, 900_000);
     cpu = cpu || r;
     rows.push({ engine: `Precis CPU (${r.build})`, ...r });
     rows.push({ engine: "wllama, isolated", ...(await onPage(iso, "wllamaRun", wl(cpu.prompt_text, nPrompt, nGen, n), 900_000)) });
   }
-  const single = await onPage(plain, "precisRun", { backend: "cpu", text, promptTokens: nPrompt, genTokens: nGen, threads }, 900_000);
+  const single = await onPage(plain, "precisRun", { backend: "cpu", text, promptTokens: nPrompt, genTokens: nGen, threads, runs }, 900_000);
   rows.push({ engine: `Precis CPU (${single.build}), plain`, ...single });
   rows.push({ engine: "wllama, not isolated", ...(await onPage(plain, "wllamaRun", wl(cpu.prompt_text, nPrompt, nGen, threads), 900_000)) });
   if (withGpu) {
-    const gpu = await onPage(iso, "precisRun", { backend: "webgpu", text, promptTokens: gpuPrompt, genTokens: gpuGen }, 1_800_000);
+    const gpu = await onPage(iso, "precisRun", { backend: "webgpu", text, promptTokens: gpuPrompt, genTokens: gpuGen, runs: 1 }, 1_800_000);
     rows.push({ engine: `Precis ${gpu.backend === "webgpu" ? "WebGPU" : "CPU (no WebGPU!)"}`, ...gpu, threads: "gpu" });
     rows.push({ engine: "wllama, isolated", ...(await onPage(iso, "wllamaRun", wl(gpu.prompt_text, gpuPrompt, gpuGen, threads), 900_000)) });
   }

@@ -90,22 +90,34 @@ fn json_prose(max_chars: usize) -> String {
 /// One section of the structured summary (issue 16: written from its own part of the
 /// talk, so section 3 is about the third part), laid out as
 /// [`super::structured::Section`] renders inside the summary. With `part` (the part's
-/// transcript text), its topics are runs of the part's own words.
-pub fn section(n: usize, z: &StructuredSizes, part: Option<&str>) -> GrammarSpec {
+/// transcript text), its topics are runs of the part's own words, the first of them
+/// holding one of `terms` (the part's distinctive words) where the part has such a run
+/// not in `written` (the fields of the summary so far).
+///
+/// The topics come first (the summary renders them after the bullets): a section is
+/// about its part when its words are the part's own, and bullets written after
+/// "block diagonal mask" were about the mask. Written last, the topics of
+/// `mixtral8x7b`'s last section followed its generic bullets ("mistal", "attention"),
+/// and the section was closer to the talk's first part than to its own.
+pub fn section(n: usize, z: &StructuredSizes, part: Option<&str>, terms: &[String], written: &[String]) -> GrammarSpec {
+    // Without the ones written before: the repeat guard would refuse them, and a list
+    // of those alone would leave the first topic nothing to be.
+    let seen: std::collections::HashSet<String> = written.iter().map(|w| super::repeats::normalize(w.as_bytes())).collect();
+    let term_topics: Vec<String> = part.map(|p| term_topics(p, terms, z.topic)).unwrap_or_default().into_iter().filter(|t| !seen.contains(&super::repeats::normalize(t.as_bytes()))).collect();
     let mut b = Builder::default();
-    b.lit(&format!("{{\n  \"title\": \"Section {n}: "));
+    b.lit("{\n  \"topics\": [\n");
+    for i in 0..SECTION_TOPICS {
+        b.lit("    \"");
+        b.field(if i == 0 && !term_topics.is_empty() { "TERM_TOPIC" } else { "TOPIC" }, z.topic);
+        b.lit(if i + 1 < SECTION_TOPICS { "\",\n" } else { "\"\n" });
+    }
+    b.lit(&format!("  ],\n  \"title\": \"Section {n}: "));
     b.field("TITLE", z.title);
     b.lit("\",\n  \"content\": [\n");
     for i in 0..BULLETS {
         b.lit("    \"");
         b.field("BULLET", z.bullet);
         b.lit(if i + 1 < BULLETS { "\",\n" } else { "\"\n" });
-    }
-    b.lit("  ],\n  \"topics\": [\n");
-    for i in 0..SECTION_TOPICS {
-        b.lit("    \"");
-        b.field("TOPIC", z.topic);
-        b.lit(if i + 1 < SECTION_TOPICS { "\",\n" } else { "\"\n" });
     }
     b.lit("  ]\n}");
     let mut g = format!("start: {}\n", b.seq.join(" "));
@@ -119,8 +131,64 @@ pub fn section(n: usize, z: &StructuredSizes, part: Option<&str>) -> GrammarSpec
     // hashing why do all the cool", Qwen2.5-Coder-1.5B).
     let topic = format!("/[\\p{{L}}\\p{{N}}][\\p{{L}}\\p{{N}} \\-+#.\\/'&()]{{0,{}}}/ & /[^ ]+( [^ ]+){{0,2}}/", z.topic - 1);
     g.push_str(&format!("TOPIC: {}\n", from_talk(&topic, part)));
+    if !term_topics.is_empty() {
+        g.push_str(&format!("TERM_TOPIC: {}\n", term_topics.iter().map(|t| lit(t)).collect::<Vec<_>>().join(" | ")));
+    }
     b.finish(g, 3, Closing { penalize_enders: true, ..closing(&["\""]) }, Fields::JsonStrings)
 }
+
+/// The topics of at most `max_chars` that `part` says word for word and that hold one
+/// of `terms` (lowercase words, as `terms::distinctive` gives them) as one of their
+/// words or its start ("mask" in "masks"): runs of one to three of the part's words,
+/// each a name the `TOPIC` terminal would allow (letters, digits and `-+#./'&()`, a
+/// letter first) without a function word ("models and compare" was one, Qwen2.5-Coder-1.5B),
+/// those with the best of `terms` first, each group in the order the part says them. Listed as literals, not as a regex over the
+/// part: llguidance's lexer ran out of fuel on another regex intersected with the
+/// part's substrings (mixtral8x7b).
+pub(crate) fn term_topics(part: &str, terms: &[String], max_chars: usize) -> Vec<String> {
+    let function: std::collections::HashSet<&str> = super::terms::FUNCTION_WORDS.split_whitespace().collect();
+    let clean = talk_words(part);
+    let words: Vec<&str> = clean.split(' ').collect();
+    let name_char = |c: char| c.is_alphanumeric() || " -+#./'&()".contains(c);
+    // The best of `terms` a word holds, by its own words as `terms` counts them
+    // ("KV-cache" is "kv" and "cache").
+    let best_term = |w: &str| {
+        w.split(|c: char| !c.is_alphanumeric()).filter_map(|p| {
+            let p = p.to_lowercase();
+            terms.iter().position(|t| p.starts_with(t.as_str()))
+        }).min()
+    };
+    let mut out: Vec<(usize, String)> = vec![];
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..words.len() {
+        for n in 1..=3.min(words.len() - i) {
+            let run = &words[i..i + n];
+            let text = run.join(" ");
+            let ok = text.chars().count() <= max_chars
+                && text.chars().next().is_some_and(char::is_alphabetic)
+                && text.chars().count() >= 2
+                && text.chars().all(name_char)
+                // Not "padding." or "diagonal-": a name ends on a letter, a digit, or the
+                // sign of C++, C# or O(n).
+                && text.chars().last().is_some_and(|c| c.is_alphanumeric() || "+#)".contains(c))
+                && run.iter().all(|w| !function.contains(w.to_lowercase().as_str()));
+            if let Some(best) = run.iter().filter_map(|w| best_term(w)).min().filter(|_| ok) {
+                if seen.insert(text.clone()) {
+                    out.push((best, text));
+                }
+            }
+        }
+    }
+    // A long part says its terms hundreds of times: the runs of the best terms first
+    // (stable: then in the part's order), at most MAX_TERM_TOPICS of them, so the
+    // grammar stays small.
+    out.sort_by_key(|(best, _)| *best);
+    out.into_iter().take(MAX_TERM_TOPICS).map(|(_, t)| t).collect()
+}
+
+/// The most candidates [`term_topics`] lists (the corpus talks' parts, 1,300–2,900
+/// characters each, have 10 to 60 at the medium length's 40 characters).
+const MAX_TERM_TOPICS: usize = 256;
 
 /// What the structured summary says of the whole talk, written from its five
 /// sections: the introduction, the five global topics (runs of the talk's own
@@ -407,7 +475,7 @@ mod tests {
     #[test]
     fn section_and_overview_layouts_are_the_summary_s_parts() {
         let z = StructuredSizes::for_length(Length::Medium);
-        let s = section(3, &z, None);
+        let s = section(3, &z, None, &[], &[]);
         assert_eq!(s.fields, 1 + 4 + 3);
         let part: crate::summarize::structured::Section = serde_json::from_str(&filled(&s)).unwrap();
         assert_eq!((part.title.as_str(), part.content.len(), part.topics.len()), ("Section 3: x", 4, 3));
@@ -417,10 +485,49 @@ mod tests {
         assert_eq!((v.topics.len(), v.general_topics.len(), v.general_topics[2].complexity), (5, 3, 0.5));
         // Both grammars compile into one summary that passes every rule.
         let summary = crate::summarize::structured::StructuredSummary::assemble(v, (1..=5).map(|n| {
-            let mut p: crate::summarize::structured::Section = serde_json::from_str(&filled(&section(n, &z, None))).unwrap();
+            let mut p: crate::summarize::structured::Section = serde_json::from_str(&filled(&section(n, &z, None, &[], &[]))).unwrap();
             p.content = (0..4).map(|i| format!("point {n}.{i}")).collect();
             p
         }).collect());
         crate::summarize::structured::StructuredSummary::parse(&summary.render()).unwrap();
+    }
+
+    #[test]
+    fn a_term_topic_is_a_run_of_the_part_that_names_a_term() {
+        let part = "so the block diagonal mask with offset padding. It masks the KV-cache, and the masking layer of caches";
+        let terms = vec!["mask".to_string(), "cache".to_string()];
+        // Runs of up to three words holding a word that starts with "mask" or "cache"
+        // (in any case, "KV-cache" counting as "kv" and "cache"), each once, those
+        // with the first term first, in the part's order; a function word anywhere in
+        // a run ("mask with", "masks the"), a comma ("KV-cache,") or a run over 16
+        // characters ("block diagonal mask") rules it out.
+        assert_eq!(term_topics(part, &terms, 16), ["diagonal mask", "mask", "masks", "masking", "masking layer", "caches"]);
+        let swapped = vec!["cache".to_string(), "mask".to_string()];
+        assert_eq!(term_topics(part, &swapped, 16), ["caches", "diagonal mask", "mask", "masks", "masking", "masking layer"]);
+        assert_eq!(term_topics(part, &terms, 24)[0], "block diagonal mask");
+        assert!(term_topics(part, &[], 24).is_empty(), "no terms, no term topics");
+        let terms = vec!["padding".to_string()];
+        assert!(term_topics(part, &terms, 24).is_empty(), "\"offset padding.\" ends with a sign no name ends with");
+    }
+
+    #[test]
+    fn a_section_writes_its_topics_first_the_first_from_the_terms() {
+        let z = StructuredSizes::for_length(Length::Medium);
+        let part = "the block diagonal mask tells the cache how many items to use";
+        let s = section(5, &z, Some(part), &["mask".to_string()], &["Diagonal  Mask".to_string()]);
+        assert!(s.layout[0].contains("\"topics\""), "topics first: {:?}", s.layout);
+        let start = s.lark.lines().next().unwrap();
+        let at = |sym: &str| start.find(sym).unwrap_or_else(|| panic!("{sym} in {start}"));
+        assert!(at(" TERM_TOPIC ") < at(" TOPIC ") && at(" TOPIC ") < at(" TITLE ") && at(" TITLE ") < at(" BULLET "), "term topic, topics, title, bullets: {start}");
+        let terminal = s.lark.lines().find(|l| l.starts_with("TERM_TOPIC: ")).unwrap();
+        for t in ["\"block diagonal mask\"", "\"mask\"", "\"mask tells\""] {
+            assert!(terminal.contains(t), "{t} in {terminal}");
+        }
+        assert!(!terminal.contains("\"diagonal mask\""), "written before (normalized), so not offered: {terminal}");
+        assert!(!terminal.contains("the"), "no function word: {terminal}");
+        // Without terms the section has no such terminal.
+        assert!(!section(5, &z, Some(part), &[], &[]).lark.contains("TERM_TOPIC"));
+        // Nor when every run with a term was written before.
+        assert!(!section(5, &z, Some("the mask"), &["mask".to_string()], &["Mask".to_string()]).lark.contains("TERM_TOPIC"));
     }
 }

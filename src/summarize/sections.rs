@@ -73,7 +73,7 @@ impl Summarizer {
     pub(super) fn sections_plan(&self, pieces: &[Piece], transcript_tokens: usize, opts: &SummarizeOptions, context: usize) -> Result<SectionsPlan, SummarizeError> {
         let sizes = StructuredSizes::for_length(opts.length);
         let parts = mapreduce::partition(pieces, SECTIONS);
-        let section_answer = self.answer_sizes(&grammar::section(SECTIONS, &sizes, None)).budget;
+        let section_answer = self.answer_sizes(&grammar::section(SECTIONS, &sizes, None, &[], &[])).budget;
         let section_instructions = self.count_tokens(prompt::section_system()) + self.count_tokens(&prompt::section_task(SECTIONS)) + MARKUP_TOKENS + TERMS_TOKENS;
         let overview_answer = self.answer_sizes(&grammar::overview(&sizes, None)).budget;
         // The overview reads the sections, each at most its answer's size.
@@ -143,7 +143,7 @@ impl Summarizer {
                 None => task.clone(),
             };
             let messages = prompt::messages(system, &[], &prompt::user(source, &self.defuse(&body), Some(&asked)));
-            let spec = grammar::section(n + 1, &sizes, Some(text));
+            let spec = grammar::section(n + 1, &sizes, Some(text), &terms[p], &written);
             let pass = Pass::Section { index: n, of: SECTIONS };
             let json = self.generate(&messages, &prompt::fixed_texts(system, Some(&task)), &written, &spec, Format::Structured, opts, context, pass, &mut stats, progress).await?;
             let mut section: Section = serde_json::from_str(&json).map_err(super::structured::StructuredError::from)?;
@@ -213,7 +213,7 @@ impl Summarizer {
         let shape = NotesShape::condensed();
         let sizes = StructuredSizes::for_length(opts.length);
         let budget = context
-            .saturating_sub(self.answer_sizes(&grammar::section(SECTIONS, &sizes, None)).budget)
+            .saturating_sub(self.answer_sizes(&grammar::section(SECTIONS, &sizes, None, &[], &[])).budget)
             .saturating_sub(self.count_tokens(prompt::section_system()) + self.count_tokens(&prompt::section_task(SECTIONS)) + MARKUP_TOKENS + TERMS_TOKENS);
         let mut pieces = part.to_vec();
         for round in 1..=MAX_ROUNDS {
