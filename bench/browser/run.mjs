@@ -56,9 +56,9 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title><script t
 import { PrecisWorker } from "./precis.js";
 import { Wllama } from "./wllama/index.js";
 const MODEL = new URL("models/SmolLM2-135M-Instruct.Q4_1.gguf", location.href).href;
-// The first run with the median prefill and the median decode of all runs (the lower
-// of the middle two for an even count; each
-// median on its own: the run with one need not have the other), and every run's.
+// The first run with the median prefill and the median decode of all runs (each on
+// its own: the run with one need not have the other; the lower of the middle two for
+// an even count), and every run's.
 const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
 const summed = (all) => ({
   ...all[0], prefill_tok_s: median(all.map((r) => r.prefill_tok_s)), decode_tok_s: median(all.map((r) => r.decode_tok_s)),
