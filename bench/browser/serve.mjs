@@ -11,7 +11,7 @@ export const arg = (name, def) => {
   return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
 };
 
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".gguf": "application/octet-stream" };
+const TYPES = { ".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".gguf": "application/octet-stream" };
 
 // Serves `pages` ({"/path.html": html}) and files: `/prefix/...` from `trees[prefix]`,
 // everything else from `root`; `headers` on every answer (COOP/COEP for an isolated page).
