@@ -146,7 +146,7 @@ pub fn section(n: usize, z: &StructuredSizes, part: Option<&str>, terms: &[Strin
 /// part: llguidance's lexer ran out of fuel on another regex intersected with the
 /// part's substrings (mixtral8x7b).
 pub(crate) fn term_topics(part: &str, terms: &[String], max_chars: usize) -> Vec<String> {
-    let function: std::collections::HashSet<&str> = super::terms::FUNCTION_WORDS.split_whitespace().collect();
+    let function = super::terms::function_words();
     let clean = talk_words(part);
     let words: Vec<&str> = clean.split(' ').collect();
     let name_char = |c: char| c.is_alphanumeric() || " -+#./'&()".contains(c);

@@ -26,6 +26,12 @@ pub const FUNCTION_WORDS: &str = "a an the and or but nor so yet of to in on at 
     right kind sort thing things stuff uh um yeah okay ok like gonna wanna heres theres thats whats lets ill ive youre \
     dont doesnt didnt isnt cant wont im weve theyre";
 
+/// [`FUNCTION_WORDS`] as a set, for the lookups of a part's words (here and in
+/// `grammar::term_topics`).
+pub(crate) fn function_words() -> HashSet<&'static str> {
+    FUNCTION_WORDS.split_whitespace().collect()
+}
+
 /// Shorter words are fillers ("uh", "ok") or parts of numbers more often than terms.
 const MIN_CHARS: usize = 3;
 
@@ -39,7 +45,7 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 /// part says first). A word said in every part is never one; so with a single part
 /// (or parts that say the same words) the lists are empty.
 pub fn distinctive(parts: &[&str], n: usize) -> Vec<Vec<String>> {
-    let function: HashSet<&str> = FUNCTION_WORDS.split_whitespace().collect();
+    let function = function_words();
     let counts: Vec<Vec<(String, usize)>> = parts.iter().map(|p| counted(p).into_iter().filter(|(w, _)| !function.contains(w.as_str())).collect()).collect();
     let mut df: HashMap<&str, usize> = HashMap::new();
     for c in &counts {
