@@ -56,9 +56,10 @@ test-browser-only:
 # 512-token window, greedy tokens, token ids; `make test` runs its short checks where
 # fetched), and the browser tests marked { models: true } in
 # tests/browser/run.mjs (the default model on SwiftShader's WebGPU, and over a whole
-# transcript; `make test` runs WebGPU end to end on tiny-smollm2).
+# transcript; `make test` runs WebGPU end to end on tiny-smollm2), and the default model's
+# 64 greedy tokens on lavapipe against the CPU (`make test` runs the first 16).
 test-models: setup model model-qwen2 model-gemma3 web setup-browser
-	$(CARGO) test --profile $(TEST_PROFILE) --test summarize -- --ignored
+	$(CARGO) test --profile $(TEST_PROFILE) --test summarize --test gpu_model -- --ignored
 	$(CARGO) test --profile $(TEST_PROFILE) --test qwen2 --test gemma3 --test tokenizer_llamacpp -- --include-ignored
 	BROWSER_MODELS=only node tests/browser/run.mjs
 
