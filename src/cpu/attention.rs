@@ -83,9 +83,26 @@ impl Ctx<'_> {
     }
 }
 
+/// Keys per block. A query's keys are cut at multiples of `BLOCK` (absolute
+/// positions, not offsets into the chunk), each block gets its own softmax partial
+/// (max, sum, weighted values) and the partials are merged in block order: the split
+/// behind flash-decoding (Dao et al., "Flash-Decoding for long-context inference",
+/// 2023; the GPU's split-K kernel does the same). Because the cuts are absolute, a
+/// query's blocks and so its bits are the same whatever chunk or tile it is computed
+/// in, and a decode step can spread its blocks over the threads: one step has only
+/// `n_head_kv` tiles (3 for SmolLM2), which 2 threads split 2 : 1.
+const BLOCK: usize = 128;
+
 /// `q`: [L, n_head·hd]; `k`, `v`: the chunk's [L, n_kv·hd]; the cache holds positions
 /// before `cache.pos`, where the chunk starts. Returns [L, n_head·hd].
 pub fn attention(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache, layer: usize) -> Vec<f32> {
+    attention_split(s, q, k, v, cache, layer, None)
+}
+
+/// [`attention`], with the task layout forced (`Some(true)`: a task per key block
+/// wherever the chunk is one tile; `Some(false)`: a task per tile) for the tests that
+/// check it changes no bit.
+fn attention_split(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache, layer: usize, split: Option<bool>) -> Vec<f32> {
     if s.head_dim > 256 || s.head_dim % KB != 0 {
         return attention_naive(s, q, k, v, cache, layer);
     }
@@ -106,18 +123,40 @@ pub fn attention(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCache
     let o = crate::cpu::kernels::pool::SharedOut::new(&mut out);
     let tiles = n_tok.div_ceil(qt);
     let per_tile = s.n_head_kv * subs;
-    crate::cpu::kernels::pool::global().run(tiles * per_tile, &|t| {
-        let (tile, g, sub) = (t / per_tile, (t % per_tile) / subs, t % subs);
-        let t = Tile { g, h0: g * group + sub * hs, nh: hs.min(group - sub * hs), i0: tile * qt, i1: (tile * qt + qt).min(n_tok) };
-        // SAFETY: task (tile, g) writes only rows of its tile at the columns of group
-        // g's heads; no two tasks share an element.
-        unsafe { tile_dispatch(&c, &t, o.ptr()) };
-    });
+    let tile_of = |tile: usize, gs: usize| {
+        let (g, sub) = (gs / subs, gs % subs);
+        Tile { g, h0: g * group + sub * hs, nh: hs.min(group - sub * hs), i0: tile * qt, i1: (tile * qt + qt).min(n_tok) }
+    };
+    let pool = crate::cpu::kernels::pool::global();
+    // Fewer tiles than twice the threads (a decode step, a short chunk): a task per
+    // tile and key block, then the merges. Otherwise a task per tile, which merges its
+    // own blocks. The same arithmetic either way, so the choice changes no bit.
+    if tiles == 1 && split.unwrap_or(per_tile < 2 * pool.threads()) {
+        let (b0, b1) = (c.lo(c.pos) / BLOCK, (c.pos + n_tok - 1) / BLOCK);
+        let nb = b1 - b0 + 1;
+        let plen = part_len(s.head_dim, LANES);
+        let mut parts = vec![0f32; per_tile * nb * plen];
+        let p = crate::cpu::kernels::pool::SharedOut::new(&mut parts);
+        pool.run(per_tile * nb, &|i| {
+            let (gs, b) = (i / nb, i % nb);
+            // SAFETY: task (gs, b) writes only its own partial.
+            unsafe { tile_dispatch(&c, &tile_of(0, gs), Op::Block(b0 + b, p.piece(i * plen, plen))) };
+        });
+        drop(p);
+        for gs in 0..per_tile {
+            // SAFETY: each (gs) writes only the columns of its heads.
+            unsafe { tile_dispatch(&c, &tile_of(0, gs), Op::Merge(&parts[gs * nb * plen..][..nb * plen], o.ptr())) };
+        }
+    } else {
+        pool.run(tiles * per_tile, &|t| {
+            // SAFETY: task (tile, g, sub) writes only rows of its tile at the columns of
+            // its heads; no two tasks share an element.
+            unsafe { tile_dispatch(&c, &tile_of(t / per_tile, t % per_tile), Op::Whole(o.ptr())) };
+        });
+    }
     out
 }
 
-/// Picks the widest vector unit: the tile code is plain Rust that LLVM vectorizes,
-/// compiled once per target-feature set.
 /// Query positions `i0..i1` of the chunk × heads `h0..h0 + nh` of KV group `g`.
 struct Tile {
     g: usize,
@@ -127,21 +166,37 @@ struct Tile {
     i1: usize,
 }
 
-unsafe fn tile_dispatch(c: &Ctx, t: &Tile, out: *mut f32) {
+/// What a call on a tile does.
+enum Op<'a> {
+    /// Every key block, merged, into the output (`[L, n_head·hd]`).
+    Whole(*mut f32),
+    /// One key block's partial (absolute block number), laid out as [`part_len`] says.
+    Block(usize, &'a mut [f32]),
+    /// The tile's blocks' partials, in block order, merged into the output.
+    Merge(&'a [f32], *mut f32),
+}
+
+/// Floats of one block's partial for `w` lanes: the lanes' score maxima, their sums
+/// of exponentials, then `hd` rows of weighted value sums.
+fn part_len(hd: usize, w: usize) -> usize {
+    (2 + hd) * w
+}
+
+/// Picks the widest vector unit: the tile code is plain Rust that LLVM vectorizes,
+/// compiled once per target-feature set.
+unsafe fn tile_dispatch(c: &Ctx, t: &Tile, op: Op) {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::kernels::avx2_fma() {
-        return tile_avx2(c, t, out);
+        return tile_avx2(c, t, op);
     }
-    tile::<false>(c, t, out)
+    tile::<false>(c, t, op)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2(c: &Ctx, t: &Tile, out: *mut f32) {
-    tile::<true>(c, t, out)
+unsafe fn tile_avx2(c: &Ctx, t: &Tile, op: Op) {
+    tile::<true>(c, t, op)
 }
-
-
 
 /// `a·b + c`, fused where the caller was compiled with FMA (Rust never contracts on
 /// its own; without the unit, `mul_add` would be a libm call per element).
@@ -155,64 +210,103 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 }
 
 thread_local! {
-    /// Per-thread scratch (queries, key panel, scores), reused across calls so the
-    /// per-step allocations stay out of page faults.
+    /// Per-thread scratch (queries, key panel, scores, partials), reused across calls
+    /// so the per-step allocations stay out of page faults.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One tile, rows in lanes: row r = (position i0 + r / nh, head h0 + r % nh).
 #[inline(always)]
-unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, out: *mut f32) {
+unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, op: Op) {
     let nr = (t.i1 - t.i0) * t.nh;
     // simd128 has 4 lanes: a decode step's rows (a group's heads at one position,
     // 3 for SmolLM2) fit one vector, where 8 lanes would be two, half idle.
     #[cfg(target_arch = "wasm32")]
     if nr <= 4 {
-        return tile_lanes::<FMA, 4>(c, t, out);
+        return tile_lanes::<FMA, 4>(c, t, op);
     }
     if nr <= LANES / 2 {
-        return tile_lanes::<FMA, { LANES / 2 }>(c, t, out);
+        return tile_lanes::<FMA, { LANES / 2 }>(c, t, op);
     }
-    tile_lanes::<FMA, LANES>(c, t, out)
+    tile_lanes::<FMA, LANES>(c, t, op)
 }
 
 /// The tile with `W` lanes (8 when a decode step's few rows would leave half of 16
 /// idle). Each lane's arithmetic depends only on its own row, and masked keys add
 /// exact zeros, so a row's result is the same bit for bit whatever tile it lands in:
 /// decoding step by step equals prefill.
-///
-/// The inner loops index through raw pointers: each key and value row's address comes
-/// from the call's tables ([`Ctx::krows`]), and no bounds check sits between the
-/// multiply-adds. Under wasm32 the checked loops ran at
-/// half this speed (a 3,079-token prefill of SmolLM2: 56 s of attention, stable rustc).
 #[inline(always)]
-unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *mut f32) {
-    let s = c.s;
-    let hd = s.head_dim;
-    let qd = s.n_head * hd;
-    let nr = (t.i1 - t.i0) * t.nh;
-    let j0 = c.lo(c.pos + t.i0);
-    let nk = c.pos + t.i1 - j0; // keys from the oldest any row sees to the newest
-    let nk_pad = nk.div_ceil(KB) * KB;
-    let scale = s.scale;
+unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, op: Op) {
+    let hd = c.s.head_dim;
+    let (b0, b1) = (c.lo(c.pos + t.i0) / BLOCK, (c.pos + t.i1 - 1) / BLOCK);
+    let plen = part_len(hd, W);
     // Taken out of the thread-local rather than used inside `with`: a closure would
     // not inherit this function's target features, and the loops would stay SSE2.
     let mut buf = SCRATCH.with_borrow_mut(std::mem::take);
-    let need = hd * W + nk_pad * W;
+    let nk_max = (c.pos + t.i1 - (b0 * BLOCK).max(c.lo(c.pos + t.i0))).min(BLOCK);
+    let need = hd * W + nk_max.div_ceil(KB) * KB * W + (b1 - b0 + 1) * plen;
     if buf.len() < need {
         buf.resize(need, 0.0);
     }
-    let (qt, sc) = buf.split_at_mut(hd * W);
-    let sc = &mut sc[..nk_pad * W];
-    // Queries transposed (lanes = rows) and pre-scaled; unused lanes stay 0.
-    qt.fill(0.0);
-    for r in 0..nr {
-        let (i, h) = (t.i0 + r / t.nh, t.h0 + r % t.nh);
-        for (d, x) in c.q[i * qd + h * hd..][..hd].iter().enumerate() {
-            qt[d * W + r] = x * scale;
+    let (qt, rest) = buf.split_at_mut(hd * W);
+    let (sc, parts) = rest.split_at_mut(nk_max.div_ceil(KB) * KB * W);
+    match op {
+        Op::Whole(out) => {
+            queries::<W>(c, t, qt);
+            for (b, part) in (b0..=b1).zip(parts.chunks_exact_mut(plen)) {
+                block::<FMA, W>(c, t, b, qt, sc, part);
+            }
+            merge::<FMA, W>(c, t, &parts[..(b1 - b0 + 1) * plen], out);
+        }
+        Op::Block(b, part) => {
+            queries::<W>(c, t, qt);
+            block::<FMA, W>(c, t, b, qt, sc, &mut part[..plen]);
+        }
+        Op::Merge(all, out) => {
+            // The caller's layout is `part_len(hd, LANES)` apart; this tile's W lanes
+            // are at the start of each.
+            let stride = part_len(hd, LANES);
+            for (b, part) in parts.chunks_exact_mut(plen).take(b1 - b0 + 1).enumerate() {
+                part.copy_from_slice(&all[b * stride..][..plen]);
+            }
+            merge::<FMA, W>(c, t, &parts[..(b1 - b0 + 1) * plen], out);
         }
     }
-    // This tile's key and value rows: `nk` addresses from the call's tables.
+    SCRATCH.with_borrow_mut(|b| *b = buf);
+}
+
+/// The tile's queries transposed (lanes = rows) and pre-scaled; unused lanes 0.
+#[inline(always)]
+fn queries<const W: usize>(c: &Ctx, t: &Tile, qt: &mut [f32]) {
+    let (hd, qd) = (c.s.head_dim, c.s.n_head * c.s.head_dim);
+    qt.fill(0.0);
+    for r in 0..(t.i1 - t.i0) * t.nh {
+        let (i, h) = (t.i0 + r / t.nh, t.h0 + r % t.nh);
+        for (d, x) in c.q[i * qd + h * hd..][..hd].iter().enumerate() {
+            qt[d * W + r] = x * c.s.scale;
+        }
+    }
+}
+
+/// Key block `b`'s partial for the tile: per lane, the maximum score `m` over the
+/// block's keys the row sees, `Σ e^(s - m)` and `Σ e^(s - m)·V`. A row that sees none
+/// of the block's keys gets m = −∞ and zeros, which the merge weighs by e^−∞ = 0.
+///
+/// The inner loops index through raw pointers: each key and value row's address comes
+/// from the call's tables ([`Ctx::krows`]), and no bounds check sits between the
+/// multiply-adds. Under wasm32 the checked loops ran at half this speed (a 3,079-token
+/// prefill of SmolLM2: 56 s of attention, stable rustc).
+#[inline(always)]
+unsafe fn block<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, b: usize, qt: &[f32], sc: &mut [f32], part: &mut [f32]) {
+    let hd = c.s.head_dim;
+    let nr = (t.i1 - t.i0) * t.nh;
+    // The block's keys that some row of the tile sees: from the oldest any row sees
+    // (or the block's start) to the newest (or the block's end).
+    let j0 = c.lo(c.pos + t.i0).max(b * BLOCK);
+    let j1 = (c.pos + t.i1).min(b * BLOCK + BLOCK);
+    let nk = j1 - j0;
+    let nk_pad = nk.div_ceil(KB) * KB;
+    let sc = &mut sc[..nk_pad * W];
     let (kp, vp) = (&c.krows[j0 - c.first..][..nk], &c.vrows[j0 - c.first..][..nk]);
     let gofs = t.g * hd;
     let qp = qt.as_ptr();
@@ -240,8 +334,9 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
     // which `exp` turns into exactly 0), vectorized across rows.
     for r in 0..nr {
         let p = c.pos + t.i0 + r / t.nh;
-        let (a, b) = (c.lo(p) - j0, p + 1 - j0);
-        for j in (0..a).chain(b..nk_pad) {
+        // The row sees keys lo(p)..=p; of this block's, a..e (padding keys past j1 never).
+        let (a, e) = (c.lo(p).min(j1).saturating_sub(j0), (p + 1).min(j1).saturating_sub(j0));
+        for j in (0..a).chain(e..nk_pad) {
             sc[j * W + r] = f32::NEG_INFINITY;
         }
     }
@@ -256,8 +351,9 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
             }
         }
     }
-    // Unused lanes saw only zeros; keep their max finite.
-    for m in &mut max {
+    // A lane that sees no key here subtracts 0 (every term is e^−∞ = 0 either way).
+    let mut sub = max;
+    for m in &mut sub {
         if *m == f32::NEG_INFINITY {
             *m = 0.0;
         }
@@ -265,13 +361,13 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
     let mut sum = [0f32; W];
     for row in sc.chunks_exact_mut(W) {
         for l in 0..W {
-            row[l] = crate::cpu::vector::exp(row[l] - max[l]);
+            row[l] = crate::cpu::vector::exp(row[l] - sub[l]);
             sum[l] += row[l];
         }
     }
-    // 3. Output O[d][r] = Σ_j P[j][r] · V[j][d], KB dims at a time, rows in lanes.
-    let mut o = [[0f32; W]; 256];
+    // 3. Weighted values O[d][r] = Σ_j P[j][r] · V[j][d], KB dims at a time.
     let sp = sc.as_ptr();
+    let op = part.as_mut_ptr().add(2 * W);
     for db in (0..hd).step_by(KB) {
         let mut acc = [[0f32; W]; KB];
         for (j, &v) in vp.iter().enumerate() {
@@ -285,9 +381,50 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
                 }
             }
         }
-        o[db..db + KB].copy_from_slice(&acc);
+        // SAFETY: part holds 2 + hd rows of W lanes.
+        std::ptr::copy_nonoverlapping(acc.as_ptr() as *const f32, op.add(db * W), KB * W);
     }
-    for r in 0..nr {
+    part[..W].copy_from_slice(&max);
+    part[W..2 * W].copy_from_slice(&sum);
+}
+
+/// The tile's output from its blocks' partials (in block order): with M the largest
+/// block maximum, O = Σ_b e^(m_b − M)·O_b / Σ_b e^(m_b − M)·sum_b. One block gives
+/// e^0 = 1 exactly, so a row with at most `BLOCK` keys gets the plain softmax's bits.
+#[inline(always)]
+unsafe fn merge<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, parts: &[f32], out: *mut f32) {
+    let (hd, qd) = (c.s.head_dim, c.s.n_head * c.s.head_dim);
+    let plen = part_len(hd, W);
+    let mut top = [f32::NEG_INFINITY; W];
+    for part in parts.chunks_exact(plen) {
+        for l in 0..W {
+            if part[l] > top[l] {
+                top[l] = part[l];
+            }
+        }
+    }
+    // Unused lanes saw no key at all; keep their maximum finite.
+    for m in &mut top {
+        if *m == f32::NEG_INFINITY {
+            *m = 0.0;
+        }
+    }
+    let mut sum = [0f32; W];
+    let mut o = [[0f32; W]; 256];
+    for part in parts.chunks_exact(plen) {
+        let mut w = [0f32; W];
+        for l in 0..W {
+            w[l] = crate::cpu::vector::exp(part[l] - top[l]);
+            sum[l] = madd::<FMA>(w[l], part[W + l], sum[l]);
+        }
+        for (d, od) in o.iter_mut().enumerate().take(hd) {
+            let pd = &part[(2 + d) * W..][..W];
+            for l in 0..W {
+                od[l] = madd::<FMA>(w[l], pd[l], od[l]);
+            }
+        }
+    }
+    for r in 0..(t.i1 - t.i0) * t.nh {
         let (i, h) = (t.i0 + r / t.nh, t.h0 + r % t.nh);
         let inv = 1.0 / sum[r];
         let dst = out.add(i * qd + h * hd);
@@ -295,7 +432,6 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, out: *m
             *dst.add(d) = od[r] * inv;
         }
     }
-    SCRATCH.with_borrow_mut(|b| *b = buf);
 }
 
 /// The slow twin: one (query, head) at a time, one key at a time.
@@ -367,12 +503,21 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn tiled_equals_naive() {
-        for (n_head, n_kv, hd, window, cap) in [(9, 3, 64, None, 64), (8, 2, 128, Some(13), 13), (4, 4, 24, Some(7), 7), (6, 3, 40, None, 64)] {
+        // The last two pass BLOCK: keys in three blocks, and a window across a block edge.
+        let long = [140, 1, 9, 130, 1, 1, 3];
+        for (n_head, n_kv, hd, window, cap, chunks) in [
+            (9, 3, 64, None, 64, &[5, 1, 9, 1, 1, 6, 2][..]),
+            (8, 2, 128, Some(13), 13, &[5, 1, 9, 1, 1, 6, 2]),
+            (4, 4, 24, Some(7), 7, &[5, 1, 9, 1, 1, 6, 2]),
+            (6, 3, 40, None, 64, &[5, 1, 9, 1, 1, 6, 2]),
+            (9, 3, 64, None, 300, &long),
+            (8, 2, 32, Some(150), 150, &long),
+        ] {
             let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window, scale: 1.0 / (hd as f32).sqrt() };
             let kvd = n_kv * hd;
             let mut cache = KvCache::new(crate::model::cache::CacheShape { n_layer: 1, kv_dim: kvd, capacity: cap, rolling: window.is_some(), local: None });
             let mut seed = 1;
-            for chunk in [5, 1, 9, 1, 1, 6, 2] {
+            for &chunk in chunks {
                 if window.is_none() && cache.pos + chunk > cap {
                     break;
                 }
@@ -397,32 +542,39 @@ mod tests {
         }
     }
 
-    /// A position's output does not depend on the chunk it was computed in: the
-    /// same tokens as one chunk, as single steps (the narrowest tiles) and in
-    /// uneven chunks give the same bits.
+    /// A position's output depends neither on the chunk it was computed in nor on the
+    /// task layout: the same tokens as one chunk, as single steps (the narrowest tiles,
+    /// with a task per tile and with a task per key block) and in uneven chunks give the
+    /// same bits — 23 tokens (one key block) and 300 (three; the window crossing their
+    /// edges).
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    fn chunking_does_not_change_bits() {
-        for (n_head, n_kv, hd, window) in [(9, 3, 64, None), (8, 2, 32, Some(11)), (4, 4, 24, None), (2, 1, 16, None)] {
+    fn chunking_and_task_layout_do_not_change_bits() {
+        for (n_head, n_kv, hd, window, n) in [(9, 3, 64, None, 23), (8, 2, 32, Some(11), 23), (4, 4, 24, None, 23), (2, 1, 16, None, 23), (9, 3, 64, None, 300), (8, 2, 32, Some(150), 300)] {
             let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window, scale: 1.0 / (hd as f32).sqrt() };
-            let (n, qd, kvd) = (23, n_head * hd, n_kv * hd);
+            let (qd, kvd) = (n_head * hd, n_kv * hd);
             let (q, k, v) = (random(n * qd, 7), random(n * kvd, 8), random(n * kvd, 9));
-            let run = |chunks: &[usize]| {
+            let run = |chunks: &[usize], split: Option<bool>| {
                 let mut cache = KvCache::new(crate::model::cache::CacheShape { n_layer: 1, kv_dim: kvd, capacity: n, rolling: false, local: None });
                 let mut out = Vec::new();
                 for &c in chunks {
                     let (a, b) = (cache.pos, cache.pos + c);
-                    out.extend(attention(&s, &q[a * qd..b * qd], &k[a * kvd..b * kvd], &v[a * kvd..b * kvd], &cache, 0));
+                    out.extend(attention_split(&s, &q[a * qd..b * qd], &k[a * kvd..b * kvd], &v[a * kvd..b * kvd], &cache, 0, split));
                     cache.store(0, &k[a * kvd..b * kvd], &v[a * kvd..b * kvd]);
                     cache.advance(c);
                 }
                 out
             };
-            let whole = run(&[n]);
-            for chunks in [vec![1; n], vec![5, 1, 2, 9, 1, 5]] {
-                let got = run(&chunks);
+            let whole = run(&[n], None);
+            let uneven: Vec<usize> = [5, 1, 2, 9, 1, 5, 130, 1, 140].iter().scan(0, |done, &c| {
+                let c = c.min(n - *done);
+                *done += c;
+                Some(c)
+            }).filter(|&c| c > 0).collect();
+            for (chunks, split) in [(vec![1; n], Some(false)), (vec![1; n], Some(true)), (uneven, None)] {
+                let got = run(&chunks, split);
                 for (i, (a, b)) in got.iter().zip(&whole).enumerate() {
-                    assert!(a.to_bits() == b.to_bits(), "heads {n_head}/{n_kv}, hd {hd}, window {window:?}, chunks {chunks:?}: first bad index {i} (token {}, dim {}): {a} vs {b} in one chunk", i / qd, i % qd);
+                    assert!(a.to_bits() == b.to_bits(), "heads {n_head}/{n_kv}, hd {hd}, window {window:?}, {} chunks, split {split:?}: first bad index {i} (token {}, dim {}): {a} vs {b} in one chunk", chunks.len(), i / qd, i % qd);
                 }
             }
         }
