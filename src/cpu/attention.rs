@@ -134,7 +134,8 @@ fn attention_split(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCac
     if tiles == 1 && split.unwrap_or(per_tile < 2 * pool.threads()) {
         let (b0, b1) = (c.lo(c.pos) / BLOCK, (c.pos + n_tok - 1) / BLOCK);
         let nb = b1 - b0 + 1;
-        let plen = part_len(s.head_dim, LANES);
+        // Room for the widest tile's lanes (a group's last tile of heads may be narrower).
+        let plen = part_len(s.head_dim, lanes(n_tok * hs));
         let mut parts = vec![0f32; per_tile * nb * plen];
         let p = crate::cpu::kernels::pool::SharedOut::new(&mut parts);
         pool.run(per_tile * nb, &|i| {
@@ -145,7 +146,7 @@ fn attention_split(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCac
         drop(p);
         for gs in 0..per_tile {
             // SAFETY: each (gs) writes only the columns of its heads.
-            unsafe { tile_dispatch(&c, &tile_of(0, gs), Op::Merge(&parts[gs * nb * plen..][..nb * plen], o.ptr())) };
+            unsafe { tile_dispatch(&c, &tile_of(0, gs), Op::Merge { parts: &parts[gs * nb * plen..][..nb * plen], stride: plen, out: o.ptr() }) };
         }
     } else {
         pool.run(tiles * per_tile, &|t| {
@@ -172,8 +173,9 @@ enum Op<'a> {
     Whole(*mut f32),
     /// One key block's partial (absolute block number), laid out as [`part_len`] says.
     Block(usize, &'a mut [f32]),
-    /// The tile's blocks' partials, in block order, merged into the output.
-    Merge(&'a [f32], *mut f32),
+    /// The tile's blocks' partials, in block order and `stride` floats apart (at least
+    /// [`part_len`]), merged into the output.
+    Merge { parts: &'a [f32], stride: usize, out: *mut f32 },
 }
 
 /// Floats of one block's partial for `w` lanes: the lanes' score maxima, their sums
@@ -218,21 +220,27 @@ thread_local! {
 /// One tile, rows in lanes: row r = (position i0 + r / nh, head h0 + r % nh).
 #[inline(always)]
 unsafe fn tile<const FMA: bool>(c: &Ctx, t: &Tile, op: Op) {
-    let nr = (t.i1 - t.i0) * t.nh;
-    // simd128 has 4 lanes: a decode step's rows (a group's heads at one position,
-    // 3 for SmolLM2) fit one vector, where 8 lanes would be two, half idle.
-    #[cfg(target_arch = "wasm32")]
-    if nr <= 4 {
-        return tile_lanes::<FMA, 4>(c, t, op);
+    match lanes((t.i1 - t.i0) * t.nh) {
+        4 => tile_lanes::<FMA, 4>(c, t, op),
+        8 => tile_lanes::<FMA, { LANES / 2 }>(c, t, op),
+        _ => tile_lanes::<FMA, LANES>(c, t, op),
     }
-    if nr <= LANES / 2 {
-        return tile_lanes::<FMA, { LANES / 2 }>(c, t, op);
-    }
-    tile_lanes::<FMA, LANES>(c, t, op)
 }
 
-/// The tile with `W` lanes (8 when a decode step's few rows would leave half of 16
-/// idle). Each lane's arithmetic depends only on its own row, and masked keys add
+/// The lanes a tile of `nr` rows runs in: 8 when a decode step's few rows would leave
+/// half of 16 idle, and under wasm32 4, where simd128 has 4 lanes and a decode step's
+/// rows (a group's heads at one position, 3 for SmolLM2) fit one vector.
+fn lanes(nr: usize) -> usize {
+    if cfg!(target_arch = "wasm32") && nr <= 4 {
+        4
+    } else if nr <= LANES / 2 {
+        LANES / 2
+    } else {
+        LANES
+    }
+}
+
+/// The tile with `W` lanes ([`lanes`]). Each lane's arithmetic depends only on its own row, and masked keys add
 /// exact zeros, so a row's result is the same bit for bit whatever tile it lands in:
 /// decoding step by step equals prefill.
 #[inline(always)]
@@ -256,21 +264,13 @@ unsafe fn tile_lanes<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, op: Op)
             for (b, part) in (b0..=b1).zip(parts.chunks_exact_mut(plen)) {
                 block::<FMA, W>(c, t, b, qt, sc, part);
             }
-            merge::<FMA, W>(c, t, &parts[..(b1 - b0 + 1) * plen], out);
+            merge::<FMA, W>(c, t, &parts[..(b1 - b0 + 1) * plen], plen, out);
         }
         Op::Block(b, part) => {
             queries::<W>(c, t, qt);
-            block::<FMA, W>(c, t, b, qt, sc, &mut part[..plen]);
+            block::<FMA, W>(c, t, b, qt, sc, part);
         }
-        Op::Merge(all, out) => {
-            // The caller's layout is `part_len(hd, LANES)` apart; this tile's W lanes
-            // are at the start of each.
-            let stride = part_len(hd, LANES);
-            for (b, part) in parts.chunks_exact_mut(plen).take(b1 - b0 + 1).enumerate() {
-                part.copy_from_slice(&all[b * stride..][..plen]);
-            }
-            merge::<FMA, W>(c, t, &parts[..(b1 - b0 + 1) * plen], out);
-        }
+        Op::Merge { parts, stride, out } => merge::<FMA, W>(c, t, &parts[..(b1 - b0 + 1) * stride], stride, out),
     }
     SCRATCH.with_borrow_mut(|b| *b = buf);
 }
@@ -392,11 +392,10 @@ unsafe fn block<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, b: usize, qt
 /// block maximum, O = Σ_b e^(m_b − M)·O_b / Σ_b e^(m_b − M)·sum_b. One block gives
 /// e^0 = 1 exactly, so a row with at most `BLOCK` keys gets the plain softmax's bits.
 #[inline(always)]
-unsafe fn merge<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, parts: &[f32], out: *mut f32) {
+unsafe fn merge<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, parts: &[f32], stride: usize, out: *mut f32) {
     let (hd, qd) = (c.s.head_dim, c.s.n_head * c.s.head_dim);
-    let plen = part_len(hd, W);
     let mut top = [f32::NEG_INFINITY; W];
-    for part in parts.chunks_exact(plen) {
+    for part in parts.chunks_exact(stride) {
         for l in 0..W {
             if part[l] > top[l] {
                 top[l] = part[l];
@@ -411,7 +410,7 @@ unsafe fn merge<const FMA: bool, const W: usize>(c: &Ctx, t: &Tile, parts: &[f32
     }
     let mut sum = [0f32; W];
     let mut o = [[0f32; W]; 256];
-    for part in parts.chunks_exact(plen) {
+    for part in parts.chunks_exact(stride) {
         let mut w = [0f32; W];
         for l in 0..W {
             w[l] = crate::cpu::vector::exp(part[l] - top[l]);
@@ -546,11 +545,11 @@ mod tests {
     /// task layout: the same tokens as one chunk, as single steps (the narrowest tiles,
     /// with a task per tile and with a task per key block) and in uneven chunks give the
     /// same bits — 23 tokens (one key block) and 300 (three; the window crossing their
-    /// edges).
+    /// edges; a group of 20 heads, tiles of 16 and 4).
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn chunking_and_task_layout_do_not_change_bits() {
-        for (n_head, n_kv, hd, window, n) in [(9, 3, 64, None, 23), (8, 2, 32, Some(11), 23), (4, 4, 24, None, 23), (2, 1, 16, None, 23), (9, 3, 64, None, 300), (8, 2, 32, Some(150), 300)] {
+        for (n_head, n_kv, hd, window, n) in [(9, 3, 64, None, 23), (8, 2, 32, Some(11), 23), (4, 4, 24, None, 23), (2, 1, 16, None, 23), (9, 3, 64, None, 300), (8, 2, 32, Some(150), 300), (20, 1, 16, None, 300)] {
             let s = AttnShape { n_head, n_head_kv: n_kv, head_dim: hd, window, scale: 1.0 / (hd as f32).sqrt() };
             let (qd, kvd) = (n_head * hd, n_kv * hd);
             let (q, k, v) = (random(n * qd, 7), random(n * kvd, 8), random(n * kvd, 9));
