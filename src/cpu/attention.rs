@@ -128,9 +128,10 @@ fn attention_split(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], cache: &KvCac
         Tile { g, h0: g * group + sub * hs, nh: hs.min(group - sub * hs), i0: tile * qt, i1: (tile * qt + qt).min(n_tok) }
     };
     let pool = crate::cpu::kernels::pool::global();
-    // Fewer tiles than twice the threads (a decode step, a short chunk): a task per
-    // tile and key block, then the merges. Otherwise a task per tile, which merges its
-    // own blocks. The same arithmetic either way, so the choice changes no bit.
+    // One tile of positions (a decode step, a chunk of a few tokens) whose group tiles
+    // are fewer than twice the threads: a task per group tile and key block, then the
+    // caller's merges. Otherwise a task per tile, which merges its own blocks. The same
+    // arithmetic either way, so the choice changes no bit.
     if tiles == 1 && split.unwrap_or(per_tile < 2 * pool.threads()) {
         let (b0, b1) = (c.lo(c.pos) / BLOCK, (c.pos + n_tok - 1) / BLOCK);
         let nb = b1 - b0 + 1;
